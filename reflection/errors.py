@@ -1,0 +1,37 @@
+"""Errors users see. The message of each is meant to be shown as it is."""
+
+
+class ReflectionError(Exception):
+    """Base class: something the user can fix or should know about."""
+
+
+class InputError(ReflectionError):
+    """A dataset or template file is malformed; the message names the file and where."""
+
+    def __init__(self, path, problem: str, *, line: int | None = None, record: int | None = None):
+        self.path = str(path)
+        self.line = line
+        self.record = record
+        self.problem = problem
+        where = self.path
+        if line is not None:
+            where += f", line {line}"
+        if record is not None:
+            where += f", record {record}"
+        super().__init__(f"{where}: {problem}")
+
+
+class StoreError(ReflectionError):
+    """The database cannot be opened or is in a state we cannot work with."""
+
+
+class NotFoundError(ReflectionError):
+    """A dataset, sample, candidate or run that was asked for does not exist."""
+
+
+class OracleError(ReflectionError):
+    """The oracle endpoint failed in a way retries cannot fix."""
+
+
+class ConfigError(ReflectionError):
+    """A setting is missing or invalid."""

@@ -1,0 +1,105 @@
+"""Candidates: alternative versions of a sample."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from ..errors import NotFoundError
+from ..records import CANDIDATE_KINDS, Candidate
+from .base import StoreBase, dumps, loads, now
+
+_FIELDS = (
+    "sample_id", "kind", "parent_id", "instruction", "input", "output", "critique", "raw",
+    "status", "error", "model", "prompt_hash", "params", "prompt_tokens", "completion_tokens",
+    "cost", "run_id", "annotator", "origin", "job_key", "created_at",
+)  # fmt: skip
+
+
+def _candidate(row: dict) -> Candidate:
+    row = dict(row)
+    row["params"] = loads(row["params"], {})
+    row["origin"] = loads(row["origin"], {})
+    return Candidate(**row)
+
+
+def _row(candidate: Candidate, created: str) -> tuple:
+    if candidate.kind not in CANDIDATE_KINDS:
+        raise ValueError(f"unknown candidate kind {candidate.kind!r}")
+    values = {
+        **candidate.__dict__,
+        "params": dumps(candidate.params),
+        "origin": dumps(candidate.origin),
+        "created_at": candidate.created_at or created,
+    }
+    return tuple(values[name] for name in _FIELDS)
+
+
+class CandidateStore(StoreBase):
+    def add_candidates(self, candidates: Iterable[Candidate]) -> list[int]:
+        """Insert candidates; sets and returns their ids. A repeated job_key keeps the first."""
+        created = now()
+        ids = []
+        sql = (
+            f"INSERT INTO candidates ({', '.join(_FIELDS)}) VALUES ({', '.join('?' * len(_FIELDS))})"
+            " ON CONFLICT (job_key) DO NOTHING"
+        )
+        with self.transaction():
+            for candidate in candidates:
+                cursor = self.conn.execute(sql, _row(candidate, created))
+                if cursor.rowcount == 0:  # job already stored by an earlier run
+                    candidate.id = self.scalar(
+                        "SELECT id FROM candidates WHERE job_key = ?", [candidate.job_key]
+                    )
+                else:
+                    candidate.id = cursor.lastrowid
+                ids.append(candidate.id)
+        return ids
+
+    def add_candidate(self, candidate: Candidate) -> int:
+        return self.add_candidates([candidate])[0]
+
+    def candidate(self, candidate_id: int) -> Candidate:
+        row = self.query_one("SELECT * FROM candidates WHERE id = ?", [candidate_id])
+        if row is None:
+            raise NotFoundError(f"no candidate {candidate_id} in {self.path}")
+        return _candidate(row)
+
+    def candidates_for(self, sample_id: int) -> list[Candidate]:
+        rows = self.query("SELECT * FROM candidates WHERE sample_id = ? ORDER BY id", [sample_id])
+        return [_candidate(row) for row in rows]
+
+    def candidates_for_samples(self, sample_ids: Iterable[int]) -> dict[int, list[Candidate]]:
+        found: dict[int, list[Candidate]] = {}
+        wanted = list(sample_ids)
+        for start in range(0, len(wanted), 500):
+            chunk = wanted[start : start + 500]
+            rows = self.query(
+                f"SELECT * FROM candidates WHERE sample_id IN ({','.join('?' * len(chunk))})"
+                " ORDER BY id",
+                chunk,
+            )
+            for row in rows:
+                found.setdefault(row["sample_id"], []).append(_candidate(row))
+        return found
+
+    def done_job_keys(self, keys: Iterable[str]) -> set[str]:
+        """Which of these job keys already have a stored candidate."""
+        wanted = list(keys)
+        done: set[str] = set()
+        for start in range(0, len(wanted), 500):
+            chunk = wanted[start : start + 500]
+            rows = self.conn.execute(
+                f"SELECT job_key FROM candidates WHERE job_key IN ({','.join('?' * len(chunk))})",
+                chunk,
+            )
+            done.update(row[0] for row in rows)
+        return done
+
+    def count_candidates(self, dataset_id: int | None = None) -> int:
+        if dataset_id is None:
+            return self.scalar("SELECT count(*) FROM candidates")
+        return self.scalar(
+            "SELECT count(*) FROM candidates c JOIN samples s ON s.id = c.sample_id"
+            " WHERE s.dataset_id = ?",
+            [dataset_id],
+        )

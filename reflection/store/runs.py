@@ -1,0 +1,106 @@
+"""Runs (what each import, reflection, scoring, bulk or export did) and the oracle cache."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ..errors import NotFoundError
+from ..records import Run
+from .base import StoreBase, dumps, loads, now
+
+# Setting names that may hold a secret: never written to the database.
+_SECRET_WORDS = ("key", "token", "secret", "password", "authorization")
+
+
+def scrub(settings: dict[str, Any]) -> dict[str, Any]:
+    """Settings without anything that looks like a credential."""
+    clean = {}
+    for name, value in settings.items():
+        if any(word in name.lower() for word in _SECRET_WORDS):
+            continue
+        clean[name] = scrub(value) if isinstance(value, dict) else value
+    return clean
+
+
+def _run(row: dict) -> Run:
+    row = dict(row)
+    row["settings"] = loads(row["settings"], {})
+    row["counters"] = loads(row["counters"], {})
+    return Run(**row)
+
+
+class RunStore(StoreBase):
+    def start_run(
+        self, kind: str, dataset_id: int | None = None, settings: dict | None = None
+    ) -> Run:
+        run = Run(
+            kind=kind, dataset_id=dataset_id, settings=scrub(settings or {}), started_at=now()
+        )
+        with self.transaction():
+            cursor = self.conn.execute(
+                "INSERT INTO runs (kind, dataset_id, status, settings, counters, started_at)"
+                " VALUES (?, ?, ?, ?, ?, ?)",
+                [kind, dataset_id, run.status, dumps(run.settings), "{}", run.started_at],
+            )
+        run.id = cursor.lastrowid
+        return run
+
+    def update_run(
+        self,
+        run_id: int,
+        *,
+        counters: dict | None = None,
+        status: str | None = None,
+        error: str | None = None,
+        settings: dict | None = None,
+    ) -> None:
+        """Record progress; a status other than `running` also stamps the finish time."""
+        sets, params = [], []
+        if counters is not None:
+            sets.append("counters = ?")
+            params.append(dumps(counters))
+        if settings is not None:
+            sets.append("settings = ?")
+            params.append(dumps(scrub(settings)))
+        if error is not None:
+            sets.append("error = ?")
+            params.append(error)
+        if status is not None:
+            sets.append("status = ?")
+            params.append(status)
+            sets.append("finished_at = ?")
+            params.append("" if status == "running" else now())
+        if not sets:
+            return
+        with self.transaction():
+            self.conn.execute(f"UPDATE runs SET {', '.join(sets)} WHERE id = ?", [*params, run_id])
+
+    def run(self, run_id: int) -> Run:
+        row = self.query_one("SELECT * FROM runs WHERE id = ?", [run_id])
+        if row is None:
+            raise NotFoundError(f"no run {run_id} in {self.path}")
+        return _run(row)
+
+    def runs(self, kind: str | None = None, dataset_id: int | None = None) -> list[Run]:
+        clauses, params = [], []
+        if kind:
+            clauses.append("kind = ?")
+            params.append(kind)
+        if dataset_id:
+            clauses.append("dataset_id = ?")
+            params.append(dataset_id)
+        where = f"WHERE {' AND '.join(clauses)}" if clauses else ""
+        return [_run(row) for row in self.query(f"SELECT * FROM runs {where} ORDER BY id", params)]
+
+    def cache_get(self, key: str) -> dict | None:
+        """A cached oracle response for this request key, if any."""
+        row = self.conn.execute("SELECT response FROM oracle_cache WHERE key = ?", [key]).fetchone()
+        return loads(row[0]) if row else None
+
+    def cache_put(self, key: str, model: str, request: dict, response: dict) -> None:
+        with self.transaction():
+            self.conn.execute(
+                "INSERT OR REPLACE INTO oracle_cache (key, model, request, response, created_at)"
+                " VALUES (?, ?, ?, ?, ?)",
+                [key, model, dumps(scrub(request)), dumps(response), now()],
+            )

@@ -1,0 +1,168 @@
+"""Schema migrations: named, ordered functions applied once each, in order, on open.
+
+Add a migration by appending a function to MIGRATIONS; never edit one that has shipped.
+Applied names are recorded in the `_migrations` table.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import sqlite_utils
+
+
+def _script(db: sqlite_utils.Database, sql: str) -> None:
+    # Not executescript(): it commits first, which would break the migration's transaction.
+    for statement in sql.split(";"):
+        if statement.strip():
+            db.execute(statement)
+
+
+def m001_initial(db: sqlite_utils.Database) -> None:
+    _script(
+        db,
+        """
+        CREATE TABLE datasets (
+            id INTEGER PRIMARY KEY,
+            name TEXT NOT NULL UNIQUE,
+            created_at TEXT NOT NULL
+        );
+        CREATE TABLE samples (
+            id INTEGER PRIMARY KEY,
+            dataset_id INTEGER NOT NULL REFERENCES datasets(id),
+            position INTEGER,
+            source TEXT NOT NULL DEFAULT '',
+            instruction TEXT NOT NULL,
+            input TEXT NOT NULL DEFAULT '',
+            output TEXT NOT NULL DEFAULT '',
+            system TEXT NOT NULL DEFAULT '',
+            history TEXT NOT NULL DEFAULT '[]',
+            meta TEXT NOT NULL DEFAULT '{}',
+            flags TEXT NOT NULL DEFAULT '[]',
+            content_hash TEXT NOT NULL,
+            created_at TEXT NOT NULL,
+            UNIQUE (dataset_id, content_hash)
+        );
+        CREATE INDEX samples_dataset_position ON samples(dataset_id, position);
+        CREATE TABLE runs (
+            id INTEGER PRIMARY KEY,
+            kind TEXT NOT NULL,
+            dataset_id INTEGER,
+            status TEXT NOT NULL,
+            settings TEXT NOT NULL DEFAULT '{}',
+            counters TEXT NOT NULL DEFAULT '{}',
+            error TEXT NOT NULL DEFAULT '',
+            started_at TEXT NOT NULL,
+            finished_at TEXT NOT NULL DEFAULT ''
+        );
+        CREATE TABLE candidates (
+            id INTEGER PRIMARY KEY,
+            sample_id INTEGER NOT NULL REFERENCES samples(id),
+            kind TEXT NOT NULL,
+            parent_id INTEGER REFERENCES candidates(id),
+            instruction TEXT NOT NULL DEFAULT '',
+            input TEXT NOT NULL DEFAULT '',
+            output TEXT NOT NULL DEFAULT '',
+            critique TEXT NOT NULL DEFAULT '',
+            raw TEXT NOT NULL DEFAULT '',
+            status TEXT NOT NULL DEFAULT 'ok',
+            error TEXT NOT NULL DEFAULT '',
+            model TEXT NOT NULL DEFAULT '',
+            prompt_hash TEXT NOT NULL DEFAULT '',
+            params TEXT NOT NULL DEFAULT '{}',
+            prompt_tokens INTEGER NOT NULL DEFAULT 0,
+            completion_tokens INTEGER NOT NULL DEFAULT 0,
+            cost REAL NOT NULL DEFAULT 0,
+            run_id INTEGER REFERENCES runs(id),
+            annotator TEXT NOT NULL DEFAULT '',
+            origin TEXT NOT NULL DEFAULT '{}',
+            job_key TEXT UNIQUE,
+            created_at TEXT NOT NULL
+        );
+        CREATE INDEX candidates_sample ON candidates(sample_id);
+        CREATE TABLE scores (
+            id INTEGER PRIMARY KEY,
+            sample_id INTEGER NOT NULL REFERENCES samples(id),
+            candidate_id INTEGER NOT NULL DEFAULT 0,
+            metric TEXT NOT NULL,
+            scorer TEXT NOT NULL DEFAULT '',
+            value REAL,
+            detail TEXT NOT NULL DEFAULT '{}',
+            run_id INTEGER,
+            created_at TEXT NOT NULL,
+            UNIQUE (sample_id, candidate_id, metric, scorer)
+        );
+        CREATE INDEX scores_metric ON scores(metric, scorer);
+        CREATE TABLE reviews (
+            id INTEGER PRIMARY KEY,
+            sample_id INTEGER NOT NULL REFERENCES samples(id),
+            decision TEXT NOT NULL,
+            candidate_id INTEGER NOT NULL DEFAULT 0,
+            annotator TEXT NOT NULL DEFAULT '',
+            note TEXT NOT NULL DEFAULT '',
+            tags TEXT NOT NULL DEFAULT '[]',
+            run_id INTEGER,
+            created_at TEXT NOT NULL
+        );
+        CREATE INDEX reviews_sample ON reviews(sample_id, id);
+        CREATE INDEX reviews_run ON reviews(run_id);
+        -- Derived from reviews (rebuildable): the review in force for each sample.
+        CREATE TABLE sample_state (
+            sample_id INTEGER PRIMARY KEY REFERENCES samples(id),
+            dataset_id INTEGER NOT NULL,
+            status TEXT NOT NULL,
+            review_id INTEGER,
+            candidate_id INTEGER NOT NULL DEFAULT 0,
+            annotator TEXT NOT NULL DEFAULT '',
+            decided_at TEXT NOT NULL DEFAULT ''
+        );
+        CREATE INDEX sample_state_dataset ON sample_state(dataset_id, status);
+        CREATE TABLE suggestions (
+            sample_id INTEGER PRIMARY KEY REFERENCES samples(id),
+            candidate_id INTEGER NOT NULL DEFAULT 0,
+            rule TEXT NOT NULL,
+            reason TEXT NOT NULL DEFAULT '',
+            confidence REAL,
+            run_id INTEGER,
+            created_at TEXT NOT NULL
+        );
+        CREATE TABLE oracle_cache (
+            key TEXT PRIMARY KEY,
+            model TEXT NOT NULL,
+            request TEXT NOT NULL,
+            response TEXT NOT NULL,
+            created_at TEXT NOT NULL
+        );
+        """,
+    )
+
+
+MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [
+    m001_initial,
+]
+
+
+def ensure_schema(db: sqlite_utils.Database) -> list[str]:
+    """Apply every migration not yet applied, each in its own transaction; return their names."""
+    db.execute(
+        "CREATE TABLE IF NOT EXISTS _migrations (name TEXT PRIMARY KEY, applied_at TEXT NOT NULL)"
+    )
+    applied = []
+    for migration in MIGRATIONS:
+        name = migration.__name__
+        # BEGIN IMMEDIATE so two processes opening a new file don't both migrate it.
+        db.execute("BEGIN IMMEDIATE")
+        try:
+            done = db.execute("SELECT 1 FROM _migrations WHERE name = ?", [name]).fetchone()
+            if not done:
+                migration(db)
+                db.execute(
+                    "INSERT INTO _migrations (name, applied_at) VALUES (?, datetime('now'))",
+                    [name],
+                )
+                applied.append(name)
+            db.execute("COMMIT")
+        except BaseException:
+            db.execute("ROLLBACK")
+            raise
+    return applied

@@ -1,0 +1,126 @@
+"""Scores and suggestions: numbers about versions, and what selection rules propose."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from ..records import Score, Suggestion
+from .base import StoreBase, dumps, from_db_candidate, loads, now, to_db_candidate
+
+
+def _score(row: dict) -> Score:
+    row = dict(row)
+    row["detail"] = loads(row["detail"], {})
+    row["candidate_id"] = from_db_candidate(row["candidate_id"])
+    return Score(**row)
+
+
+class ScoreStore(StoreBase):
+    def put_scores(self, scores: Iterable[Score]) -> int:
+        """Insert or replace scores keyed by (sample, version, metric, scorer); returns the count."""
+        created = now()
+        rows = [
+            (
+                s.sample_id,
+                to_db_candidate(s.candidate_id),
+                s.metric,
+                s.scorer,
+                s.value,
+                dumps(s.detail),
+                s.run_id,
+                s.created_at or created,
+            )
+            for s in scores
+        ]
+        with self.transaction():
+            self.conn.executemany(
+                "INSERT INTO scores (sample_id, candidate_id, metric, scorer, value, detail,"
+                " run_id, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
+                " ON CONFLICT (sample_id, candidate_id, metric, scorer) DO UPDATE SET"
+                " value = excluded.value, detail = excluded.detail, run_id = excluded.run_id,"
+                " created_at = excluded.created_at",
+                rows,
+            )
+        return len(rows)
+
+    def scores_for(self, sample_id: int) -> list[Score]:
+        rows = self.query(
+            "SELECT * FROM scores WHERE sample_id = ? ORDER BY candidate_id, metric, scorer",
+            [sample_id],
+        )
+        return [_score(row) for row in rows]
+
+    def scores_for_samples(self, sample_ids: Iterable[int]) -> dict[int, list[Score]]:
+        found: dict[int, list[Score]] = {}
+        wanted = list(sample_ids)
+        for start in range(0, len(wanted), 500):
+            chunk = wanted[start : start + 500]
+            rows = self.query(
+                f"SELECT * FROM scores WHERE sample_id IN ({','.join('?' * len(chunk))})"
+                " ORDER BY sample_id, candidate_id, metric, scorer",
+                chunk,
+            )
+            for row in rows:
+                found.setdefault(row["sample_id"], []).append(_score(row))
+        return found
+
+    def scored_versions(
+        self, dataset_id: int, metric: str, scorer: str
+    ) -> set[tuple[int, int | None]]:
+        """(sample_id, candidate_id) pairs that already have this metric from this scorer."""
+        rows = self.conn.execute(
+            "SELECT sc.sample_id, sc.candidate_id FROM scores sc JOIN samples s"
+            " ON s.id = sc.sample_id WHERE s.dataset_id = ? AND sc.metric = ? AND sc.scorer = ?",
+            [dataset_id, metric, scorer],
+        )
+        return {(sample_id, from_db_candidate(cid)) for sample_id, cid in rows}
+
+    def scorers(self, metric: str | None = None) -> list[tuple[str, str]]:
+        """Distinct (metric, scorer) pairs present in the store."""
+        where, params = ("WHERE metric = ?", [metric]) if metric else ("", [])
+        rows = self.conn.execute(
+            f"SELECT DISTINCT metric, scorer FROM scores {where} ORDER BY metric, scorer", params
+        )
+        return [tuple(row) for row in rows]
+
+    def put_suggestions(self, suggestions: Iterable[Suggestion]) -> int:
+        """Store the latest suggestion per sample (replacing an older one)."""
+        created = now()
+        rows = [
+            (
+                s.sample_id,
+                to_db_candidate(s.candidate_id),
+                s.rule,
+                s.reason,
+                s.confidence,
+                s.run_id,
+                s.created_at or created,
+            )
+            for s in suggestions
+        ]
+        with self.transaction():
+            self.conn.executemany(
+                "INSERT OR REPLACE INTO suggestions (sample_id, candidate_id, rule, reason,"
+                " confidence, run_id, created_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                rows,
+            )
+        return len(rows)
+
+    def suggestion(self, sample_id: int) -> Suggestion | None:
+        row = self.query_one("SELECT * FROM suggestions WHERE sample_id = ?", [sample_id])
+        if row is None:
+            return None
+        row["candidate_id"] = from_db_candidate(row["candidate_id"])
+        return Suggestion(**row)
+
+    def suggestions(self, dataset_id: int) -> dict[int, Suggestion]:
+        rows = self.query(
+            "SELECT sg.* FROM suggestions sg JOIN samples s ON s.id = sg.sample_id"
+            " WHERE s.dataset_id = ?",
+            [dataset_id],
+        )
+        found = {}
+        for row in rows:
+            row["candidate_id"] = from_db_candidate(row["candidate_id"])
+            found[row["sample_id"]] = Suggestion(**row)
+        return found

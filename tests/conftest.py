@@ -1,0 +1,27 @@
+"""Shared fixtures: real SQLite files in tmp_path, the real Alpaca data."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from reflection.store import Store
+
+ROOT = Path(__file__).resolve().parent.parent
+ALPACA_PATH = ROOT.parent / "shared" / "data" / "alpaca_cherry_3k.json"
+
+
+@pytest.fixture
+def store(tmp_path):
+    with Store(tmp_path / "test.db") as s:
+        yield s
+
+
+@pytest.fixture(scope="session")
+def alpaca_records() -> list[dict]:
+    """All 3,111 real Alpaca pairs (read-only: copy before changing)."""
+    if not ALPACA_PATH.exists():
+        pytest.skip(f"{ALPACA_PATH} is missing")
+    return json.loads(ALPACA_PATH.read_text(encoding="utf-8"))
