@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from .analytics import AnalyticsStore
 from .base import StoreBase, now
 from .candidates import CandidateStore
 from .reviews import ReviewStore
@@ -17,7 +18,9 @@ from .schema import MIGRATIONS, ensure_schema
 from .scores import ScoreStore
 
 
-class Store(SampleStore, CandidateStore, ReviewStore, ScoreStore, RunStore, StoreBase):
+class Store(
+    SampleStore, CandidateStore, ReviewStore, ScoreStore, RunStore, AnalyticsStore, StoreBase
+):
     """Everything the library keeps, in one SQLite file."""
 
     def stats(self, dataset_id: int | None = None) -> dict[str, Any]:
