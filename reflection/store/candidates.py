@@ -82,6 +82,17 @@ class CandidateStore(StoreBase):
                 found.setdefault(row["sample_id"], []).append(_candidate(row))
         return found
 
+    def candidates_by_id(self, candidate_ids: Iterable[int]) -> dict[int, Candidate]:
+        found: dict[int, Candidate] = {}
+        wanted = sorted(set(candidate_ids))
+        for start in range(0, len(wanted), 500):
+            chunk = wanted[start : start + 500]
+            rows = self.query(
+                f"SELECT * FROM candidates WHERE id IN ({','.join('?' * len(chunk))})", chunk
+            )
+            found.update((row["id"], _candidate(row)) for row in rows)
+        return found
+
     def done_job_keys(self, keys: Iterable[str]) -> set[str]:
         """Which of these job keys already have a stored candidate."""
         wanted = list(keys)

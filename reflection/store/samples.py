@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable, Iterator
 
 from ..errors import NotFoundError
@@ -79,7 +80,8 @@ class SampleStore(StoreBase):
                     sample.output,
                     sample.system,
                     dumps(sample.history),
-                    dumps(sample.meta),
+                    # Key order kept: export writes extra fields back as the file had them.
+                    json.dumps(sample.meta, ensure_ascii=False),
                     dumps(flags),
                     sample.content_hash,
                     created,

@@ -1,0 +1,159 @@
+"""Export the curated set: each sample's chosen version, with optional provenance.
+
+The latest review in force decides: accepted → the chosen version (the original, a reflected
+candidate or a human edit); rejected → left out. Undecided samples (never reviewed, skipped, or
+undone) follow a policy: `skip` leaves them out, `original` keeps the original, `suggested`
+keeps the version the selection rules suggest (the original where there is no suggestion).
+The same database state always gives the same bytes.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from .errors import ReflectionError
+from .formats import format_for_path, to_record, write_dataset
+from .records import Candidate, Sample
+from .store import Store
+
+UNDECIDED_POLICIES = ("skip", "original", "suggested")
+
+
+@dataclass
+class Chosen:
+    """One sample's exported version and why it was chosen."""
+
+    sample: Sample
+    candidate: Candidate | None
+    reason: str  # accepted, edited, undecided-original, suggested
+    annotator: str = ""
+    decided_at: str = ""
+    rule: str = ""
+
+    def version(self) -> dict[str, Any]:
+        source = self.candidate or self.sample
+        return {
+            "instruction": source.instruction,
+            "input": source.input,
+            "output": source.output,
+            # Candidates rewrite the last turn; the conversation before it stays the sample's.
+            "system": self.sample.system,
+            "history": self.sample.history,
+        }
+
+    def provenance(self, dataset: str) -> dict[str, Any]:
+        return {
+            "sample_id": self.sample.id,
+            "dataset": dataset,
+            "source": self.sample.source,
+            "position": self.sample.position,
+            "version": "original" if self.candidate is None else self.candidate.kind,
+            "candidate_id": self.candidate.id if self.candidate else None,
+            "decision": self.reason,
+            "rule": self.rule,
+            "annotator": self.annotator,
+            "decided_at": self.decided_at,
+        }
+
+
+@dataclass
+class ExportResult:
+    path: Path | None
+    format: str
+    written: int
+    counts: dict[str, int] = field(default_factory=dict)
+    run_id: int | None = None
+
+
+def chosen_versions(store: Store, dataset: str | int, undecided: str = "skip") -> Iterator[Chosen]:
+    """Each sample's exported version in source order; `counts` in export_records tallies them."""
+    if undecided not in UNDECIDED_POLICIES:
+        raise ReflectionError(
+            f"unknown undecided policy {undecided!r}; expected {', '.join(UNDECIDED_POLICIES)}"
+        )
+    ds = store.dataset(dataset)
+    states = store.states(ds.id)
+    suggestions = store.suggestions(ds.id) if undecided == "suggested" else {}
+    wanted = {s.candidate_id for s in states.values() if s.status in ("accepted", "edited")}
+    wanted |= {s.candidate_id for s in suggestions.values()}
+    candidates = store.candidates_by_id(c for c in wanted if c)
+    for sample in store.samples(ds.id):
+        state = states.get(sample.id)
+        status = state.status if state else "undecided"
+        if status == "rejected":
+            yield Chosen(sample, None, "rejected")
+        elif status in ("accepted", "edited"):
+            candidate = candidates.get(state.candidate_id) if state.candidate_id else None
+            yield Chosen(sample, candidate, status, state.annotator, state.decided_at)
+        elif undecided == "skip":
+            yield Chosen(sample, None, "undecided")
+        elif undecided == "suggested" and sample.id in suggestions:
+            suggestion = suggestions[sample.id]
+            candidate = candidates.get(suggestion.candidate_id) if suggestion.candidate_id else None
+            yield Chosen(sample, candidate, "suggested", rule=suggestion.rule)
+        else:
+            yield Chosen(sample, None, "undecided-original")
+
+
+def export_records(
+    store: Store,
+    dataset: str | int,
+    fmt: str = "alpaca",
+    *,
+    undecided: str = "skip",
+    provenance: bool = False,
+    limit: int | None = None,
+) -> tuple[list[dict], dict[str, int]]:
+    """The records an export would write (the first `limit` of them) and counts by reason."""
+    name = store.dataset(dataset).name
+    records: list[dict] = []
+    counts: Counter[str] = Counter()
+    for chosen in chosen_versions(store, dataset, undecided):
+        counts[chosen.reason] += 1
+        if chosen.reason in ("rejected", "undecided"):
+            continue
+        if limit is not None and len(records) >= limit:
+            continue
+        record = to_record(chosen.version(), chosen.sample.meta, fmt)
+        if provenance:
+            _add_provenance(record, chosen.provenance(name), fmt)
+        records.append(record)
+    counts["written"] = counts["accepted"] + counts["edited"] + counts["suggested"]
+    counts["written"] += counts["undecided-original"]
+    return records, dict(sorted(counts.items()))
+
+
+def _add_provenance(record: dict, provenance: dict, fmt: str) -> None:
+    if fmt in ("csv", "parquet"):
+        # Tables have no nesting: one column per provenance field.
+        record.update({f"provenance_{k}": v for k, v in provenance.items()})
+    else:
+        record["provenance"] = provenance
+
+
+def export_dataset(
+    store: Store,
+    dataset: str | int,
+    path: str | Path,
+    fmt: str | None = None,
+    *,
+    undecided: str = "skip",
+    provenance: bool = False,
+) -> ExportResult:
+    """Write the curated set to `path` atomically and record the export as a run."""
+    path = Path(path)
+    fmt = format_for_path(path, fmt)
+    ds = store.dataset(dataset)
+    records, counts = export_records(store, ds.id, fmt, undecided=undecided, provenance=provenance)
+    write_dataset(path, records, fmt)
+    run = store.start_run(
+        "export",
+        ds.id,
+        {"path": str(path), "format": fmt, "undecided": undecided, "provenance": provenance},
+    )
+    store.update_run(run.id, counters=counts, status="done")
+    return ExportResult(path, fmt, len(records), counts, run.id)

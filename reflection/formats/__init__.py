@@ -1,0 +1,165 @@
+"""Read and write datasets: Alpaca JSON/JSONL, ShareGPT, OpenAI chat JSONL, CSV, Parquet and
+Hugging Face `datasets`.
+
+Formats, by name:
+- `alpaca`: a JSON list or JSONL of {instruction, input, output, [system], [history]};
+- `sharegpt`: a JSON list or JSONL of {conversations: [{from, value}]} (or the
+  {messages: [{role, content}]} variant);
+- `openai`: JSONL of {messages: [{role, content}]} (OpenAI chat fine-tuning files);
+- `csv`, `parquet`: a table with instruction/input/output columns (a mapping renames others);
+- `hf`: a `datasets` directory written by `save_to_disk`, or any file `datasets` can load.
+Reading validates every record before anything is returned, and raises one InputError that
+names the file, the line (JSONL, CSV) or record number (JSON list) and the problem.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from ..errors import InputError
+from ..records import Sample
+from .containers import read_records, write_records
+from .records import SHAPES, RecordError, sample_from_record, shape_of, to_alpaca, to_chat
+
+FORMATS = ("alpaca", "sharegpt", "openai", "csv", "parquet", "hf")
+_SHAPE_OF_FORMAT = {"alpaca": "alpaca", "sharegpt": "sharegpt", "openai": "messages"}
+_EXTENSIONS = {
+    ".json": "json",
+    ".jsonl": "jsonl",
+    ".ndjson": "jsonl",
+    ".csv": "csv",
+    ".tsv": "csv",
+    ".parquet": "parquet",
+    ".pq": "parquet",
+}
+
+
+def container_of(path: Path, fmt: str | None = None) -> str:
+    """How a file holds its records: json, jsonl, csv, parquet or hf."""
+    if fmt == "hf" or path.is_dir():
+        return "hf"
+    if fmt in ("csv", "parquet"):
+        return fmt
+    if fmt == "openai":
+        return "jsonl" if path.suffix.lower() != ".json" else "json"
+    container = _EXTENSIONS.get(path.suffix.lower())
+    if container is None and fmt in ("alpaca", "sharegpt"):
+        return "json"
+    if container is None:
+        raise InputError(
+            path,
+            f"unknown format (extension {path.suffix or 'none'!r}); pass --format with one of "
+            + ", ".join(FORMATS),
+        )
+    return container
+
+
+def read_dataset(
+    path: str | Path,
+    fmt: str | None = None,
+    *,
+    columns: dict[str, str] | None = None,
+    split: str | None = None,
+) -> tuple[list[Sample], str]:
+    """Every sample of a file, validated, and the format it was read as.
+
+    `columns` maps our field names to the file's (e.g. {"output": "response"});
+    `split` picks a split of a `datasets` DatasetDict.
+    """
+    path = Path(path)
+    if fmt is not None and fmt not in FORMATS:
+        raise InputError(path, f"unknown format {fmt!r}; expected one of {', '.join(FORMATS)}")
+    if not path.exists():
+        raise InputError(path, "no such file or directory")
+    container = container_of(path, fmt)
+    rows = read_records(path, container, split=split)  # [(where, record)]
+    if not rows:
+        raise InputError(path, "the file holds no records")
+    if columns:
+        rows = [(where, _rename(record, columns)) for where, record in rows]
+    first = rows[0][1]
+    shape = _SHAPE_OF_FORMAT.get(fmt or "") or shape_of(first)
+    if shape is None:
+        where = rows[0][0]
+        if not isinstance(first, dict):
+            raise InputError(path, f"expected an object, got {type(first).__name__}", **where)
+        raise InputError(
+            path,
+            "unknown format: no 'instruction', 'conversations' or 'messages' field"
+            f" (fields: {', '.join(map(str, first)) or 'none'}); map columns or pass --format",
+            **where,
+        )
+    samples = []
+    for position, (where, record) in enumerate(rows):
+        try:
+            sample = sample_from_record(record, shape)
+        except RecordError as exc:
+            raise InputError(path, str(exc), **where) from None
+        sample.position = position
+        sample.source = str(path)
+        samples.append(sample)
+    detected = fmt or _format_name(container, shape, first)
+    return samples, detected
+
+
+def _format_name(container: str, shape: str, first: dict) -> str:
+    if container in ("csv", "parquet", "hf"):
+        return container
+    if shape == "messages":
+        return "openai" if container == "jsonl" else "sharegpt"
+    return shape
+
+
+def _rename(record, columns: dict[str, str]):
+    if not isinstance(record, dict):
+        return record
+    renamed = dict(record)
+    for ours, theirs in columns.items():
+        if theirs in renamed:
+            renamed[ours] = renamed.pop(theirs)
+    return renamed
+
+
+def format_for_path(path: str | Path, fmt: str | None = None) -> str:
+    """The format to write: the one asked for, else guessed from the extension."""
+    path = Path(path)
+    if fmt:
+        if fmt not in FORMATS:
+            raise InputError(path, f"unknown format {fmt!r}; expected one of {', '.join(FORMATS)}")
+        return fmt
+    suffix = path.suffix.lower()
+    if suffix in (".csv", ".tsv"):
+        return "csv"
+    if suffix in (".parquet", ".pq"):
+        return "parquet"
+    if suffix in (".json", ".jsonl", ".ndjson"):
+        return "alpaca"
+    if suffix == "":
+        return "hf"
+    raise InputError(path, f"cannot tell the format from {suffix!r}; pass --format")
+
+
+def to_record(version: dict, meta: dict, fmt: str) -> dict:
+    """One output record in a format's shape (tables take the Alpaca shape)."""
+    if fmt in ("sharegpt", "openai"):
+        return to_chat(version, meta, "sharegpt" if fmt == "sharegpt" else "messages")
+    return to_alpaca(version, meta)
+
+
+def write_dataset(path: str | Path, records: list[dict], fmt: str) -> Path:
+    """Write records (already in the format's shape) atomically; returns the path."""
+    path = Path(path)
+    container = container_of(path, fmt) if fmt != "hf" else "hf"
+    if fmt == "openai":
+        container = "jsonl"
+    return write_records(path, records, container)
+
+
+__all__ = [
+    "FORMATS",
+    "SHAPES",
+    "format_for_path",
+    "read_dataset",
+    "to_record",
+    "write_dataset",
+]
