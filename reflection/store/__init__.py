@@ -11,6 +11,7 @@ from typing import Any
 from .analytics import AnalyticsStore
 from .base import StoreBase, now
 from .candidates import CandidateStore
+from .queue import QueueStore
 from .reviews import ReviewStore
 from .runs import RunStore, scrub
 from .samples import SampleStore
@@ -19,7 +20,14 @@ from .scores import ScoreStore
 
 
 class Store(
-    SampleStore, CandidateStore, ReviewStore, ScoreStore, RunStore, AnalyticsStore, StoreBase
+    SampleStore,
+    CandidateStore,
+    ReviewStore,
+    ScoreStore,
+    RunStore,
+    AnalyticsStore,
+    QueueStore,
+    StoreBase,
 ):
     """Everything the library keeps, in one SQLite file."""
 

@@ -137,8 +137,36 @@ def m001_initial(db: sqlite_utils.Database) -> None:
     )
 
 
+def m002_review_queue(db: sqlite_utils.Database) -> None:
+    """Full-text search over samples and candidates, and indexes for review-queue filters."""
+    # External-content FTS5 tables: the text stays in samples/candidates, triggers keep the
+    # index in step. Statements one by one: trigger bodies contain semicolons.
+    for table in ("samples", "candidates"):
+        columns = "instruction, input, output"
+        new = "new.instruction, new.input, new.output"
+        old = "old.instruction, old.input, old.output"
+        for sql in (
+            f"CREATE VIRTUAL TABLE {table}_fts USING fts5({columns},"
+            f" content='{table}', content_rowid='id', tokenize='unicode61 remove_diacritics 2')",
+            f"CREATE TRIGGER {table}_fts_insert AFTER INSERT ON {table} BEGIN"
+            f" INSERT INTO {table}_fts (rowid, {columns}) VALUES (new.id, {new}); END",
+            f"CREATE TRIGGER {table}_fts_delete AFTER DELETE ON {table} BEGIN"
+            f" INSERT INTO {table}_fts ({table}_fts, rowid, {columns})"
+            f" VALUES ('delete', old.id, {old}); END",
+            f"CREATE TRIGGER {table}_fts_update AFTER UPDATE OF {columns} ON {table} BEGIN"
+            f" INSERT INTO {table}_fts ({table}_fts, rowid, {columns})"
+            f" VALUES ('delete', old.id, {old});"
+            f" INSERT INTO {table}_fts (rowid, {columns}) VALUES (new.id, {new}); END",
+            f"INSERT INTO {table}_fts ({table}_fts) VALUES ('rebuild')",
+        ):
+            db.execute(sql)
+    db.execute("CREATE INDEX scores_metric_value ON scores(metric, value)")
+    db.execute("CREATE INDEX candidates_status ON candidates(status, sample_id)")
+
+
 MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [
     m001_initial,
+    m002_review_queue,
 ]
 
 

@@ -1,0 +1,256 @@
+"""The review queue's SQL: which samples match a filter, in which order, and full-text search.
+
+Built for 100,000-sample datasets: filters become `IN (subquery)` sets that SQLite builds
+once from an index (sample_state by status, scores by metric and value, candidates by
+status, the FTS5 tables), so a query returns only sample ids and never loads a whole table
+into Python.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from ..errors import ReflectionError
+from .base import StoreBase
+
+STATUSES = ("undecided", "accepted", "edited", "rejected", "skipped")
+# Flags derived from candidates and scores (sample flags set at import are added to these).
+DERIVED_FLAGS = ("misaligned", "drift", "parse_failed", "truncated", "no_candidate")
+# IFD >= 1: the instruction does not help the model predict the answer (a misaligned pair).
+MISALIGNED_IFD = 1.0
+IFD_METRIC = "ifd_ppl"
+DRIFT_METRIC = "drift"
+# Drift at or above this (0 = same topic, 1 = unrelated) flags a candidate as off-topic.
+DRIFT_FLAG_AT = 0.5
+PARSE_FAILED_STATUSES = ("failed", "partial", "error")
+SORT_KEYS = ("position", "id", "confidence", "original", "candidate", "change")
+VERSIONS = ("original", "candidate", "change")
+
+
+@dataclass(frozen=True)
+class ScoreRange:
+    """Keep samples whose `metric` lies in [low, high] on a version.
+
+    version: "original"; "candidate" (any candidate in range); "change" (a candidate's value
+    minus the original's, for any candidate).
+    """
+
+    metric: str
+    low: float | None = None
+    high: float | None = None
+    version: str = "original"
+
+
+@dataclass(frozen=True)
+class QueueQuery:
+    """A filter and an order for the review queue. Empty tuples mean "no filter"."""
+
+    statuses: tuple[str, ...] = ()
+    flags: tuple[str, ...] = ()  # any of these
+    ranges: tuple[ScoreRange, ...] = ()
+    text: str = ""
+    sort: str = "position"
+    sort_metric: str = ""
+    descending: bool = False
+
+
+def fts_query(text: str) -> str:
+    """User words as an FTS5 query: every word must occur (as a prefix), operators inert."""
+    words = [w for w in text.split() if w.strip('"')]
+    return " ".join('"' + w.replace('"', '""') + '"*' for w in words)
+
+
+def _in_range(column: str, item: ScoreRange, params: list[Any]) -> str:
+    parts = []
+    if item.low is not None:
+        parts.append(f"{column} >= ?")
+        params.append(item.low)
+    if item.high is not None:
+        parts.append(f"{column} <= ?")
+        params.append(item.high)
+    return " AND ".join(parts) or f"{column} IS NOT NULL"
+
+
+_ORIGINAL_VALUE = (
+    "(SELECT o.value FROM scores o WHERE o.sample_id = {sid} AND o.candidate_id = 0"
+    " AND o.metric = ? ORDER BY o.id DESC LIMIT 1)"
+)
+
+
+class QueueStore(StoreBase):
+    def queue_ids(self, dataset_id: int, query: QueueQuery | None = None) -> list[int]:
+        """Ids of the dataset's samples that match `query`, in its order."""
+        sql, params = self._queue_sql(dataset_id, query or QueueQuery())
+        return [row[0] for row in self.conn.execute(sql, params)]
+
+    def queue_count(self, dataset_id: int, query: QueueQuery | None = None) -> int:
+        """How many of the dataset's samples match `query`."""
+        sql, params = self._queue_sql(dataset_id, query or QueueQuery(), order=False)
+        return self.scalar(f"SELECT count(*) FROM ({sql})", params)
+
+    def sample_dataset(self, sample_id: int) -> int | None:
+        """The dataset a sample belongs to, or None if there is no such sample."""
+        return self.scalar("SELECT dataset_id FROM samples WHERE id = ?", [sample_id])
+
+    def statuses_of(self, sample_ids: list[int]) -> dict[int, str]:
+        """The review status of each sample (undecided when it has no review in force)."""
+        found = dict.fromkeys(sample_ids, "undecided")
+        for start in range(0, len(sample_ids), 500):
+            chunk = sample_ids[start : start + 500]
+            rows = self.conn.execute(
+                f"SELECT sample_id, status FROM sample_state"
+                f" WHERE sample_id IN ({','.join('?' * len(chunk))})",
+                chunk,
+            )
+            found.update(dict(rows.fetchall()))
+        return found
+
+    def sample_flag_names(self, dataset_id: int) -> list[str]:
+        """Distinct flags set on the dataset's samples at import."""
+        rows = self.conn.execute(
+            "SELECT DISTINCT j.value FROM samples s, json_each(s.flags) j"
+            " WHERE s.dataset_id = ? AND s.flags != '[]' ORDER BY j.value",
+            [dataset_id],
+        )
+        return [row[0] for row in rows]
+
+    def metric_names(self) -> list[str]:
+        """Distinct metric names that have scores."""
+        # A recursive skip-scan over the (metric, scorer) index: one seek per metric instead
+        # of reading every score row.
+        rows = self.conn.execute(
+            "WITH RECURSIVE m(name) AS (SELECT min(metric) FROM scores UNION ALL"
+            " SELECT (SELECT min(metric) FROM scores WHERE metric > m.name) FROM m"
+            " WHERE m.name IS NOT NULL) SELECT name FROM m WHERE name IS NOT NULL"
+        )
+        return [row[0] for row in rows]
+
+    def _queue_sql(self, dataset_id: int, q: QueueQuery, order: bool = True) -> tuple[str, list]:
+        where = ["s.dataset_id = ?"]
+        params: list[Any] = [dataset_id]
+        if q.statuses:
+            where.append(self._status_sql(q.statuses, dataset_id, params))
+        if q.flags:
+            where.append(self._flags_sql(q.flags, params))
+        for item in q.ranges:
+            where.append(self._range_sql(item, params))
+        if q.text.strip():
+            match = fts_query(q.text)
+            if match:
+                where.append(
+                    "(s.id IN (SELECT rowid FROM samples_fts WHERE samples_fts MATCH ?)"
+                    " OR s.id IN (SELECT c.sample_id FROM candidates c WHERE c.id IN"
+                    " (SELECT rowid FROM candidates_fts WHERE candidates_fts MATCH ?)))"
+                )
+                params += [match, match]
+        sql = f"SELECT s.id FROM samples s WHERE {' AND '.join(where)}"
+        if order:
+            order_sql, order_params = self._order_sql(q)
+            sql, params = sql + order_sql, params + order_params
+        return sql, params
+
+    @staticmethod
+    def _status_sql(statuses: tuple[str, ...], dataset_id: int, params: list) -> str:
+        unknown = set(statuses) - set(STATUSES)
+        if unknown:
+            raise ReflectionError(
+                f"unknown status {sorted(unknown)[0]!r} (expected one of {', '.join(STATUSES)})"
+            )
+        decided = [s for s in statuses if s != "undecided"]
+        parts = []
+        if decided:
+            parts.append(
+                "s.id IN (SELECT sample_id FROM sample_state WHERE dataset_id = ?"
+                f" AND status IN ({','.join('?' * len(decided))}))"
+            )
+            params += [dataset_id, *decided]
+        if "undecided" in statuses:
+            parts.append("s.id NOT IN (SELECT sample_id FROM sample_state WHERE dataset_id = ?)")
+            params.append(dataset_id)
+        return "(" + " OR ".join(parts) + ")"
+
+    @staticmethod
+    def _flags_sql(flags: tuple[str, ...], params: list) -> str:
+        parts = []
+        imported = [f for f in flags if f not in DERIVED_FLAGS]
+        for flag in flags:
+            if flag == "misaligned":
+                parts.append(
+                    "s.id IN (SELECT sample_id FROM scores WHERE metric = ? AND value >= ?)"
+                )
+                params += [IFD_METRIC, MISALIGNED_IFD]
+            elif flag == "drift":
+                parts.append(
+                    "s.id IN (SELECT sample_id FROM scores WHERE metric = ? AND value >= ?)"
+                )
+                params += [DRIFT_METRIC, DRIFT_FLAG_AT]
+            elif flag in ("parse_failed", "truncated"):
+                statuses = PARSE_FAILED_STATUSES if flag == "parse_failed" else ("truncated",)
+                parts.append(
+                    "s.id IN (SELECT sample_id FROM candidates"
+                    f" WHERE status IN ({','.join('?' * len(statuses))}))"
+                )
+                params += list(statuses)
+            elif flag == "no_candidate":
+                parts.append("s.id NOT IN (SELECT sample_id FROM candidates)")
+        if imported:
+            parts.append(
+                "(s.flags != '[]' AND EXISTS (SELECT 1 FROM json_each(s.flags) j"
+                f" WHERE j.value IN ({','.join('?' * len(imported))})))"
+            )
+            params += imported
+        return "(" + " OR ".join(parts) + ")"
+
+    @staticmethod
+    def _range_sql(item: ScoreRange, params: list) -> str:
+        if item.version not in VERSIONS:
+            raise ReflectionError(
+                f"unknown version {item.version!r} (expected one of {', '.join(VERSIONS)})"
+            )
+        if item.version == "change":
+            params.append(item.metric)
+            cond = _in_range("(c.value - o.value)", item, params)
+            return (
+                "s.id IN (SELECT c.sample_id FROM scores c JOIN scores o"
+                " ON o.sample_id = c.sample_id AND o.candidate_id = 0 AND o.metric = c.metric"
+                f" AND o.scorer = c.scorer WHERE c.metric = ? AND c.candidate_id != 0 AND {cond})"
+            )
+        params.append(item.metric)
+        op = "=" if item.version == "original" else "!="
+        cond = _in_range("value", item, params)
+        return (
+            f"s.id IN (SELECT sample_id FROM scores WHERE metric = ? AND candidate_id {op} 0"
+            f" AND {cond})"
+        )
+
+    @staticmethod
+    def _order_sql(q: QueueQuery) -> tuple[str, list]:
+        if q.sort not in SORT_KEYS:
+            raise ReflectionError(
+                f"unknown sort {q.sort!r} (expected one of {', '.join(SORT_KEYS)})"
+            )
+        direction = "DESC" if q.descending else "ASC"
+        if q.sort == "position":
+            return f" ORDER BY s.position {direction}, s.id {direction}", []
+        if q.sort == "id":
+            return f" ORDER BY s.id {direction}", []
+        if q.sort == "confidence":
+            key = "(SELECT sg.confidence FROM suggestions sg WHERE sg.sample_id = s.id)"
+            return f" ORDER BY {key} IS NULL, {key} {direction}, s.id", []
+        if not q.sort_metric:
+            raise ReflectionError(f"sorting by {q.sort} needs a metric")
+        original = _ORIGINAL_VALUE.format(sid="s.id")
+        candidate_agg = "max" if q.descending else "min"
+        candidate = (
+            f"(SELECT {candidate_agg}(c.value) FROM scores c WHERE c.sample_id = s.id"
+            " AND c.candidate_id != 0 AND c.metric = ?)"
+        )
+        if q.sort == "original":
+            key, params = original, [q.sort_metric]
+        elif q.sort == "candidate":
+            key, params = candidate, [q.sort_metric]
+        else:  # change: the candidate's value minus the original's
+            key, params = f"({candidate} - {original})", [q.sort_metric, q.sort_metric]
+        # Samples without the value go last whatever the direction.
+        return f" ORDER BY {key} IS NULL, {key} {direction}, s.id", params * 2
