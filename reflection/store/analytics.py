@@ -238,7 +238,7 @@ class AnalyticsStore(StoreBase):
         target: str,
         kind: str | None = None,
         statuses: Sequence[str] = ("undecided",),
-        conditions: Sequence[tuple[str, str | None, str, float]] = (),
+        conditions: Sequence[tuple[str, str | None, str, float, float | None]] = (),
         reflection_failed: bool = False,
         limit: int | None = None,
     ) -> list[tuple[int, int]]:
@@ -246,8 +246,9 @@ class AnalyticsStore(StoreBase):
 
         target: "suggested" (the suggestion's version; samples without one never match),
         "original", or "kind" (the newest usable candidate of `kind`; samples without one
-        never match). conditions: (metric, scorer or None, operator, value) on the target
-        version's scores; a missing score never matches. reflection_failed: only samples with
+        never match). conditions: (metric, scorer or None, operator, value, value the original
+        has when unscored or None) on the target version's scores; a missing score never
+        matches. reflection_failed: only samples with
         candidates of which none is usable.
         """
         bad_status = set(statuses) - set(STATUSES)
@@ -276,12 +277,19 @@ class AnalyticsStore(StoreBase):
         marks = ",".join("?" * len(statuses))
         clauses.append(f"coalesce(st.status, 'undecided') IN ({marks})")
         params.extend(statuses)
-        for metric, scorer, op, value in conditions:
+        for metric, scorer, op, value, original_default in conditions:
             if op not in OPERATORS:
                 raise ReflectionError(f"unknown comparison {op!r} (expected one of {OPERATORS})")
-            clauses.append(f"{_latest_score(version, scorer)} {op} ?")
+            score = _latest_score(version, scorer)
             params.extend([kind] if target == "kind" else [])
-            params.extend([metric, *([scorer] if scorer else []), value])
+            params.extend([metric, *([scorer] if scorer else [])])
+            if original_default is not None:
+                # A score the original has by definition (drift from itself is none).
+                score = f"coalesce({score}, CASE WHEN {version} = 0 THEN ? END)"
+                params.extend([kind] if target == "kind" else [])
+                params.append(original_default)
+            clauses.append(f"{score} {op} ?")
+            params.append(value)
         if reflection_failed:
             failed = ",".join(f"'{status}'" for status in FAILED_STATUSES)
             clauses.append(

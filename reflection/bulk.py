@@ -1,0 +1,240 @@
+"""Bulk decisions: one rule applied to every sample it matches, as one undoable run.
+
+A rule names the version to decide on (the suggestion, the original, or the newest usable
+candidate of a kind), conditions on that version's scores, and the decision. `preview` shows
+what a rule would touch; `apply` re-evaluates it inside one transaction (so decisions made
+since the preview are respected), records a `bulk` run, and appends one review per sample
+carrying that run's id; `undo` takes back, as one, whichever of them are still in force.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from .errors import NotFoundError, ReflectionError
+from .records import Review, Run
+from .store import Store
+from .store.analytics import OPERATORS, STATUSES
+
+IFD_METRIC = "ifd"
+DRIFT_METRIC = "drift"
+ACTIONS = ("accept", "reject")
+TARGETS = ("suggested", "original", "kind")
+
+
+@dataclass(frozen=True)
+class Condition:
+    """`metric op value` on the target version's score (newest scorer unless one is named)."""
+
+    metric: str
+    op: str
+    value: float
+    scorer: str | None = None
+    # What the original counts as when it has no score of this metric (drift from itself: 0).
+    original_value: float | None = None
+
+    def __str__(self) -> str:
+        by = f" ({self.scorer})" if self.scorer else ""
+        return f"{self.metric}{by} {self.op} {self.value:g}"
+
+
+@dataclass(frozen=True)
+class BulkRule:
+    """Which samples a bulk action touches and what it decides for them."""
+
+    action: str = "accept"
+    target: str = "suggested"
+    kind: str | None = None
+    conditions: tuple[Condition, ...] = ()
+    reflection_failed: bool = False
+    statuses: tuple[str, ...] = ("undecided",)
+    note: str = ""
+
+    def __post_init__(self) -> None:
+        if self.action not in ACTIONS:
+            raise ReflectionError(f"unknown bulk action {self.action!r} (expected {ACTIONS})")
+        if self.target not in TARGETS:
+            raise ReflectionError(f"unknown bulk target {self.target!r} (expected {TARGETS})")
+        if self.target == "kind" and not self.kind:
+            raise ReflectionError("a bulk rule on a candidate kind needs the kind")
+        for condition in self.conditions:
+            if condition.op not in OPERATORS:
+                raise ReflectionError(f"unknown comparison {condition.op!r} in a bulk rule")
+        unknown = set(self.statuses) - set(STATUSES)
+        if unknown or not self.statuses:
+            raise ReflectionError(f"a bulk rule needs known statuses, not {sorted(unknown)}")
+
+    def describe(self) -> str:
+        """The rule in one line, for previews and the run list."""
+        version = {
+            "suggested": "the suggested version",
+            "original": "the original",
+            "kind": f"the {self.kind}-reflected candidate",
+        }[self.target]
+        what = f"accept {version}" if self.action == "accept" else "reject the sample"
+        where = [str(c) for c in self.conditions]
+        if self.reflection_failed:
+            where.append("every reflection failed to parse")
+        where.append("status " + " or ".join(self.statuses))
+        return f"{what} where {' and '.join(where)}"
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> BulkRule:
+        data = dict(data)
+        data["conditions"] = tuple(Condition(**c) for c in data.get("conditions", ()))
+        data["statuses"] = tuple(data.get("statuses", ("undecided",)))
+        return cls(**data)
+
+
+PRESETS: dict[str, BulkRule] = {
+    "Accept the suggestion where IFD < 1 and drift is low": BulkRule(
+        action="accept",
+        target="suggested",
+        conditions=(
+            Condition(IFD_METRIC, "<", 1.0),
+            Condition(DRIFT_METRIC, "<", 0.3, original_value=0.0),
+        ),
+    ),
+    "Reject samples whose reflections all failed to parse": BulkRule(
+        action="reject", target="original", reflection_failed=True
+    ),
+    "Keep the original where every reflection failed to parse": BulkRule(
+        action="accept", target="original", reflection_failed=True
+    ),
+    "Accept the response reflection where its IFD < 1": BulkRule(
+        action="accept",
+        target="kind",
+        kind="response",
+        conditions=(Condition(IFD_METRIC, "<", 1.0),),
+    ),
+}
+
+
+@dataclass
+class Example:
+    """One sample a rule would decide, with the version it would take and that version's scores."""
+
+    sample_id: int
+    candidate_id: int | None
+    instruction: str
+    output: str
+    kind: str
+    scores: dict[str, float] = field(default_factory=dict)
+
+
+@dataclass
+class Preview:
+    rule: BulkRule
+    count: int
+    examples: list[Example]
+
+
+def _matches(store: Store, dataset_id: int, rule: BulkRule) -> list[tuple[int, int]]:
+    return store.rule_matches(
+        dataset_id,
+        target=rule.target,
+        kind=rule.kind,
+        statuses=rule.statuses,
+        conditions=[(c.metric, c.scorer, c.op, c.value, c.original_value) for c in rule.conditions],
+        reflection_failed=rule.reflection_failed,
+    )
+
+
+def preview(store: Store, dataset_id: int, rule: BulkRule, examples: int = 5) -> Preview:
+    """How many samples `rule` would decide now, and the first few of them."""
+    matches = _matches(store, dataset_id, rule)
+    shown = matches[:examples]
+    metrics = sorted({c.metric for c in rule.conditions} | {IFD_METRIC, DRIFT_METRIC})
+    scores = store.scores_of_versions(shown, metrics)
+    found = []
+    for sample_id, cid in shown:
+        if cid:
+            version = store.candidate(cid)
+            kind = version.kind
+        else:
+            version = store.sample(sample_id)
+            kind = "original"
+        found.append(
+            Example(
+                sample_id=sample_id,
+                candidate_id=cid or None,
+                instruction=version.instruction,
+                output=version.output,
+                kind=kind,
+                scores=scores.get((sample_id, cid), {}),
+            )
+        )
+    return Preview(rule=rule, count=len(matches), examples=found)
+
+
+def apply(store: Store, dataset_id: int, rule: BulkRule, annotator: str = "") -> Run:
+    """Decide every sample `rule` matches, as one `bulk` run (all or nothing)."""
+    with store.transaction():
+        run = store.start_run("bulk", dataset_id, {"rule": rule.to_dict(), "annotator": annotator})
+        matches = _matches(store, dataset_id, rule)
+        note = rule.note or f"bulk: {rule.describe()}"
+        store.add_reviews(
+            Review(
+                sample_id=sample_id,
+                decision=rule.action,
+                candidate_id=(cid or None) if rule.action == "accept" else None,
+                annotator=annotator,
+                note=note,
+                tags=["bulk"],
+                run_id=run.id,
+            )
+            for sample_id, cid in matches
+        )
+        run.counters = {"matched": len(matches), "reviews": len(matches), rule.action: len(matches)}
+        run.status = "done"
+        store.update_run(run.id, counters=run.counters, status="done")
+    return store.run(run.id)
+
+
+def undo(store: Store, run_id: int, annotator: str = "") -> int:
+    """Take back every decision of bulk run `run_id` still in force; returns how many."""
+    run = store.run(run_id)
+    if run.kind != "bulk":
+        raise NotFoundError(f"run {run_id} is a {run.kind} run, not a bulk run")
+    with store.transaction():
+        undone = store.undo_run(run_id, annotator)
+        store.update_run(run_id, counters={**run.counters, "undone": undone}, status="undone")
+    return undone
+
+
+@dataclass
+class BulkRunInfo:
+    id: int
+    status: str
+    started_at: str
+    description: str
+    reviews: int
+    in_force: int
+
+
+def bulk_runs(store: Store, dataset_id: int, limit: int = 20) -> list[BulkRunInfo]:
+    """The newest bulk runs of a dataset, with how many of their decisions still stand."""
+    found = []
+    for row in store.runs_touching("bulk", dataset_id, limit):
+        settings = json.loads(row["settings"] or "{}")
+        counters = json.loads(row["counters"] or "{}")
+        try:
+            description = BulkRule.from_dict(settings.get("rule", {})).describe()
+        except (ReflectionError, TypeError):
+            description = "(rule not readable)"
+        found.append(
+            BulkRunInfo(
+                id=row["id"],
+                status=row["status"],
+                started_at=row["started_at"],
+                description=description,
+                reviews=counters.get("reviews", 0),
+                in_force=row["in_force"],
+            )
+        )
+    return found

@@ -1,0 +1,200 @@
+"""Bulk rules: preview counts match the rule computed in Python; apply is one undoable run."""
+
+from __future__ import annotations
+
+import pytest
+from appdata import (
+    build,
+    decide,
+    drift,
+    instruction_ifd,
+    original_ifd,
+    reflection_failed,
+    response_ifd,
+    suggested_kind,
+)
+
+from reflection import ReflectionError
+from reflection.bulk import PRESETS, BulkRule, Condition, apply, bulk_runs, preview, undo
+from reflection.store import Store
+
+N = 40
+ACCEPT_SUGGESTED = PRESETS["Accept the suggestion where IFD < 1 and drift is low"]
+REJECT_FAILED = PRESETS["Reject samples whose reflections all failed to parse"]
+
+
+@pytest.fixture
+def built(store):
+    return build(store, N)
+
+
+def expected_accept_suggested(indices) -> list[int]:
+    found = []
+    for i in indices:
+        if reflection_failed(i):
+            continue  # no suggestion stored
+        kind = suggested_kind(i)
+        ifd = original_ifd(i) if kind == "original" else response_ifd(i)
+        version_drift = 0.0 if kind == "original" else drift(i)
+        if ifd < 1 and version_drift < 0.3:
+            found.append(i)
+    return found
+
+
+def test_preview_counts_what_the_rule_says(store, built):
+    result = preview(store, built["dataset"].id, ACCEPT_SUGGESTED, examples=3)
+    expected = expected_accept_suggested(range(N))
+    assert result.count == len(expected)
+    assert [e.sample_id for e in result.examples] == [built["ids"][i] for i in expected[:3]]
+    for example in result.examples:
+        i = built["ids"].index(example.sample_id)
+        assert example.kind == suggested_kind(i)
+        want_ifd = original_ifd(i) if example.kind == "original" else response_ifd(i)
+        assert example.scores["ifd"] == pytest.approx(want_ifd)
+
+
+def test_preview_changes_nothing(store, built):
+    before = store.version()
+    preview(store, built["dataset"].id, ACCEPT_SUGGESTED)
+    assert store.version() == before
+
+
+def test_apply_records_one_run_whose_reviews_carry_its_id(store, built):
+    expected = expected_accept_suggested(range(N))
+    run = apply(store, built["dataset"].id, ACCEPT_SUGGESTED, annotator="ana")
+    assert run.kind == "bulk" and run.status == "done"
+    assert run.counters["reviews"] == len(expected)
+    assert run.settings["rule"]["target"] == "suggested"
+    for i in range(N):
+        state = store.state(built["ids"][i])
+        if i in expected:
+            kind = suggested_kind(i)
+            want = None if kind == "original" else built["candidates"][(i, kind)]
+            assert (state.status, state.candidate_id, state.annotator) == ("accepted", want, "ana")
+            [review] = store.reviews_for(built["ids"][i])
+            assert review.run_id == run.id and review.tags == ["bulk"]
+        else:
+            assert state.status == "undecided"
+
+
+def test_apply_skips_samples_decided_since_the_preview(store, built):
+    dataset_id = built["dataset"].id
+    expected = expected_accept_suggested(range(N))
+    first = expected[0]
+    decide(store, built, {first: ("reject", None)}, "bob")
+    run = apply(store, dataset_id, ACCEPT_SUGGESTED)
+    assert run.counters["reviews"] == len(expected) - 1
+    assert store.state(built["ids"][first]).status == "rejected"
+
+
+def test_undo_takes_back_the_whole_run_and_nothing_else(store, built):
+    dataset_id = built["dataset"].id
+    decide(store, built, {1: ("reject", None)}, "bob")  # decided by hand before the bulk run
+    counts_before = store.status_counts(dataset_id)
+    run = apply(store, dataset_id, ACCEPT_SUGGESTED)
+    assert store.status_counts(dataset_id)["accepted"] == run.counters["reviews"]
+    # A person changes one bulk decision afterwards: undo must leave theirs in force.
+    changed = expected_accept_suggested(range(N))[0]
+    decide(store, built, {changed: ("reject", None)}, "bob")
+    undone = undo(store, run.id, annotator="ana")
+    assert undone == run.counters["reviews"] - 1
+    after = store.status_counts(dataset_id)
+    assert after["rejected"] == counts_before["rejected"] + 1
+    assert after["accepted"] == 0
+    assert store.run(run.id).status == "undone"
+    [info] = bulk_runs(store, dataset_id)
+    assert (info.id, info.status, info.in_force) == (run.id, "undone", 0)
+
+
+def test_reject_parse_failures(store, built):
+    failed = [i for i in range(N) if reflection_failed(i)]
+    result = preview(store, built["dataset"].id, REJECT_FAILED)
+    assert result.count == len(failed)
+    apply(store, built["dataset"].id, REJECT_FAILED)
+    assert store.status_counts(built["dataset"].id)["rejected"] == len(failed)
+    for i in failed:
+        assert store.state(built["ids"][i]).status == "rejected"
+
+
+@pytest.mark.parametrize(
+    ("rule", "expected"),
+    [
+        (
+            BulkRule(target="kind", kind="instruction", conditions=(Condition("ifd", "<=", 0.65),)),
+            lambda i: not reflection_failed(i) and instruction_ifd(i) <= 0.65 + 1e-9,
+        ),
+        (
+            BulkRule(target="original", conditions=(Condition("ifd", ">=", 1.0),)),
+            lambda i: original_ifd(i) >= 1.0 - 1e-9,
+        ),
+        (
+            BulkRule(
+                target="kind",
+                kind="response",
+                conditions=(Condition("ifd", "<", 1.0, scorer="other-student"),),
+            ),
+            lambda i: False,  # no scores from that scorer
+        ),
+        (
+            BulkRule(
+                action="reject", target="suggested", conditions=(Condition("drift", ">", 0.25),)
+            ),
+            lambda i: (
+                not reflection_failed(i) and suggested_kind(i) != "original" and drift(i) > 0.25
+            ),
+        ),
+    ],
+)
+def test_rules_table(store, built, rule, expected):
+    result = preview(store, built["dataset"].id, rule, examples=100)
+    want = [built["ids"][i] for i in range(N) if expected(i)]
+    assert [e.sample_id for e in result.examples] == want
+    assert result.count == len(want)
+
+
+def test_status_filter_and_other_datasets(store, built):
+    other = build(store, 10, name="other", hostile=False)
+    decide(store, built, {2: ("skip", None)}, "bob")
+    rule = BulkRule(target="original", statuses=("skipped",))
+    result = preview(store, built["dataset"].id, rule)
+    assert [e.sample_id for e in result.examples] == [built["ids"][2]]
+    everything = BulkRule(target="original", statuses=("undecided",))
+    assert preview(store, other["dataset"].id, everything).count == 10
+
+
+@pytest.mark.parametrize(
+    "kwargs",
+    [
+        {"action": "delete"},
+        {"target": "best"},
+        {"target": "kind"},
+        {"conditions": (Condition("ifd", "; DROP TABLE samples; --", 1.0),)},
+        {"statuses": ("finished",)},
+    ],
+)
+def test_bad_rules_are_refused(kwargs):
+    with pytest.raises(ReflectionError):
+        BulkRule(**kwargs)
+
+
+def test_rule_round_trips_through_run_settings(store, built):
+    run = apply(store, built["dataset"].id, ACCEPT_SUGGESTED)
+    assert BulkRule.from_dict(store.run(run.id).settings["rule"]) == ACCEPT_SUGGESTED
+    assert "ifd < 1" in ACCEPT_SUGGESTED.describe()
+
+
+def test_apply_is_all_or_nothing(tmp_path, monkeypatch):
+    with Store(tmp_path / "a.db") as store:
+        built = build(store, 12)
+        real = store.add_reviews
+
+        def broken(reviews):
+            reviews = list(reviews)
+            real(reviews[:1])
+            raise RuntimeError("disk full")
+
+        monkeypatch.setattr(store, "add_reviews", broken)
+        with pytest.raises(RuntimeError):
+            apply(store, built["dataset"].id, BulkRule(target="original"))
+        assert store.status_counts(built["dataset"].id)["undecided"] == 12
+        assert store.runs("bulk") == []
