@@ -19,7 +19,15 @@ from pathlib import Path
 from ..errors import InputError
 from ..records import Sample
 from .containers import read_records, write_records
-from .records import SHAPES, RecordError, sample_from_record, shape_of, to_alpaca, to_chat
+from .records import (
+    SHAPES,
+    RecordError,
+    sample_from_record,
+    shape_of,
+    to_alpaca,
+    to_chat,
+    type_name,
+)
 
 FORMATS = ("alpaca", "sharegpt", "openai", "csv", "parquet", "hf")
 _SHAPE_OF_FORMAT = {"alpaca": "alpaca", "sharegpt": "sharegpt", "openai": "messages"}
@@ -82,7 +90,7 @@ def read_dataset(
     if shape is None:
         where = rows[0][0]
         if not isinstance(first, dict):
-            raise InputError(path, f"expected an object, got {type(first).__name__}", **where)
+            raise InputError(path, f"expected an object, got {type_name(first)}", **where)
         raise InputError(
             path,
             "unknown format: no 'instruction', 'conversations' or 'messages' field"

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import InputError
+from .records import type_name
 
 csv.field_size_limit(1 << 30)  # long answers exceed the default 128 KiB cell limit
 
@@ -55,7 +56,7 @@ def _read_json(path: Path) -> list[tuple[Where, Any]]:
             path, f"invalid JSON: {exc.msg} (column {exc.colno})", line=exc.lineno
         ) from None
     if not isinstance(value, list):
-        raise InputError(path, f"expected a JSON list of records, got {type(value).__name__}")
+        raise InputError(path, f"expected a JSON list of records, got {type_name(value)}")
     return [({"record": i + 1}, record) for i, record in enumerate(value)]
 
 
@@ -74,9 +75,7 @@ def _read_jsonl(path: Path, text: str | None = None) -> list[tuple[Where, Any]]:
                 path, f"invalid JSON: {exc.msg} (column {exc.colno})", line=number
             ) from None
         if not isinstance(value, dict):
-            raise InputError(
-                path, f"expected a JSON object, got {type(value).__name__}", line=number
-            )
+            raise InputError(path, f"expected a JSON object, got {type_name(value)}", line=number)
         rows.append(({"line": number}, value))
     return rows
 

@@ -49,17 +49,18 @@ def _text(record: dict, name: str, *, required: bool) -> str:
     if value is None and not required:
         return ""
     if not isinstance(value, str):
-        raise RecordError(f"field {name!r} must be text, not {_type_name(value)}")
+        raise RecordError(f"field {name!r} must be text, not {type_name(value)}")
     return value
 
 
-def _type_name(value: Any) -> str:
+def type_name(value: Any) -> str:
     if value is None:
         return "null"
     return {
         bool: "a boolean",
         int: "a number",
         float: "a number",
+        str: "text",
         list: "a list",
         dict: "an object",
     }.get(type(value), type(value).__name__)
@@ -70,7 +71,7 @@ def _history(value: Any) -> list[list[str]]:
         return []
     if not isinstance(value, list):
         raise RecordError(
-            f"field 'history' must be a list of [user, assistant] pairs, not {_type_name(value)}"
+            f"field 'history' must be a list of [user, assistant] pairs, not {type_name(value)}"
         )
     pairs = []
     for i, pair in enumerate(value):
@@ -103,7 +104,7 @@ def sample_from_chat(record: dict, shape: str) -> Sample:
     )
     turns = record.get(key)
     if not isinstance(turns, list):
-        raise RecordError(f"field {key!r} must be a list of turns, not {_type_name(turns)}")
+        raise RecordError(f"field {key!r} must be a list of turns, not {type_name(turns)}")
     if not turns:
         raise RecordError(f"field {key!r} is empty")
     system = _text(record, "system", required=False)
@@ -112,13 +113,13 @@ def sample_from_chat(record: dict, shape: str) -> Sample:
     texts: list[tuple[str, str]] = []  # (user|assistant|system, text)
     for i, turn in enumerate(turns):
         if not isinstance(turn, dict):
-            raise RecordError(f"{key}[{i}] must be an object, not {_type_name(turn)}")
+            raise RecordError(f"{key}[{i}] must be an object, not {type_name(turn)}")
         role = turn.get(role_key)
         if not isinstance(role, str):
             raise RecordError(f"{key}[{i}] has no {role_key!r} text")
         content = turn.get(content_key)
         if not isinstance(content, str):
-            raise RecordError(f"{key}[{i}].{content_key} must be text, not {_type_name(content)}")
+            raise RecordError(f"{key}[{i}].{content_key} must be text, not {type_name(content)}")
         lowered = role.lower()
         kind = (
             "user"
@@ -174,7 +175,7 @@ def sample_from_chat(record: dict, shape: str) -> Sample:
 def sample_from_record(record: Any, shape: str) -> Sample:
     """Validate one record of the given shape; RecordError says what is wrong."""
     if not isinstance(record, dict):
-        raise RecordError(f"expected an object, got {_type_name(record)}")
+        raise RecordError(f"expected an object, got {type_name(record)}")
     found = shape_of(record)
     if found is None:
         expected = (

@@ -88,12 +88,13 @@ class SampleStore(StoreBase):
                 )
             )
         with self.transaction():
-            before = self.conn.total_changes
+            # Counted, not total_changes: triggers (full-text index) add to that.
+            before = self.count_samples(dataset_id)
             self.conn.executemany(
                 f"INSERT OR IGNORE INTO samples ({_SAMPLE_COLUMNS}) VALUES ({', '.join('?' * 12)})",
                 rows,
             )
-            added = self.conn.total_changes - before
+            added = self.count_samples(dataset_id) - before
         return added, len(rows) - added
 
     def sample(self, sample_id: int) -> Sample:
