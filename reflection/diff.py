@@ -118,6 +118,21 @@ def side_html(ops: Sequence[Op], side: str) -> str:
     return "".join(parts)
 
 
+_MD_PUNCTUATION = frozenset("!\"#$%&'()*+,-./:;<=>?@[\\]^_`{|}~")
+# In the markdown view, formatting stays but nothing can become a link, image or HTML.
+_MD_INERT = frozenset("\\[]<>$")
+
+
+def escape_markdown(text: str) -> str:
+    """Plain text for a markdown context: every ASCII punctuation mark backslash-escaped."""
+    return "".join("\\" + ch if ch in _MD_PUNCTUATION else ch for ch in text)
+
+
+def safe_markdown(text: str) -> str:
+    """Markdown with links, images, autolinks, raw HTML and maths made inert text."""
+    return "".join("\\" + ch if ch in _MD_INERT else ch for ch in text)
+
+
 DIFF_CSS = """
 <style>
 .rs-diff { white-space: pre-wrap; overflow-wrap: anywhere; max-height: 22rem; overflow-y: auto;

@@ -1,0 +1,47 @@
+"""Home: which database and dataset, how far the review has come, and where to go next."""
+
+import streamlit as st
+
+from reflection import ui
+
+ui.page_header(
+    "Reflection Studio", caption="Recycle instruction data with an oracle, then review it."
+)
+store = ui.get_store()
+st.markdown(f"Database: `{ui.db_path()}`")
+dataset = ui.dataset_picker(store)
+ui.annotator(required=False)
+
+if dataset is None:
+    st.info(
+        "This database has no dataset yet.\n\n"
+        "- Try the demo: `reflection demo` (64 samples with reflections and scores).\n"
+        "- Or import your own: `reflection import alpaca.json --dataset mine`, then "
+        "`reflection app --db reflection.db`."
+    )
+    st.stop()
+
+overview = ui.dataset_overview(store, dataset.id)
+cols = st.columns(4)
+cols[0].metric("Samples", f"{overview['samples']:,}")
+cols[1].metric("Candidates", f"{overview['candidates']:,}")
+cols[2].metric("Scores", f"{overview['scored']:,}")
+cols[3].metric("Decided", f"{overview['decided']:,}", f"{overview['progress']:.0%} done")
+st.progress(overview["progress"], text=f"Review progress of dataset {dataset.name}")
+st.dataframe(
+    [{"status": status, "samples": n} for status, n in overview["statuses"].items()],
+    hide_index=True,
+)
+
+st.subheader("Next step")
+step = overview["next_step"]
+st.info(step["text"])
+if step["page"] and ui.page_exists(step["page"]):
+    st.page_link(step["page"], label=step["label"], icon="➡️")
+
+st.subheader("Pages")
+ui.page_links()
+st.caption(
+    "Keyboard on the Review page: A accept candidate · O accept original · E edit · X reject · "
+    "S skip · U undo · N next · P previous (keys do nothing while you type in a field)."
+)

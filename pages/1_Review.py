@@ -1,0 +1,124 @@
+"""Review: one sample at a time, original beside a candidate; decide with one key."""
+
+import streamlit as st
+
+from reflection import review, ui
+from reflection.errors import ReflectionError
+
+ui.page_header("Review", "🔍")
+store = ui.get_store()
+dataset = ui.dataset_picker(store)
+if dataset is None:
+    st.info("This database has no dataset yet. Run `reflection demo` to try the app.")
+    st.stop()
+name = ui.annotator()
+session = ui.review_session(store, dataset.id, ui.queue_filters(store, dataset.id))
+
+
+def act(action, *args, **kwargs):
+    """Run a session action in a button callback: committed before the next run draws."""
+    try:
+        message = action(*args, **kwargs)
+        if isinstance(message, str):
+            ui.flash("info", message)
+    except ReflectionError as exc:
+        ui.flash("error", str(exc))
+
+
+def decide(decision, candidate_id=None):
+    sid = session.current_id
+    note = st.session_state.get(f"note_{sid}", "")
+    tags = review.parse_tags(st.session_state.get(f"tags_{sid}", ""))
+    act(
+        session.decide,
+        store,
+        decision,
+        annotator=name,
+        candidate_id=candidate_id,
+        note=note,
+        tags=tags,
+    )
+
+
+def save_edit(base):
+    sid = session.current_id
+    text = {f: st.session_state.get(f"edit_{f}_{sid}", "") for f in review.FIELDS}
+    note = st.session_state.get(f"note_{sid}", "")
+    tags = review.parse_tags(st.session_state.get(f"tags_{sid}", ""))
+    act(session.save_edit, store, base, text, annotator=name, note=note, tags=tags)
+    st.session_state["_editing"] = None
+
+
+with st.sidebar.form("jump", border=False):
+    target = st.number_input("Jump to sample id", min_value=1, step=1, value=None)
+    if st.form_submit_button("Go") and target:
+        act(session.jump, store, int(target))
+
+ui.show_flash()
+sid = session.current_id
+nav = st.columns([1, 1, 1, 4])
+nav[0].button("◀ Previous", shortcut="P", on_click=act, args=(session.previous,))
+nav[1].button("Next ▶", shortcut="N", on_click=act, args=(session.next, store))
+nav[2].button("↶ Undo", shortcut="U", on_click=act, args=(session.undo_last, store, name))
+if sid is None:
+    st.success(f"Queue finished: {len(session.ids):,} samples in it. Change the filters for more.")
+    st.stop()
+nav[3].caption(
+    f"Sample **{sid}** · {session.index + 1:,} of {len(session.ids):,} in queue · "
+    f"{ui.status_counts_line(store, dataset.id)}"
+)
+
+item = review.load_item(store, sid)
+options = [None, *(c.id for c in item.candidates)]
+shown_default = review.default_candidate(item)
+chosen_id = st.selectbox(
+    "Version shown beside the original",
+    options,
+    index=options.index(shown_default.id if shown_default else None),
+    format_func=lambda cid: review.candidate_label(item.candidate(cid)),
+    key=f"version_{sid}",
+)
+shown = item.candidate(chosen_id)
+ui.state_and_suggestion(item)
+mode = st.segmented_control("View", ui.VIEW_MODES, default="Diff", key="view_mode") or "Diff"
+
+for field in review.FIELDS:
+    new = getattr(shown, field) if shown else getattr(item.sample, field)
+    ui.show_version_field(field.capitalize(), getattr(item.sample, field), new, mode)
+
+left, right = st.columns([3, 2])
+with left:
+    ui.scores_table(review.score_rows(item, shown))
+with right:
+    ui.flag_list(review.item_flags(item))
+    if shown is not None:
+        ui.candidate_details(shown)
+
+st.text_input("Note", key=f"note_{sid}", placeholder="optional, saved with the decision")
+st.text_input("Tags", key=f"tags_{sid}", placeholder="comma,separated")
+keys = st.columns(5)
+keys[0].button(
+    "Accept candidate (A)",
+    shortcut="A",
+    type="primary",
+    disabled=shown is None,
+    on_click=decide,
+    args=("accept", chosen_id),
+)
+keys[1].button("Accept original (O)", shortcut="O", on_click=decide, args=("accept", None))
+keys[2].button("Edit (E)", shortcut="E", on_click=ui.start_edit, args=(sid,))
+keys[3].button("Reject (X)", shortcut="X", on_click=decide, args=("reject",))
+keys[4].button("Skip (S)", shortcut="S", on_click=decide, args=("skip",))
+
+if st.session_state.get("_editing") == sid:
+    with st.form(f"edit_form_{sid}"):
+        st.caption(f"Editing {review.candidate_label(shown)}: saved as a new version and accepted")
+        for field in review.FIELDS:
+            base_text = getattr(shown or item.sample, field)
+            st.text_area(field.capitalize(), base_text, key=f"edit_{field}_{sid}", height=160)
+        st.form_submit_button(
+            "Save edit and accept", type="primary", on_click=save_edit, args=(shown,)
+        )
+    st.button("Cancel edit", on_click=ui.start_edit, args=(None,))
+
+ui.review_history(item.history)

@@ -1,0 +1,366 @@
+"""The review queue: what the Review page shows and does, as plain functions over the store.
+
+A `ReviewSession` is one annotator's walk through a filtered, ordered queue of sample ids.
+The queue is a snapshot taken when the filter changes (ids only); as the annotator moves on,
+samples that no longer match the status filter (someone else decided them meanwhile) are
+skipped. Every decision is written to the store before the session moves to the next sample.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from .errors import NotFoundError, ReflectionError
+from .records import Candidate, Review, Sample, SampleState, Score, Suggestion
+from .store import Store
+from .store.queue import (
+    DERIVED_FLAGS,
+    DRIFT_FLAG_AT,
+    DRIFT_METRIC,
+    IFD_METRIC,
+    MISALIGNED_IFD,
+    PARSE_FAILED_STATUSES,
+    STATUSES,
+    VERSIONS,
+    QueueQuery,
+    ScoreRange,
+)
+
+__all__ = [
+    "DERIVED_FLAGS",
+    "FIELDS",
+    "SORTS",
+    "STATUSES",
+    "VERSIONS",
+    "QueueQuery",
+    "ReviewItem",
+    "ReviewSession",
+    "ScoreRange",
+    "candidate_label",
+    "dataset_overview",
+    "default_candidate",
+    "flag_names",
+    "item_flags",
+    "load_item",
+    "parse_tags",
+    "score_rows",
+    "sort_query",
+]
+
+FIELDS = ("instruction", "input", "output")
+# Metrics shown first, in this order; any others follow alphabetically.
+METRIC_ORDER = ("ifd_ppl", "rifd_ppl", "judge", "drift", "words_instruction", "words_output")
+# Queue orders offered to annotators: label -> (sort key, metric, descending).
+SORTS: dict[str, tuple[str, str, bool]] = {
+    "Source order": ("position", "", False),
+    "Suggestion confidence (high first)": ("confidence", "", True),
+    "IFD change (largest drop first)": ("change", IFD_METRIC, False),
+    "IFD of original (high first)": ("original", IFD_METRIC, True),
+    "Drift (high first)": ("candidate", DRIFT_METRIC, True),
+    "Judge of original (low first)": ("original", "judge", False),
+    "Newest samples first": ("id", "", True),
+}
+UNDO_WINDOW = 50  # how many session decisions can be taken back, newest first
+_LOOKAHEAD = 50  # ids checked at a time when skipping samples decided by others
+
+
+def sort_query(label: str, **filters) -> QueueQuery:
+    """A QueueQuery with the order named by a SORTS label and the given filters."""
+    if label not in SORTS:
+        raise ReflectionError(f"unknown order {label!r} (expected one of {', '.join(SORTS)})")
+    sort, metric, descending = SORTS[label]
+    return QueueQuery(sort=sort, sort_metric=metric, descending=descending, **filters)
+
+
+def parse_tags(text: str) -> list[str]:
+    """Comma-separated tags, trimmed, empty ones and repeats dropped, order kept."""
+    seen: dict[str, None] = {}
+    for tag in text.split(","):
+        if tag.strip():
+            seen.setdefault(tag.strip(), None)
+    return list(seen)
+
+
+def flag_names(store: Store, dataset_id: int) -> list[str]:
+    """Every flag a queue can filter by: derived flags, then the dataset's import flags."""
+    return [*DERIVED_FLAGS, *store.sample_flag_names(dataset_id)]
+
+
+@dataclass
+class ReviewItem:
+    """Everything the Review page shows about one sample."""
+
+    sample: Sample
+    candidates: list[Candidate]
+    scores: list[Score]
+    suggestion: Suggestion | None
+    state: SampleState
+    history: list[Review]
+
+    def candidate(self, candidate_id: int | None) -> Candidate | None:
+        for candidate in self.candidates:
+            if candidate.id == candidate_id:
+                return candidate
+        return None
+
+
+def load_item(store: Store, sample_id: int) -> ReviewItem:
+    """One sample with its candidates, scores, suggestion, state and review history."""
+    return ReviewItem(
+        sample=store.sample(sample_id),
+        candidates=store.candidates_for(sample_id),
+        scores=store.scores_for(sample_id),
+        suggestion=store.suggestion(sample_id),
+        state=store.state(sample_id),
+        history=store.reviews_for(sample_id),
+    )
+
+
+def default_candidate(item: ReviewItem) -> Candidate | None:
+    """The candidate to show first: the one in force, else the suggested, else the newest ok."""
+    for wanted in (item.state.candidate_id, item.suggestion and item.suggestion.candidate_id):
+        if wanted and item.candidate(wanted):
+            return item.candidate(wanted)
+    usable = [c for c in item.candidates if c.status == "ok"] or item.candidates
+    return usable[-1] if usable else None
+
+
+def candidate_label(candidate: Candidate | None) -> str:
+    """How a version is named in selectors: "original" or "#12 response (ok)"."""
+    if candidate is None:
+        return "original"
+    by = f" by {candidate.annotator}" if candidate.kind == "edit" and candidate.annotator else ""
+    return f"#{candidate.id} {candidate.kind}{by} ({candidate.status})"
+
+
+def _metric_rank(name: str) -> tuple[int, str]:
+    return (METRIC_ORDER.index(name) if name in METRIC_ORDER else len(METRIC_ORDER), name)
+
+
+def score_rows(item: ReviewItem, candidate: Candidate | None) -> list[dict]:
+    """Scores of the original and of `candidate`, one row per metric (and scorer if several).
+
+    Rows: metric, original, candidate, change (candidate minus original, None if either is
+    missing). Important metrics (IFD, r-IFD, judge, drift, lengths) come first.
+    """
+    cid = candidate.id if candidate else None
+    scorers: dict[str, set[str]] = {}
+    values: dict[tuple[str, str, int | None], Score] = {}
+    for score in item.scores:
+        if score.candidate_id not in (None, cid):
+            continue
+        scorers.setdefault(score.metric, set()).add(score.scorer)
+        key = (score.metric, score.scorer, score.candidate_id)
+        if key not in values or (score.id or 0) > (values[key].id or 0):
+            values[key] = score
+    rows = []
+    for metric in sorted(scorers, key=_metric_rank):
+        for scorer in sorted(scorers[metric]):
+            original = values.get((metric, scorer, None))
+            shown = values.get((metric, scorer, cid)) if cid else None
+            a = original.value if original else None
+            b = shown.value if shown else None
+            label = metric if len(scorers[metric]) == 1 or not scorer else f"{metric} [{scorer}]"
+            change = b - a if a is not None and b is not None else None
+            rows.append({"metric": label, "original": a, "candidate": b, "change": change})
+    return rows
+
+
+def item_flags(item: ReviewItem) -> list[str]:
+    """Problems worth a reviewer's eye, each with the version it concerns."""
+    flags = [f"{flag} (import)" for flag in item.sample.flags]
+    for score in item.scores:
+        where = "original" if score.candidate_id is None else f"#{score.candidate_id}"
+        if score.value is None:
+            continue
+        if score.metric == IFD_METRIC and score.value >= MISALIGNED_IFD:
+            flags.append(f"misaligned: IFD {score.value:.2f} ≥ {MISALIGNED_IFD:g} ({where})")
+        if score.metric == DRIFT_METRIC and score.value >= DRIFT_FLAG_AT:
+            flags.append(f"drift: {score.value:.2f} ≥ {DRIFT_FLAG_AT:g} ({where})")
+    for candidate in item.candidates:
+        if candidate.status in PARSE_FAILED_STATUSES:
+            flags.append(f"parse {candidate.status} (#{candidate.id})")
+        elif candidate.status == "truncated":
+            flags.append(f"truncated (#{candidate.id})")
+    if not item.candidates:
+        flags.append("no candidate")
+    return list(dict.fromkeys(flags))
+
+
+@dataclass
+class ReviewSession:
+    """One annotator's position in a queue snapshot, and the decisions they can take back."""
+
+    dataset_id: int
+    query: QueueQuery
+    ids: list[int] = field(default_factory=list)
+    index: int = 0
+    undo_stack: list[tuple[int, int]] = field(default_factory=list)  # (sample_id, review_id)
+
+    @classmethod
+    def open(cls, store: Store, dataset_id: int, query: QueueQuery) -> ReviewSession:
+        """A session on the queue `query` selects now, at its first sample."""
+        return cls(dataset_id=dataset_id, query=query, ids=store.queue_ids(dataset_id, query))
+
+    def reload(self, store: Store, query: QueueQuery) -> None:
+        """Take a new queue snapshot for `query`, keeping the current sample if it matches."""
+        current = self.current_id
+        self.query, self.ids = query, store.queue_ids(self.dataset_id, query)
+        self.index = self.ids.index(current) if current in self.ids else 0
+
+    @property
+    def current_id(self) -> int | None:
+        return self.ids[self.index] if 0 <= self.index < len(self.ids) else None
+
+    @property
+    def done(self) -> bool:
+        """True when the session has moved past the end of its queue."""
+        return self.index >= len(self.ids)
+
+    def next(self, store: Store) -> int | None:
+        """Move to the next sample still matching the status filter; None at the end."""
+        self.index = min(self.index + 1, len(self.ids))
+        if self.query.statuses:
+            wanted = set(self.query.statuses)
+            while self.index < len(self.ids):
+                window = self.ids[self.index : self.index + _LOOKAHEAD]
+                statuses = store.statuses_of(window)
+                for offset, sample_id in enumerate(window):
+                    if statuses[sample_id] in wanted:
+                        self.index += offset
+                        return self.current_id
+                self.index += len(window)
+        return self.current_id
+
+    def previous(self) -> int | None:
+        """Move back one sample (shown whatever its status, so it can be re-decided)."""
+        self.index = max(0, min(self.index - 1, len(self.ids) - 1))
+        return self.current_id
+
+    def jump(self, store: Store, sample_id: int) -> None:
+        """Show `sample_id` next, even if the filter leaves it out; it must be in the dataset."""
+        if store.sample_dataset(sample_id) != self.dataset_id:
+            raise NotFoundError(f"no sample {sample_id} in this dataset")
+        if sample_id in self.ids:
+            self.index = self.ids.index(sample_id)
+        else:
+            self.index = min(self.index, len(self.ids))
+            self.ids.insert(self.index, sample_id)
+
+    def decide(
+        self,
+        store: Store,
+        decision: str,
+        *,
+        annotator: str,
+        candidate_id: int | None = None,
+        note: str = "",
+        tags: list[str] | None = None,
+    ) -> Review:
+        """Record a decision on the current sample (committed), then move to the next one."""
+        sample_id = self.current_id
+        if sample_id is None:
+            raise ReflectionError("the queue is finished: there is no sample to decide on")
+        if decision == "undo":
+            raise ReflectionError("use undo_last() to take a decision back")
+        review = store.add_review(
+            Review(
+                sample_id=sample_id,
+                decision=decision,
+                candidate_id=candidate_id,
+                annotator=annotator,
+                note=note,
+                tags=list(tags or []),
+            )
+        )
+        self.undo_stack = [*self.undo_stack, (sample_id, review.id)][-UNDO_WINDOW:]
+        self.next(store)
+        return review
+
+    def save_edit(
+        self,
+        store: Store,
+        base: Candidate | None,
+        text: dict[str, str],
+        *,
+        annotator: str,
+        note: str = "",
+        tags: list[str] | None = None,
+    ) -> Review:
+        """Save the annotator's edit as a new candidate and accept it, in one transaction."""
+        sample_id = self.current_id
+        if sample_id is None:
+            raise ReflectionError("the queue is finished: there is no sample to edit")
+        if not text.get("instruction", "").strip() or not text.get("output", "").strip():
+            raise ReflectionError("an edit needs an instruction and an output")
+        with store.transaction():
+            edit = Candidate(
+                sample_id=sample_id,
+                kind="edit",
+                parent_id=base.id if base else None,
+                instruction=text["instruction"],
+                input=text.get("input", ""),
+                output=text["output"],
+                annotator=annotator,
+                origin={"edited_from": base.id if base else "original"},
+            )
+            store.add_candidate(edit)
+            return self.decide(
+                store, "edit", annotator=annotator, candidate_id=edit.id, note=note, tags=tags
+            )
+
+    def undo_last(self, store: Store, annotator: str) -> str:
+        """Take back this session's latest decision and show that sample again; says what it did."""
+        if not self.undo_stack:
+            return "Nothing to undo in this session."
+        sample_id, review_id = self.undo_stack[-1]
+        self.undo_stack = self.undo_stack[:-1]
+        state = store.state(sample_id)
+        self.jump(store, sample_id)
+        if state.review_id != review_id:
+            return (
+                f"Sample {sample_id} was decided again since (by {state.annotator or 'someone'});"
+                " nothing undone."
+            )
+        store.undo(sample_id, annotator=annotator)
+        return f"Undid the decision on sample {sample_id}."
+
+
+def dataset_overview(store: Store, dataset_id: int) -> dict:
+    """Counts and review progress of a dataset, and the step that makes most sense next."""
+    statuses = store.status_counts(dataset_id)
+    samples = store.count_samples(dataset_id)
+    candidates = store.count_candidates(dataset_id)
+    scores = sum(row["n"] for row in store.metric_ranges(dataset_id))
+    decided = samples - statuses.get("undecided", 0) - statuses.get("skipped", 0)
+    if not candidates:
+        step = (
+            "No reflections yet: reflect the dataset on the Run page or with `reflection reflect`.",
+            "pages/4_Run.py",
+            "Run a reflection",
+        )
+    elif not scores:
+        step = (
+            "No scores yet: score originals and reflections on the Run page or with"
+            " `reflection score`.",
+            "pages/4_Run.py",
+            "Run scoring",
+        )
+    elif statuses.get("undecided", 0):
+        step = (
+            f"{statuses['undecided']:,} samples wait for a decision: review them one by one,"
+            " or apply a rule to many on the Bulk page.",
+            "pages/1_Review.py",
+            "Start reviewing",
+        )
+    else:
+        step = ("Every sample is decided: export the curated set.", "pages/5_Export.py", "Export")
+    return {
+        "samples": samples,
+        "candidates": candidates,
+        "scored": scores,
+        "decided": decided,
+        "progress": decided / samples if samples else 0.0,
+        "statuses": statuses,
+        "next_step": dict(zip(("text", "page", "label"), step, strict=True)),
+    }
