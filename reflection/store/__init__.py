@@ -17,6 +17,7 @@ from .runs import RunStore, scrub
 from .samples import SampleStore
 from .schema import MIGRATIONS, ensure_schema
 from .scores import ScoreStore
+from .spotcheck import SpotCheckStore
 
 
 class Store(
@@ -27,6 +28,7 @@ class Store(
     RunStore,
     AnalyticsStore,
     QueueStore,
+    SpotCheckStore,
     StoreBase,
 ):
     """Everything the library keeps, in one SQLite file."""

@@ -164,9 +164,41 @@ def m002_review_queue(db: sqlite_utils.Database) -> None:
     db.execute("CREATE INDEX candidates_status ON candidates(status, sample_id)")
 
 
+def m003_spotchecks(db: sqlite_utils.Database) -> None:
+    """Spot-checks: seeded random draws of a dataset's samples, each kept as its own queue."""
+    _script(
+        db,
+        """
+        CREATE TABLE spotchecks (
+            id INTEGER PRIMARY KEY,
+            dataset_id INTEGER NOT NULL REFERENCES datasets(id),
+            name TEXT NOT NULL,
+            seed INTEGER NOT NULL,
+            size INTEGER NOT NULL,
+            population INTEGER NOT NULL,
+            stratify TEXT NOT NULL DEFAULT '',
+            strata TEXT NOT NULL DEFAULT '{}',
+            settings TEXT NOT NULL DEFAULT '{}',
+            annotator TEXT NOT NULL DEFAULT '',
+            created_at TEXT NOT NULL,
+            UNIQUE (dataset_id, name)
+        );
+        CREATE TABLE spotcheck_items (
+            spotcheck_id INTEGER NOT NULL REFERENCES spotchecks(id),
+            rank INTEGER NOT NULL,
+            sample_id INTEGER NOT NULL REFERENCES samples(id),
+            stratum TEXT NOT NULL DEFAULT '',
+            PRIMARY KEY (spotcheck_id, rank),
+            UNIQUE (spotcheck_id, sample_id)
+        );
+        """,
+    )
+
+
 MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [
     m001_initial,
     m002_review_queue,
+    m003_spotchecks,
 ]
 
 

@@ -1,0 +1,261 @@
+"""Spot-checks and candidate imports: the SQL behind `reflection.spotcheck` and `reflection.adopt`.
+
+A spot-check is a named, seeded random draw of a dataset's samples, stored as its own review
+queue (`spotchecks` and their ranked `spotcheck_items`). What reviewers decided about those
+samples lives where every decision lives, in `reviews` and `sample_state`; the queries here
+only read it back per item.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+from ..errors import NotFoundError, ReflectionError
+from .base import StoreBase, dumps, loads, now
+from .queue import (
+    DRIFT_FLAG_AT,
+    DRIFT_METRIC,
+    IFD_METRIC,
+    MISALIGNED_IFD,
+    PARSE_FAILED_STATUSES,
+)
+
+
+@dataclass
+class SpotCheck:
+    """A stored spot-check: how it was drawn, and from how many samples per stratum."""
+
+    dataset_id: int
+    name: str
+    seed: int
+    size: int
+    population: int
+    stratify: str = ""
+    strata: dict[str, int] = field(default_factory=dict)  # stratum -> population size
+    settings: dict[str, Any] = field(default_factory=dict)
+    annotator: str = ""
+    id: int | None = None
+    created_at: str = ""
+
+
+@dataclass
+class SpotItem:
+    """One drawn sample, with the decision in force for it (None while undecided)."""
+
+    rank: int
+    sample_id: int
+    stratum: str
+    status: str | None = None
+    candidate_id: int | None = None
+    decided_at: str = ""
+    bulk: bool = False  # the decision in force came from a bulk rule, not a person
+
+
+def _spotcheck(row: dict) -> SpotCheck:
+    row = dict(row)
+    row["strata"] = loads(row["strata"], {})
+    row["settings"] = loads(row["settings"], {})
+    return SpotCheck(**row)
+
+
+class SpotCheckStore(StoreBase):
+    # --- spot-checks ------------------------------------------------------------------------
+
+    def add_spotcheck(self, spot: SpotCheck, items: Iterable[tuple[int, str]]) -> SpotCheck:
+        """Store a spot-check and its items [(sample_id, stratum)] in queue order, as one."""
+        spot.created_at = spot.created_at or now()
+        try:
+            with self.transaction():
+                cursor = self.conn.execute(
+                    "INSERT INTO spotchecks (dataset_id, name, seed, size, population, stratify,"
+                    " strata, settings, annotator, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    [
+                        spot.dataset_id,
+                        spot.name,
+                        spot.seed,
+                        spot.size,
+                        spot.population,
+                        spot.stratify,
+                        dumps(spot.strata),
+                        dumps(spot.settings),
+                        spot.annotator,
+                        spot.created_at,
+                    ],
+                )
+                spot.id = cursor.lastrowid
+                self.conn.executemany(
+                    "INSERT INTO spotcheck_items (spotcheck_id, rank, sample_id, stratum)"
+                    " VALUES (?, ?, ?, ?)",
+                    [(spot.id, rank, sid, stratum) for rank, (sid, stratum) in enumerate(items, 1)],
+                )
+        except sqlite3.IntegrityError as exc:
+            if "spotchecks.dataset_id, spotchecks.name" in str(exc):
+                raise ReflectionError(
+                    f"a spot-check called {spot.name!r} already exists for this dataset;"
+                    " choose another name or delete it first"
+                ) from None
+            raise
+        return spot
+
+    def spotcheck(self, name_or_id: str | int, dataset_id: int | None = None) -> SpotCheck:
+        """One spot-check by id, or by name (within `dataset_id` when names repeat)."""
+        if isinstance(name_or_id, int):
+            rows = self.query("SELECT * FROM spotchecks WHERE id = ?", [name_or_id])
+        elif dataset_id is not None:
+            rows = self.query(
+                "SELECT * FROM spotchecks WHERE name = ? AND dataset_id = ?",
+                [name_or_id, dataset_id],
+            )
+        else:
+            rows = self.query("SELECT * FROM spotchecks WHERE name = ?", [name_or_id])
+        if not rows:
+            known = ", ".join(s.name for s in self.spotchecks(dataset_id)) or "none yet"
+            raise NotFoundError(
+                f"no spot-check {name_or_id!r} in {self.path} (spot-checks: {known})"
+            )
+        if len(rows) > 1:
+            raise ReflectionError(
+                f"several datasets have a spot-check called {name_or_id!r}; name the dataset"
+            )
+        return _spotcheck(rows[0])
+
+    def spotchecks(self, dataset_id: int | None = None) -> list[SpotCheck]:
+        where, params = ("WHERE dataset_id = ?", [dataset_id]) if dataset_id else ("", [])
+        rows = self.query(f"SELECT * FROM spotchecks {where} ORDER BY id", params)
+        return [_spotcheck(row) for row in rows]
+
+    def delete_spotcheck(self, spotcheck_id: int) -> None:
+        """Forget a spot-check's queue; the reviews made through it stay."""
+        with self.transaction():
+            self.conn.execute("DELETE FROM spotcheck_items WHERE spotcheck_id = ?", [spotcheck_id])
+            self.conn.execute("DELETE FROM spotchecks WHERE id = ?", [spotcheck_id])
+
+    def spotcheck_sample_ids(self, spotcheck_id: int) -> list[int]:
+        rows = self.conn.execute(
+            "SELECT sample_id FROM spotcheck_items WHERE spotcheck_id = ? ORDER BY rank",
+            [spotcheck_id],
+        )
+        return [row[0] for row in rows]
+
+    def spotcheck_items(self, spotcheck_id: int) -> list[SpotItem]:
+        """The drawn samples in queue order, each with its decision in force."""
+        rows = self.conn.execute(
+            "SELECT i.rank, i.sample_id, i.stratum, st.status, st.candidate_id, st.decided_at,"
+            " r.run_id IS NOT NULL FROM spotcheck_items i"
+            " LEFT JOIN sample_state st ON st.sample_id = i.sample_id"
+            " LEFT JOIN reviews r ON r.id = st.review_id"
+            " WHERE i.spotcheck_id = ? ORDER BY i.rank",
+            [spotcheck_id],
+        )
+        return [
+            SpotItem(rank, sid, stratum, status, cid or None, decided or "", bool(bulk))
+            for rank, sid, stratum, status, cid, decided, bulk in rows
+        ]
+
+    # --- what a draw is drawn from ----------------------------------------------------------
+
+    def population_ids(self, dataset_id: int, kinds: tuple[str, ...] = ()) -> list[int]:
+        """Sample ids of a dataset in id order; with `kinds`, only samples with such a candidate."""
+        if not kinds:
+            rows = self.conn.execute(
+                "SELECT id FROM samples WHERE dataset_id = ? ORDER BY id", [dataset_id]
+            )
+        else:
+            marks = ",".join("?" * len(kinds))
+            rows = self.conn.execute(
+                "SELECT s.id FROM samples s WHERE s.dataset_id = ? AND s.id IN"
+                f" (SELECT sample_id FROM candidates WHERE kind IN ({marks})) ORDER BY s.id",
+                [dataset_id, *kinds],
+            )
+        return [row[0] for row in rows]
+
+    def candidate_kinds_by_sample(self, dataset_id: int) -> dict[int, list[str]]:
+        """The distinct candidate kinds of each sample that has candidates, sorted."""
+        rows = self.conn.execute(
+            "SELECT DISTINCT c.sample_id, c.kind FROM candidates c JOIN samples s"
+            " ON s.id = c.sample_id WHERE s.dataset_id = ? ORDER BY c.sample_id, c.kind",
+            [dataset_id],
+        )
+        found: dict[int, list[str]] = {}
+        for sample_id, kind in rows:
+            found.setdefault(sample_id, []).append(kind)
+        return found
+
+    def flags_by_sample(self, dataset_id: int) -> dict[int, set[str]]:
+        """Each flagged sample's flags: set at import, plus those the review queue derives."""
+        found: dict[int, set[str]] = {}
+
+        def add(sql: str, params: list) -> None:
+            for sample_id, flag in self.conn.execute(sql, params):
+                found.setdefault(sample_id, set()).add(flag)
+
+        add(
+            "SELECT s.id, j.value FROM samples s, json_each(s.flags) j"
+            " WHERE s.dataset_id = ? AND s.flags != '[]'",
+            [dataset_id],
+        )
+        marks = ",".join("?" * len(PARSE_FAILED_STATUSES))
+        add(
+            "SELECT DISTINCT c.sample_id, CASE WHEN c.status = 'truncated' THEN 'truncated'"
+            " ELSE 'parse_failed' END FROM candidates c JOIN samples s ON s.id = c.sample_id"
+            f" WHERE s.dataset_id = ? AND c.status IN ({marks}, 'truncated')",
+            [dataset_id, *PARSE_FAILED_STATUSES],
+        )
+        add(
+            "SELECT s.id, 'no_candidate' FROM samples s WHERE s.dataset_id = ?"
+            " AND s.id NOT IN (SELECT sample_id FROM candidates)",
+            [dataset_id],
+        )
+        for flag, metric, at in (
+            ("misaligned", IFD_METRIC, MISALIGNED_IFD),
+            ("drift", DRIFT_METRIC, DRIFT_FLAG_AT),
+        ):
+            add(
+                f"SELECT DISTINCT sc.sample_id, '{flag}' FROM scores sc JOIN samples s"
+                " ON s.id = sc.sample_id WHERE s.dataset_id = ? AND sc.metric = ?"
+                " AND sc.value >= ?",
+                [dataset_id, metric, at],
+            )
+        return found
+
+    def score_by_sample(self, dataset_id: int, metric: str, version: str) -> dict[int, float]:
+        """One value of `metric` per sample: the original's, or its newest scored candidate's."""
+        op = "=" if version == "original" else "!="
+        rows = self.conn.execute(
+            "SELECT sc.sample_id, sc.value FROM scores sc JOIN samples s ON s.id = sc.sample_id"
+            f" WHERE s.dataset_id = ? AND sc.metric = ? AND sc.candidate_id {op} 0"
+            " AND sc.value IS NOT NULL ORDER BY sc.candidate_id, sc.id",
+            [dataset_id, metric],
+        )
+        return dict(rows.fetchall())  # later rows (newer candidate, newer score) win
+
+    def has_candidates(self, dataset_id: int) -> bool:
+        return bool(
+            self.scalar(
+                "SELECT EXISTS (SELECT 1 FROM candidates c JOIN samples s ON s.id = c.sample_id"
+                " WHERE s.dataset_id = ?)",
+                [dataset_id],
+            )
+        )
+
+    # --- candidate imports ------------------------------------------------------------------
+
+    def sample_ids_by_hash(self, dataset_id: int, hashes: Iterable[str]) -> dict[str, int]:
+        """The id of the dataset's sample with each content hash, for those present."""
+        wanted = list(dict.fromkeys(hashes))
+        found: dict[str, int] = {}
+        for start in range(0, len(wanted), 500):
+            chunk = wanted[start : start + 500]
+            rows = self.conn.execute(
+                "SELECT content_hash, id FROM samples WHERE dataset_id = ?"
+                f" AND content_hash IN ({','.join('?' * len(chunk))})",
+                [dataset_id, *chunk],
+            )
+            found.update(dict(rows.fetchall()))
+        return found
+
+    def max_position(self, dataset_id: int) -> int | None:
+        return self.scalar("SELECT max(position) FROM samples WHERE dataset_id = ?", [dataset_id])
