@@ -1,0 +1,185 @@
+"""The store: migrations, append-only reviews with undo, candidates, scores, runs, cache."""
+
+from __future__ import annotations
+
+import sqlite3
+
+import pytest
+
+from reflection.errors import NotFoundError, ReflectionError, StoreError
+from reflection.records import Candidate, Review, Sample, Score
+from reflection.store import MIGRATIONS, Store
+
+
+@pytest.fixture
+def sample_ids(store):
+    ds = store.ensure_dataset("d")
+    store.add_samples(
+        ds.id, [Sample(instruction=f"i{n}", output=f"o{n}", position=n) for n in range(3)]
+    )
+    return store.sample_ids(ds.id)
+
+
+def _candidate(store, sample_id, kind="response", **fields):
+    return store.add_candidate(Candidate(sample_id=sample_id, kind=kind, output="better", **fields))
+
+
+def test_migrations_are_recorded_and_applied_once(tmp_path):
+    path = tmp_path / "m.db"
+    Store(path).close()
+    with Store(path) as again:
+        names = [r["name"] for r in again.query("SELECT name FROM _migrations ORDER BY rowid")]
+    assert names == [m.__name__ for m in MIGRATIONS]
+    assert names[0] == "m001_initial"
+
+
+def test_wal_mode_and_busy_timeout(store):
+    assert store.scalar("PRAGMA journal_mode") == "wal"
+    assert store.scalar("PRAGMA busy_timeout") == 30000
+
+
+def test_opening_a_non_database_says_so(tmp_path):
+    path = tmp_path / "notes.db"
+    path.write_text("this is not sqlite " * 100)
+    with pytest.raises(StoreError, match="cannot open as a Reflection Studio database"):
+        Store(path)
+
+
+# Each case: decisions in order (None candidate = original, "c" = the candidate), expected status
+# and candidate in force afterwards.
+UNDO_CASES = [
+    ([], "undecided", None),
+    ([("accept", "c")], "accepted", "c"),
+    ([("accept", None)], "accepted", None),
+    ([("reject", None)], "rejected", None),
+    ([("accept", "c"), ("reject", None)], "rejected", None),
+    ([("accept", "c"), ("reject", None), ("undo", None)], "accepted", "c"),
+    ([("accept", "c"), ("reject", None), ("undo", None), ("undo", None)], "undecided", None),
+    ([("undo", None)], "undecided", None),
+    ([("undo", None), ("accept", None)], "accepted", None),
+    ([("accept", None), ("undo", None), ("undo", None), ("reject", None)], "rejected", None),
+    ([("skip", None)], "skipped", None),
+    ([("reject", None), ("skip", None), ("undo", None)], "rejected", None),
+    ([("accept", "c"), ("accept", None), ("reject", None), ("undo", None)], "accepted", None),
+]
+
+
+@pytest.mark.parametrize(("decisions", "status", "candidate"), UNDO_CASES)
+def test_state_is_the_latest_review_in_force(store, sample_ids, decisions, status, candidate):
+    sid = sample_ids[0]
+    cid = _candidate(store, sid)
+    for decision, which in decisions:
+        store.add_review(
+            Review(sample_id=sid, decision=decision, candidate_id=cid if which else None)
+        )
+    state = store.state(sid)
+    assert (state.status, state.candidate_id) == (status, cid if candidate else None)
+    assert len(store.reviews_for(sid)) == len(decisions)  # nothing was updated or deleted
+    store.rebuild_states()  # the cache equals a replay of the log
+    assert store.state(sid) == state
+
+
+def test_edit_needs_an_edit_candidate_of_the_same_sample(store, sample_ids):
+    reflected = _candidate(store, sample_ids[0])
+    other = _candidate(store, sample_ids[1], kind="edit")
+    with pytest.raises(ReflectionError, match="is not a human edit"):
+        store.add_review(Review(sample_id=sample_ids[0], decision="edit", candidate_id=reflected))
+    with pytest.raises(ReflectionError, match="is not a version of sample"):
+        store.add_review(Review(sample_id=sample_ids[0], decision="accept", candidate_id=other))
+    edit = _candidate(store, sample_ids[0], kind="edit", annotator="ana")
+    store.add_review(
+        Review(sample_id=sample_ids[0], decision="edit", candidate_id=edit, annotator="ana")
+    )
+    assert store.state(sample_ids[0]).status == "edited"
+
+
+def test_bad_reviews_write_nothing(store, sample_ids):
+    with pytest.raises(ReflectionError, match="unknown decision 'approve'"):
+        store.add_reviews(
+            [
+                Review(sample_id=sample_ids[0], decision="accept"),
+                Review(sample_id=sample_ids[1], decision="approve"),
+            ]
+        )
+    with pytest.raises(NotFoundError):
+        store.add_review(Review(sample_id=999, decision="accept"))
+    assert store.scalar("SELECT count(*) FROM reviews") == 0
+    assert store.state(sample_ids[0]).status == "undecided"
+
+
+def test_undo_run_takes_back_a_bulk_run_only_where_still_in_force(store, sample_ids):
+    run = store.start_run("bulk", 1, {"rule": "accept all"})
+    store.add_reviews([Review(sample_id=s, decision="accept", run_id=run.id) for s in sample_ids])
+    store.add_review(Review(sample_id=sample_ids[2], decision="reject", annotator="bob"))
+    assert store.undo_run(run.id) == 2
+    assert [store.state(s).status for s in sample_ids] == ["undecided", "undecided", "rejected"]
+
+
+def test_status_counts(store, sample_ids):
+    store.add_review(Review(sample_id=sample_ids[0], decision="reject"))
+    counts = store.status_counts(store.dataset("d").id)
+    assert counts == {"undecided": 2, "accepted": 0, "edited": 0, "rejected": 1, "skipped": 0}
+
+
+def test_job_key_stores_a_job_once(store, sample_ids):
+    first = Candidate(sample_id=sample_ids[0], kind="response", output="a", job_key="job-1")
+    again = Candidate(sample_id=sample_ids[0], kind="response", output="b", job_key="job-1")
+    ids = store.add_candidates([first]) + store.add_candidates([again])
+    assert ids[0] == ids[1]
+    assert [c.output for c in store.candidates_for(sample_ids[0])] == ["a"]
+    assert store.done_job_keys(["job-1", "job-2"]) == {"job-1"}
+
+
+def test_unknown_candidate_kind_is_refused(store, sample_ids):
+    with pytest.raises(ValueError, match="unknown candidate kind"):
+        store.add_candidate(Candidate(sample_id=sample_ids[0], kind="mystery"))
+
+
+def test_scores_upsert_per_version_metric_and_scorer(store, sample_ids):
+    sid = sample_ids[0]
+    cid = _candidate(store, sid)
+    store.put_scores(
+        [
+            Score(sample_id=sid, metric="ifd_ppl", value=0.9, scorer="m@alpaca"),
+            Score(sample_id=sid, candidate_id=cid, metric="ifd_ppl", value=0.7, scorer="m@alpaca"),
+        ]
+    )
+    store.put_scores([Score(sample_id=sid, metric="ifd_ppl", value=0.8, scorer="m@alpaca")])
+    values = {(s.candidate_id, s.value) for s in store.scores_for(sid)}
+    assert values == {(None, 0.8), (cid, 0.7)}
+    assert store.scored_versions(store.dataset("d").id, "ifd_ppl", "m@alpaca") == {
+        (sid, None),
+        (sid, cid),
+    }
+
+
+def test_run_settings_never_hold_secrets(store):
+    run = store.start_run(
+        "reflect",
+        None,
+        {"model": "gpt", "api_key": "sk-secret", "client": {"auth_token": "t", "n": 2}},
+    )
+    store.update_run(
+        run.id, settings={"model": "gpt", "OPENAI_API_KEY": "sk-secret"}, status="done"
+    )
+    raw = store.scalar("SELECT settings FROM runs WHERE id = ?", [run.id])
+    assert "sk-secret" not in raw and store.run(run.id).settings == {"model": "gpt"}
+    assert store.run(run.id).finished_at
+
+
+def test_cache_round_trip(store):
+    assert store.cache_get("k") is None
+    store.cache_put("k", "m", {"messages": []}, {"text": "hi"})
+    assert store.cache_get("k") == {"text": "hi"}
+
+
+def test_transaction_rolls_back_everything(store):
+    with pytest.raises(RuntimeError), store.transaction():
+        store.ensure_dataset("gone")
+        raise RuntimeError("boom")
+    assert store.datasets() == []
+
+
+def test_foreign_keys_are_enforced(store):
+    with pytest.raises(sqlite3.IntegrityError):
+        store.add_candidate(Candidate(sample_id=12345, kind="response"))
