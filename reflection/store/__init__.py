@@ -11,6 +11,7 @@ from typing import Any
 from .analytics import AnalyticsStore
 from .base import StoreBase, now
 from .candidates import CandidateStore
+from .oracle_jobs import OracleJobStore
 from .queue import QueueStore
 from .reviews import ReviewStore
 from .runs import RunStore, scrub
@@ -29,6 +30,7 @@ class Store(
     AnalyticsStore,
     QueueStore,
     SpotCheckStore,
+    OracleJobStore,
     StoreBase,
 ):
     """Everything the library keeps, in one SQLite file."""

@@ -1,0 +1,263 @@
+"""An async client for any OpenAI-compatible chat endpoint: retries, rate limits, request keys.
+
+One `Oracle` per run. It keeps a few `openai.AsyncOpenAI` clients (each with its own
+connection pool: httpx's pool scans all its connections on every request, so 128 connections
+in one pool cost more CPU than 8 pools of 16) and answers `complete()` with a `Reply` that is
+never an exception for a per-request failure: after a bounded number of attempts the reply
+has status ``error`` and the reason. Only failures no retry can fix for *any* request (a wrong
+key, an unknown model) raise `OracleError`, so a run stops instead of storing 3,000 errors.
+
+The API key lives only in memory (`OracleConfig.api_key` is left out of its repr and of
+`settings()`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import email.utils
+import hashlib
+import json
+import random
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+import httpx2
+import openai
+
+from .errors import ConfigError, OracleError
+
+RETRY_STATUSES = {408, 409, 425, 429, 500, 502, 503, 504, 520, 522, 524, 529}
+FATAL_STATUSES = {401, 403, 404}
+POOL_SIZE = 16  # connections per client shard
+
+
+@dataclass
+class OracleConfig:
+    """Where the oracle is and how to talk to it. Everything but the key goes in run settings."""
+
+    model: str = "gpt-4o-mini"
+    base_url: str | None = None
+    api_key: str | None = field(default=None, repr=False)
+    concurrency: int = 16
+    max_attempts: int = 6
+    timeout: float = 120.0
+    backoff: float = 0.5  # first back-off, doubled each attempt, with jitter
+    backoff_max: float = 30.0
+    rpm: float | None = None
+    tpm: float | None = None
+    temperature: float | None = 0.7
+    max_tokens: int | None = 2048
+    json_mode: bool = False
+    grammar: bool = False  # send a GBNF grammar (llama.cpp servers only)
+
+    def params(self) -> dict[str, Any]:
+        """The generation parameters: part of every job key and stored on every candidate."""
+        params = {"temperature": self.temperature, "max_tokens": self.max_tokens}
+        if self.json_mode:
+            params["json_mode"] = True
+        if self.grammar:
+            params["grammar"] = True
+        return params
+
+    def settings(self) -> dict[str, Any]:
+        """For the run record: no key, ever."""
+        return {
+            "model": self.model,
+            "base_url": self.base_url or "",
+            "concurrency": self.concurrency,
+            "max_attempts": self.max_attempts,
+            "timeout": self.timeout,
+            "rpm": self.rpm,
+            "tpm": self.tpm,
+            **self.params(),
+        }
+
+    def validate(self) -> None:
+        if self.concurrency < 1:
+            raise ConfigError(f"concurrency must be at least 1, not {self.concurrency}")
+        if self.max_attempts < 1:
+            raise ConfigError(f"max attempts must be at least 1, not {self.max_attempts}")
+        if not self.model:
+            raise ConfigError("no oracle model given (--model)")
+
+
+@dataclass
+class Reply:
+    """The outcome of one request after its retries."""
+
+    status: str  # ok, truncated, error
+    text: str = ""
+    finish_reason: str = ""
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    error: str = ""
+    attempts: int = 0
+    response: dict | None = None  # the endpoint's JSON, for the cache
+
+
+def request_body(model: str, messages: list[dict], extra: dict[str, Any]) -> dict[str, Any]:
+    """The JSON body of a chat completion request."""
+    return {"model": model, "messages": messages, **extra}
+
+
+def request_key(body: dict[str, Any]) -> str:
+    """Hash of (model, messages, parameters): identical requests share one cache entry."""
+    payload = json.dumps(body, ensure_ascii=False, sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(payload.encode("utf-8")).hexdigest()
+
+
+def reply_from_response(data: dict, attempts: int = 0) -> Reply:
+    """A Reply from a chat completion JSON object (live or cached); malformed ones raise."""
+    choice = data["choices"][0]
+    text = choice["message"].get("content") or ""
+    finish = choice.get("finish_reason") or ""
+    usage = data.get("usage") or {}
+    return Reply(
+        status="truncated" if finish == "length" else "ok",
+        text=text,
+        finish_reason=finish,
+        prompt_tokens=int(usage.get("prompt_tokens") or 0),
+        completion_tokens=int(usage.get("completion_tokens") or 0),
+        attempts=attempts,
+        response=data,
+    )
+
+
+def retry_after(headers) -> float | None:
+    """Seconds the server asked us to wait: retry-after-ms, then Retry-After (seconds or date)."""
+    if headers is None:
+        return None
+    for name, divisor in (("retry-after-ms", 1000.0), ("retry-after", 1.0)):
+        value = headers.get(name)
+        if value is None:
+            continue
+        try:
+            return max(0.0, float(value) / divisor)
+        except ValueError:
+            parsed = email.utils.parsedate_to_datetime(value) if divisor == 1.0 else None
+            if parsed is not None:
+                return max(0.0, parsed.timestamp() - time.time())
+    return None
+
+
+class _Bucket:
+    """A token bucket refilled continuously: `rate` units a minute, bursts up to one minute's."""
+
+    def __init__(self, per_minute: float):
+        self.rate = per_minute / 60.0
+        self.capacity = per_minute
+        self.level = per_minute
+        self.stamp = time.monotonic()
+        self.lock = asyncio.Lock()
+
+    async def take(self, amount: float) -> None:
+        amount = min(amount, self.capacity)
+        async with self.lock:
+            while True:
+                now = time.monotonic()
+                self.level = min(self.capacity, self.level + (now - self.stamp) * self.rate)
+                self.stamp = now
+                if self.level >= amount:
+                    self.level -= amount
+                    return
+                await asyncio.sleep((amount - self.level) / self.rate)
+
+
+class Oracle:
+    """Sends chat completions with retries; use as an async context manager."""
+
+    def __init__(self, config: OracleConfig, *, shards: int | None = None):
+        config.validate()
+        self.config = config
+        self.shards = shards or max(1, -(-config.concurrency // POOL_SIZE))
+        self.clients: list[openai.AsyncOpenAI] = []
+        self.requests = 0  # HTTP requests sent, retries included
+        self.retries = 0
+        self._rpm = _Bucket(config.rpm) if config.rpm else None
+        self._tpm = _Bucket(config.tpm) if config.tpm else None
+        self._next = 0
+
+    async def __aenter__(self) -> Oracle:
+        per_pool = max(1, -(-self.config.concurrency // self.shards))
+        limits = httpx2.Limits(max_connections=per_pool, max_keepalive_connections=per_pool)
+        for _ in range(self.shards):
+            self.clients.append(
+                openai.AsyncOpenAI(
+                    api_key=self.config.api_key or "no-key",
+                    base_url=self.config.base_url,
+                    max_retries=0,  # retries are ours: per item, with Retry-After and a bound
+                    timeout=self.config.timeout,
+                    http_client=openai.DefaultAsyncHttpxClient(limits=limits),
+                )
+            )
+        return self
+
+    async def __aexit__(self, *exc) -> None:
+        for client in self.clients:
+            await client.close()
+        self.clients.clear()
+
+    def client(self) -> openai.AsyncOpenAI:
+        self._next = (self._next + 1) % len(self.clients)
+        return self.clients[self._next]
+
+    def _delay(self, attempt: int, asked: float | None) -> float:
+        if asked is not None:  # honour the server, plus a little jitter against stampedes
+            return min(asked, self.config.backoff_max * 4) * random.uniform(1.0, 1.1)
+        ceiling = min(self.config.backoff_max, self.config.backoff * 2**attempt)
+        return random.uniform(ceiling / 2, ceiling)
+
+    async def complete(self, body: dict[str, Any], *, tokens: int = 0) -> Reply:
+        """One chat completion, retried on 429, 5xx, timeouts and dropped connections."""
+        extra = {k: v for k, v in body.items() if k not in ("model", "messages")}
+        extra_body = {k: extra.pop(k) for k in list(extra) if k in ("grammar",)}
+        error = ""
+        attempt = 0
+        for attempt in range(1, self.config.max_attempts + 1):
+            if self._rpm:
+                await self._rpm.take(1)
+            if self._tpm:
+                await self._tpm.take(tokens + (body.get("max_tokens") or 0))
+            self.requests += 1
+            asked = None
+            try:
+                raw = await self.client().chat.completions.with_raw_response.create(
+                    model=body["model"],
+                    messages=body["messages"],
+                    extra_body=extra_body or None,
+                    **extra,
+                )
+                return reply_from_response(json.loads(raw.http_response.content), attempt)
+            except openai.APIStatusError as exc:
+                status = exc.status_code
+                error = f"HTTP {status}: {_message(exc)}"
+                if status in FATAL_STATUSES:
+                    raise OracleError(
+                        f"the oracle at {self.config.base_url or 'api.openai.com'} refused"
+                        f" model {self.config.model!r}: {error}"
+                    ) from None
+                if status not in RETRY_STATUSES:
+                    return Reply(status="error", error=error, attempts=attempt)
+                asked = retry_after(exc.response.headers)
+            except openai.APITimeoutError:
+                error = f"timed out after {self.config.timeout:g} s"
+            except openai.APIConnectionError as exc:
+                error = f"connection failed: {exc.__cause__ or exc}"
+            except (ValueError, KeyError, IndexError, TypeError) as exc:
+                error = f"malformed response: {type(exc).__name__}: {exc}"
+            if attempt < self.config.max_attempts:
+                self.retries += 1
+                await asyncio.sleep(self._delay(attempt - 1, asked))
+        return Reply(
+            status="error", error=f"gave up after {attempt} attempts: {error}", attempts=attempt
+        )
+
+
+def _message(exc: openai.APIStatusError) -> str:
+    body = exc.body
+    if isinstance(body, dict):
+        inner = body.get("error", body)
+        if isinstance(inner, dict) and inner.get("message"):
+            return str(inner["message"])[:300]
+    return str(exc.message)[:300]
