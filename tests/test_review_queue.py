@@ -1,0 +1,347 @@
+"""The review queue: filters, orders, search, navigation, decisions and undo on a real store."""
+
+from __future__ import annotations
+
+import pytest
+
+from reflection import Candidate, NotFoundError, ReflectionError, Review, Sample, Score, Store
+from reflection.records import Suggestion
+from reflection.review import (
+    QueueQuery,
+    ReviewSession,
+    ScoreRange,
+    candidate_label,
+    dataset_overview,
+    default_candidate,
+    flag_names,
+    item_flags,
+    load_item,
+    parse_tags,
+    score_rows,
+    sort_query,
+)
+from reflection.store.queue import fts_query
+
+# position: (instruction, output, original ifd, candidate ifd, drift, candidate status, flags)
+ROWS = [
+    ("Name three fruits.", "Apple, pear, plum.", 0.50, 0.40, 0.10, "ok", []),
+    ("Describe the ocean.", "It is wet.", 1.20, 0.70, 0.80, "ok", []),
+    ("Translate bonjour.", "Hello.", 0.90, 0.95, 0.20, "failed", []),
+    ("Write a café review.", "Nice coffee.", 0.30, 0.60, 0.05, "truncated", ["odd_source"]),
+    ("Sum 2 and 2.", "4", 1.00, None, None, None, []),
+    ("Explain gravity.", "Things fall down.", None, None, None, "ok", []),
+]
+
+
+@pytest.fixture
+def queue_store(tmp_path):
+    """Six samples (ids 1..6 in position order) with candidates, scores, one suggestion."""
+    with Store(tmp_path / "queue.db") as store:
+        ds = store.ensure_dataset("q")
+        other = store.ensure_dataset("other")
+        store.add_samples(
+            ds.id,
+            [
+                Sample(instruction=i, output=o, position=p, flags=f)
+                for p, (i, o, _, _, _, _, f) in enumerate(ROWS)
+            ],
+        )
+        store.add_samples(other.id, [Sample(instruction="elsewhere", output="x")])
+        ids = store.sample_ids(ds.id)
+        for sid, (_, output, ifd, cifd, drift, status, _) in zip(ids, ROWS, strict=True):
+            scores = [] if ifd is None else [Score(sample_id=sid, metric="ifd_ppl", value=ifd)]
+            if status is not None:
+                cid = store.add_candidate(
+                    Candidate(
+                        sample_id=sid,
+                        kind="response",
+                        output=output + " Improved zebra.",
+                        status=status,
+                    )
+                )
+                if cifd is not None:
+                    scores.append(
+                        Score(sample_id=sid, candidate_id=cid, metric="ifd_ppl", value=cifd)
+                    )
+                    scores.append(
+                        Score(sample_id=sid, candidate_id=cid, metric="drift", value=drift)
+                    )
+            store.put_scores(scores)
+        store.put_suggestions(
+            [
+                Suggestion(
+                    sample_id=ids[1], candidate_id=2, rule="ifd", reason="IFD drops", confidence=0.9
+                ),
+                Suggestion(
+                    sample_id=ids[0], candidate_id=None, rule="ifd", reason="keep", confidence=0.4
+                ),
+            ]
+        )
+        store.add_review(Review(sample_id=ids[0], decision="accept", annotator="ann"))
+        store.add_review(Review(sample_id=ids[2], decision="reject", annotator="bob"))
+        store.add_review(Review(sample_id=ids[3], decision="skip", annotator="bob"))
+        yield store, ds.id, ids
+        # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("query", "positions"),
+    [
+        (QueueQuery(), [0, 1, 2, 3, 4, 5]),
+        (QueueQuery(descending=True), [5, 4, 3, 2, 1, 0]),
+        (QueueQuery(statuses=("undecided",)), [1, 4, 5]),
+        (QueueQuery(statuses=("accepted", "rejected")), [0, 2]),
+        (QueueQuery(statuses=("undecided", "skipped")), [1, 3, 4, 5]),
+        (QueueQuery(flags=("misaligned",)), [1, 4]),
+        (QueueQuery(flags=("drift",)), [1]),
+        (QueueQuery(flags=("parse_failed",)), [2]),
+        (QueueQuery(flags=("truncated",)), [3]),
+        (QueueQuery(flags=("no_candidate",)), [4]),
+        (QueueQuery(flags=("odd_source",)), [3]),
+        (QueueQuery(flags=("drift", "odd_source")), [1, 3]),
+        (QueueQuery(ranges=(ScoreRange("ifd_ppl", 0.5, 1.0),)), [0, 2, 4]),
+        (QueueQuery(ranges=(ScoreRange("ifd_ppl", None, 0.5),)), [0, 3]),
+        (QueueQuery(ranges=(ScoreRange("ifd_ppl", 0.9, None, "candidate"),)), [2]),
+        (QueueQuery(ranges=(ScoreRange("ifd_ppl", None, -0.05, "change"),)), [0, 1]),
+        (QueueQuery(ranges=(ScoreRange("ifd_ppl", 0.2, None, "change"),)), [3]),
+        (QueueQuery(ranges=(ScoreRange("drift", version="candidate"),)), [0, 1, 2, 3]),
+        (QueueQuery(ranges=(ScoreRange("drift"),)), []),  # originals have no drift
+        (QueueQuery(text="ocean"), [1]),
+        (QueueQuery(text="OCEAN wet"), [1]),
+        (QueueQuery(text="ocean fruits"), []),
+        (QueueQuery(text="zebra"), [0, 1, 2, 3, 5]),  # only in candidates
+        (QueueQuery(text="cafe"), [3]),  # diacritics ignored
+        (QueueQuery(text="grav"), [5]),  # prefixes match
+        (QueueQuery(text='" OR ( NEAR *'), []),  # FTS5 syntax stays inert
+        (QueueQuery(statuses=("undecided",), text="zebra"), [1, 5]),
+        (QueueQuery(sort="confidence", descending=True), [1, 0, 2, 3, 4, 5]),
+        (QueueQuery(sort="original", sort_metric="ifd_ppl", descending=True), [1, 4, 2, 0, 3, 5]),
+        (QueueQuery(sort="original", sort_metric="ifd_ppl"), [3, 0, 2, 4, 1, 5]),
+        (QueueQuery(sort="change", sort_metric="ifd_ppl"), [1, 0, 2, 3, 4, 5]),
+        (QueueQuery(sort="candidate", sort_metric="drift", descending=True), [1, 2, 0, 3, 4, 5]),
+        (QueueQuery(sort="id", descending=True), [5, 4, 3, 2, 1, 0]),
+    ],
+)  # fmt: skip
+def test_queue_ids(queue_store, query, positions):
+    store, dataset_id, ids = queue_store
+    assert store.queue_ids(dataset_id, query) == [ids[p] for p in positions]
+    assert store.queue_count(dataset_id, query) == len(positions)
+
+
+@pytest.mark.parametrize(
+    ("query", "message"),
+    [
+        (QueueQuery(statuses=("maybe",)), "unknown status 'maybe'"),
+        (QueueQuery(sort="random"), "unknown sort 'random'"),
+        (QueueQuery(sort="original"), "needs a metric"),
+        (QueueQuery(ranges=(ScoreRange("ifd_ppl", version="best"),)), "unknown version 'best'"),
+    ],
+)
+def test_queue_rejects_bad_queries(queue_store, query, message):
+    store, dataset_id, _ = queue_store
+    with pytest.raises(ReflectionError, match=message):
+        store.queue_ids(dataset_id, query)
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("", ""),
+        ("cat", '"cat"*'),
+        ("cat dog", '"cat"* "dog"*'),
+        ('say "hi"', '"say"* """hi"""*'),
+        ('"', ""),
+        ("NEAR(a b)", '"NEAR(a"* "b)"*'),
+    ],
+)
+def test_fts_query(text, expected):
+    assert fts_query(text) == expected
+
+
+@pytest.mark.parametrize(
+    ("text", "tags"),
+    [("", []), ("a, b", ["a", "b"]), (" a ,, a,b ", ["a", "b"]), ("x y", ["x y"])],
+)
+def test_parse_tags(text, tags):
+    assert parse_tags(text) == tags
+
+
+def test_search_sees_new_samples_and_candidates(queue_store):
+    store, dataset_id, ids = queue_store
+    assert store.queue_ids(dataset_id, QueueQuery(text="xylophone")) == []
+    store.add_samples(dataset_id, [Sample(instruction="Play the xylophone.", output="Ding.")])
+    store.add_candidate(Candidate(sample_id=ids[4], kind="reroll", output="A xylophone answer."))
+    new_id = max(store.sample_ids(dataset_id))
+    assert sorted(store.queue_ids(dataset_id, QueueQuery(text="xylophone"))) == [ids[4], new_id]
+
+
+def test_sort_query_labels_and_unknown():
+    assert sort_query("Drift (high first)") == QueueQuery(
+        sort="candidate", sort_metric="drift", descending=True
+    )
+    with pytest.raises(ReflectionError, match="unknown order"):
+        sort_query("Random")
+
+
+def test_flag_names_and_metric_names(queue_store):
+    store, dataset_id, _ = queue_store
+    assert flag_names(store, dataset_id) == [
+        "misaligned",
+        "drift",
+        "parse_failed",
+        "truncated",
+        "no_candidate",
+        "odd_source",
+    ]
+    assert store.metric_names() == ["drift", "ifd_ppl"]
+
+
+def test_load_item_scores_flags_and_default(queue_store):
+    store, _, ids = queue_store
+    item = load_item(store, ids[1])
+    shown = default_candidate(item)
+    assert shown.id == 2 and item.suggestion.candidate_id == 2
+    assert score_rows(item, shown) == [
+        {"metric": "ifd_ppl", "original": 1.2, "candidate": 0.7, "change": pytest.approx(-0.5)},
+        {"metric": "drift", "original": None, "candidate": 0.8, "change": None},
+    ]
+    assert score_rows(item, None) == [
+        {"metric": "ifd_ppl", "original": 1.2, "candidate": None, "change": None}
+    ]
+    assert item_flags(item) == ["misaligned: IFD 1.20 ≥ 1 (original)", "drift: 0.80 ≥ 0.5 (#2)"]
+    assert item_flags(load_item(store, ids[3])) == ["odd_source (import)", "truncated (#4)"]
+    assert item_flags(load_item(store, ids[4])) == [
+        "misaligned: IFD 1.00 ≥ 1 (original)",
+        "no candidate",
+    ]
+    assert candidate_label(shown) == "#2 response (ok)" and candidate_label(None) == "original"
+
+
+def test_default_candidate_prefers_the_version_in_force(queue_store):
+    store, _, ids = queue_store
+    extra = store.add_candidate(Candidate(sample_id=ids[1], kind="reroll", output="Again."))
+    assert default_candidate(load_item(store, ids[1])).id == 2  # the suggested one
+    store.add_review(Review(sample_id=ids[1], decision="accept", candidate_id=extra))
+    assert default_candidate(load_item(store, ids[1])).id == extra
+    assert default_candidate(load_item(store, ids[4])) is None
+
+
+def test_session_walks_undecided_and_skips_samples_decided_meanwhile(queue_store):
+    store, dataset_id, ids = queue_store
+    session = ReviewSession.open(store, dataset_id, QueueQuery(statuses=("undecided",)))
+    assert session.ids == [ids[1], ids[4], ids[5]] and session.current_id == ids[1]
+    # Someone else decides the next sample while we look at this one.
+    store.add_review(Review(sample_id=ids[4], decision="reject", annotator="other"))
+    review = session.decide(store, "accept", annotator="me", candidate_id=2, note="n", tags=["t"])
+    assert session.current_id == ids[5]
+    saved = store.reviews_for(ids[1])[-1]
+    assert (saved.id, saved.annotator, saved.note, saved.tags) == (review.id, "me", "n", ["t"])
+    assert store.state(ids[1]).status == "accepted"
+    assert session.previous() == ids[4]  # previous shows it whatever its status
+    session.next(store)
+    session.decide(store, "skip", annotator="me")
+    assert session.done and session.current_id is None
+    with pytest.raises(ReflectionError, match="queue is finished"):
+        session.decide(store, "accept", annotator="me")
+
+
+def test_session_undo_restores_and_shows_the_sample(queue_store):
+    store, dataset_id, ids = queue_store
+    session = ReviewSession.open(store, dataset_id, QueueQuery())
+    session.index = 1
+    session.decide(store, "reject", annotator="me")
+    session.decide(store, "accept", annotator="me")  # ids[2] was rejected by bob: now accepted
+    assert session.current_id == ids[3]
+    assert session.undo_last(store, "me") == f"Undid the decision on sample {ids[2]}."
+    assert session.current_id == ids[2]
+    assert store.state(ids[2]).status == "rejected"  # bob's decision is back in force
+    assert session.undo_last(store, "me") == f"Undid the decision on sample {ids[1]}."
+    assert store.state(ids[1]).status == "undecided"
+    assert session.undo_last(store, "me") == "Nothing to undo in this session."
+    assert [r.decision for r in store.reviews_for(ids[1])] == ["reject", "undo"]
+
+
+def test_session_undo_leaves_a_later_decision_by_someone_else(queue_store):
+    store, dataset_id, ids = queue_store
+    session = ReviewSession.open(store, dataset_id, QueueQuery(statuses=("undecided",)))
+    session.decide(store, "reject", annotator="me")
+    store.add_review(Review(sample_id=ids[1], decision="accept", annotator="other"))
+    message = session.undo_last(store, "me")
+    assert message == f"Sample {ids[1]} was decided again since (by other); nothing undone."
+    assert store.state(ids[1]).status == "accepted"
+
+
+def test_session_edit_saves_a_candidate_and_accepts_it(queue_store):
+    store, dataset_id, ids = queue_store
+    session = ReviewSession.open(store, dataset_id, QueueQuery(statuses=("undecided",)))
+    base = store.candidate(2)
+    text = {
+        "instruction": "Describe the ocean in detail.",
+        "input": "",
+        "output": "Vast and salty.",
+    }
+    review = session.save_edit(store, base, text, annotator="me", note="fixed", tags=["edit"])
+    edit = store.candidate(review.candidate_id)
+    assert (edit.kind, edit.parent_id, edit.annotator, edit.output) == (
+        "edit",
+        2,
+        "me",
+        "Vast and salty.",
+    )
+    state = store.state(ids[1])
+    assert (state.status, state.candidate_id) == ("edited", edit.id)
+    assert session.current_id == ids[4]
+    with pytest.raises(ReflectionError, match="needs an instruction and an output"):
+        session.save_edit(store, None, {"instruction": "x", "output": " "}, annotator="me")
+    assert store.queue_ids(dataset_id, QueueQuery(text="salty")) == [ids[1]]
+
+
+def test_session_jump_reload_and_errors(queue_store):
+    store, dataset_id, ids = queue_store
+    session = ReviewSession.open(store, dataset_id, QueueQuery(statuses=("undecided",)))
+    session.jump(store, ids[0])  # outside the filter: shown next anyway
+    assert session.current_id == ids[0] and ids[0] in session.ids
+    session.jump(store, ids[5])
+    assert session.current_id == ids[5]
+    with pytest.raises(NotFoundError, match="no sample 99"):
+        session.jump(store, 99)
+    other_sample = store.sample_ids(store.dataset("other").id)[0]
+    with pytest.raises(NotFoundError):
+        session.jump(store, other_sample)
+    session.reload(store, QueueQuery(text="gravity"))
+    assert session.ids == [ids[5]] and session.current_id == ids[5]
+    session.reload(store, QueueQuery(text="ocean"))
+    assert session.current_id == ids[1] and session.index == 0
+
+
+def test_statuses_of(queue_store):
+    store, _, ids = queue_store
+    assert store.statuses_of(ids[:4]) == {
+        ids[0]: "accepted",
+        ids[1]: "undecided",
+        ids[2]: "rejected",
+        ids[3]: "skipped",
+    }
+
+
+def test_dataset_overview_next_steps(tmp_path, queue_store):
+    store, dataset_id, ids = queue_store
+    overview = dataset_overview(store, dataset_id)
+    assert {k: overview[k] for k in ("samples", "candidates", "scored", "decided")} == {
+        "samples": 6,
+        "candidates": 5,
+        "scored": 13,  # 5 original IFDs, 4 candidate IFDs, 4 drifts
+        "decided": 2,
+    }
+    assert overview["progress"] == pytest.approx(2 / 6)
+    assert overview["next_step"]["page"] == "pages/1_Review.py"
+    assert overview["next_step"]["text"].startswith("3 samples wait")
+    with Store(tmp_path / "empty.db") as empty:
+        ds = empty.ensure_dataset("e")
+        empty.add_samples(ds.id, [Sample(instruction="a", output="b")])
+        assert dataset_overview(empty, ds.id)["next_step"]["label"] == "Run a reflection"
+        empty.add_candidate(Candidate(sample_id=1, kind="response", output="c"))
+        assert dataset_overview(empty, ds.id)["next_step"]["label"] == "Run scoring"
+        empty.put_scores([Score(sample_id=1, metric="judge", value=3)])
+        empty.add_review(Review(sample_id=1, decision="accept"))
+        assert dataset_overview(empty, ds.id)["next_step"]["page"] == "pages/5_Export.py"
