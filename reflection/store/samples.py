@@ -88,13 +88,20 @@ class SampleStore(StoreBase):
                 )
             )
         with self.transaction():
-            # Counted, not total_changes: triggers (full-text index) add to that.
             before = self.count_samples(dataset_id)
+            last_id = self.scalar("SELECT coalesce(max(id), 0) FROM samples")
             self.conn.executemany(
                 f"INSERT OR IGNORE INTO samples ({_SAMPLE_COLUMNS}) VALUES ({', '.join('?' * 12)})",
                 rows,
             )
             added = self.count_samples(dataset_id) - before
+            if added:
+                # Full-text index of the new rows (see migration m004): ids only grow.
+                self.conn.execute(
+                    "INSERT INTO samples_fts (rowid, instruction, input, output)"
+                    " SELECT id, instruction, input, output FROM samples WHERE id > ?",
+                    [last_id],
+                )
         return added, len(rows) - added
 
     def sample(self, sample_id: int) -> Sample:

@@ -195,10 +195,18 @@ def m003_spotchecks(db: sqlite_utils.Database) -> None:
     )
 
 
+def m004_bulk_sample_index(db: sqlite_utils.Database) -> None:
+    """Samples are immutable and only `add_samples` inserts them, so it indexes them for
+    full-text search in one INSERT ... SELECT after the rows are in: several times faster on
+    large imports than the per-row trigger."""
+    db.execute("DROP TRIGGER samples_fts_insert")
+
+
 MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [
     m001_initial,
     m002_review_queue,
     m003_spotchecks,
+    m004_bulk_sample_index,
 ]
 
 
