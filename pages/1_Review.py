@@ -50,7 +50,7 @@ def save_edit(base):
 
 
 with st.sidebar.form("jump", border=False):
-    target = st.number_input("Jump to sample id", min_value=1, step=1, value=None)
+    target = st.number_input("Jump to sample id", min_value=1, step=1, value=None, key="jump_id")
     if st.form_submit_button("Go") and target:
         act(session.jump, store, int(target))
 

@@ -203,10 +203,9 @@ class ReviewSession:
         return cls(dataset_id=dataset_id, query=query, ids=store.queue_ids(dataset_id, query))
 
     def reload(self, store: Store, query: QueueQuery) -> None:
-        """Take a new queue snapshot for `query`, keeping the current sample if it matches."""
-        current = self.current_id
+        """Take a new queue snapshot for `query` and start at its top."""
         self.query, self.ids = query, store.queue_ids(self.dataset_id, query)
-        self.index = self.ids.index(current) if current in self.ids else 0
+        self.index = 0
 
     @property
     def current_id(self) -> int | None:
