@@ -1,0 +1,236 @@
+"""Reading files of reflections made elsewhere: records in any container, our field names
+resolved against theirs, each record validated into a `Row` for `reflection.adopt`.
+
+Errors name the file and the record (or line), like every reader in `reflection.formats`.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from .errors import InputError
+from .formats import read_dataset
+from .formats.containers import read_records
+from .records import Sample
+
+SHAPES = ("paired", "aligned", "raw", "pairs")
+KINDS = ("instruction", "response", "both", "other")
+# Our name for a field -> the names files use for it, tried in order.
+FIELDS = {
+    "instruction": ("instruction", "Instruction", "text", "prompt", "conversations"),
+    "input": ("input",),
+    "output": ("output",),
+    "new_instruction": ("new_instruct", "new_instruction"),
+    "new_input": ("new_input",),
+    "new_output": ("new_answer", "better_answer", "new_output", "new_response"),
+    "critique": ("critique",),
+    "raw": ("raw", "raw_text", "reply"),
+    "answer1": ("Answer1", "answer1"),
+    "answer2": ("Answer2", "answer2"),
+    "scores": ("scores",),
+    "scores_reverse": ("scores_reverse",),
+    "review": ("review",),
+    "review_reverse": ("review_reverse",),
+    "model": ("model",),
+}
+_NEW = ("new_instruction", "new_input", "new_output")
+
+
+@dataclass
+class Row:
+    """One validated record, before matching."""
+
+    number: int  # 1-based record number
+    where: dict[str, int]
+    record: Any
+    original: Sample | None = None  # set when the record carries its original's text
+    new: dict[str, str] = field(default_factory=dict)
+    raw: str | None = None
+    model: str = ""
+    judge: dict[str, Any] = field(default_factory=dict)
+    sample_id: int | None = None
+    new_index: int | None = None  # index into the originals this import adds
+
+
+def norm(text: str) -> str:
+    return "\n".join(line.rstrip() for line in text.replace("\r\n", "\n").strip().split("\n"))
+
+
+def content_key(instruction: str, input: str, output: str) -> tuple[str, str, str]:
+    return norm(instruction), norm(input), norm(output)
+
+
+def id_key(value: Any) -> str | None:
+    if isinstance(value, bool) or value is None:
+        return None
+    if isinstance(value, float) and value.is_integer():
+        value = int(value)
+    if isinstance(value, int | float | str):
+        return str(value).strip()
+    return None
+
+
+# --- reading ---------------------------------------------------------------------------------
+
+
+def read_rows(path: Path) -> tuple[list[tuple[dict, Any]], dict]:
+    """[(where, record)] of any JSON/JSONL/CSV/Parquet file, strings allowed; and its meta info."""
+    if not path.exists():
+        raise InputError(path, "no such file or directory")
+    suffix = path.suffix.lower()
+    if suffix in (".jsonl", ".ndjson"):
+        rows = []
+        text = path.read_bytes().decode("utf-8-sig", errors="strict")
+        for number, line in enumerate(text.splitlines(), start=1):
+            if line.strip():
+                try:
+                    rows.append(({"line": number}, json.loads(line)))
+                except json.JSONDecodeError as exc:
+                    raise InputError(path, f"invalid JSON: {exc.msg}", line=number) from None
+    else:
+        container = {".csv": "csv", ".tsv": "csv", ".parquet": "parquet", ".pq": "parquet"}.get(
+            suffix, "hf" if path.is_dir() else "json"
+        )
+        rows = read_records(path, container)
+    meta: dict = {}
+    if len(rows) == 1 and isinstance(rows[0][1], dict) and isinstance(rows[0][1].get("data"), list):
+        # A wrapper object, e.g. Cherry LLM's {"Meta_Info": {...}, "data": [...]}.
+        wrapper = rows[0][1]
+        meta = wrapper.get("Meta_Info") or wrapper.get("meta") or {}
+        rows = [({"record": i + 1}, record) for i, record in enumerate(wrapper["data"])]
+    if not rows:
+        raise InputError(path, "the file holds no records")
+    return rows, meta if isinstance(meta, dict) else {}
+
+
+def _resolve(record: dict, ours: str, fields: dict[str, str]) -> str | None:
+    """The file's name for our field in this record, or None if absent."""
+    if ours in fields:
+        return fields[ours] if fields[ours] in record else None
+    return next((name for name in FIELDS[ours] if name in record), None)
+
+
+def detect_shape(record: Any, fields: dict[str, str] | None = None) -> str:
+    """Which of SHAPES a first record looks like."""
+    fields = fields or {}
+    if isinstance(record, str):
+        return "raw"
+    if not isinstance(record, dict):
+        return "aligned"
+    if _resolve(record, "answer1", fields) and _resolve(record, "answer2", fields):
+        return "pairs"
+    if any(_resolve(record, name, fields) for name in _NEW):
+        return "paired"
+    if _resolve(record, "raw", fields) and not any(
+        key in record for key in ("instruction", "conversations", "messages")
+    ):
+        return "raw"
+    return "aligned"
+
+
+def _text(path: Path, row: Row, name: str, fields: dict, *, required: bool) -> str | None:
+    key = _resolve(row.record, name, fields)
+    if key is None:
+        if required:
+            wanted = fields.get(name) or " or ".join(repr(n) for n in FIELDS[name])
+            raise InputError(path, f"missing field {wanted}", **row.where)
+        return None
+    value = row.record[key]
+    if value is None:
+        return ""
+    if isinstance(value, list) and value and all(isinstance(v, str) for v in value):
+        value = value[0]  # LIMA-style `conversations`: the first turn is the question
+    if not isinstance(value, str):
+        raise InputError(
+            path, f"field {key!r} must be text, not {type(value).__name__}", **row.where
+        )
+    return value
+
+
+def _judge_pair(path: Path, row: Row, value: Any, key: str) -> tuple[float, float] | None:
+    """Two judge scores from a list, '[8.0, 7.0]' or '8 7'; None when the judge gave up (-1)."""
+    if value is None or value == "":
+        return None
+    if isinstance(value, str):
+        try:
+            value = json.loads(value)
+        except json.JSONDecodeError:
+            value = value.replace(",", " ").split()
+    try:
+        pair = [float(v) for v in value]
+    except (TypeError, ValueError):
+        pair = []
+    if len(pair) != 2:
+        raise InputError(path, f"field {key!r} must hold two scores, got {value!r}", **row.where)
+    return None if min(pair) < 0 else (pair[0], pair[1])
+
+
+def rows_for_shape(path, shape, rows, fields, meta, model) -> list[Row]:
+    out = []
+    for number, (where, record) in enumerate(rows, start=1):
+        row = Row(number=number, where=where, record=record)
+        if shape == "raw" and isinstance(record, str | type(None)):
+            row.raw = record or ""
+            row.model = model
+            out.append(row)
+            continue
+        if not isinstance(record, dict):
+            raise InputError(
+                path, f"expected an object, got {type(record).__name__} ({shape} shape)", **where
+            )
+        stated = _text(path, row, "model", fields, required=False)
+        row.model = model or stated or ""
+        if shape == "raw":
+            row.raw = _text(path, row, "raw", fields, required=True)
+        elif shape == "paired":
+            row.original = Sample(
+                instruction=_text(path, row, "instruction", fields, required=True),
+                input=_text(path, row, "input", fields, required=False) or "",
+                output=_text(path, row, "output", fields, required=True),
+            )
+            found = {n: _text(path, row, n, fields, required=False) for n in _NEW}
+            if all(v is None for v in found.values()):
+                raise InputError(
+                    path, "no new version (new_instruct, new_answer, better_answer...)", **where
+                )
+            row.new = {k.removeprefix("new_"): v for k, v in found.items() if v is not None}
+            row.new["critique"] = _text(path, row, "critique", fields, required=False) or ""
+        elif shape == "pairs":
+            instruction = _text(path, row, "instruction", fields, required=True)
+            inp = _text(path, row, "input", fields, required=False) or ""
+            row.original = Sample(
+                instruction=instruction,
+                input=inp,
+                output=_text(path, row, "answer1", fields, required=True),
+            )
+            row.new = {"instruction": instruction, "input": inp}
+            row.new["output"] = _text(path, row, "answer2", fields, required=True)
+            for name in ("scores", "scores_reverse"):
+                key = _resolve(record, name, fields)
+                if key is not None:
+                    row.judge[name] = _judge_pair(path, row, record[key], key)
+            for name in ("review", "review_reverse"):
+                text = _text(path, row, name, fields, required=False)
+                if text:
+                    row.judge[name] = text
+        if row.original is not None:
+            used = {_resolve(record, n, fields) for n in FIELDS} - {None}
+            row.original.meta = {k: v for k, v in record.items() if k not in used}
+            row.original.source = str(path)
+        out.append(row)
+    return out
+
+
+def aligned_rows(path, fmt, columns, model) -> list[Row]:
+    samples, _ = read_dataset(path, fmt, columns=columns)
+    rows = []
+    for number, sample in enumerate(samples, start=1):
+        row = Row(number=number, where={"record": number}, record=sample.meta)
+        row.new = {"instruction": sample.instruction, "input": sample.input}
+        row.new["output"] = sample.output
+        row.model = model or str(sample.meta.get("model") or "")
+        rows.append(row)
+    return rows
