@@ -56,10 +56,20 @@ with st.sidebar.form("jump", border=False):
 
 ui.show_flash()
 sid = session.current_id
-nav = st.columns([1, 1, 1, 4])
-nav[0].button("◀ Previous", shortcut="P", on_click=act, args=(session.previous,))
-nav[1].button("Next ▶", shortcut="N", on_click=act, args=(session.next, store))
-nav[2].button("↶ Undo", shortcut="U", on_click=act, args=(session.undo_last, store, name))
+actions, nav = st.container(), st.columns([1, 1, 1, 5], vertical_alignment="center")
+nav[0].button(
+    "Previous", icon=":material/arrow_back:", shortcut="P", on_click=act, args=(session.previous,)
+)
+nav[1].button(
+    "Next", icon=":material/arrow_forward:", shortcut="N", on_click=act, args=(session.next, store)
+)
+nav[2].button(
+    "Undo",
+    icon=":material/undo:",
+    shortcut="U",
+    on_click=act,
+    args=(session.undo_last, store, name),
+)
 if sid is None:
     st.success(f"Queue finished: {len(session.ids):,} samples in it. Change the filters for more.")
     st.stop()
@@ -79,36 +89,23 @@ chosen_id = st.selectbox(
     key=f"version_{sid}",
 )
 shown = item.candidate(chosen_id)
-ui.state_and_suggestion(item)
-mode = st.segmented_control("View", ui.VIEW_MODES, default="Diff", key="view_mode") or "Diff"
-
-for field in review.FIELDS:
-    new = getattr(shown, field) if shown else getattr(item.sample, field)
-    ui.show_version_field(field.capitalize(), getattr(item.sample, field), new, mode)
-
-left, right = st.columns([3, 2])
-with left:
-    ui.scores_table(review.score_rows(item, shown))
-with right:
-    ui.flag_list(review.item_flags(item))
-    if shown is not None:
-        ui.candidate_details(shown)
-
-st.text_input("Note", key=f"note_{sid}", placeholder="optional, saved with the decision")
-st.text_input("Tags", key=f"tags_{sid}", placeholder="comma,separated")
-keys = st.columns(5)
+keys = actions.columns(5)
 keys[0].button(
-    "Accept candidate (A)",
+    "Accept candidate",
     shortcut="A",
     type="primary",
     disabled=shown is None,
     on_click=decide,
     args=("accept", chosen_id),
+    width="stretch",
 )
-keys[1].button("Accept original (O)", shortcut="O", on_click=decide, args=("accept", None))
-keys[2].button("Edit (E)", shortcut="E", on_click=ui.start_edit, args=(sid,))
-keys[3].button("Reject (X)", shortcut="X", on_click=decide, args=("reject",))
-keys[4].button("Skip (S)", shortcut="S", on_click=decide, args=("skip",))
+keys[1].button(
+    "Accept original", shortcut="O", on_click=decide, args=("accept", None), width="stretch"
+)
+keys[2].button("Edit", shortcut="E", on_click=ui.start_edit, args=(sid,), width="stretch")
+keys[3].button("Reject", shortcut="X", on_click=decide, args=("reject",), width="stretch")
+keys[4].button("Skip", shortcut="S", on_click=decide, args=("skip",), width="stretch")
+ui.state_and_suggestion(item)
 
 if st.session_state.get("_editing") == sid:
     with st.form(f"edit_form_{sid}"):
@@ -120,5 +117,19 @@ if st.session_state.get("_editing") == sid:
             "Save edit and accept", type="primary", on_click=save_edit, args=(shown,)
         )
     st.button("Cancel edit", on_click=ui.start_edit, args=(None,))
+else:
+    mode = st.segmented_control("View", ui.VIEW_MODES, default="Diff", key="view_mode") or "Diff"
+    for field in review.FIELDS:
+        new = getattr(shown, field) if shown else getattr(item.sample, field)
+        ui.show_version_field(field.capitalize(), getattr(item.sample, field), new, mode)
 
+left, right = st.columns([3, 2])
+with left:
+    ui.scores_table(review.score_rows(item, shown))
+    st.text_input("Note", key=f"note_{sid}", placeholder="optional, saved with the decision")
+    st.text_input("Tags", key=f"tags_{sid}", placeholder="comma,separated")
+with right:
+    ui.flag_list(review.item_flags(item))
+    if shown is not None:
+        ui.candidate_details(shown)
 ui.review_history(item.history)
