@@ -334,11 +334,12 @@ def import_candidates(
     original_model = original_model or str(meta.get("fname1") or meta.get("model1") or "")
     if shape == "aligned":
         columns = {k: v for k, v in fields.items() if k in ("instruction", "input", "output")}
-        rows = aligned_rows(path, fmt, columns or None, model)
+        wheres = [where for where, _ in rows_raw]
+        rows = aligned_rows(path, fmt, columns or None, model, wheres)
     else:
         rows = rows_for_shape(path, shape, rows_raw, fields, meta, model)
     match = match or ("hash" if shape in ("paired", "pairs") else "position")
-    ds, name = _pick_dataset(store, dataset, shape, path)
+    ds, name = _pick_dataset(store, dataset, shape, Path(source_name or path))
     index = _Index(store, ds.id if ds else None)
     new_samples = _match(path, rows, index, match, shape)
     kind = kind or _infer_kind(shape, rows, index)

@@ -224,11 +224,14 @@ def rows_for_shape(path, shape, rows, fields, meta, model) -> list[Row]:
     return out
 
 
-def aligned_rows(path, fmt, columns, model) -> list[Row]:
+def aligned_rows(path, fmt, columns, model, wheres: list[dict] | None = None) -> list[Row]:
+    """A second dataset's records as new versions; `wheres` gives their lines, when known."""
     samples, _ = read_dataset(path, fmt, columns=columns)
+    if wheres is None or len(wheres) != len(samples):
+        wheres = [{"record": number} for number in range(1, len(samples) + 1)]
     rows = []
     for number, sample in enumerate(samples, start=1):
-        row = Row(number=number, where={"record": number}, record=sample.meta)
+        row = Row(number=number, where=wheres[number - 1], record=sample.meta)
         row.new = {"instruction": sample.instruction, "input": sample.input}
         row.new["output"] = sample.output
         row.model = model or str(sample.meta.get("model") or "")
