@@ -58,7 +58,7 @@ class PriceTable:
                 table.prices[model] = (float(price["input"]), float(price["output"]))
             except (TypeError, KeyError, ValueError):
                 raise InputError(
-                    path, f"{model!r}: expected {{\"input\": USD, \"output\": USD}} per 1M tokens"
+                    path, f'{model!r}: expected {{"input": USD, "output": USD}} per 1M tokens'
                 ) from None
         return table
 

@@ -155,7 +155,9 @@ class FakeOracle:
             fault = self._fault()
             if fault:
                 stats["faults"][fault] += 1
-            await asyncio.sleep(self.config["hang"] if fault == "timeout" else self.config["latency"])
+            await asyncio.sleep(
+                self.config["hang"] if fault == "timeout" else self.config["latency"]
+            )
             if fault == "reset":
                 conn.abort()
                 return
