@@ -453,3 +453,18 @@ def summary(result: AdoptResult, path: str | Path) -> str:
         f"Imported {path} ({result.shape}, kind {result.kind}, matched by {result.match}) into"
         f" dataset {result.dataset!r}: " + "; ".join(parts)
     )
+
+
+def parse_fields(items: str | list[str] | tuple[str, ...]) -> dict[str, str]:
+    """A field mapping from "FIELD=NAME" items (or one comma-separated string of them)."""
+    if isinstance(items, str):
+        items = [item for item in items.split(",") if item.strip()]
+    mapping = {}
+    for item in items:
+        ours, sep, theirs = (part.strip() for part in item.partition("="))
+        if not sep or ours not in FIELDS or not theirs:
+            raise ReflectionError(
+                f"{item.strip()!r}: expected FIELD=NAME with FIELD one of {', '.join(FIELDS)}"
+            )
+        mapping[ours] = theirs
+    return mapping

@@ -241,15 +241,10 @@ def demo_command(db, port, headless, build_only):
 
 
 def _fields(pairs: tuple[str, ...]) -> dict[str, str]:
-    mapping = {}
-    for pair in pairs:
-        ours, sep, theirs = pair.partition("=")
-        if not sep or ours not in adopt.FIELDS:
-            raise click.BadParameter(
-                f"{pair!r}: expected FIELD=NAME with FIELD one of {', '.join(adopt.FIELDS)}"
-            )
-        mapping[ours] = theirs
-    return mapping
+    try:
+        return adopt.parse_fields(pairs)
+    except ReflectionError as exc:
+        raise click.BadParameter(str(exc)) from None
 
 
 @main.command("import-candidates")
