@@ -3,7 +3,8 @@
 The latest review in force decides: accepted → the chosen version (the original, a reflected
 candidate or a human edit); rejected → left out. Undecided samples (never reviewed, skipped, or
 undone) follow a policy: `skip` leaves them out, `original` keeps the original, `suggested`
-keeps the version the selection rules suggest (the original where there is no suggestion).
+keeps the version the selection rules suggest (the original where there is no suggestion,
+nothing where the suggestion is to leave the sample out).
 The same database state always gives the same bytes.
 """
 
@@ -29,7 +30,7 @@ class Chosen:
 
     sample: Sample
     candidate: Candidate | None
-    reason: str  # accepted, edited, undecided-original, suggested
+    reason: str  # accepted, edited, undecided-original, suggested, suggested-reject
     annotator: str = ""
     decided_at: str = ""
     rule: str = ""
@@ -93,6 +94,9 @@ def chosen_versions(store: Store, dataset: str | int, undecided: str = "skip") -
             yield Chosen(sample, None, "undecided")
         elif undecided == "suggested" and sample.id in suggestions:
             suggestion = suggestions[sample.id]
+            if suggestion.decision == "reject":
+                yield Chosen(sample, None, "suggested-reject", rule=suggestion.rule)
+                continue
             candidate = candidates.get(suggestion.candidate_id) if suggestion.candidate_id else None
             yield Chosen(sample, candidate, "suggested", rule=suggestion.rule)
         else:
@@ -114,7 +118,7 @@ def export_records(
     counts: Counter[str] = Counter()
     for chosen in chosen_versions(store, dataset, undecided):
         counts[chosen.reason] += 1
-        if chosen.reason in ("rejected", "undecided"):
+        if chosen.reason in ("rejected", "undecided", "suggested-reject"):
             continue
         if limit is not None and len(records) >= limit:
             continue

@@ -128,6 +128,9 @@ class Suggestion:
     confidence: float | None = None
     run_id: int | None = None
     created_at: str = ""
+    # "accept": keep the version `candidate_id` points at; "reject": leave the sample out
+    # (e.g. every version misaligned, or below a top-k cut).
+    decision: str = "accept"
 
 
 @dataclass

@@ -202,11 +202,27 @@ def m004_bulk_sample_index(db: sqlite_utils.Database) -> None:
     db.execute("DROP TRIGGER samples_fts_insert")
 
 
+def m005_suggestion_decision(db: sqlite_utils.Database) -> None:
+    """A suggestion can propose leaving a sample out (selection rules drop misaligned pairs)."""
+    db.execute("ALTER TABLE suggestions ADD COLUMN decision TEXT NOT NULL DEFAULT 'accept'")
+
+
+def m006_dashboard_scores(db: sqlite_utils.Database) -> None:
+    """A covering index for per-metric, per-dataset score aggregates (dashboard histograms)."""
+    # Ordered by sample then version, so a dataset's id range is one index range and each
+    # original sits right before its candidates (the shift query pairs them in one pass).
+    db.execute(
+        "CREATE INDEX scores_dashboard ON scores(metric, scorer, sample_id, candidate_id, value)"
+    )
+
+
 MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [
     m001_initial,
     m002_review_queue,
     m003_spotchecks,
     m004_bulk_sample_index,
+    m005_suggestion_decision,
+    m006_dashboard_scores,
 ]
 
 

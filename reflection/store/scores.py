@@ -95,13 +95,14 @@ class ScoreStore(StoreBase):
                 s.confidence,
                 s.run_id,
                 s.created_at or created,
+                s.decision,
             )
             for s in suggestions
         ]
         with self.transaction():
             self.conn.executemany(
                 "INSERT OR REPLACE INTO suggestions (sample_id, candidate_id, rule, reason,"
-                " confidence, run_id, created_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                " confidence, run_id, created_at, decision) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
                 rows,
             )
         return len(rows)
