@@ -83,7 +83,12 @@ def read_rows(path: Path) -> tuple[list[tuple[dict, Any]], dict]:
     suffix = path.suffix.lower()
     if suffix in (".jsonl", ".ndjson"):
         rows = []
-        text = path.read_bytes().decode("utf-8-sig", errors="strict")
+        data = path.read_bytes()
+        try:
+            text = data.decode("utf-8-sig")
+        except UnicodeDecodeError as exc:
+            line = data[: exc.start].count(b"\n") + 1
+            raise InputError(path, "not valid UTF-8; save the file as UTF-8", line=line) from None
         for number, line in enumerate(text.splitlines(), start=1):
             if line.strip():
                 try:

@@ -13,7 +13,7 @@ import pytest
 from click.testing import CliRunner
 
 from reflection import InputError, ReflectionError, Store, diff, review
-from reflection.adopt import import_candidates, import_candidates_bytes
+from reflection.adopt import detect_shape, import_candidates, import_candidates_bytes
 from reflection.cli import main
 from reflection.ingest import import_dataset
 
@@ -543,3 +543,44 @@ def test_imported_candidates_show_on_the_review_page(tmp_path, alpaca_records, m
     assert not at.exception, at.exception
     html = "\n".join(h.proto.body for h in at.get("html"))
     assert "Justify" in html and "<ins" in html
+
+
+@pytest.mark.parametrize(
+    ("record", "shape"),
+    [
+        ("[Better Answer] x [End]", "raw"),
+        ({"raw": "text", "uid": 3}, "raw"),
+        ({"instruction": "i", "output": "o", "new_instruct": "n"}, "paired"),
+        ({"instruction": "i", "output": "o", "better_answer": "b"}, "paired"),
+        ({"text": "q", "Answer1": "a", "Answer2": "b"}, "pairs"),
+        ({"instruction": "i", "output": "o"}, "aligned"),
+        ({"conversations": [], "raw": "kept as data"}, "aligned"),
+        ({"messages": []}, "aligned"),
+    ],
+)
+def test_detect_shape(record, shape):
+    assert detect_shape(record) == shape
+
+
+def test_detect_shape_follows_a_field_mapping():
+    assert detect_shape({"q": "x", "a": "y", "b": "z"}, {"answer1": "a", "answer2": "b"}) == "pairs"
+
+
+def test_raw_jsonl_of_strings_and_bad_bytes(store, originals, alpaca_records, tmp_path):
+    replies = [reply(r, i) for i, r in enumerate(alpaca_records)]
+    result = import_candidates(store, write_jsonl(tmp_path / "raw.jsonl", replies))
+    assert (result.shape, result.candidates_added) == ("raw", N)
+    broken = tmp_path / "broken.jsonl"
+    broken.write_bytes(b'"fine"\n"also fine"\n"caf\xe9"\n')
+    with pytest.raises(InputError, match="line 3: not valid UTF-8"):
+        import_candidates(store, broken)
+
+
+def test_paired_parquet_file(store, alpaca_records, tmp_path):
+    pyarrow = pytest.importorskip("pyarrow")
+    import pyarrow.parquet as pq
+
+    rows = [{**r, "better_answer": better(r["output"])} for r in alpaca_records[:50]]
+    pq.write_table(pyarrow.Table.from_pylist(rows), tmp_path / "p.parquet")
+    result = import_candidates(store, tmp_path / "p.parquet", dataset="pq")
+    assert (result.shape, result.kind, result.candidates_added) == ("paired", "response", 50)
