@@ -100,9 +100,41 @@ class _Index:
         return self._by[how]
 
 
+def _original_key(row: Row) -> tuple[str, str, str]:
+    o = row.original
+    return content_key(o.instruction, o.input, o.output)
+
+
+def _candidates_of(path: Path, row: Row, position: int, index: _Index, match: str) -> list[int]:
+    """The samples a record names (several: ambiguous; none: unknown or an original to add)."""
+    carries = row.original is not None
+    if match == "position":
+        found = index.by("position").get(position, [])
+        if not found:
+            raise InputError(path, f"no sample at position {position}", **row.where)
+        return found
+    if match == "hash" and carries:
+        return index.by("content").get(_original_key(row), [])
+    if match == "hash":
+        found = index.by("prompt").get(content_key(row.new["instruction"], row.new["input"], ""))
+        if not found:
+            raise InputError(
+                path, "no sample has this instruction and input (a new instruction cannot be"
+                " matched by hash; use --match position or field:NAME)", **row.where,
+            )  # fmt: skip
+        return found
+    found = index.by(match).get(row.key, [])
+    if not found and not carries:
+        raise InputError(path, f"id {row.key!r} has no sample in the dataset", **row.where)
+    return found
+
+
 def _match(path: Path, rows: list[Row], index: _Index, match: str, shape: str) -> list[Sample]:
-    """Set each row's sample_id (or new_index); returns the originals to add."""
-    carries = shape in ("paired", "pairs")  # the record holds its original's text
+    """Set each row's sample_id (or new_index); returns the originals to add.
+
+    Records that carry their original (paired, pairs) may add it when no sample has it, and
+    must agree with the sample they name; the others must name a sample, each a different one.
+    """
     if match == "position" and len(rows) != len(index.samples):
         raise InputError(
             path,
@@ -110,46 +142,28 @@ def _match(path: Path, rows: list[Row], index: _Index, match: str, shape: str) -
             " aligned by position needs one record per sample (match by hash or field:NAME"
             " for a subset)",
         )
-    if match == "hash" and not carries and shape == "raw":
+    if match == "hash" and shape == "raw":
         raise InputError(
             path, "raw oracle replies carry no original to match by hash; use --match position"
             " or --match field:NAME"
         )  # fmt: skip
-    name = match.removeprefix("field:")
+    by_field = match.startswith("field:")
+    ids_seen: dict[str, int] = {}  # id value -> record number
+    samples_seen: dict[int, int] = {}  # sample id -> record number
     added: dict[tuple, int] = {}
     new_samples: list[Sample] = []
-    claimed: dict[Any, int] = {}  # sample id or record id -> record number
     for position, row in enumerate(rows):
-        found: list[int] = []
-        if match == "position":
-            found = index.by("position").get(position, [])
-            if not found:
-                raise InputError(path, f"no sample at position {position}", **row.where)
-        elif match == "hash":
-            if carries:
-                o = row.original
-                found = index.by("content").get(content_key(o.instruction, o.input, o.output), [])
-            else:
-                key = content_key(row.new["instruction"], row.new["input"], "")
-                found = index.by("prompt").get(key, [])
-                if not found:
-                    raise InputError(
-                        path, "no sample has this instruction and input (a new instruction"
-                        " cannot be matched by hash; use --match position or field:NAME)",
-                        **row.where,
-                    )  # fmt: skip
-        else:
-            value = id_key(row.record.get(name)) if isinstance(row.record, dict) else None
-            if value is None:
+        if by_field:
+            name = match.removeprefix("field:")
+            row.key = id_key(row.record.get(name)) if isinstance(row.record, dict) else None
+            if row.key is None:
                 raise InputError(path, f"no usable id in field {name!r}", **row.where)
-            if value in claimed:
+            if row.key in ids_seen:
                 raise InputError(
-                    path, f"duplicate id {value!r} (also record {claimed[value]})", **row.where
+                    path, f"duplicate id {row.key!r} (also record {ids_seen[row.key]})", **row.where
                 )
-            claimed[value] = row.number
-            found = index.by(match).get(value, [])
-            if not found and not carries:
-                raise InputError(path, f"id {value!r} has no sample in the dataset", **row.where)
+            ids_seen[row.key] = row.number
+        found = _candidates_of(path, row, position, index, match)
         if len(found) > 1:
             raise InputError(
                 path,
@@ -157,32 +171,27 @@ def _match(path: Path, rows: list[Row], index: _Index, match: str, shape: str) -
                 " field:NAME to say which",
                 **row.where,
             )
-        if found:
-            row.sample_id = found[0]
-            sample = index.samples[row.sample_id]
-            if carries and content_key(
-                sample.instruction, sample.input, sample.output
-            ) != content_key(row.original.instruction, row.original.input, row.original.output):
+        if not found:  # an original not yet in the dataset
+            row.new_index = added.setdefault(_original_key(row), len(new_samples))
+            if row.new_index == len(new_samples):
+                new_samples.append(row.original)
+            continue
+        row.sample_id = sample_id = found[0]
+        sample = index.samples[sample_id]
+        if row.original is not None:
+            if content_key(sample.instruction, sample.input, sample.output) != _original_key(row):
                 raise InputError(
                     path,
                     f"its original differs from sample {sample.id} (position {sample.position})",
                     **row.where,
                 )
-            if not carries and not match.startswith("field:"):
-                if row.sample_id in claimed:
-                    raise InputError(
-                        path,
-                        f"matches sample {row.sample_id}, as record {claimed[row.sample_id]} does",
-                        **row.where,
-                    )
-                claimed[row.sample_id] = row.number
-        else:  # an original not yet in the dataset
-            o = row.original
-            key = content_key(o.instruction, o.input, o.output)
-            if key not in added:
-                added[key] = len(new_samples)
-                new_samples.append(o)
-            row.new_index = added[key]
+        elif sample_id in samples_seen and not by_field:
+            raise InputError(
+                path,
+                f"matches sample {sample_id}, as record {samples_seen[sample_id]} does",
+                **row.where,
+            )
+        samples_seen.setdefault(sample_id, row.number)
     return new_samples
 
 

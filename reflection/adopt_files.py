@@ -51,6 +51,7 @@ class Row:
     raw: str | None = None
     model: str = ""
     judge: dict[str, Any] = field(default_factory=dict)
+    key: str | None = None  # the record's id, when matched by field
     sample_id: int | None = None
     new_index: int | None = None  # index into the originals this import adds
 
