@@ -18,7 +18,7 @@ from .records import Review, Run
 from .store import Store
 from .store.analytics import OPERATORS, STATUSES
 
-IFD_METRIC = "ifd"
+IFD_METRIC = "ifd_ppl"
 DRIFT_METRIC = "drift"
 ACTIONS = ("accept", "reject")
 TARGETS = ("suggested", "original", "kind")
@@ -73,7 +73,12 @@ class BulkRule:
             "original": "the original",
             "kind": f"the {self.kind}-reflected candidate",
         }[self.target]
-        what = f"accept {version}" if self.action == "accept" else "reject the sample"
+        if self.action == "accept":
+            what = f"accept {version}"
+        elif self.target == "suggested":
+            what = "reject the sample as suggested"
+        else:
+            what = "reject the sample"
         where = [str(c) for c in self.conditions]
         if self.reflection_failed:
             where.append("every reflection failed to parse")
@@ -142,6 +147,7 @@ def _matches(store: Store, dataset_id: int, rule: BulkRule) -> list[tuple[int, i
         statuses=rule.statuses,
         conditions=[(c.metric, c.scorer, c.op, c.value, c.original_value) for c in rule.conditions],
         reflection_failed=rule.reflection_failed,
+        suggested_decision=rule.action,
     )
 
 

@@ -50,7 +50,7 @@ def test_preview_counts_what_the_rule_says(store, built):
         i = built["ids"].index(example.sample_id)
         assert example.kind == suggested_kind(i)
         want_ifd = original_ifd(i) if example.kind == "original" else response_ifd(i)
-        assert example.scores["ifd"] == pytest.approx(want_ifd)
+        assert example.scores["ifd_ppl"] == pytest.approx(want_ifd)
 
 
 def test_preview_changes_nothing(store, built):
@@ -120,18 +120,18 @@ def test_reject_parse_failures(store, built):
     ("rule", "expected"),
     [
         (
-            BulkRule(target="kind", kind="instruction", conditions=(Condition("ifd", "<=", 0.65),)),
+            BulkRule(target="kind", kind="instruction", conditions=(Condition("ifd_ppl", "<=", 0.65),)),
             lambda i: not reflection_failed(i) and instruction_ifd(i) <= 0.65 + 1e-9,
         ),
         (
-            BulkRule(target="original", conditions=(Condition("ifd", ">=", 1.0),)),
+            BulkRule(target="original", conditions=(Condition("ifd_ppl", ">=", 1.0),)),
             lambda i: original_ifd(i) >= 1.0 - 1e-9,
         ),
         (
             BulkRule(
                 target="kind",
                 kind="response",
-                conditions=(Condition("ifd", "<", 1.0, scorer="other-student"),),
+                conditions=(Condition("ifd_ppl", "<", 1.0, scorer="other-student"),),
             ),
             lambda i: False,  # no scores from that scorer
         ),
@@ -168,7 +168,7 @@ def test_status_filter_and_other_datasets(store, built):
         {"action": "delete"},
         {"target": "best"},
         {"target": "kind"},
-        {"conditions": (Condition("ifd", "; DROP TABLE samples; --", 1.0),)},
+        {"conditions": (Condition("ifd_ppl", "; DROP TABLE samples; --", 1.0),)},
         {"statuses": ("finished",)},
     ],
 )
@@ -180,7 +180,7 @@ def test_bad_rules_are_refused(kwargs):
 def test_rule_round_trips_through_run_settings(store, built):
     run = apply(store, built["dataset"].id, ACCEPT_SUGGESTED)
     assert BulkRule.from_dict(store.run(run.id).settings["rule"]) == ACCEPT_SUGGESTED
-    assert "ifd < 1" in ACCEPT_SUGGESTED.describe()
+    assert "ifd_ppl < 1" in ACCEPT_SUGGESTED.describe()
 
 
 def test_apply_is_all_or_nothing(tmp_path, monkeypatch):

@@ -18,6 +18,9 @@ OPERATORS = ("<", "<=", ">", ">=")
 FAILED_STATUSES = ("failed", "error")
 # Statuses a sample can be in; "undecided" has no sample_state row.
 STATUSES = ("undecided", "accepted", "edited", "rejected", "skipped")
+# The covering index of migration m006, named so the planner never prefers (metric, value),
+# which reads every row of a metric before filtering by dataset.
+_BY_METRIC = "INDEXED BY scores_dashboard"
 
 
 def _latest_score(version_sql: str, scorer: str | None) -> str:
@@ -99,80 +102,113 @@ class AnalyticsStore(StoreBase):
             params,
         )
 
-    def metric_ranges(self, dataset_id: int) -> list[dict[str, Any]]:
-        """Per (metric, scorer): how many values, min and max, within one dataset."""
+    def metric_scorers(self) -> list[tuple[str, str]]:
+        """Distinct (metric, scorer) pairs with scores: a skip-scan, one index seek per pair."""
+        found = []
+        metric = self.scalar("SELECT min(metric) FROM scores")
+        while metric is not None:
+            scorer = self.scalar("SELECT min(scorer) FROM scores WHERE metric = ?", [metric])
+            while scorer is not None:
+                found.append((metric, scorer))
+                scorer = self.scalar(
+                    "SELECT min(scorer) FROM scores WHERE metric = ? AND scorer > ?",
+                    [metric, scorer],
+                )
+            metric = self.scalar("SELECT min(metric) FROM scores WHERE metric > ?", [metric])
+        return found
+
+    def metric_range(
+        self, dataset_id: int, metric: str, scorer: str, every: int = 1
+    ) -> dict[str, Any]:
+        """How many values of one metric from one scorer a dataset has, their min and max
+        (among samples whose id is a multiple of `every`)."""
         where, params = self._dataset_range(dataset_id)
-        return self.query(
-            f"SELECT metric, scorer, count(value) AS n, min(value) AS lo, max(value) AS hi"
-            f" FROM scores WHERE {where.format(col='sample_id')}"
-            " GROUP BY metric, scorer ORDER BY metric, scorer",
-            params,
+        return self.query_one(
+            f"SELECT count(value) AS n, min(value) AS lo, max(value) AS hi"
+            f" FROM scores {_BY_METRIC} WHERE metric = ? AND scorer = ?"
+            f" AND {where.format(col='sample_id')} AND sample_id % ? = 0",
+            [metric, scorer, *params, every],
         )
 
     def score_histogram(
-        self, dataset_id: int, metric: str, scorer: str, lo: float, width: float, bins: int
+        self,
+        dataset_id: int,
+        metric: str,
+        scorer: str,
+        lo: float,
+        width: float,
+        bins: int,
+        every: int = 1,
     ) -> list[dict[str, Any]]:
-        """Counts per bin of one metric, split into originals and each candidate kind."""
+        """Counts per bin of one metric, originals apart from each candidate kind.
+
+        every: count only samples whose id is a multiple of it (an even thinning: a sample's
+        original and candidates stay together, so before and after compare fairly).
+        """
         where, params = self._dataset_range(dataset_id)
         return self.query(
             "SELECT CASE WHEN sc.candidate_id = 0 THEN 'original' ELSE c.kind END AS version,"
             " min(max(CAST((sc.value - ?) / ? AS INTEGER), 0), ?) AS bin, count(*) AS n"
-            " FROM scores sc LEFT JOIN candidates c ON c.id = sc.candidate_id"
-            f" WHERE sc.metric = ? AND sc.scorer = ? AND sc.value IS NOT NULL"
-            f" AND {where.format(col='sc.sample_id')} GROUP BY version, bin ORDER BY version, bin",
-            [lo, width, bins - 1, metric, scorer, *params],
-        )
-
-    def metric_shift(
-        self, dataset_id: int, metric: str, scorer: str, lo: float, width: float, bins: int
-    ) -> list[dict[str, Any]]:
-        """Histogram of (candidate value - original value) of one metric, per candidate kind."""
-        where, params = self._dataset_range(dataset_id)
-        return self.query(
-            "SELECT c.kind AS kind,"
-            " min(max(CAST((sc.value - so.value - ?) / ? AS INTEGER), 0), ?) AS bin,"
-            " count(*) AS n, sum(sc.value < so.value) AS lower"
-            " FROM scores sc JOIN scores so ON so.sample_id = sc.sample_id"
-            " AND so.candidate_id = 0 AND so.metric = sc.metric AND so.scorer = sc.scorer"
-            " JOIN candidates c ON c.id = sc.candidate_id"
-            " WHERE sc.metric = ? AND sc.scorer = ? AND sc.candidate_id != 0"
-            f" AND sc.value IS NOT NULL AND so.value IS NOT NULL AND {where.format(col='sc.sample_id')}"
-            " GROUP BY kind, bin ORDER BY kind, bin",
-            [lo, width, bins - 1, metric, scorer, *params],
-        )
-
-    def metric_shift_range(self, dataset_id: int, metric: str, scorer: str) -> dict[str, Any]:
-        """Count, min and max of (candidate value - original value) for one metric."""
-        where, params = self._dataset_range(dataset_id)
-        return self.query_one(
-            "SELECT count(*) AS n, min(sc.value - so.value) AS lo, max(sc.value - so.value) AS hi"
-            " FROM scores sc JOIN scores so ON so.sample_id = sc.sample_id"
-            " AND so.candidate_id = 0 AND so.metric = sc.metric AND so.scorer = sc.scorer"
-            " WHERE sc.metric = ? AND sc.scorer = ? AND sc.candidate_id != 0"
-            f" AND sc.value IS NOT NULL AND so.value IS NOT NULL AND {where.format(col='sc.sample_id')}",
-            [metric, scorer, *params],
+            f" FROM scores sc {_BY_METRIC} LEFT JOIN candidates c ON c.id = sc.candidate_id"
+            " WHERE sc.metric = ? AND sc.scorer = ? AND sc.value IS NOT NULL"
+            f" AND {where.format(col='sc.sample_id')} AND sc.sample_id % ? = 0"
+            " GROUP BY version, bin ORDER BY version, bin",
+            [lo, width, bins - 1, metric, scorer, *params, every],
         )
 
     def metric_pairs(
-        self, dataset_id: int, metric: str, scorer: str, limit: int
+        self, dataset_id: int, metric: str, scorer: str, every: int = 1
     ) -> list[dict[str, Any]]:
-        """(original, candidate) values of one metric for about `limit` evenly spread pairs."""
+        """(original value, candidate value, kind) of one metric per candidate that has both.
+
+        every: only samples whose id is a multiple of it. One pass over the covering index:
+        within a sample the original (candidate 0) comes first, so a window pairs them.
+        """
         where, params = self._dataset_range(dataset_id)
-        total = self.scalar(
-            f"SELECT count(*) FROM scores WHERE metric = ? AND scorer = ? AND candidate_id != 0"
-            f" AND {where.format(col='sample_id')}",
-            [metric, scorer, *params],
-        )
-        step = max(1, -(-total // max(limit, 1)))
         return self.query(
-            "SELECT sc.sample_id, c.kind, so.value AS original, sc.value AS candidate"
-            " FROM scores sc JOIN scores so ON so.sample_id = sc.sample_id"
-            " AND so.candidate_id = 0 AND so.metric = sc.metric AND so.scorer = sc.scorer"
-            " JOIN candidates c ON c.id = sc.candidate_id"
-            " WHERE sc.metric = ? AND sc.scorer = ? AND sc.candidate_id != 0 AND sc.id % ? = 0"
-            f" AND sc.value IS NOT NULL AND so.value IS NOT NULL AND {where.format(col='sc.sample_id')}"
-            " ORDER BY sc.sample_id LIMIT ?",
-            [metric, scorer, step, *params, limit],
+            "SELECT d.sample_id, c.kind, d.original, d.value AS candidate FROM ("
+            " SELECT sample_id, candidate_id, value, first_value("
+            "  CASE WHEN candidate_id = 0 THEN value END)"
+            "  OVER (PARTITION BY sample_id ORDER BY candidate_id) AS original"
+            f" FROM scores {_BY_METRIC} WHERE metric = ? AND scorer = ?"
+            f" AND {where.format(col='sample_id')} AND sample_id % ? = 0) d"
+            " JOIN candidates c ON c.id = d.candidate_id"
+            " WHERE d.candidate_id != 0 AND d.original IS NOT NULL AND d.value IS NOT NULL"
+            " ORDER BY d.sample_id, d.candidate_id",
+            [metric, scorer, *params, every],
+        )
+
+    def samples_scoring(
+        self, dataset_id: int, metric: str, scorers: Sequence[str], op: str, value: float
+    ) -> int:
+        """Samples with some version whose `metric` (from any of `scorers`) compares to value."""
+        if op not in OPERATORS:
+            raise ReflectionError(f"unknown comparison {op!r} (expected one of {OPERATORS})")
+        if not scorers:
+            return 0
+        where, params = self._dataset_range(dataset_id)
+        return self.scalar(
+            f"SELECT count(DISTINCT sample_id) FROM scores {_BY_METRIC} WHERE metric = ?"
+            f" AND scorer IN ({','.join('?' * len(scorers))})"
+            f" AND {where.format(col='sample_id')} AND value {op} ?",
+            [metric, *scorers, *params, value],
+        )
+
+    def samples_with_candidate_status(self, dataset_id: int, statuses: Sequence[str]) -> int:
+        """Samples with at least one candidate in one of `statuses`."""
+        where, params = self._dataset_range(dataset_id)
+        return self.scalar(
+            f"SELECT count(DISTINCT sample_id) FROM candidates"
+            f" WHERE status IN ({','.join('?' * len(statuses))})"
+            f" AND {where.format(col='sample_id')}",
+            [*statuses, *params],
+        )
+
+    def samples_without_candidates(self, dataset_id: int) -> int:
+        return self.scalar(
+            "SELECT count(*) FROM samples s WHERE s.dataset_id = ?"
+            " AND NOT EXISTS (SELECT 1 FROM candidates c WHERE c.sample_id = s.id)",
+            [dataset_id],
         )
 
     def acceptance_by_kind(self, dataset_id: int) -> list[dict[str, Any]]:
@@ -205,30 +241,6 @@ class AnalyticsStore(StoreBase):
         )
         return {str(flag): n for flag, n in rows}
 
-    def candidate_status_counts(self, dataset_id: int) -> dict[str, int]:
-        """Samples with at least one candidate in each status."""
-        where, params = self._dataset_range(dataset_id)
-        rows = self.conn.execute(
-            f"SELECT status, count(DISTINCT sample_id) FROM candidates"
-            f" WHERE {where.format(col='sample_id')} GROUP BY status",
-            params,
-        )
-        return {status: n for status, n in rows}
-
-    def samples_with_score(
-        self, dataset_id: int, metric: str, op: str, value: float, *, original: bool | None = None
-    ) -> int:
-        """Samples with some version whose `metric` compares `op` to `value` (any scorer)."""
-        if op not in OPERATORS:
-            raise ReflectionError(f"unknown comparison {op!r} (expected one of {OPERATORS})")
-        where, params = self._dataset_range(dataset_id)
-        version = {None: "", True: " AND candidate_id = 0", False: " AND candidate_id != 0"}
-        return self.scalar(
-            f"SELECT count(DISTINCT sample_id) FROM scores WHERE metric = ? AND value {op} ?"
-            f"{version[original]} AND {where.format(col='sample_id')}",
-            [metric, value, *params],
-        )
-
     # --- bulk rules -------------------------------------------------------------------------
 
     def rule_matches(
@@ -240,11 +252,13 @@ class AnalyticsStore(StoreBase):
         statuses: Sequence[str] = ("undecided",),
         conditions: Sequence[tuple[str, str | None, str, float, float | None]] = (),
         reflection_failed: bool = False,
+        suggested_decision: str = "accept",
         limit: int | None = None,
     ) -> list[tuple[int, int]]:
         """(sample_id, candidate_id of the target version; 0 = original) for matching samples.
 
-        target: "suggested" (the suggestion's version; samples without one never match),
+        target: "suggested" (the version of a suggestion whose decision is
+        `suggested_decision`; samples without one never match),
         "original", or "kind" (the newest usable candidate of `kind`; samples without one
         never match). conditions: (metric, scorer or None, operator, value, value the original
         has when unscored or None) on the target version's scores; a missing score never
@@ -258,6 +272,8 @@ class AnalyticsStore(StoreBase):
         if target == "suggested":
             joins.append("JOIN suggestions sg ON sg.sample_id = s.id")
             version = "sg.candidate_id"
+            clauses.append("sg.decision = ?")
+            params.append(suggested_decision)
         elif target == "original":
             version = "0"
         elif target == "kind":

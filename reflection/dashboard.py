@@ -1,0 +1,376 @@
+"""What the dashboard shows, as small data frames and plotly figures, for one dataset.
+
+The store aggregates (histogram bins, counts per bucket, a thinned set of scatter points), so
+each frame has at most a few hundred rows whatever the dataset's size; figures are built from
+those frames. Nothing here imports streamlit: the page caches `dashboard_data` keyed on the
+dataset and `Store.version()`.
+"""
+
+from __future__ import annotations
+
+import html
+from dataclasses import dataclass, field
+
+import pandas as pd
+import plotly.express as px
+import plotly.graph_objects as go
+
+from .store import Store
+from .store.queue import (
+    DERIVED_FLAGS,
+    DRIFT_FLAG_AT,
+    DRIFT_METRIC,
+    IFD_METRIC,
+    MISALIGNED_IFD,
+    PARSE_FAILED_STATUSES,
+)
+
+# Shown first among the score histograms when present: IFD, r-IFD, judge ratings, lengths.
+PREFERRED_METRICS = ("ifd_ppl", "rifd_ppl", "judge", "judge_score", "words", "length", "chars")
+BINS = 30
+SCATTER_POINTS = 2000
+# Past these many samples, distributions are drawn from an even thinning of the dataset.
+HISTOGRAM_SAMPLES = 10_000
+SHIFT_SAMPLES = 10_000
+STATUS_COLORS = {
+    "accepted": "#2e7d32",
+    "edited": "#1565c0",
+    "rejected": "#c62828",
+    "skipped": "#9e9e9e",
+    "undecided": "#bdbdbd",
+}
+
+
+@dataclass
+class DashboardData:
+    """Every frame the dashboard draws, for one dataset."""
+
+    status: dict[str, int]
+    progress: pd.DataFrame
+    annotators: pd.DataFrame
+    histograms: pd.DataFrame
+    shift: pd.DataFrame
+    shift_points: pd.DataFrame
+    acceptance: pd.DataFrame
+    flags: pd.DataFrame
+    metrics: list[str] = field(default_factory=list)
+
+
+def _bucket_chars(first: str | None, last: str | None) -> int:
+    """Hours when the decisions span under three days, minutes under three hours, else days."""
+    if not first or not last:
+        return 10
+    span = pd.Timestamp(last) - pd.Timestamp(first)
+    if span < pd.Timedelta(hours=3):
+        return 16
+    if span < pd.Timedelta(days=3):
+        return 13
+    return 10
+
+
+def progress(store: Store, dataset_id: int) -> pd.DataFrame:
+    """Decided samples per time bucket and status, with the running total of all decided."""
+    first, last = store.decided_span(dataset_id)
+    rows = store.decided_over_time(dataset_id, _bucket_chars(first, last))
+    frame = pd.DataFrame(rows, columns=["bucket", "status", "n"])
+    if frame.empty:
+        return frame.assign(time=pd.Series(dtype="datetime64[ns, UTC]"), decided=0)
+    frame["time"] = pd.to_datetime(frame["bucket"], utc=True, format="ISO8601")
+    totals = frame.groupby("time")["n"].sum().cumsum().rename("decided")
+    return frame.merge(totals, left_on="time", right_index=True)
+
+
+def annotators(store: Store, dataset_id: int) -> pd.DataFrame:
+    """Decisions in force per annotator and status."""
+    frame = pd.DataFrame(
+        store.decisions_by_annotator(dataset_id), columns=["annotator", "status", "n"]
+    )
+    frame["annotator"] = frame["annotator"].replace("", "(unnamed)")
+    return frame
+
+
+def _chosen_metrics(present: list[str], metrics: list[str] | None) -> list[str]:
+    if metrics is not None:
+        return [m for m in metrics if m in present]
+    preferred = [m for m in PREFERRED_METRICS if m in present]
+    return preferred[:4] or present[:4]
+
+
+def _every(store: Store, dataset_id: int, target: int) -> int:
+    """Thinning step so about `target` samples take part (1 for datasets that small)."""
+    return max(1, -(-store.count_samples(dataset_id) // target))
+
+
+def histograms(
+    store: Store, dataset_id: int, metrics: list[str] | None = None, bins: int = BINS
+) -> tuple[pd.DataFrame, list[str]]:
+    """Binned score distributions, originals beside each candidate kind; and all metric names.
+
+    Past HISTOGRAM_SAMPLES samples, every k-th sample is counted (the `every` column says k).
+    """
+    pairs = store.metric_scorers()
+    present = list(dict.fromkeys(metric for metric, _ in pairs))
+    chosen = _chosen_metrics(present, metrics)
+    every = _every(store, dataset_id, HISTOGRAM_SAMPLES)
+    parts = []
+    for metric, scorer in pairs:
+        if metric not in chosen:
+            continue
+        span = store.metric_range(dataset_id, metric, scorer, every)
+        if not span or not span["n"]:
+            continue
+        lo, hi = span["lo"], span["hi"]
+        width = (hi - lo) / bins if hi > lo else 1.0
+        found = store.score_histogram(dataset_id, metric, scorer, lo, width, bins, every)
+        frame = pd.DataFrame(found, columns=["version", "bin", "n"])
+        frame["metric"] = metric
+        frame["scorer"] = scorer
+        frame["lo"] = lo + frame["bin"] * width
+        frame["hi"] = frame["lo"] + width
+        # Shares, so originals and a kind with fewer scored versions compare fairly.
+        frame["share"] = frame["n"] / frame.groupby("version")["n"].transform("sum")
+        frame["every"] = every
+        parts.append(frame)
+    columns = ["metric", "scorer", "version", "bin", "lo", "hi", "n", "share", "every"]
+    frame = pd.concat(parts, ignore_index=True)[columns] if parts else pd.DataFrame(columns=columns)
+    return frame, present
+
+
+def shift(
+    store: Store, dataset_id: int, metric: str = IFD_METRIC, bins: int = BINS
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Per candidate: its `metric` minus the original's, binned per kind; and scatter points.
+
+    Past SHIFT_SAMPLES samples every k-th sample takes part; at most SCATTER_POINTS points.
+    """
+    columns = ["kind", "bin", "lo", "hi", "n", "lower", "every"]
+    points_columns = ["sample_id", "kind", "original", "candidate"]
+    scorers = [scorer for m, scorer in store.metric_scorers() if m == metric]
+    if not scorers:
+        return pd.DataFrame(columns=columns), pd.DataFrame(columns=points_columns)
+    # The scorer with the most values, e.g. the student model used for most of the dataset.
+    every = _every(store, dataset_id, SHIFT_SAMPLES)
+    scorer = scorers[0]
+    if len(scorers) > 1:
+        scorer = max(scorers, key=lambda name: store.metric_range(dataset_id, metric, name)["n"])
+    pairs = pd.DataFrame(
+        store.metric_pairs(dataset_id, metric, scorer, every), columns=points_columns
+    )
+    if pairs.empty:
+        return pd.DataFrame(columns=columns), pairs
+    delta = pairs["candidate"] - pairs["original"]
+    lo, hi = float(delta.min()), float(delta.max())
+    width = (hi - lo) / bins if hi > lo else 1.0
+    binned = pairs.assign(
+        bin=((delta - lo) // width).clip(0, bins - 1).astype(int), lower=delta < 0
+    )
+    frame = (
+        binned.groupby(["kind", "bin"])
+        .agg(n=("sample_id", "size"), lower=("lower", "sum"))
+        .reset_index()
+    )
+    frame["lo"] = lo + frame["bin"] * width
+    frame["hi"] = frame["lo"] + width
+    frame["every"] = every
+    step = max(1, -(-len(pairs) // SCATTER_POINTS))
+    return frame[columns], pairs.iloc[::step].reset_index(drop=True)
+
+
+def acceptance(store: Store, dataset_id: int) -> pd.DataFrame:
+    """Per version kind: decided samples offering it, how many took it, and the rate."""
+    frame = pd.DataFrame(
+        store.acceptance_by_kind(dataset_id), columns=["kind", "offered", "accepted"]
+    )
+    frame["rate"] = (frame["accepted"] / frame["offered"].where(frame["offered"] > 0)).fillna(0.0)
+    return frame
+
+
+def flags(store: Store, dataset_id: int) -> pd.DataFrame:
+    """Samples carrying each flag (as the review queue defines them) and each import flag."""
+    by_metric: dict[str, list[str]] = {}
+    for metric, scorer in store.metric_scorers():
+        by_metric.setdefault(metric, []).append(scorer)
+    counts = {
+        "misaligned": store.samples_scoring(
+            dataset_id, IFD_METRIC, by_metric.get(IFD_METRIC, []), ">=", MISALIGNED_IFD
+        ),
+        "drift": store.samples_scoring(
+            dataset_id, DRIFT_METRIC, by_metric.get(DRIFT_METRIC, []), ">=", DRIFT_FLAG_AT
+        ),
+        "parse_failed": store.samples_with_candidate_status(dataset_id, PARSE_FAILED_STATUSES),
+        "truncated": store.samples_with_candidate_status(dataset_id, ("truncated",)),
+        "no_candidate": store.samples_without_candidates(dataset_id),
+    }
+    rows = [{"flag": flag, "n": counts[flag], "from": "review"} for flag in DERIVED_FLAGS]
+    rows += [
+        {"flag": flag, "n": n, "from": "import"}
+        for flag, n in sorted(store.import_flag_counts(dataset_id).items())
+    ]
+    return pd.DataFrame(rows, columns=["flag", "n", "from"])
+
+
+def dashboard_data(
+    store: Store, dataset_id: int, metrics: list[str] | None = None, shift_metric: str = IFD_METRIC
+) -> DashboardData:
+    """Everything the dashboard draws for one dataset."""
+    hist, all_metrics = histograms(store, dataset_id, metrics)
+    shift_bins, shift_points = shift(store, dataset_id, shift_metric)
+    return DashboardData(
+        status=store.status_counts(dataset_id),
+        progress=progress(store, dataset_id),
+        annotators=annotators(store, dataset_id),
+        histograms=hist,
+        shift=shift_bins,
+        shift_points=shift_points,
+        acceptance=acceptance(store, dataset_id),
+        flags=flags(store, dataset_id),
+        metrics=all_metrics,
+    )
+
+
+# --- figures ---------------------------------------------------------------------------------
+
+
+def _empty(title: str, message: str) -> go.Figure:
+    figure = go.Figure()
+    figure.add_annotation(text=message, showarrow=False, x=0.5, y=0.5, xref="paper", yref="paper")
+    figure.update_layout(title=title, xaxis_visible=False, yaxis_visible=False, height=260)
+    return figure
+
+
+def progress_figure(data: DashboardData) -> go.Figure:
+    title = "Decisions over time"
+    if data.progress.empty:
+        return _empty(title, "No decisions yet")
+    figure = px.bar(
+        data.progress,
+        x="time",
+        y="n",
+        color="status",
+        color_discrete_map=STATUS_COLORS,
+        title=title,
+    )
+    totals = data.progress.drop_duplicates("time")
+    figure.add_scatter(x=totals["time"], y=totals["decided"], name="decided (total)", yaxis="y2")
+    figure.update_layout(
+        yaxis_title="decided in period",
+        yaxis2={"title": "decided (total)", "overlaying": "y", "side": "right"},
+        legend_title=None,
+    )
+    return figure
+
+
+def annotators_figure(data: DashboardData) -> go.Figure:
+    title = "Decisions by annotator"
+    if data.annotators.empty:
+        return _empty(title, "No decisions yet")
+    # Plotly draws a few HTML tags in labels; names are typed by people, so escape them.
+    frame = data.annotators.assign(annotator=data.annotators["annotator"].map(html.escape))
+    return px.bar(
+        frame,
+        x="n",
+        y="annotator",
+        color="status",
+        orientation="h",
+        color_discrete_map=STATUS_COLORS,
+        title=title,
+        labels={"n": "samples"},
+    )
+
+
+def histogram_figures(data: DashboardData) -> list[go.Figure]:
+    """One overlaid histogram per (metric, scorer): before (original) vs after (each kind)."""
+    figures = []
+    for (metric, scorer), frame in data.histograms.groupby(["metric", "scorer"], sort=False):
+        frame = frame.assign(center=(frame["lo"] + frame["hi"]) / 2)
+        figure = px.bar(
+            frame,
+            x="center",
+            y="share",
+            color="version",
+            barmode="overlay",
+            opacity=0.6,
+            title=html.escape(
+                f"{metric}{f' ({scorer})' if scorer else ''}: before vs after reflection"
+                + (
+                    f" (every {frame['every'].iloc[0]}th sample)"
+                    if frame["every"].iloc[0] > 1
+                    else ""
+                )
+            ),
+            labels={"center": metric, "share": "share of versions"},
+            hover_data={"n": True, "lo": ":.3g", "hi": ":.3g", "center": False},
+        )
+        figure.update_layout(bargap=0)
+        figures.append(figure)
+    return figures
+
+
+def shift_figures(data: DashboardData, metric: str = IFD_METRIC) -> list[go.Figure]:
+    """The per-sample change of `metric`: a histogram per kind and original-vs-candidate points."""
+    if data.shift.empty:
+        return [_empty(f"{metric} shift", f"No sample has {metric} on both versions yet")]
+    frame = data.shift.assign(center=(data.shift["lo"] + data.shift["hi"]) / 2)
+    bars = px.bar(
+        frame,
+        x="center",
+        y="n",
+        color="kind",
+        barmode="overlay",
+        opacity=0.6,
+        title=f"{metric} change per sample (candidate minus original)",
+        labels={"center": f"{metric} change", "n": "candidates"},
+    )
+    bars.add_vline(x=0, line_dash="dot")
+    bars.update_layout(bargap=0)
+    points = data.shift_points
+    scatter = px.scatter(
+        points,
+        x="original",
+        y="candidate",
+        color="kind",
+        opacity=0.5,
+        title=f"{metric}: original vs candidate ({len(points):,} samples shown)",
+        hover_data=["sample_id"],
+    )
+    if not points.empty:
+        low = float(min(points["original"].min(), points["candidate"].min()))
+        high = float(max(points["original"].max(), points["candidate"].max()))
+        scatter.add_shape(type="line", x0=low, y0=low, x1=high, y1=high, line_dash="dot")
+    return [bars, scatter]
+
+
+def acceptance_figure(data: DashboardData) -> go.Figure:
+    title = "Acceptance rate by version kind"
+    if data.acceptance["offered"].sum() == 0:
+        return _empty(title, "No decisions yet")
+    figure = px.bar(
+        data.acceptance,
+        x="kind",
+        y="rate",
+        title=title,
+        hover_data=["offered", "accepted"],
+        labels={"rate": "accepted / decided samples offering it"},
+    )
+    figure.update_yaxes(range=[0, 1], tickformat=".0%")
+    return figure
+
+
+def flags_figure(data: DashboardData) -> go.Figure:
+    title = "Flagged samples"
+    if data.flags.empty or data.flags["n"].sum() == 0:
+        return _empty(title, "No flags")
+    frame = data.flags.assign(flag=data.flags["flag"].map(html.escape))
+    return px.bar(frame, x="flag", y="n", color="from", title=title, labels={"n": "samples"})
+
+
+def figures(data: DashboardData, shift_metric: str = IFD_METRIC) -> list[go.Figure]:
+    """Every dashboard chart, in page order."""
+    return [
+        progress_figure(data),
+        annotators_figure(data),
+        *histogram_figures(data),
+        *shift_figures(data, shift_metric),
+        acceptance_figure(data),
+        flags_figure(data),
+    ]

@@ -1,0 +1,161 @@
+"""Dashboard frames: every count recomputed in Python from how the fixture was built."""
+
+from __future__ import annotations
+
+import pytest
+from appdata import (
+    build,
+    decide,
+    instruction_ifd,
+    original_ifd,
+    reflection_failed,
+    response_ifd,
+)
+
+from reflection import dashboard
+from reflection.records import Sample
+from reflection.store.queue import QueueQuery
+
+N = 30
+
+
+@pytest.fixture
+def built(store):
+    return build(store, N)
+
+
+def ok_indices():
+    return [i for i in range(N) if not reflection_failed(i)]
+
+
+def test_histograms_count_every_scored_version(store, built):
+    frame, metrics = dashboard.histograms(store, built["dataset"].id, ["ifd_ppl", "length"])
+    assert metrics == ["drift", "ifd_ppl", "length"]
+    ifd = frame[frame.metric == "ifd_ppl"]
+    counts = ifd.groupby("version")["n"].sum().to_dict()
+    assert counts == {
+        "original": N,
+        "instruction": len(ok_indices()),
+        "response": len(ok_indices()),
+    }
+    # The bins hold the values: recompute the original's histogram by hand.
+    values = [original_ifd(i) for i in range(N)] + [
+        f(i) for i in ok_indices() for f in (instruction_ifd, response_ifd)
+    ]
+    lo, hi = min(values), max(values)
+    width = (hi - lo) / dashboard.BINS
+    expected: dict[int, int] = {}
+    for i in range(N):
+        b = min(max(int((original_ifd(i) - lo) / width), 0), dashboard.BINS - 1)
+        expected[b] = expected.get(b, 0) + 1
+    original = ifd[ifd.version == "original"]
+    assert dict(zip(original["bin"], original["n"], strict=True)) == expected
+    assert original["share"].sum() == pytest.approx(1.0)
+    assert set(frame.metric) == {"ifd_ppl", "length"}
+
+
+def test_histograms_default_metrics_prefer_ifd(store, built):
+    frame, _ = dashboard.histograms(store, built["dataset"].id)
+    assert set(frame.metric) == {"ifd_ppl", "length"}
+
+
+def test_shift_pairs_each_candidate_with_its_original(store, built):
+    frame, points = dashboard.shift(store, built["dataset"].id)
+    by_kind = frame.groupby("kind")[["n", "lower"]].sum().to_dict("index")
+    lower_response = sum(response_ifd(i) < original_ifd(i) for i in ok_indices())
+    assert by_kind == {
+        "instruction": {"n": len(ok_indices()), "lower": len(ok_indices())},
+        "response": {"n": len(ok_indices()), "lower": lower_response},
+    }
+    assert len(points) == 2 * len(ok_indices())
+    row = points[points.sample_id == built["ids"][1]].set_index("kind")
+    assert row.loc["response", "original"] == pytest.approx(original_ifd(1))
+    assert row.loc["response", "candidate"] == pytest.approx(response_ifd(1))
+
+
+def test_thinning_counts_only_every_kth_sample(store, built, monkeypatch):
+    monkeypatch.setattr(dashboard, "HISTOGRAM_SAMPLES", 10)
+    monkeypatch.setattr(dashboard, "SHIFT_SAMPLES", 10)
+    every = -(-N // 10)
+    frame, _ = dashboard.histograms(store, built["dataset"].id, ["ifd_ppl"])
+    kept = [i for i, sid in enumerate(built["ids"]) if sid % every == 0]
+    assert set(frame["every"]) == {every}
+    assert frame[frame.version == "original"]["n"].sum() == len(kept)
+    shift, _ = dashboard.shift(store, built["dataset"].id)
+    assert shift["n"].sum() == 2 * len([i for i in kept if not reflection_failed(i)])
+
+
+def test_decisions_progress_annotators_and_acceptance(store, built):
+    decide(
+        store, built, {0: ("accept", "response"), 1: ("accept", None), 2: ("reject", None)}, "ana"
+    )
+    decide(store, built, {4: ("accept", "instruction"), 5: ("skip", None)}, "<b>bob</b>")
+    data = dashboard.dashboard_data(store, built["dataset"].id)
+    assert data.status["accepted"] == 3 and data.status["rejected"] == 1
+    assert data.progress["n"].sum() == 4  # skips are not progress
+    assert data.progress["decided"].max() == 4
+    annot = {(r.annotator, r.status): r.n for r in data.annotators.itertuples()}
+    assert annot == {
+        ("ana", "accepted"): 2,
+        ("ana", "rejected"): 1,
+        ("<b>bob</b>", "accepted"): 1,
+        ("<b>bob</b>", "skipped"): 1,
+    }
+    acceptance = data.acceptance.set_index("kind")
+    # Decided (not skipped) samples: 0, 1, 2, 4 — all have both kinds of candidates.
+    assert acceptance.loc["original"].tolist()[:2] == [4, 1]
+    assert acceptance.loc["response"].tolist()[:2] == [4, 1]
+    assert acceptance.loc["instruction", "rate"] == pytest.approx(0.25)
+
+
+def test_flags_agree_with_the_review_queue(store, built):
+    dataset_id = built["dataset"].id
+    frame = dashboard.flags(store, dataset_id).set_index("flag")
+    misaligned = sum(
+        original_ifd(i) >= 1
+        or (not reflection_failed(i) and max(instruction_ifd(i), response_ifd(i)) >= 1)
+        for i in range(N)
+    )
+    assert frame.loc["misaligned", "n"] == misaligned
+    assert frame.loc["parse_failed", "n"] == N - len(ok_indices())
+    assert frame.loc["drift", "n"] == 0  # the fixture's drift stays below the flag line
+    for flag in ("misaligned", "drift", "parse_failed", "truncated", "no_candidate"):
+        assert frame.loc[flag, "n"] == store.queue_count(dataset_id, QueueQuery(flags=(flag,)))
+
+
+def test_every_frame_is_filtered_by_dataset(store):
+    # Interleave two datasets so the first one's ids are not contiguous.
+    first = build(store, 12, name="first", hostile=False)
+    other = build(store, 12, name="other", hostile=False)
+    store.add_samples(first["dataset"].id, [Sample(instruction="late", output="x", position=99)])
+    decide(store, other, {0: ("reject", None)}, "ana")
+    data = dashboard.dashboard_data(store, first["dataset"].id)
+    assert data.progress.empty and data.annotators.empty
+    ifd = data.histograms[data.histograms.metric == "ifd_ppl"]
+    assert ifd[ifd.version == "original"]["n"].sum() == 12
+    assert data.flags.set_index("flag").loc["no_candidate", "n"] == 1
+    assert data.shift["n"].sum() == 2 * sum(not reflection_failed(i) for i in range(12))
+
+
+def test_empty_dataset_renders(store):
+    dataset = store.ensure_dataset("empty")
+    data = dashboard.dashboard_data(store, dataset.id)
+    figures = dashboard.figures(data)
+    assert len(figures) >= 5
+    assert data.histograms.empty and data.shift.empty
+
+
+def test_figures_escape_untrusted_names(store, built):
+    decide(store, built, {0: ("accept", None)}, "<img src=x onerror=alert(1)>")
+    data = dashboard.dashboard_data(store, built["dataset"].id)
+    figures = dashboard.figures(data)
+    text = "".join(f.to_json() for f in figures)
+    assert "<img src=x" not in text and "&lt;img src=x onerror=alert(1)&gt;" in text
+    assert len(figures) == 8  # progress, annotators, 2 histograms, 2 shift, acceptance, flags
+
+
+def test_version_changes_with_every_write(store, built):
+    before = store.version()
+    decide(store, built, {3: ("accept", None)}, "ana")
+    after = store.version()
+    assert after["reviews"] > before["reviews"] and after["scores"] == before["scores"]
