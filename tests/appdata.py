@@ -32,6 +32,10 @@ def reflection_failed(i: int) -> bool:
     return i % 7 == 3
 
 
+def suggested_decision(i: int) -> str:
+    return "reject" if i % 10 == 9 else "accept"
+
+
 def suggested_kind(i: int) -> str:
     return "original" if i % 3 == 0 else "response"
 
@@ -95,6 +99,7 @@ def build(store: Store, n: int = 30, name: str = "demo", hostile: bool = True) -
                 rule="test",
                 reason=f"test suggests {kind}",
                 confidence=0.5,
+                decision=suggested_decision(i),
             )
         )
     store.put_scores(scores)

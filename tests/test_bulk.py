@@ -11,6 +11,7 @@ from appdata import (
     original_ifd,
     reflection_failed,
     response_ifd,
+    suggested_decision,
     suggested_kind,
 )
 
@@ -31,8 +32,8 @@ def built(store):
 def expected_accept_suggested(indices) -> list[int]:
     found = []
     for i in indices:
-        if reflection_failed(i):
-            continue  # no suggestion stored
+        if reflection_failed(i) or suggested_decision(i) != "accept":
+            continue  # no suggestion stored, or it proposes leaving the sample out
         kind = suggested_kind(i)
         ifd = original_ifd(i) if kind == "original" else response_ifd(i)
         version_drift = 0.0 if kind == "original" else drift(i)
@@ -120,7 +121,9 @@ def test_reject_parse_failures(store, built):
     ("rule", "expected"),
     [
         (
-            BulkRule(target="kind", kind="instruction", conditions=(Condition("ifd_ppl", "<=", 0.65),)),
+            BulkRule(
+                target="kind", kind="instruction", conditions=(Condition("ifd_ppl", "<=", 0.65),)
+            ),
             lambda i: not reflection_failed(i) and instruction_ifd(i) <= 0.65 + 1e-9,
         ),
         (
@@ -140,8 +143,15 @@ def test_reject_parse_failures(store, built):
                 action="reject", target="suggested", conditions=(Condition("drift", ">", 0.25),)
             ),
             lambda i: (
-                not reflection_failed(i) and suggested_kind(i) != "original" and drift(i) > 0.25
+                not reflection_failed(i)
+                and suggested_decision(i) == "reject"
+                and suggested_kind(i) != "original"
+                and drift(i) > 0.25
             ),
+        ),
+        (
+            BulkRule(action="reject", target="suggested"),
+            lambda i: not reflection_failed(i) and suggested_decision(i) == "reject",
         ),
     ],
 )
