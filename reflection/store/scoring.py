@@ -1,0 +1,33 @@
+"""Queries the scoring and selection code needs beyond the basic score and suggestion calls."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from .base import StoreBase
+
+
+class ScoringStore(StoreBase):
+    def clear_suggestions(self, sample_ids: Iterable[int]) -> int:
+        """Drop the suggestions of these samples (a rerun of a rule that now proposes nothing)."""
+        wanted = list(sample_ids)
+        removed = 0
+        with self.transaction():
+            for start in range(0, len(wanted), 500):
+                chunk = wanted[start : start + 500]
+                cursor = self.conn.execute(
+                    f"DELETE FROM suggestions WHERE sample_id IN ({','.join('?' * len(chunk))})",
+                    chunk,
+                )
+                removed += cursor.rowcount
+        return removed
+
+    def dataset_scorers(self, dataset_id: int, metric: str) -> list[str]:
+        """The scorers that gave `metric` to some version of this dataset, most used first."""
+        rows = self.conn.execute(
+            "SELECT sc.scorer FROM scores sc JOIN samples s ON s.id = sc.sample_id"
+            " WHERE s.dataset_id = ? AND sc.metric = ? GROUP BY sc.scorer"
+            " ORDER BY count(*) DESC, sc.scorer",
+            [dataset_id, metric],
+        )
+        return [row[0] for row in rows]
