@@ -28,7 +28,6 @@ import hashlib
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 from .adopt_files import (
     FIELDS,
@@ -38,11 +37,11 @@ from .adopt_files import (
     aligned_rows,
     content_key,
     detect_shape,
-    id_key,
     norm,
     read_rows,
     rows_for_shape,
 )
+from .adopt_match import SampleIndex, match_rows
 from .errors import InputError, ReflectionError
 from .records import Candidate, Sample, Score, content_hash
 from .store import Store
@@ -70,131 +69,6 @@ class AdoptResult:
     run_id: int | None = None
 
 
-# --- matching --------------------------------------------------------------------------------
-
-
-class _Index:
-    """The dataset's samples, looked up the ways a record may name one."""
-
-    def __init__(self, store: Store, dataset_id: int | None):
-        self.samples: dict[int, Sample] = {}
-        if dataset_id is not None:
-            self.samples = {s.id: s for s in store.samples(dataset_id)}
-        self._by: dict[str, dict] = {}
-
-    def by(self, how: str) -> dict[Any, list[int]]:
-        if how not in self._by:
-            table: dict[Any, list[int]] = {}
-            for sample in self.samples.values():
-                if how == "content":
-                    key = content_key(sample.instruction, sample.input, sample.output)
-                elif how == "prompt":
-                    key = content_key(sample.instruction, sample.input, "")
-                elif how == "position":
-                    key = sample.position
-                else:  # field:NAME
-                    key = id_key(sample.meta.get(how.removeprefix("field:")))
-                if key is not None:
-                    table.setdefault(key, []).append(sample.id)
-            self._by[how] = table
-        return self._by[how]
-
-
-def _original_key(row: Row) -> tuple[str, str, str]:
-    o = row.original
-    return content_key(o.instruction, o.input, o.output)
-
-
-def _candidates_of(path: Path, row: Row, position: int, index: _Index, match: str) -> list[int]:
-    """The samples a record names (several: ambiguous; none: unknown or an original to add)."""
-    carries = row.original is not None
-    if match == "position":
-        found = index.by("position").get(position, [])
-        if not found:
-            raise InputError(path, f"no sample at position {position}", **row.where)
-        return found
-    if match == "hash" and carries:
-        return index.by("content").get(_original_key(row), [])
-    if match == "hash":
-        found = index.by("prompt").get(content_key(row.new["instruction"], row.new["input"], ""))
-        if not found:
-            raise InputError(
-                path, "no sample has this instruction and input (a new instruction cannot be"
-                " matched by hash; use --match position or field:NAME)", **row.where,
-            )  # fmt: skip
-        return found
-    found = index.by(match).get(row.key, [])
-    if not found and not carries:
-        raise InputError(path, f"id {row.key!r} has no sample in the dataset", **row.where)
-    return found
-
-
-def _match(path: Path, rows: list[Row], index: _Index, match: str, shape: str) -> list[Sample]:
-    """Set each row's sample_id (or new_index); returns the originals to add.
-
-    Records that carry their original (paired, pairs) may add it when no sample has it, and
-    must agree with the sample they name; the others must name a sample, each a different one.
-    """
-    if match == "position" and len(rows) != len(index.samples):
-        raise InputError(
-            path,
-            f"{len(rows):,} records but the dataset has {len(index.samples):,} samples; a file"
-            " aligned by position needs one record per sample (match by hash or field:NAME"
-            " for a subset)",
-        )
-    if match == "hash" and shape == "raw":
-        raise InputError(
-            path, "raw oracle replies carry no original to match by hash; use --match position"
-            " or --match field:NAME"
-        )  # fmt: skip
-    by_field = match.startswith("field:")
-    ids_seen: dict[str, int] = {}  # id value -> record number
-    samples_seen: dict[int, int] = {}  # sample id -> record number
-    added: dict[tuple, int] = {}
-    new_samples: list[Sample] = []
-    for position, row in enumerate(rows):
-        if by_field:
-            name = match.removeprefix("field:")
-            row.key = id_key(row.record.get(name)) if isinstance(row.record, dict) else None
-            if row.key is None:
-                raise InputError(path, f"no usable id in field {name!r}", **row.where)
-            if row.key in ids_seen:
-                raise InputError(
-                    path, f"duplicate id {row.key!r} (also record {ids_seen[row.key]})", **row.where
-                )
-            ids_seen[row.key] = row.number
-        found = _candidates_of(path, row, position, index, match)
-        if len(found) > 1:
-            raise InputError(
-                path,
-                f"matches {len(found)} samples ({', '.join(map(str, found[:5]))}); match by"
-                " field:NAME to say which",
-                **row.where,
-            )
-        if not found:  # an original not yet in the dataset
-            row.new_index = added.setdefault(_original_key(row), len(new_samples))
-            if row.new_index == len(new_samples):
-                new_samples.append(row.original)
-            continue
-        row.sample_id = sample_id = found[0]
-        sample = index.samples[sample_id]
-        if row.original is not None:
-            if content_key(sample.instruction, sample.input, sample.output) != _original_key(row):
-                raise InputError(
-                    path,
-                    f"its original differs from sample {sample.id} (position {sample.position})",
-                    **row.where,
-                )
-        elif sample_id in samples_seen and not by_field:
-            raise InputError(
-                path,
-                f"matches sample {sample_id}, as record {samples_seen[sample_id]} does",
-                **row.where,
-            )
-        samples_seen.setdefault(sample_id, row.number)
-    return new_samples
-
-
 # --- building candidates ---------------------------------------------------------------------
 
 
@@ -208,7 +82,7 @@ def _file_digest(path: Path) -> str:
     return digest.hexdigest()
 
 
-def _infer_kind(shape: str, rows: list[Row], index: _Index) -> str:
+def _infer_kind(shape: str, rows: list[Row], index: SampleIndex) -> str:
     if shape == "pairs":
         return "other"
     if shape == "raw":
@@ -349,8 +223,8 @@ def import_candidates(
         rows = rows_for_shape(path, shape, rows_raw, fields, meta, model)
     match = match or ("hash" if shape in ("paired", "pairs") else "position")
     ds, name = _pick_dataset(store, dataset, shape, Path(source_name or path))
-    index = _Index(store, ds.id if ds else None)
-    new_samples = _match(path, rows, index, match, shape)
+    index = SampleIndex(store, ds.id if ds else None)
+    new_samples = match_rows(path, rows, index, match, shape)
     kind = kind or _infer_kind(shape, rows, index)
 
     digest = _file_digest(path)
