@@ -15,10 +15,13 @@ from typing import Any
 
 from .errors import NotFoundError, ReflectionError
 from .records import Review, Run
+from .scoring.drift import DRIFT_THRESHOLD
 from .store import Store
 from .store.analytics import OPERATORS, STATUSES
 
 IFD_METRIC = "ifd_ppl"
+# `drift` is the similarity of a reflected instruction to its original (scoring/drift.py):
+# low drift is a high value, and the original is fully similar to itself.
 DRIFT_METRIC = "drift"
 ACTIONS = ("accept", "reject")
 TARGETS = ("suggested", "original", "kind")
@@ -32,7 +35,7 @@ class Condition:
     op: str
     value: float
     scorer: str | None = None
-    # What the original counts as when it has no score of this metric (drift from itself: 0).
+    # What the original counts as when it has no score of this metric (similarity to itself: 1).
     original_value: float | None = None
 
     def __str__(self) -> str:
@@ -102,7 +105,7 @@ PRESETS: dict[str, BulkRule] = {
         target="suggested",
         conditions=(
             Condition(IFD_METRIC, "<", 1.0),
-            Condition(DRIFT_METRIC, "<", 0.3, original_value=0.0),
+            Condition(DRIFT_METRIC, ">=", DRIFT_THRESHOLD, original_value=1.0),
         ),
     ),
     "Reject samples whose reflections all failed to parse": BulkRule(

@@ -15,10 +15,10 @@ import pandas as pd
 import plotly.express as px
 import plotly.graph_objects as go
 
+from .scoring.drift import DRIFT_THRESHOLD
 from .store import Store
 from .store.queue import (
     DERIVED_FLAGS,
-    DRIFT_FLAG_AT,
     DRIFT_METRIC,
     IFD_METRIC,
     MISALIGNED_IFD,
@@ -194,8 +194,9 @@ def flags(store: Store, dataset_id: int) -> pd.DataFrame:
         "misaligned": store.samples_scoring(
             dataset_id, IFD_METRIC, by_metric.get(IFD_METRIC, []), ">=", MISALIGNED_IFD
         ),
+        # `drift` holds a similarity to the original: drifted below the scorer's threshold.
         "drift": store.samples_scoring(
-            dataset_id, DRIFT_METRIC, by_metric.get(DRIFT_METRIC, []), ">=", DRIFT_FLAG_AT
+            dataset_id, DRIFT_METRIC, by_metric.get(DRIFT_METRIC, []), "<", DRIFT_THRESHOLD
         ),
         "parse_failed": store.samples_with_candidate_status(dataset_id, PARSE_FAILED_STATUSES),
         "truncated": store.samples_with_candidate_status(dataset_id, ("truncated",)),

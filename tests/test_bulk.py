@@ -36,8 +36,8 @@ def expected_accept_suggested(indices) -> list[int]:
             continue  # no suggestion stored, or it proposes leaving the sample out
         kind = suggested_kind(i)
         ifd = original_ifd(i) if kind == "original" else response_ifd(i)
-        version_drift = 0.0 if kind == "original" else drift(i)
-        if ifd < 1 and version_drift < 0.3:
+        similarity = 1.0 if kind == "original" else drift(i)
+        if ifd < 1 and similarity >= 0.5:
             found.append(i)
     return found
 
@@ -140,13 +140,13 @@ def test_reject_parse_failures(store, built):
         ),
         (
             BulkRule(
-                action="reject", target="suggested", conditions=(Condition("drift", ">", 0.25),)
+                action="reject", target="suggested", conditions=(Condition("drift", "<", 0.5),)
             ),
             lambda i: (
                 not reflection_failed(i)
                 and suggested_decision(i) == "reject"
                 and suggested_kind(i) != "original"
-                and drift(i) > 0.25
+                and drift(i) < 0.5
             ),
         ),
         (
