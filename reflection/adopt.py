@@ -43,6 +43,7 @@ from .adopt_files import (
 )
 from .adopt_match import SampleIndex, match_rows
 from .errors import InputError, ReflectionError
+from .parse import parse
 from .records import Candidate, Sample, Score, content_hash
 from .store import Store
 
@@ -86,8 +87,6 @@ def _infer_kind(shape: str, rows: list[Row], index: SampleIndex) -> str:
     if shape == "pairs":
         return "other"
     if shape == "raw":
-        from .parse import parse
-
         return (
             "instruction"
             if any(parse(r.raw, "instruction").instruction for r in rows)
@@ -108,8 +107,6 @@ def _version(row: Row, sample: Sample, kind: str) -> Candidate:
     """The candidate's text and parse status (sample_id is set later)."""
     candidate = Candidate(sample_id=0, kind=kind, model=row.model)
     if row.raw is not None:
-        from .parse import parse
-
         template = "instruction" if kind == "instruction" else "response"
         parsed = parse(row.raw, template)
         candidate.raw, candidate.critique = row.raw, parsed.critique

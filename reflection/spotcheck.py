@@ -36,6 +36,8 @@ GOOD = ("candidate", "accepted")
 ALLOCATIONS = ("proportional", "equal")
 VERSIONS = ("original", "candidate")
 BAD_STATUSES = ("edited", "rejected")
+# Kinds an oracle (or an import) makes; human edits are made during review, not checked by it.
+ORACLE_KINDS = tuple(kind for kind in CANDIDATE_KINDS if kind != "edit")
 NARROWING_COLUMNS = [
     "reviewed", "stratum", "population", "drawn", "bad", "bad_rate", "bad_rate_low",
     "bad_rate_high", "bad_in_population", "bad_in_population_low", "bad_in_population_high",
@@ -170,12 +172,18 @@ def create_spotcheck(
     unknown = sorted(set(kinds) - set(CANDIDATE_KINDS))
     if unknown:
         raise ReflectionError(f"unknown candidate kind {unknown[0]!r}")
+    if allocation not in ALLOCATIONS:
+        raise ReflectionError(
+            f"unknown allocation {allocation!r} (expected {', '.join(ALLOCATIONS)})"
+        )
+    if version not in VERSIONS:
+        raise ReflectionError(f"unknown version {version!r} (expected {', '.join(VERSIONS)})")
     if good is None:
         good = "candidate" if kinds or store.has_candidates(ds.id) else "accepted"
     if good not in GOOD:
         raise ReflectionError(f"unknown verdict {good!r} (expected {', '.join(GOOD)})")
     if good == "candidate" and not kinds:
-        kinds = CANDIDATE_KINDS  # an oracle spot-check draws from samples that have candidates
+        kinds = ORACLE_KINDS  # an oracle spot-check draws from samples that have candidates
     ids = store.population_ids(ds.id, kinds)
     if not ids:
         raise ReflectionError(
@@ -194,7 +202,7 @@ def create_spotcheck(
         strata=dict(sorted(Counter(labels.values()).items())),
         settings={
             "good": good,
-            "kinds": list(kinds) if tuple(kinds) != CANDIDATE_KINDS else ["any"],
+            "kinds": list(kinds) if tuple(kinds) != ORACLE_KINDS else ["any"],
             "allocation": allocation,
             **extra,
         },

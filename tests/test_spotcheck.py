@@ -367,7 +367,8 @@ def test_narrowing_is_empty_before_any_review(store, planted):
         ({"stratify": "score"}, "needs a metric"),
         ({"good": "maybe"}, "unknown verdict"),
         ({"kinds": ("poem",)}, "unknown candidate kind"),
-        ({"allocation": "random", "stratify": "kind"}, "unknown allocation"),
+        ({"allocation": "random"}, "unknown allocation"),
+        ({"version": "newest"}, "unknown version"),
     ],
 )
 def test_bad_spotcheck_settings(store, planted, kwargs, message):
