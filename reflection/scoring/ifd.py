@@ -332,11 +332,12 @@ def sequence_losses(
 
 
 def _device_defaults(device: str) -> dict:
-    # On a CPU the work is compute-bound and padding only adds work: one sequence at a time.
-    # On a GPU, bucketed batches keep the device busy.
+    # Sequences are sorted by length within a chunk, so padding stays small; larger matrix
+    # products pay off on a CPU too (measured: 16 sequences a pass is about twice as fast as
+    # one), and a GPU wants bigger buckets still.
     if device.startswith("cuda"):
         return {"batch_size": 64, "batch_tokens": 32768, "chunk": 512}
-    return {"batch_size": 1, "batch_tokens": 8192, "chunk": 16}
+    return {"batch_size": 16, "batch_tokens": 4096, "chunk": 32}
 
 
 def iter_ifd(

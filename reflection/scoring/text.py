@@ -47,6 +47,7 @@ _STOPWORDS = frozenset(
     yours please give write provide create describe explain list make find generate tell use
     using based following given new one two three some way ways example examples sentence text
     paragraph word words answer question response instruction input output task
+    something anything thing things
     """.split()  # noqa: SIM905 - a word list reads better as text
 )
 

@@ -1,0 +1,114 @@
+"""Text statistics: exact values on hand-made texts, and the resumable store run."""
+
+from __future__ import annotations
+
+import pytest
+
+from reflection import Candidate, Sample
+from reflection.scoring.runner import score_text
+from reflection.scoring.text import (
+    content_words,
+    diff_ratio,
+    pieces,
+    subject_overlap,
+    text_scores,
+    text_stats,
+    word_count,
+)
+
+
+@pytest.mark.parametrize(
+    ("text", "words", "pieces_"),
+    [
+        ("", 0, []),
+        ("Hello, world!", 2, ["Hello", ",", "world", "!"]),
+        ("  two\n\nlines  ", 2, ["two", "lines"]),
+        ("don't stop", 2, ["don", "'", "t", "stop"]),
+        ("3.14 is π", 3, ["3", ".", "14", "is", "π"]),
+    ],
+)
+def test_counts(text, words, pieces_):
+    assert word_count(text) == words
+    assert pieces(text) == pieces_
+
+
+@pytest.mark.parametrize(
+    ("before", "after", "expected"),
+    [
+        ("same text here", "same text here", 0.0),
+        ("", "", 0.0),
+        ("alpha beta", "gamma delta", 1.0),
+        ("", "anything", 1.0),
+        # 3 of 4 pieces kept on each side: ratio 2*3/8 = 0.75.
+        ("one two three four", "one two three five", 0.25),
+        ("a b", "a b c d", 1 - 2 * 2 / 6),
+    ],
+)
+def test_diff_ratio(before, after, expected):
+    assert diff_ratio(before, after) == pytest.approx(expected)
+
+
+@pytest.mark.parametrize(
+    ("before", "after", "expected"),
+    [
+        ("Write a poem about the ocean.", "Compose a sonnet about the ocean at night.", 1 / 2),
+        ("Write a poem about the ocean.", "Write poems describing oceans.", 1.0),
+        ("Name three rivers in Europe.", "Explain how vaccines train the immune system.", 0.0),
+        ("Write something.", "Explain photosynthesis.", None),  # no content words before
+    ],
+)
+def test_subject_overlap(before, after, expected):
+    found = subject_overlap(before, after)
+    assert found == (None if expected is None else pytest.approx(expected))
+
+
+def test_content_words_drop_stop_words_and_stem():
+    assert content_words("Please list the rivers of Europe") == {"river", "europe"}
+
+
+def test_text_stats_original_has_no_comparisons():
+    stats = text_stats("Say hi.", "", "Hi there, friend.")
+    assert stats == {
+        "words_instruction": 2, "words_input": 0, "words_output": 3,
+        "tokens_instruction": 3, "tokens_output": 5,
+    }  # fmt: skip
+
+
+def test_text_stats_compares_a_reflection_and_uses_a_tokenizer():
+    stats = text_stats(
+        "Name three rivers in Europe and their lengths.", "", "The Danube ...",
+        original=("Name three rivers in Europe.", "", "Rhine, Danube, Seine."),
+        count_tokens=lambda text: len(text),
+    )  # fmt: skip
+    assert stats["tokens_output"] == len("The Danube ...")
+    assert 0 < stats["diff_instruction"] < 0.5
+    assert stats["diff_output"] > 0.5
+    assert stats["subject_overlap"] == pytest.approx(1.0)
+
+
+def test_subject_changed_flag():
+    scores = text_scores(1, 2, {"subject_overlap": 0.1, "words_output": 5}, run_id=9)
+    flagged = {s.metric: s for s in scores}
+    assert flagged["subject_overlap"].detail == {"subject_changed": True}
+    assert flagged["words_output"].detail == {}
+    assert all(s.run_id == 9 and s.candidate_id == 2 and s.scorer == "text" for s in scores)
+
+
+def test_score_text_in_the_store_is_resumable(store):
+    ds = store.ensure_dataset("d")
+    store.add_samples(
+        ds.id, [Sample("Name a river.", output="The Nile."), Sample("Say hi.", output="Hi.")]
+    )
+    first, second = store.sample_ids(ds.id)
+    (cid,) = store.add_candidates([Candidate(first, "instruction", instruction="Name a long river in Africa.", output="The Nile, 6,650 km.")])  # fmt: skip
+    store.add_candidates([Candidate(second, "response", status="failed", error="timeout")])
+    summary = score_text(store, ds.id)
+    assert (summary.scored, summary.skipped) == (3, 0)  # two originals and one usable candidate
+    scores = {(s.candidate_id, s.metric): s.value for s in store.scores_for(first)}
+    assert scores[(None, "words_output")] == 2
+    assert (None, "diff_ratio") not in scores
+    assert scores[(cid, "words_instruction")] == 6
+    assert 0 < scores[(cid, "diff_ratio")] < 1
+    again = score_text(store, ds.id)
+    assert (again.scored, again.skipped) == (0, 3)
+    assert store.runs("score")[-1].counters == {"scored": 0, "skipped": 3}
