@@ -1,0 +1,314 @@
+"""Background work started from the app: reflection or scoring in a thread of its own.
+
+A page must not block while hundreds of oracle requests run, and a page refresh (a new
+Streamlit session) must not lose the work. So `start_job` records a `job` run, starts a daemon
+thread with its own `Store` connection, and returns the run id; the thread keeps the run's
+status and counters (done, total, a heartbeat, the id of the library's own reflect or score
+run) current, and any session can poll `job_state`. The thread lives as long as the app's
+process; a job whose process died is reported `interrupted` once its heartbeat goes stale.
+
+The API key is an argument of `start_job` and lives only in the thread's memory: it is never
+part of the job's settings, the run records, or anything else written to the database.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+import traceback
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from .errors import ConfigError, ReflectionError
+from .store import Store
+
+TASKS = ("reflect", "score")
+SCORE_FAMILIES = ("text", "ifd", "rifd", "drift")
+ACTIVE = "running"
+# A running job whose heartbeat is older than this, and that no thread here owns, is dead.
+STALE_AFTER_S = 60.0
+_HEARTBEAT_EVERY_S = 0.5
+
+
+@dataclass
+class JobSpec:
+    """What to run. Reflection settings mirror `OracleConfig`; the key is passed separately."""
+
+    task: str
+    dataset_id: int
+    sample_ids: list[int] | None = None  # reflection only; None = every sample
+    mode: str = "instruction"
+    model: str = "gpt-4o-mini"
+    base_url: str | None = None
+    concurrency: int = 4
+    temperature: float | None = 0.7
+    max_tokens: int | None = 2048
+    json_mode: bool = False
+    dialect: str = "openai"
+    family: str = "text"  # scoring: text, ifd, rifd or drift
+    limit: int | None = None  # scoring: at most this many samples
+
+    def validate(self) -> None:
+        if self.task not in TASKS:
+            raise ConfigError(f"unknown job task {self.task!r}; use one of {', '.join(TASKS)}")
+        if self.task == "score" and self.family not in SCORE_FAMILIES:
+            raise ConfigError(
+                f"unknown scoring family {self.family!r}; use one of {', '.join(SCORE_FAMILIES)}"
+            )
+        if self.task == "reflect" and not self.model.strip():
+            raise ConfigError("reflection needs a model name")
+        if self.concurrency < 1:
+            raise ConfigError("concurrency must be at least 1")
+
+    def settings(self) -> dict[str, Any]:
+        """For the job's run record (no key: there is no key field to leak)."""
+        settings = asdict(self)
+        ids = settings.pop("sample_ids")
+        settings["samples"] = "all" if ids is None else len(ids)
+        return settings
+
+
+@dataclass
+class JobState:
+    """What a page shows about a job."""
+
+    run_id: int
+    task: str
+    status: str  # running, done, stopped, failed, interrupted
+    done: int = 0
+    total: int = 0
+    error: str = ""
+    started_at: str = ""
+    finished_at: str = ""
+    inner_run_id: int | None = None
+    counters: dict[str, Any] = field(default_factory=dict)
+    settings: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def fraction(self) -> float:
+        return min(1.0, self.done / self.total) if self.total else 0.0
+
+    @property
+    def active(self) -> bool:
+        return self.status == ACTIVE
+
+
+class _Stopped(Exception):
+    """Raised inside a scoring progress hook to end the run early."""
+
+
+@dataclass
+class _Handle:
+    thread: threading.Thread
+    stop: threading.Event
+
+
+_JOBS: dict[tuple[str, int], _Handle] = {}
+_LOCK = threading.Lock()
+
+
+def _key(db_path: Path, run_id: int) -> tuple[str, int]:
+    return (str(Path(db_path).resolve()), run_id)
+
+
+def start_job(db_path: str | Path, spec: JobSpec, api_key: str | None = None) -> int:
+    """Record a `job` run, start its thread, and return the run id (the page polls it)."""
+    spec.validate()
+    db_path = Path(db_path)
+    with Store(db_path) as store:
+        store.dataset(spec.dataset_id)  # NotFoundError before any thread starts
+        run = store.start_run("job", spec.dataset_id, spec.settings())
+        store.update_run(run.id, counters={"done": 0, "total": 0, "heartbeat": time.time()})
+    stop = threading.Event()
+    thread = threading.Thread(
+        target=_work,
+        args=(db_path, run.id, spec, api_key, stop),
+        name=f"reflection-job-{run.id}",
+        daemon=True,
+    )
+    with _LOCK:
+        _JOBS[_key(db_path, run.id)] = _Handle(thread, stop)
+    thread.start()
+    return run.id
+
+
+def stop_job(db_path: str | Path, run_id: int) -> bool:
+    """Ask a job of this process to stop after the requests in flight; False if not ours."""
+    with _LOCK:
+        handle = _JOBS.get(_key(Path(db_path), run_id))
+    if handle is None or not handle.thread.is_alive():
+        return False
+    handle.stop.set()
+    return True
+
+
+def wait_job(db_path: str | Path, run_id: int, timeout: float | None = None) -> bool:
+    """Wait for a job of this process to end; True if it has."""
+    with _LOCK:
+        handle = _JOBS.get(_key(Path(db_path), run_id))
+    if handle is None:
+        return True
+    handle.thread.join(timeout)
+    return not handle.thread.is_alive()
+
+
+def _owned(db_path: Path, run_id: int) -> bool:
+    with _LOCK:
+        handle = _JOBS.get(_key(db_path, run_id))
+    return handle is not None and handle.thread.is_alive()
+
+
+def job_state(store: Store, run_id: int) -> JobState:
+    """A job's state as its run records it; `interrupted` if it died without finishing."""
+    run = store.run(run_id)
+    counters = dict(run.counters)
+    status = run.status
+    heartbeat = counters.get("heartbeat") or 0
+    if (
+        status == ACTIVE
+        and not _owned(store.path, run_id)
+        and time.time() - heartbeat > STALE_AFTER_S
+    ):
+        status = "interrupted"
+    return JobState(
+        run_id=run.id,
+        task=run.settings.get("task", ""),
+        status=status,
+        done=int(counters.get("done", 0)),
+        total=int(counters.get("total", 0)),
+        error=run.error,
+        started_at=run.started_at,
+        finished_at=run.finished_at,
+        inner_run_id=counters.get("run_id"),
+        counters=counters,
+        settings=run.settings,
+    )
+
+
+def jobs(store: Store, dataset_id: int | None = None, limit: int = 10) -> list[JobState]:
+    """The newest jobs, newest first."""
+    runs = store.runs("job", dataset_id)[-limit:]
+    return [job_state(store, run.id) for run in reversed(runs)]
+
+
+def reap(store: Store) -> int:
+    """Mark jobs that died with their process as `interrupted`; returns how many."""
+    found = 0
+    for run in store.runs("job"):
+        if run.status == ACTIVE and job_state(store, run.id).status == "interrupted":
+            store.update_run(run.id, status="interrupted", error="the app stopped during the job")
+            found += 1
+    return found
+
+
+# --- the thread ----------------------------------------------------------------------------
+
+
+class _Reporter:
+    """Writes progress to the job's run, at most every half second (and at the end)."""
+
+    def __init__(self, store: Store, run_id: int):
+        self.store, self.run_id = store, run_id
+        self.counters: dict[str, Any] = {"done": 0, "total": 0}
+        self.last = 0.0
+
+    def update(self, force: bool = False, **values: Any) -> None:
+        self.counters.update(values)
+        now = time.time()
+        if force or now - self.last >= _HEARTBEAT_EVERY_S:
+            self.last = now
+            self.store.update_run(self.run_id, counters={**self.counters, "heartbeat": now})
+
+
+def _work(
+    db_path: Path, run_id: int, spec: JobSpec, api_key: str | None, stop: threading.Event
+) -> None:
+    try:
+        store = Store(db_path)
+    except ReflectionError as exc:  # nothing to record into
+        traceback.print_exception(exc)
+        return
+    with store:
+        reporter = _Reporter(store, run_id)
+        try:
+            if spec.task == "reflect":
+                status = _reflect(store, spec, api_key, stop, reporter)
+            else:
+                status = _score(store, spec, stop, reporter)
+        except BaseException as exc:  # a thread has no caller: the run is where errors go
+            reporter.update(force=True)
+            message = (
+                str(exc) if isinstance(exc, ReflectionError) else f"{type(exc).__name__}: {exc}"
+            )
+            store.update_run(run_id, status="failed", error=message)
+            return
+        reporter.update(force=True)
+        store.update_run(run_id, status=status)
+
+
+def _reflect(store, spec: JobSpec, api_key, stop, reporter: _Reporter) -> str:
+    from .oracle import OracleConfig
+    from .reflect import reflect_dataset
+
+    config = OracleConfig(
+        model=spec.model,
+        base_url=spec.base_url or None,
+        api_key=api_key or None,
+        concurrency=spec.concurrency,
+        temperature=spec.temperature,
+        max_tokens=spec.max_tokens,
+        json_mode=spec.json_mode,
+        dialect=spec.dialect,
+    )
+
+    def progress(counters: dict[str, Any]) -> None:
+        done = counters.get("stored", 0) + counters.get("skipped", 0)
+        left = {k: counters.get(k, 0) for k in ("ok", "failed", "error", "cached", "cost")}
+        reporter.update(done=done, total=counters.get("total", 0) - counters.get("blocked", 0),
+                        **left)  # fmt: skip
+
+    summary = reflect_dataset(
+        store,
+        spec.dataset_id,
+        mode=spec.mode,
+        oracle=config,
+        sample_ids=spec.sample_ids,
+        progress=progress,
+        stop_event=stop,
+    )
+    progress(summary.counters)
+    reporter.update(run_id=summary.run_id)
+    return "stopped" if summary.status == "stopped" else "done"
+
+
+def _score(store, spec: JobSpec, stop, reporter: _Reporter) -> str:
+    from .scoring import runner
+
+    total = runner.count_versions(store, spec.dataset_id, limit=spec.limit)
+    reporter.update(force=True, total=total)
+
+    def progress(n: int) -> None:
+        reporter.update(done=reporter.counters["done"] + n)
+        if stop.is_set():
+            raise _Stopped
+
+    try:
+        if spec.family == "text":
+            summaries = [
+                runner.score_text(store, spec.dataset_id, limit=spec.limit, progress=progress)
+            ]
+        elif spec.family == "drift":
+            summaries = [
+                runner.score_drift(store, spec.dataset_id, limit=spec.limit, progress=progress)
+            ]
+        else:
+            summaries = runner.score_student(
+                store, spec.dataset_id, [spec.family], limit=spec.limit, progress=progress
+            )
+    except _Stopped:
+        return "stopped"
+    summary = summaries[-1]
+    reporter.update(run_id=summary.run_id, scored=summary.scored, skipped=summary.skipped,
+                    done=total)  # fmt: skip
+    return "done"

@@ -1,0 +1,146 @@
+"""Background jobs: real threads, a real SQLite file, and the fake oracle over real HTTP."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+from appdata import build
+from oracle_server import OracleServer
+
+from reflection import ConfigError
+from reflection.jobs import JobSpec, job_state, jobs, reap, start_job, stop_job, wait_job
+from reflection.store import Store
+
+SECRET = "sk-test-DO-NOT-STORE-4242"
+
+
+@pytest.fixture
+def db(tmp_path):
+    path = tmp_path / "jobs.db"
+    with Store(path) as store:
+        built = build(store, 12, hostile=False)
+    return path, built
+
+
+@pytest.fixture(scope="module")
+def oracle():
+    with OracleServer() as server:
+        yield server
+
+
+def test_reflection_job_runs_in_the_background_on_a_selection(db, oracle):
+    path, built = db
+    chosen = built["ids"][:4]
+    oracle.configure(latency=0.05)
+    spec = JobSpec("reflect", built["dataset"].id, sample_ids=chosen, mode="response",
+                   model="fake-oracle", base_url=oracle.base_url, concurrency=2)  # fmt: skip
+    run_id = start_job(path, spec, api_key=SECRET)
+    with Store(path) as store:  # another connection, as another page session would have
+        assert job_state(store, run_id).status in ("running", "done")
+        assert wait_job(path, run_id, timeout=60)
+        state = job_state(store, run_id)
+        assert state.status == "done", state.error
+        assert (state.done, state.total) == (4, 4)
+        inner = store.run(state.inner_run_id)
+        assert inner.kind == "reflect" and inner.status == "done"
+        fresh = [c for c in store.candidates_for_samples(built["ids"]).values() for c in c]
+        new = [c for c in fresh if c.run_id == inner.id]
+        assert sorted(c.sample_id for c in new) == sorted(chosen)
+        assert {c.kind for c in new} == {"response"}
+        assert state.settings["samples"] == 4 and state.settings["base_url"] == oracle.base_url
+
+
+def test_the_key_is_never_written(db, oracle):
+    path, built = db
+    oracle.configure(latency=0.0)
+    spec = JobSpec("reflect", built["dataset"].id, sample_ids=built["ids"][:2],
+                   model="fake-oracle", base_url=oracle.base_url)  # fmt: skip
+    run_id = start_job(path, spec, api_key=SECRET)
+    assert wait_job(path, run_id, timeout=60)
+    with Store(path) as store:
+        assert job_state(store, run_id).status == "done"
+        store.conn.execute("PRAGMA wal_checkpoint(FULL)")
+    for file in path.parent.iterdir():
+        assert SECRET.encode() not in file.read_bytes(), file
+
+
+def test_progress_is_visible_while_running_and_stop_ends_it(db, oracle):
+    path, built = db
+    oracle.configure(latency=0.4)
+    spec = JobSpec("reflect", built["dataset"].id, model="fake-oracle",
+                   base_url=oracle.base_url, concurrency=1)  # fmt: skip
+    run_id = start_job(path, spec)
+    seen = []
+    with Store(path) as store:
+        deadline = time.time() + 30
+        while time.time() < deadline:
+            state = job_state(store, run_id)
+            seen.append((state.status, state.done))
+            if state.status == "running" and state.done >= 2:
+                break
+            time.sleep(0.1)
+        assert stop_job(path, run_id)
+        assert wait_job(path, run_id, timeout=30)
+        state = job_state(store, run_id)
+    assert state.status == "stopped"
+    assert 2 <= state.done < 12
+    assert ("running", 0) in seen or seen[0][0] == "running"
+    assert not stop_job(path, run_id)  # already over
+
+
+def test_a_job_whose_process_died_reads_as_interrupted(db):
+    path, built = db
+    with Store(path) as store:
+        run = store.start_run("job", built["dataset"].id, {"task": "reflect"})
+        store.update_run(run.id, counters={"done": 3, "total": 9, "heartbeat": time.time() - 600})
+        fresh = store.start_run("job", built["dataset"].id, {"task": "reflect"})
+        store.update_run(fresh.id, counters={"done": 0, "total": 9, "heartbeat": time.time()})
+        assert job_state(store, run.id).status == "interrupted"
+        assert job_state(store, fresh.id).status == "running"  # another process may own it
+        assert reap(store) == 1
+        assert store.run(run.id).status == "interrupted"
+        assert [j.run_id for j in jobs(store, built["dataset"].id)] == [fresh.id, run.id]
+
+
+def test_text_scoring_job(db):
+    path, built = db
+    spec = JobSpec("score", built["dataset"].id, family="text")
+    run_id = start_job(path, spec)
+    assert wait_job(path, run_id, timeout=60)
+    with Store(path) as store:
+        state = job_state(store, run_id)
+        assert state.status == "done", state.error
+        assert state.done == state.total > 0
+        inner = store.run(state.inner_run_id)
+        assert inner.kind == "score" and inner.counters["scored"] > 0
+        assert ("words_output", "text") in store.scorers("words_output")
+
+
+def test_a_failing_job_records_its_error(db):
+    path, built = db
+    spec = JobSpec(
+        "reflect", built["dataset"].id, mode="sideways", model="m", base_url="http://127.0.0.1:9/v1"
+    )
+    run_id = start_job(path, spec)
+    assert wait_job(path, run_id, timeout=30)
+    with Store(path) as store:
+        state = job_state(store, run_id)
+    assert state.status == "failed" and "sideways" in state.error
+
+
+@pytest.mark.parametrize(
+    "spec",
+    [
+        JobSpec("dance", 1),
+        JobSpec("score", 1, family="vibes"),
+        JobSpec("reflect", 1, model=" "),
+        JobSpec("reflect", 1, concurrency=0),
+    ],
+)
+def test_bad_specs_are_refused_before_a_thread_starts(db, spec):
+    path, _ = db
+    with pytest.raises(ConfigError):
+        start_job(path, spec)
+    with Store(path) as store:
+        assert store.runs("job") == []
