@@ -91,8 +91,8 @@ class Estimate:
         about, plus = round(value / step) * step, round(half / step) * step
         accept, alow, ahigh = self.acceptance
         return (
-            f"{self.good:,} of {self.reviewed:,} reviewed accepted ({accept:.0%}, 95 % CI"
-            f" {alow:.0%}–{ahigh:.0%}): accepting everything would keep about {about:,.0f}"
+            f"{self.good:,} of {self.reviewed:,} reviewed accepted ({_pct(accept)}, 95 % CI"
+            f" {_pct(alow)}–{_pct(ahigh)}): accepting everything would keep about {about:,.0f}"
             f" ± {plus:,.0f} bad samples of {self.population:,}"
             f" (95 % CI {math.floor(low):,}–{math.ceil(high):,})"
         )
@@ -113,6 +113,13 @@ class Estimate:
             "bad_in_population_high": count[2],
             "summary": self.sentence(),
         }
+
+
+def _pct(share: float) -> str:
+    """A share as a percentage, with a decimal where whole percents would round to 0 or 100."""
+    if share in (0, 1) or 0.01 <= share <= 0.99:
+        return f"{share:.0%}"
+    return f"{share:.1%}"
 
 
 def _round_step(half: float) -> float:

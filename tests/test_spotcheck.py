@@ -421,3 +421,17 @@ def test_cli_spotcheck_commands_and_stats(tmp_path, planted, store):
     gone = runner.invoke(main, ["spotcheck", "delete", "cli", "--db", db])
     assert gone.exit_code == 0
     assert "No spot-checks yet" in runner.invoke(main, ["spotcheck", "list", "--db", db]).output
+
+
+@pytest.mark.parametrize(
+    ("reviewed", "bad", "expected"),
+    [
+        (1000, 1000, "0 of 1,000 reviewed accepted (0%, 95 % CI 0%–0.4%)"),
+        (1000, 0, "1,000 of 1,000 reviewed accepted (100%, 95 % CI 99.6%–100%)"),
+        (10, 5, "5 of 10 reviewed accepted (50%, 95 % CI 24%–76%)"),
+    ],
+)
+def test_sentence_percentages(reviewed, bad, expected):
+    # 0 of 1,000 bad: Wilson high = z²/(1000 + z²) = 0.38 % (no fpc: population unknown → huge).
+    estimate = stratum_estimate("all", 10**9, reviewed, reviewed, bad)
+    assert estimate.sentence().startswith(expected + ": accepting everything")
