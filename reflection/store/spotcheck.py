@@ -15,13 +15,7 @@ from typing import Any
 
 from ..errors import NotFoundError, ReflectionError
 from .base import StoreBase, dumps, loads, now
-from .queue import (
-    DRIFT_FLAG_AT,
-    DRIFT_METRIC,
-    IFD_METRIC,
-    MISALIGNED_IFD,
-    PARSE_FAILED_STATUSES,
-)
+from .queue import DERIVED_FLAGS, QueueStore
 
 
 @dataclass
@@ -197,27 +191,14 @@ class SpotCheckStore(StoreBase):
             " WHERE s.dataset_id = ? AND s.flags != '[]'",
             [dataset_id],
         )
-        marks = ",".join("?" * len(PARSE_FAILED_STATUSES))
-        add(
-            "SELECT DISTINCT c.sample_id, CASE WHEN c.status = 'truncated' THEN 'truncated'"
-            " ELSE 'parse_failed' END FROM candidates c JOIN samples s ON s.id = c.sample_id"
-            f" WHERE s.dataset_id = ? AND c.status IN ({marks}, 'truncated')",
-            [dataset_id, *PARSE_FAILED_STATUSES],
-        )
-        add(
-            "SELECT s.id, 'no_candidate' FROM samples s WHERE s.dataset_id = ?"
-            " AND s.id NOT IN (SELECT sample_id FROM candidates)",
-            [dataset_id],
-        )
-        for flag, metric, at in (
-            ("misaligned", IFD_METRIC, MISALIGNED_IFD),
-            ("drift", DRIFT_METRIC, DRIFT_FLAG_AT),
-        ):
+        # The derived flags exactly as the review queue filters them, so a stratum and a
+        # queue filter of the same name always hold the same samples.
+        for flag in DERIVED_FLAGS:
+            params: list = []
+            condition = QueueStore._flags_sql((flag,), params)
             add(
-                f"SELECT DISTINCT sc.sample_id, '{flag}' FROM scores sc JOIN samples s"
-                " ON s.id = sc.sample_id WHERE s.dataset_id = ? AND sc.metric = ?"
-                " AND sc.value >= ?",
-                [dataset_id, metric, at],
+                f"SELECT s.id, '{flag}' FROM samples s WHERE s.dataset_id = ? AND {condition}",
+                [dataset_id, *params],
             )
         return found
 
