@@ -435,3 +435,20 @@ def test_sentence_percentages(reviewed, bad, expected):
     # 0 of 1,000 bad: Wilson high = z²/(1000 + z²) = 0.38 % (no fpc: population unknown → huge).
     estimate = stratum_estimate("all", 10**9, reviewed, reviewed, bad)
     assert estimate.sentence().startswith(expected + ": accepting everything")
+
+
+def test_flag_strata_hold_what_the_queue_filter_of_that_flag_holds(store, planted):
+    from reflection.store.queue import QueueQuery
+
+    ds = store.dataset("alpaca")
+    ids = store.sample_ids(ds.id)
+    store.put_scores(Score(sid, "ifd_ppl", 1.2) for sid in ids[::7])
+    store.add_candidates(
+        Candidate(sample_id=sid, kind="instruction", status="failed") for sid in ids[::5]
+    )
+    spot = create_spotcheck(store, "alpaca", "flags", size=3111, seed=1, stratify="flag")
+    strata = {item.sample_id: item.stratum for item in store.spotcheck_items(spot.id)}
+    for flag in ("misaligned", "parse_failed"):
+        in_strata = {sid for sid, label in strata.items() if flag in label.split("+")}
+        assert in_strata == set(store.queue_ids(ds.id, QueueQuery(flags=(flag,))))
+    assert spot.strata["misaligned+parse_failed"] == len(ids[::35])
