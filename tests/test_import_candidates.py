@@ -584,3 +584,23 @@ def test_paired_parquet_file(store, alpaca_records, tmp_path):
     pq.write_table(pyarrow.Table.from_pylist(rows), tmp_path / "p.parquet")
     result = import_candidates(store, tmp_path / "p.parquet", dataset="pq")
     assert (result.shape, result.kind, result.candidates_added) == ("paired", "response", 50)
+
+
+def test_a_position_with_no_sample_is_an_error(store, alpaca_records, tmp_path):
+    # The original file repeats its second record as its fifth: import skips the repeat, so
+    # no sample sits at position 4, and a 5-record file cannot be aligned by position.
+    original = [*alpaca_records[:4], alpaca_records[1], alpaca_records[4]]
+    import_dataset(store, write_json(tmp_path / "o.json", original), dataset="gap")
+    assert [s.position for s in store.samples(store.dataset("gap").id)] == [0, 1, 2, 3, 5]
+    path = write_json(tmp_path / "r.json", recycled(alpaca_records[:5]))
+    with pytest.raises(InputError, match=r"r\.json, record 5: no sample at position 4"):
+        import_candidates(store, path, match="position")
+    assert store.count_candidates() == 0
+
+
+def test_an_id_held_by_two_samples_is_ambiguous(store, alpaca_records, tmp_path):
+    originals = [{"uid": i % 3, **r} for i, r in enumerate(alpaca_records[:6])]
+    import_dataset(store, write_json(tmp_path / "o.json", originals), dataset="dup")
+    path = write_json(tmp_path / "r.json", [{"uid": 1, **recycled(alpaca_records[:1])[0]}])
+    with pytest.raises(InputError, match=r"record 1: matches 2 samples \(2, 5\)"):
+        import_candidates(store, path, match="field:uid")
