@@ -30,6 +30,8 @@ from .errors import ConfigError, OracleError
 RETRY_STATUSES = {408, 409, 425, 429, 500, 502, 503, 504, 520, 522, 524, 529}
 FATAL_STATUSES = {401, 403, 404}
 POOL_SIZE = 16  # connections per client shard
+DIALECTS = ("openai", "llama.cpp")
+RETRY_AFTER_MAX = 120.0  # seconds: a longer Retry-After is more likely a bug than a plan
 
 
 @dataclass
@@ -49,15 +51,18 @@ class OracleConfig:
     temperature: float | None = 0.7
     max_tokens: int | None = 2048
     json_mode: bool = False
-    grammar: bool = False  # send a GBNF grammar (llama.cpp servers only)
+    # The endpoint's dialect for structured output: "openai" (OpenAI, vLLM: json_schema
+    # response_format) or "llama.cpp" (json_object with a schema, and a GBNF grammar that
+    # forces the tagged format when JSON mode is off).
+    dialect: str = "openai"
 
     def params(self) -> dict[str, Any]:
         """The generation parameters: part of every job key and stored on every candidate."""
         params = {"temperature": self.temperature, "max_tokens": self.max_tokens}
         if self.json_mode:
             params["json_mode"] = True
-        if self.grammar:
-            params["grammar"] = True
+        if self.dialect != "openai":
+            params["dialect"] = self.dialect
         return params
 
     def settings(self) -> dict[str, Any]:
@@ -80,6 +85,8 @@ class OracleConfig:
             raise ConfigError(f"max attempts must be at least 1, not {self.max_attempts}")
         if not self.model:
             raise ConfigError("no oracle model given (--model)")
+        if self.dialect not in DIALECTS:
+            raise ConfigError(f"unknown dialect {self.dialect!r}; use {' or '.join(DIALECTS)}")
 
 
 @dataclass
@@ -142,17 +149,17 @@ def retry_after(headers) -> float | None:
 
 
 class _Bucket:
-    """A token bucket refilled continuously: `rate` units a minute, bursts up to one minute's."""
+    """A token bucket refilled continuously: `rate` units a minute, bursts up to a second's."""
 
     def __init__(self, per_minute: float):
         self.rate = per_minute / 60.0
-        self.capacity = per_minute
-        self.level = per_minute
+        self.capacity = max(1.0, self.rate)
+        self.level = self.capacity
         self.stamp = time.monotonic()
         self.lock = asyncio.Lock()
 
     async def take(self, amount: float) -> None:
-        amount = min(amount, self.capacity)
+        amount = min(amount, self.capacity)  # a request larger than a burst waits for a full one
         async with self.lock:
             while True:
                 now = time.monotonic()
@@ -204,7 +211,7 @@ class Oracle:
 
     def _delay(self, attempt: int, asked: float | None) -> float:
         if asked is not None:  # honour the server, plus a little jitter against stampedes
-            return min(asked, self.config.backoff_max * 4) * random.uniform(1.0, 1.1)
+            return min(asked, RETRY_AFTER_MAX) * random.uniform(1.0, 1.1)
         ceiling = min(self.config.backoff_max, self.config.backoff * 2**attempt)
         return random.uniform(ceiling / 2, ceiling)
 

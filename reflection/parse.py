@@ -91,8 +91,10 @@ def _clean(text: str) -> str:
     end = _END.search(text)
     if end:
         text = text[: end.start()]
-    text = text.strip().strip("*").strip()
-    return "" if _is_hint(text) else text
+    lines = text.strip().strip("*").strip().splitlines()
+    while lines and (not lines[0].strip() or _is_hint(lines[0].strip())):
+        lines.pop(0)  # the format's hint copied back above the real text
+    return "\n".join(lines).strip()
 
 
 def sections(text: str) -> dict[str, str]:
@@ -150,16 +152,18 @@ def parse_json_reply(text: str | None, kind: str) -> Parsed:
         return Parsed(status="failed", reason="empty reply")
     body = _FENCE.sub("", text.strip())
     start, end = body.find("{"), body.rfind("}")
+    if start < 0:
+        tagged = parse_reply(text, kind)
+        return tagged if tagged.status != "failed" else Parsed("failed", "no JSON object")
     try:
-        data = json.loads(body[start : end + 1]) if 0 <= start < end else None
+        data = json.loads(body[start : end + 1] if end > start else body[start:])
     except json.JSONDecodeError as exc:
         tagged = parse_reply(text, kind)
         if tagged.status != "failed":
             return tagged
-        return Parsed(status="failed", reason=f"invalid JSON ({exc.msg} at char {exc.pos})")
+        return _salvage(body[start:], kind, f"invalid JSON ({exc.msg} at char {exc.pos})")
     if not isinstance(data, dict):
-        tagged = parse_reply(text, kind)
-        return tagged if tagged.status != "failed" else Parsed("failed", "no JSON object")
+        return Parsed(status="failed", reason="no JSON object")
     fields, problems = {}, []
     for field, names in _JSON_ALIASES.items():
         for name in names:
@@ -175,6 +179,30 @@ def parse_json_reply(text: str | None, kind: str) -> Parsed:
     parsed = _judge(kind, fields, 'JSON "{field}"')
     if problems:
         parsed.reason = "; ".join(filter(None, [parsed.reason, *problems]))
+    return parsed
+
+
+_JSON_STRING = re.compile(r'"(\w+)"\s*:\s*"((?:[^"\\]|\\.)*)(?:"|$)', re.DOTALL)
+
+
+def _salvage(body: str, kind: str, problem: str) -> Parsed:
+    """Fields of a broken JSON object (often cut off at the token limit) that can still be read."""
+    data = {}
+    for name, value in _JSON_STRING.findall(body):
+        try:
+            data[name] = json.loads(f'"{value}"')
+        except json.JSONDecodeError:
+            data[name] = value
+    fields = {}
+    for field, names in _JSON_ALIASES.items():
+        value = next((_clean(data[n]) for n in names if isinstance(data.get(n), str)), "")
+        if value:
+            fields[field] = value
+    if not fields:
+        return Parsed(status="failed", reason=problem)
+    parsed = _judge(kind, fields, 'JSON "{field}"')
+    parsed.status = "failed" if parsed.status == "failed" else "partial"
+    parsed.reason = "; ".join(filter(None, [problem, "read the complete fields", parsed.reason]))
     return parsed
 
 

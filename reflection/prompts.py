@@ -239,10 +239,12 @@ def grammar(kind: str) -> str:
     for tag, field, required in SECTIONS[base]:
         section = f'"[{tag}]\\n" text "\\n[End]\\n"'
         parts.append(section if required and field != "input" else f"({section})?")
+    # Lines may not start with "[" (a stray tag) or "(" (the format's hints copied back).
+    # No bounded repetitions: llama.cpp expands {m,n} into states and samples far slower.
     return (
         "root ::= " + " ".join(parts) + "\n"
-        'text ::= line ("\\n" line){0,40}\n'
-        "line ::= [^\\n\\[] [^\\n]{0,400}\n"
+        'text ::= line ("\\n" line)*\n'
+        "line ::= [^\\n\\[(] [^\\n]*\n"
     )
 
 

@@ -3,9 +3,10 @@
 Each sample becomes a short chain of *jobs*: ``instruction``, ``response`` or ``compress``
 alone, or ``instruction`` then ``both`` (response reflection of the instruction-reflected
 pair), optionally after ``compress``. A job is named by a deterministic key over (sample
-content, kind, parent job, model, prompt hash, parameters), so re-running a command skips
-every stored job; a request identical to one already answered (same model, messages and
-parameters) is served from the oracle cache and not sent.
+id and content, kind, parent job, model, prompt hash, parameters), so re-running a command skips
+every stored job (the key names the sample by id *and* content: the same pair in another
+dataset is a new job, answered from the cache); a request identical to one already answered
+(same model, messages and parameters) is served from the oracle cache and not sent.
 
 Requests run through a bounded pool of workers (`OracleConfig.concurrency`), never in batches
 that wait for their slowest member. Finished jobs are buffered for at most `flush_interval`
@@ -126,7 +127,7 @@ class Planner:
         if parent is not None:
             job.parent_key, job.parent_id = parent
         job.prompt_hash = self.hashes[job.template]
-        identity = [content_hash, job.kind, job.parent_key, self.config.model, job.prompt_hash]
+        identity = [sample_id, content_hash, job.kind, job.parent_key, self.config.model, job.prompt_hash]
         key_text = json.dumps([*identity, self.params], sort_keys=True)
         job.key = hashlib.sha256(key_text.encode()).hexdigest()[:32]
         messages = build_messages(
@@ -138,9 +139,13 @@ class Planner:
             extra["temperature"] = self.config.temperature
         if self.config.max_tokens is not None:
             extra["max_tokens"] = self.config.max_tokens
+        llama = self.config.dialect == "llama.cpp"
         if self.config.json_mode:
-            extra["response_format"] = json_schema(job.template)
-        if self.config.grammar and not self.config.json_mode:
+            schema = json_schema(job.template)
+            extra["response_format"] = (
+                {"type": "json_object", "schema": schema["json_schema"]["schema"]} if llama else schema
+            )
+        elif llama:
             extra["grammar"] = grammar(job.template)
         job.body = request_body(self.config.model, messages, extra)
         job.request_key = request_key(job.body)

@@ -25,3 +25,21 @@ def alpaca_records() -> list[dict]:
     if not ALPACA_PATH.exists():
         pytest.skip(f"{ALPACA_PATH} is missing")
     return json.loads(ALPACA_PATH.read_text(encoding="utf-8"))
+
+
+@pytest.fixture(scope="session")
+def _oracle_server():
+    from oracle_server import OracleServer
+
+    with OracleServer() as server:
+        yield server
+
+
+@pytest.fixture
+def fake_oracle(_oracle_server):
+    """The fault-injecting OpenAI-compatible test server (tests/oracle_server.py), reset."""
+    from oracle_server import DEFAULTS
+
+    _oracle_server.configure(**DEFAULTS)
+    _oracle_server.reset()
+    return _oracle_server

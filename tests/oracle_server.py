@@ -42,6 +42,7 @@ DEFAULTS = {
     "p_truncate": 0.0,  # share cut short with finish_reason "length"
     "p_garbage": 0.0,  # share answered with text no parser can use
     "retry_after": 1,  # Retry-After header of a 429, in seconds
+    "status": 0,  # answer every chat request with this HTTP status (e.g. 401), if set
     "hang": 30.0,
     "seed": 1234,
     "batch_delay": 0.2,  # seconds a batch stays in_progress
@@ -160,6 +161,9 @@ class FakeOracle:
             )
             if fault == "reset":
                 conn.abort()
+                return
+            if self.config["status"]:
+                conn.respond(self.config["status"], {"error": {"message": "refused on purpose"}})
                 return
             if fault == "429":
                 retry = str(self.config["retry_after"])
