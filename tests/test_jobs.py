@@ -9,7 +9,17 @@ from appdata import build
 from oracle_server import OracleServer
 
 from reflection import ConfigError
-from reflection.jobs import JobSpec, job_state, jobs, reap, start_job, stop_job, wait_job
+from reflection.jobs import (
+    JobSpec,
+    job_state,
+    jobs,
+    parse_ids,
+    reap,
+    select_samples,
+    start_job,
+    stop_job,
+    wait_job,
+)
 from reflection.store import Store
 
 SECRET = "sk-test-DO-NOT-STORE-4242"
@@ -144,3 +154,33 @@ def test_bad_specs_are_refused_before_a_thread_starts(db, spec):
         start_job(path, spec)
     with Store(path) as store:
         assert store.runs("job") == []
+
+
+@pytest.mark.parametrize(
+    ("text", "ids"),
+    [("3", [3]), ("3, 7-9 12", [3, 7, 8, 9, 12]), ("5-5,5", [5]), ("", []), (" 1 ,2,", [1, 2])],
+)
+def test_parse_ids(text, ids):
+    assert parse_ids(text) == ids
+
+
+@pytest.mark.parametrize("text", ["x", "3-", "9-2", "1-99999999", "1.5"])
+def test_parse_ids_refuses(text):
+    with pytest.raises(ConfigError):
+        parse_ids(text)
+
+
+def test_select_samples(db):
+    path, built = db
+    ids = built["ids"]
+    with Store(path) as store:
+        dataset_id = built["dataset"].id
+        assert select_samples(store, dataset_id, "all") is None
+        assert select_samples(store, dataset_id, "first", first=3) == ids[:3]
+        assert select_samples(store, dataset_id, "ids", ids=f"{ids[2]}-{ids[4]}") == ids[2:5]
+        from reflection.records import Review
+
+        store.add_review(Review(sample_id=ids[0], decision="reject"))
+        assert select_samples(store, dataset_id, "undecided") == ids[1:]
+        with pytest.raises(ConfigError):
+            select_samples(store, dataset_id, "ids", ids=str(max(ids) + 100))

@@ -1,0 +1,122 @@
+"""Bulk: one rule decides many samples; the preview comes first, and a run undoes as one."""
+
+import streamlit as st
+
+from reflection import bulk, diff, ui
+from reflection.errors import ReflectionError
+
+ui.page_header(
+    "Bulk decisions",
+    "🧹",
+    caption="Apply a rule to every sample it matches: see how many and a few examples first.",
+)
+store = ui.get_store()
+dataset = ui.dataset_picker(store)
+if dataset is None:
+    st.info("This database has no dataset yet. Run `reflection demo` to try the app.")
+    st.stop()
+name = ui.annotator()
+ui.show_flash()
+
+CUSTOM = "Custom rule"
+choice = st.selectbox("Rule", [*bulk.PRESETS, CUSTOM], key="bulk_preset")
+
+
+def custom_rule() -> bulk.BulkRule:
+    """The rule built from the form below the selector."""
+    left, middle, right = st.columns(3)
+    action = left.radio("Decision", bulk.ACTIONS, horizontal=True, key="bulk_action")
+    target = middle.selectbox("Version", bulk.TARGETS, key="bulk_target")
+    kind = right.selectbox(
+        "Candidate kind", ["instruction", "response", "both", "compress", "reroll"],
+        key="bulk_kind", disabled=target != "kind",
+    )  # fmt: skip
+    metrics = store.metric_names()
+    conditions = []
+    for n in range(2):
+        a, b, c, d = st.columns([3, 2, 1, 2])
+        metric = a.selectbox(f"Score condition {n + 1}", ["(none)", *metrics], key=f"bulk_m{n}")
+        scorer = b.text_input("Scorer (blank: newest)", key=f"bulk_s{n}")
+        op = c.selectbox("Op", bulk.OPERATORS, key=f"bulk_op{n}")
+        value = d.number_input("Value", value=1.0, key=f"bulk_v{n}", format="%.4f")
+        if metric != "(none)":
+            conditions.append(bulk.Condition(metric, op, value, scorer.strip() or None))
+    failed = st.checkbox("Only samples whose every reflection failed to parse", key="bulk_failed")
+    statuses = st.multiselect(
+        "Only samples that are", bulk.STATUSES, default=["undecided"], key="bulk_statuses"
+    )
+    return bulk.BulkRule(
+        action=action, target=target, kind=kind if target == "kind" else None,
+        conditions=tuple(conditions), reflection_failed=failed, statuses=tuple(statuses),
+    )  # fmt: skip
+
+
+try:
+    rule = custom_rule() if choice == CUSTOM else bulk.PRESETS[choice]
+    preview = bulk.preview(store, dataset.id, rule, examples=5)
+except ReflectionError as exc:
+    ui.show_error(exc)
+    st.stop()
+
+st.markdown(f"**Rule:** {diff.escape_markdown(rule.describe())}")
+st.metric("Samples this rule decides now", f"{preview.count:,}")
+if preview.examples:
+    st.caption("The first samples it would decide, and the version it would take:")
+    st.dataframe(
+        [
+            {
+                "sample": e.sample_id,
+                "version": e.kind,
+                "instruction": e.instruction[:200],
+                "output": e.output[:200],
+                **{k: round(v, 4) for k, v in e.scores.items() if v is not None},
+            }
+            for e in preview.examples
+        ],
+        hide_index=True,
+        use_container_width=True,
+    )
+
+
+def apply_rule() -> None:
+    try:
+        run = bulk.apply(store, dataset.id, rule, annotator=name)
+        ui.flash("success", f"Bulk run {run.id}: {run.counters['reviews']:,} samples decided.")
+    except ReflectionError as exc:
+        ui.flash("error", str(exc))
+
+
+def undo_run(run_id: int) -> None:
+    try:
+        undone = bulk.undo(store, run_id, annotator=name)
+        ui.flash("success", f"Bulk run {run_id} undone: {undone:,} decisions taken back.")
+    except ReflectionError as exc:
+        ui.flash("error", str(exc))
+
+
+st.button(
+    f"Apply to {preview.count:,} samples",
+    type="primary",
+    disabled=preview.count == 0,
+    on_click=apply_rule,
+    key="bulk_apply",
+)
+
+st.subheader("Bulk runs")
+runs = bulk.bulk_runs(store, dataset.id)
+if not runs:
+    st.caption("No bulk run on this dataset yet.")
+for info in runs:
+    left, right = st.columns([5, 1])
+    left.markdown(
+        f"**Run {info.id}** · {diff.escape_markdown(info.status)} · {diff.escape_markdown(info.started_at[:19])}"
+        f" · {info.reviews:,} decided, {info.in_force:,} still in force  \n"
+        f"{diff.escape_markdown(info.description)}"
+    )
+    right.button(
+        "Undo run",
+        key=f"bulk_undo_{info.id}",
+        disabled=info.in_force == 0,
+        on_click=undo_run,
+        args=(info.id,),
+    )

@@ -1,0 +1,55 @@
+"""Dashboard: review progress, annotators, and how reflection moved the scores."""
+
+import streamlit as st
+
+from reflection import dashboard, ui
+from reflection.store import Store
+
+ui.page_header("Dashboard", "📊", caption="Every chart follows the dataset picked in the sidebar.")
+store = ui.get_store()
+dataset = ui.dataset_picker(store)
+if dataset is None:
+    st.info("This database has no dataset yet. Run `reflection demo` to try the app.")
+    st.stop()
+
+
+@st.cache_data(show_spinner="Aggregating…", max_entries=32)
+def load(_store: Store, path: str, dataset_id: int, version: tuple, metrics: tuple | None):
+    """All frames for one dataset; the store's version in the key drops stale entries."""
+    return dashboard.dashboard_data(_store, dataset_id, list(metrics) if metrics else None)
+
+
+version = tuple(sorted(store.version().items()))
+picked = st.session_state.get("dash_metrics")
+data = load(store, str(store.path), dataset.id, version, tuple(picked) if picked else None)
+
+counts = data.status
+columns = st.columns(len(counts) + 1)
+columns[0].metric("Samples", f"{sum(counts.values()):,}")
+for column, (status, n) in zip(columns[1:], counts.items(), strict=True):
+    column.metric(status.capitalize(), f"{n:,}")
+
+left, right = st.columns(2)
+left.plotly_chart(dashboard.progress_figure(data), use_container_width=True)
+right.plotly_chart(dashboard.annotators_figure(data), use_container_width=True)
+
+st.subheader("Scores before vs after reflection")
+shown = sorted(set(data.histograms["metric"])) if not data.histograms.empty else []
+st.multiselect(
+    "Metrics", data.metrics, default=picked or shown, key="dash_metrics",
+    help="Each histogram shows shares of versions, so kinds with fewer versions compare fairly.",
+)  # fmt: skip
+figures = dashboard.histogram_figures(data)
+if not figures:
+    st.caption("No scores yet: score the dataset on the Run page or with `reflection score`.")
+for start in range(0, len(figures), 2):
+    for column, figure in zip(st.columns(2), figures[start : start + 2], strict=False):
+        column.plotly_chart(figure, use_container_width=True)
+
+st.subheader("IFD shift per sample")
+for column, figure in zip(st.columns(2), dashboard.shift_figures(data), strict=False):
+    column.plotly_chart(figure, use_container_width=True)
+
+left, right = st.columns(2)
+left.plotly_chart(dashboard.acceptance_figure(data), use_container_width=True)
+right.plotly_chart(dashboard.flags_figure(data), use_container_width=True)

@@ -1,0 +1,100 @@
+"""Export: the curated set in a chosen format, previewed first, downloaded or written to a path."""
+
+import tempfile
+from pathlib import Path
+
+import streamlit as st
+
+from reflection import export, ui
+from reflection.errors import ReflectionError
+from reflection.formats import FORMATS
+
+ui.page_header(
+    "Export", "📦", caption="Accepted versions (and edits) go out; rejected samples never do."
+)
+store = ui.get_store()
+dataset = ui.dataset_picker(store)
+if dataset is None:
+    st.info("This database has no dataset yet. Run `reflection demo` to try the app.")
+    st.stop()
+ui.show_flash()
+
+SUFFIX = {"alpaca": ".json", "sharegpt": ".json", "openai": ".jsonl", "csv": ".csv",
+          "parquet": ".parquet"}  # fmt: skip
+POLICY_HELP = {
+    "skip": "leave undecided samples out",
+    "original": "keep their original",
+    "suggested": "keep what the selection rules suggest (the original where none)",
+}
+left, middle, right = st.columns(3)
+fmt = left.selectbox("Format", FORMATS, key="export_format")
+undecided = middle.radio(
+    "Undecided samples", export.UNDECIDED_POLICIES, key="export_undecided",
+    format_func=lambda p: f"{p}: {POLICY_HELP[p]}",
+)  # fmt: skip
+provenance = right.checkbox(
+    "Provenance", key="export_provenance",
+    help="Each record says which sample and version it is, and who decided it and when.",
+)  # fmt: skip
+
+try:
+    records, counts = export.export_records(
+        store, dataset.id, fmt, undecided=undecided, provenance=provenance, limit=5
+    )
+except ReflectionError as exc:
+    ui.show_error(exc)
+    st.stop()
+
+columns = st.columns(len(counts))
+for column, (reason, n) in zip(columns, counts.items(), strict=True):
+    column.metric(reason.replace("-", " ").capitalize(), f"{n:,}")
+st.caption(f"The first {len(records)} of {counts.get('written', 0):,} records:")
+for record in records:
+    st.json(record, expanded=False)
+
+
+def write_to(path: Path) -> export.ExportResult:
+    return export.export_dataset(
+        store, dataset.id, path, fmt, undecided=undecided, provenance=provenance
+    )
+
+
+def prepare_download() -> None:
+    """Export to a temporary file and keep its bytes for the download button."""
+    try:
+        with tempfile.TemporaryDirectory() as folder:
+            path = Path(folder) / f"{dataset.name}{SUFFIX[fmt]}"
+            result = write_to(path)
+            st.session_state["export_file"] = (path.name, path.read_bytes(), result.written)
+    except ReflectionError as exc:
+        ui.flash("error", str(exc))
+
+
+st.subheader("Download")
+if fmt == "hf":
+    st.caption("A Hugging Face dataset is a folder: write it to a path below.")
+else:
+    st.button("Prepare the file", on_click=prepare_download, key="export_prepare")
+    prepared = st.session_state.get("export_file")
+    if prepared and prepared[0] == f"{dataset.name}{SUFFIX[fmt]}":
+        name, data, written = prepared
+        st.download_button(
+            f"Download {name} ({written:,} records)", data, file_name=name, key="export_download"
+        )
+
+st.subheader("Write to a path on this machine")
+target = st.text_input("Path", placeholder=f"/data/{dataset.name}_curated{SUFFIX.get(fmt, '')}",
+                       key="export_path")  # fmt: skip
+
+
+def write_path() -> None:
+    try:
+        result = write_to(Path(target.strip()).expanduser())
+        ui.flash(
+            "success", f"Wrote {result.written:,} records to {result.path} (run {result.run_id})."
+        )
+    except ReflectionError as exc:
+        ui.flash("error", str(exc))
+
+
+st.button("Write", on_click=write_path, disabled=not target.strip(), key="export_write")
