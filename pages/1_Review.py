@@ -56,7 +56,7 @@ with st.sidebar.form("jump", border=False):
 
 ui.show_flash()
 sid = session.current_id
-actions, nav = st.container(), st.columns([1, 1, 1, 5], vertical_alignment="center")
+actions, nav = st.container(), st.columns([1.3, 1, 1, 5], vertical_alignment="center")
 nav[0].button(
     "Previous", icon=":material/arrow_back:", shortcut="P", on_click=act, args=(session.previous,)
 )

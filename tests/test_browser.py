@@ -1,0 +1,324 @@
+"""The review app in a real browser: Debian's Chromium driven by Playwright against
+`streamlit run app.py` on a free port with a temporary demo database.
+
+What a person sees and presses: the diff marks, one key deciding and moving on (and the
+review row in the database by then), keys inert while typing, the edit flow, the hostile
+sample staying inert text, two sessions keeping all their decisions. It also saves the
+README's screenshot of the Review page to docs/review.png.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+from reflection import Store
+
+playwright_api = pytest.importorskip("playwright.sync_api")
+
+pytestmark = [pytest.mark.browser, pytest.mark.slow]
+
+ROOT = Path(__file__).resolve().parent.parent
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+SCREENSHOT = ROOT / "docs" / "review.png"
+POSITION = re.compile(r"^Sample (\d+) · ([\d,]+) of")
+WAIT_MS = 30_000
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory):
+    """A Streamlit server on the demo database: (base url, database path)."""
+    demo = pytest.importorskip("reflection.demo")
+    db = tmp_path_factory.mktemp("browser") / "demo.db"
+    demo.build_demo(db)
+    port = _free_port()
+    log = open(db.parent / "streamlit.log", "w")  # noqa: SIM115 (closed below)
+    process = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "streamlit",
+            "run",
+            str(ROOT / "app.py"),
+            "--server.headless",
+            "true",
+            "--server.port",
+            str(port),
+            "--server.address",
+            "127.0.0.1",
+            "--browser.gatherUsageStats",
+            "false",
+        ],
+        cwd=ROOT,
+        env={**os.environ, "REFLECTION_DB": str(db)},
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                with urllib.request.urlopen(f"{url}/_stcore/health", timeout=2) as reply:
+                    if reply.read() == b"ok":
+                        break
+            except OSError:
+                pass
+            if process.poll() is not None or time.monotonic() > deadline:
+                pytest.fail(f"streamlit did not start: {(db.parent / 'streamlit.log').read_text()}")
+            time.sleep(0.3)
+        yield url, db
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+        log.close()
+
+
+@pytest.fixture(scope="module")
+def browser():
+    if not Path(CHROMIUM).exists():
+        pytest.fail(f"{CHROMIUM} is missing: apt-get install chromium")
+    with playwright_api.sync_playwright() as p:
+        chromium = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        yield chromium
+        chromium.close()
+
+
+class Reviewer:
+    """One browser session on the Review page, with what it has seen."""
+
+    def __init__(self, browser, url: str, name: str):
+        self.context = browser.new_context(viewport={"width": 1400, "height": 1000})
+        self.page = self.context.new_page()
+        self.dialogs: list[str] = []
+        self.page.on("dialog", self._dialog)
+        self.page.goto(f"{url}/Review")
+        box = self.page.get_by_label("Your name")
+        box.wait_for(timeout=WAIT_MS)
+        box.fill(name)
+        self.page.keyboard.press("Enter")  # submits the name form: no mouse needed
+        self.position_line().wait_for(timeout=WAIT_MS)
+        self.wait_idle()
+
+    def _dialog(self, dialog) -> None:
+        self.dialogs.append(dialog.message)
+        dialog.dismiss()
+
+    def position_line(self):
+        return self.page.get_by_text(POSITION)
+
+    def position(self) -> tuple[int, int]:
+        """(sample id, place in queue) as the page shows them."""
+        match = POSITION.match(self.position_line().inner_text(timeout=WAIT_MS))
+        return int(match[1]), int(match[2].replace(",", ""))
+
+    def wait_for_place(self, place: int) -> int:
+        """Wait until the page shows the `place`-th sample of the queue; returns its id."""
+        self.page.get_by_text(re.compile(rf"^Sample \d+ · {place:,} of")).wait_for(timeout=WAIT_MS)
+        return self.position()[0]
+
+    def wait_idle(self) -> None:
+        """Wait until the script run finished and the page holds its new elements."""
+        self.page.locator('[data-testid="stApp"][data-test-script-state="notRunning"]').wait_for(
+            timeout=WAIT_MS
+        )
+        self.page.wait_for_timeout(150)  # let React register the new buttons' shortcuts
+
+    def key(self, key: str) -> None:
+        self.page.bring_to_front()  # keys go to the focused tab, as for a person
+        self.page.wait_for_function("document.hasFocus()", timeout=WAIT_MS)
+        self.wait_idle()
+        self.page.keyboard.press(key)
+
+    def jump(self, sample_id: int) -> None:
+        box = self.page.get_by_label("Jump to sample id")
+        box.fill(str(sample_id))
+        box.press("Enter")
+        self.page.get_by_text(re.compile(rf"^Sample {sample_id} ·")).wait_for(timeout=WAIT_MS)
+        box.blur()
+        self.wait_idle()
+
+    def close(self) -> None:
+        self.context.close()
+
+
+def reviews_by(db: Path, annotator: str) -> list[tuple[int, str, int | None]]:
+    with Store(db) as store:
+        rows = store.query(
+            "SELECT sample_id, decision, candidate_id FROM reviews WHERE annotator = ? ORDER BY id",
+            [annotator],
+        )
+    return [(r["sample_id"], r["decision"], r["candidate_id"] or None) for r in rows]
+
+
+def hostile_sample_id(db: Path) -> int:
+    with Store(db) as store:
+        for sample in store.samples(store.dataset("demo").id):
+            if "<script>" in sample.input:
+                return sample.id
+    raise AssertionError("the demo has no hostile sample")
+
+
+def test_diff_marks_and_keyboard_review_of_20_samples(server, browser):
+    url, db = server
+    reviewer = Reviewer(browser, url, "kb")
+    try:
+        page = reviewer.page
+        page.locator("ins.rs-ins").first.wait_for(timeout=WAIT_MS)
+        assert page.locator("ins.rs-ins").count() >= 1
+        assert page.locator("del.rs-del").count() >= 1
+        # Green insertions, struck-through deletions: the marks are styled, not just present.
+        assert (
+            page.locator("del.rs-del")
+            .first.evaluate("e => getComputedStyle(e).textDecorationLine")
+            .startswith("line-through")
+        )
+        sample_id, place = reviewer.position()
+        keys = ["a", "x", "s", "o"] * 5
+        for step, key in enumerate(keys, start=1):
+            reviewer.key(key)
+            next_id = reviewer.wait_for_place(place + step)
+            # The decision is in SQLite by the time the next sample shows.
+            saved = reviews_by(db, "kb")
+            assert len(saved) == step
+            assert saved[-1][:2] == (
+                sample_id,
+                {"a": "accept", "x": "reject", "s": "skip", "o": "accept"}[key],
+            )
+            sample_id = next_id
+        decided = reviews_by(db, "kb")
+        assert len({sid for sid, _, _ in decided}) == 20
+        assert all(cid for _, decision, cid in decided[0::4])  # "a" took the shown candidate
+        assert all(cid is None for _, _, cid in decided[3::4])  # "o" took the original
+        assert reviewer.dialogs == []
+    finally:
+        reviewer.close()
+
+
+def test_keys_are_inert_while_typing_and_notes_are_saved(server, browser):
+    url, db = server
+    reviewer = Reviewer(browser, url, "typist")
+    try:
+        sample_id, place = reviewer.position()
+        note = reviewer.page.get_by_label("Note")
+        note.click()
+        note.type("a sox on xenon")  # a, s, o, x, n: every one a shortcut outside a field
+        note.press("Enter")
+        reviewer.page.wait_for_timeout(1500)
+        assert reviewer.position() == (sample_id, place)
+        assert reviews_by(db, "typist") == []
+        note.blur()
+        reviewer.key("x")
+        reviewer.wait_for_place(place + 1)
+        with Store(db) as store:
+            review = store.reviews_for(sample_id)[-1]
+        assert (review.annotator, review.decision, review.note) == (
+            "typist",
+            "reject",
+            "a sox on xenon",
+        )
+    finally:
+        reviewer.close()
+
+
+def test_edit_flow_saves_and_accepts_a_new_version(server, browser):
+    url, db = server
+    reviewer = Reviewer(browser, url, "editor")
+    try:
+        sample_id, place = reviewer.position()
+        reviewer.key("e")
+        output = reviewer.page.get_by_label("Output")
+        output.wait_for(timeout=WAIT_MS)
+        output.fill("An edited answer, checked by a person.")
+        reviewer.page.get_by_role("button", name="Save edit and accept").click()
+        reviewer.wait_for_place(place + 1)
+        with Store(db) as store:
+            state = store.state(sample_id)
+            edit = store.candidate(state.candidate_id)
+        assert (state.status, state.annotator, edit.kind) == ("edited", "editor", "edit")
+        assert edit.output == "An edited answer, checked by a person."
+        assert edit.parent_id is not None  # edited from the shown candidate
+    finally:
+        reviewer.close()
+
+
+@pytest.mark.parametrize("mode", ["Diff", "Side by side", "Raw", "Markdown"])
+def test_hostile_sample_stays_inert(server, browser, mode):
+    url, db = server
+    reviewer = Reviewer(browser, url, f"guard-{mode}")
+    try:
+        page = reviewer.page
+        reviewer.jump(hostile_sample_id(db))
+        page.locator('[data-testid="stButtonGroup"]').get_by_text(mode, exact=True).click()
+        page.wait_for_timeout(500)
+        reviewer.wait_idle()
+        page.get_by_text("click me").first.wait_for(timeout=WAIT_MS)
+        assert page.get_by_text("<script>alert('x')</script>").count() >= 1
+        assert page.locator('img[src="x"]').count() == 0
+        assert page.locator('a[href^="javascript:"]').count() == 0
+        assert page.locator("script:text('alert')").count() == 0
+        assert page.evaluate("() => document.querySelectorAll('[onerror]').length") == 0
+        assert reviewer.dialogs == []
+    finally:
+        reviewer.close()
+
+
+def test_two_sessions_keep_all_their_decisions(server, browser):
+    url, db = server
+    first, second = Reviewer(browser, url, "ann"), Reviewer(browser, url, "bob")
+    try:
+        for _ in range(3):
+            for reviewer, key in ((first, "a"), (second, "x")):
+                place = reviewer.position()[1]
+                reviewer.key(key)
+                reviewer.wait_for_place(place + 1)
+        ann, bob = reviews_by(db, "ann"), reviews_by(db, "bob")
+        assert [d for _, d, _ in ann] == ["accept"] * 3
+        assert [d for _, d, _ in bob] == ["reject"] * 3
+    finally:
+        first.close()
+        second.close()
+
+
+def test_screenshot_of_the_review_page(server, browser):
+    url, db = server
+    reviewer = Reviewer(browser, url, "Ada")
+    try:
+        with Store(db) as store:
+            # A sample whose response reflection changes a short answer: a readable diff.
+            # Position 44 (a wrong fact about the longest river), untouched by other tests.
+            target = store.queue_ids(store.dataset("demo").id)[44]
+        reviewer.jump(target)
+        reviewer.page.locator("ins.rs-ins").first.wait_for(timeout=WAIT_MS)
+        SCREENSHOT.parent.mkdir(exist_ok=True)
+        reviewer.page.screenshot(path=str(SCREENSHOT))
+        assert SCREENSHOT.stat().st_size > 20_000
+    finally:
+        reviewer.close()
