@@ -1,6 +1,5 @@
 """Import reflections made elsewhere as candidates, and spot-check a large set statistically."""
 
-import plotly.graph_objects as go
 import streamlit as st
 
 from reflection import adopt, diff, spotcheck, ui
@@ -111,23 +110,8 @@ with checking:
                 hide_index=True,
             )
         curve = spotcheck.narrowing(store, spot.id)
-        whole = curve[curve["stratum"] == "all"]
-        if not whole.empty:
-            figure = go.Figure(
-                [
-                    go.Scatter(x=whole["reviewed"], y=whole["bad_in_population_high"],
-                               line={"width": 0}, showlegend=False, hoverinfo="skip"),
-                    go.Scatter(x=whole["reviewed"], y=whole["bad_in_population_low"],
-                               fill="tonexty", line={"width": 0}, name="95 % interval"),
-                    go.Scatter(x=whole["reviewed"], y=whole["bad_in_population"],
-                               name="bad samples (estimate)"),
-                ]
-            )  # fmt: skip
-            figure.update_layout(
-                height=300, margin={"t": 10, "b": 10}, xaxis_title="samples reviewed",
-                yaxis_title=f"bad samples of {spot.population:,}",
-            )  # fmt: skip
-            st.plotly_chart(figure, key=f"curve_{spot.id}")
+        if not curve.empty:
+            st.plotly_chart(spotcheck.narrowing_figure(curve), key=f"curve_{spot.id}")
         with st.expander("Queue (review these sample ids on the Review page)"):
             st.dataframe(
                 [

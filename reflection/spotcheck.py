@@ -24,6 +24,7 @@ from collections import Counter
 from dataclasses import dataclass
 
 import pandas as pd
+import plotly.graph_objects as go
 
 from .errors import ReflectionError
 from .intervals import ALL, Estimate, combined_estimate, stratum_estimate
@@ -353,3 +354,34 @@ def stats_lines(stats: dict[str, dict]) -> list[tuple[str, str]]:
         if len(data["strata"]) > 1:
             lines += [(f"{name} [{s['stratum']}]", s["summary"]) for s in data["strata"]]
     return lines
+
+
+def narrowing_figure(frame: pd.DataFrame, title: str = "") -> go.Figure:
+    """The implied number of bad samples, with its 95 % band, against samples reviewed."""
+    whole = frame[frame["stratum"] == ALL]
+    population = int(whole["population"].iloc[0]) if not whole.empty else 0
+    figure = go.Figure(
+        [
+            go.Scatter(x=whole["reviewed"], y=whole["bad_in_population_high"],
+                       line={"width": 0}, showlegend=False, hoverinfo="skip"),
+            go.Scatter(x=whole["reviewed"], y=whole["bad_in_population_low"], fill="tonexty",
+                       line={"width": 0}, name="95 % interval"),
+            go.Scatter(x=whole["reviewed"], y=whole["bad_in_population"],
+                       name="bad samples (estimate)"),
+        ]
+    )  # fmt: skip
+    figure.update_layout(
+        title=title or None, height=300, margin={"t": 40 if title else 10, "b": 10},
+        xaxis_title="samples reviewed", yaxis_title=f"bad samples of {population:,}",
+    )  # fmt: skip
+    return figure
+
+
+def narrowing_figures(store: Store, dataset_id: int) -> list[go.Figure]:
+    """One narrowing chart per spot-check of the dataset that has reviews (for the dashboard)."""
+    figures = []
+    for spot in store.spotchecks(dataset_id):
+        frame = narrowing(store, spot.id)
+        if not frame.empty:
+            figures.append(narrowing_figure(frame, f"Spot-check {spot.name}: bad samples implied"))
+    return figures

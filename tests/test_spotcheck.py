@@ -452,3 +452,17 @@ def test_flag_strata_hold_what_the_queue_filter_of_that_flag_holds(store, plante
         in_strata = {sid for sid, label in strata.items() if flag in label.split("+")}
         assert in_strata == set(store.queue_ids(ds.id, QueueQuery(flags=(flag,))))
     assert spot.strata["misaligned+parse_failed"] == len(ids[::35])
+
+
+def test_narrowing_figures_for_the_dashboard(store, planted):
+    from reflection.spotcheck import narrowing_figures
+
+    create_spotcheck(store, "alpaca", "reviewed", size=30, seed=1)
+    create_spotcheck(store, "alpaca", "untouched", size=30, seed=2)
+    review_like_a_person(store, spotcheck_queue(store, "reviewed")[:12])
+    [figure] = narrowing_figures(store, store.dataset("alpaca").id)
+    assert "reviewed" in figure.layout.title.text
+    high, low, estimate = figure.data
+    assert list(estimate.x) == list(range(1, 13))
+    assert all(lo <= e <= hi for lo, e, hi in zip(low.y, estimate.y, high.y, strict=True))
+    assert figure.layout.yaxis.title.text == "bad samples of 3,111"
