@@ -466,3 +466,16 @@ def test_narrowing_figures_for_the_dashboard(store, planted):
     assert list(estimate.x) == list(range(1, 13))
     assert all(lo <= e <= hi for lo, e, hi in zip(low.y, estimate.y, high.y, strict=True))
     assert figure.layout.yaxis.title.text == "bad samples of 3,111"
+
+
+def test_a_name_used_in_two_datasets_needs_the_dataset(store, alpaca_records, tmp_path):
+    for name, part in (("one", alpaca_records[:20]), ("two", alpaca_records[20:50])):
+        path = tmp_path / f"{name}.json"
+        path.write_text(json.dumps(part), encoding="utf-8")
+        import_dataset(store, path, dataset=name)
+        create_spotcheck(store, name, "check", size=5, seed=1)
+    with pytest.raises(ReflectionError, match="several datasets have a spot-check called 'check'"):
+        spotcheck_queue(store, "check")
+    two = spotcheck_queue(store, "check", "two")
+    assert {store.sample_dataset(sid) for sid in two} == {store.dataset("two").id}
+    assert report(store, "check", "one").overall.population == 20
