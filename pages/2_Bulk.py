@@ -74,7 +74,7 @@ if preview.examples:
             for e in preview.examples
         ],
         hide_index=True,
-        use_container_width=True,
+        width="stretch",
     )
 
 

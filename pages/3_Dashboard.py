@@ -30,8 +30,8 @@ for column, (status, n) in zip(columns[1:], counts.items(), strict=True):
     column.metric(status.capitalize(), f"{n:,}")
 
 left, right = st.columns(2)
-left.plotly_chart(dashboard.progress_figure(data), use_container_width=True)
-right.plotly_chart(dashboard.annotators_figure(data), use_container_width=True)
+left.plotly_chart(dashboard.progress_figure(data), width="stretch")
+right.plotly_chart(dashboard.annotators_figure(data), width="stretch")
 
 st.subheader("Scores before vs after reflection")
 shown = sorted(set(data.histograms["metric"])) if not data.histograms.empty else []
@@ -44,12 +44,12 @@ if not figures:
     st.caption("No scores yet: score the dataset on the Run page or with `reflection score`.")
 for start in range(0, len(figures), 2):
     for column, figure in zip(st.columns(2), figures[start : start + 2], strict=False):
-        column.plotly_chart(figure, use_container_width=True)
+        column.plotly_chart(figure, width="stretch")
 
 st.subheader("IFD shift per sample")
 for column, figure in zip(st.columns(2), dashboard.shift_figures(data), strict=False):
-    column.plotly_chart(figure, use_container_width=True)
+    column.plotly_chart(figure, width="stretch")
 
 left, right = st.columns(2)
-left.plotly_chart(dashboard.acceptance_figure(data), use_container_width=True)
-right.plotly_chart(dashboard.flags_figure(data), use_container_width=True)
+left.plotly_chart(dashboard.acceptance_figure(data), width="stretch")
+right.plotly_chart(dashboard.flags_figure(data), width="stretch")

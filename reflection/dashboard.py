@@ -12,7 +12,6 @@ import html
 from dataclasses import dataclass, field
 
 import pandas as pd
-import plotly.express as px
 import plotly.graph_objects as go
 
 from .scoring.drift import DRIFT_THRESHOLD
@@ -230,12 +229,19 @@ def dashboard_data(
 
 
 # --- figures ---------------------------------------------------------------------------------
+# Built with graph_objects rather than plotly.express: express spends tens of milliseconds a
+# figure on its own bookkeeping, which adds up to most of a warm dashboard run.
+
+
+def _figure(title: str, **layout) -> go.Figure:
+    figure = go.Figure()
+    figure.update_layout(title=title, margin={"t": 50, "b": 40, "l": 50, "r": 20}, **layout)
+    return figure
 
 
 def _empty(title: str, message: str) -> go.Figure:
-    figure = go.Figure()
+    figure = _figure(title, xaxis_visible=False, yaxis_visible=False, height=260)
     figure.add_annotation(text=message, showarrow=False, x=0.5, y=0.5, xref="paper", yref="paper")
-    figure.update_layout(title=title, xaxis_visible=False, yaxis_visible=False, height=260)
     return figure
 
 
@@ -243,21 +249,18 @@ def progress_figure(data: DashboardData) -> go.Figure:
     title = "Decisions over time"
     if data.progress.empty:
         return _empty(title, "No decisions yet")
-    figure = px.bar(
-        data.progress,
-        x="time",
-        y="n",
-        color="status",
-        color_discrete_map=STATUS_COLORS,
-        title=title,
-    )
-    totals = data.progress.drop_duplicates("time")
-    figure.add_scatter(x=totals["time"], y=totals["decided"], name="decided (total)", yaxis="y2")
-    figure.update_layout(
+    figure = _figure(
+        title,
+        barmode="stack",
         yaxis_title="decided in period",
         yaxis2={"title": "decided (total)", "overlaying": "y", "side": "right"},
-        legend_title=None,
     )
+    for status, frame in data.progress.groupby("status", sort=False):
+        figure.add_bar(
+            x=frame["time"], y=frame["n"], name=status, marker_color=STATUS_COLORS.get(status)
+        )
+    totals = data.progress.drop_duplicates("time")
+    figure.add_scatter(x=totals["time"], y=totals["decided"], name="decided (total)", yaxis="y2")
     return figure
 
 
@@ -267,42 +270,33 @@ def annotators_figure(data: DashboardData) -> go.Figure:
         return _empty(title, "No decisions yet")
     # Plotly draws a few HTML tags in labels; names are typed by people, so escape them.
     frame = data.annotators.assign(annotator=data.annotators["annotator"].map(html.escape))
-    return px.bar(
-        frame,
-        x="n",
-        y="annotator",
-        color="status",
-        orientation="h",
-        color_discrete_map=STATUS_COLORS,
-        title=title,
-        labels={"n": "samples"},
-    )
+    figure = _figure(title, barmode="stack", xaxis_title="samples")
+    for status, part in frame.groupby("status", sort=False):
+        figure.add_bar(
+            x=part["n"], y=part["annotator"], name=status, orientation="h",
+            marker_color=STATUS_COLORS.get(status),
+        )  # fmt: skip
+    return figure
 
 
 def histogram_figures(data: DashboardData) -> list[go.Figure]:
     """One overlaid histogram per (metric, scorer): before (original) vs after (each kind)."""
     figures = []
     for (metric, scorer), frame in data.histograms.groupby(["metric", "scorer"], sort=False):
-        frame = frame.assign(center=(frame["lo"] + frame["hi"]) / 2)
-        figure = px.bar(
-            frame,
-            x="center",
-            y="share",
-            color="version",
-            barmode="overlay",
-            opacity=0.6,
-            title=html.escape(
-                f"{metric}{f' ({scorer})' if scorer else ''}: before vs after reflection"
-                + (
-                    f" (every {frame['every'].iloc[0]}th sample)"
-                    if frame["every"].iloc[0] > 1
-                    else ""
-                )
-            ),
-            labels={"center": metric, "share": "share of versions"},
-            hover_data={"n": True, "lo": ":.3g", "hi": ":.3g", "center": False},
-        )
-        figure.update_layout(bargap=0)
+        every = int(frame["every"].iloc[0])
+        title = f"{metric}{f' ({scorer})' if scorer else ''}: before vs after reflection"
+        if every > 1:
+            title += f" (every {every}th sample)"
+        figure = _figure(
+            html.escape(title), barmode="overlay", bargap=0, xaxis_title=html.escape(metric),
+            yaxis_title="share of versions",
+        )  # fmt: skip
+        for version, part in frame.groupby("version", sort=False):
+            figure.add_bar(
+                x=(part["lo"] + part["hi"]) / 2, y=part["share"], width=part["hi"] - part["lo"],
+                name=html.escape(version), opacity=0.6, customdata=part["n"],
+                hovertemplate="%{x:.3g}: %{customdata} versions<extra>%{fullData.name}</extra>",
+            )  # fmt: skip
         figures.append(figure)
     return figures
 
@@ -311,29 +305,29 @@ def shift_figures(data: DashboardData, metric: str = IFD_METRIC) -> list[go.Figu
     """The per-sample change of `metric`: a histogram per kind and original-vs-candidate points."""
     if data.shift.empty:
         return [_empty(f"{metric} shift", f"No sample has {metric} on both versions yet")]
-    frame = data.shift.assign(center=(data.shift["lo"] + data.shift["hi"]) / 2)
-    bars = px.bar(
-        frame,
-        x="center",
-        y="n",
-        color="kind",
-        barmode="overlay",
-        opacity=0.6,
-        title=f"{metric} change per sample (candidate minus original)",
-        labels={"center": f"{metric} change", "n": "candidates"},
-    )
+    every = int(data.shift["every"].iloc[0])
+    sampled = f" (every {every}th sample)" if every > 1 else ""
+    bars = _figure(
+        f"{metric} change per sample (candidate minus original){sampled}", barmode="overlay",
+        bargap=0, xaxis_title=f"{metric} change", yaxis_title="candidates",
+    )  # fmt: skip
+    for kind, part in data.shift.groupby("kind", sort=False):
+        bars.add_bar(
+            x=(part["lo"] + part["hi"]) / 2, y=part["n"], width=part["hi"] - part["lo"],
+            name=html.escape(kind), opacity=0.6,
+        )  # fmt: skip
     bars.add_vline(x=0, line_dash="dot")
-    bars.update_layout(bargap=0)
     points = data.shift_points
-    scatter = px.scatter(
-        points,
-        x="original",
-        y="candidate",
-        color="kind",
-        opacity=0.5,
-        title=f"{metric}: original vs candidate ({len(points):,} samples shown)",
-        hover_data=["sample_id"],
-    )
+    scatter = _figure(
+        f"{metric}: original vs candidate ({len(points):,} candidates shown)",
+        xaxis_title="original", yaxis_title="candidate",
+    )  # fmt: skip
+    for kind, part in points.groupby("kind", sort=False):
+        scatter.add_scatter(
+            x=part["original"], y=part["candidate"], mode="markers", name=html.escape(kind),
+            opacity=0.5, customdata=part["sample_id"],
+            hovertemplate="sample %{customdata}: %{x:.3g} → %{y:.3g}",
+        )  # fmt: skip
     if not points.empty:
         low = float(min(points["original"].min(), points["candidate"].min()))
         high = float(max(points["original"].max(), points["candidate"].max()))
@@ -345,15 +339,13 @@ def acceptance_figure(data: DashboardData) -> go.Figure:
     title = "Acceptance rate by version kind"
     if data.acceptance["offered"].sum() == 0:
         return _empty(title, "No decisions yet")
-    figure = px.bar(
-        data.acceptance,
-        x="kind",
-        y="rate",
-        title=title,
-        hover_data=["offered", "accepted"],
-        labels={"rate": "accepted / decided samples offering it"},
-    )
-    figure.update_yaxes(range=[0, 1], tickformat=".0%")
+    frame = data.acceptance
+    figure = _figure(title, yaxis={"range": [0, 1], "tickformat": ".0%"})
+    figure.add_bar(
+        x=frame["kind"].map(html.escape), y=frame["rate"],
+        customdata=frame[["accepted", "offered"]].to_numpy(),
+        hovertemplate="%{x}: %{customdata[0]} of %{customdata[1]} decided samples<extra></extra>",
+    )  # fmt: skip
     return figure
 
 
@@ -361,8 +353,10 @@ def flags_figure(data: DashboardData) -> go.Figure:
     title = "Flagged samples"
     if data.flags.empty or data.flags["n"].sum() == 0:
         return _empty(title, "No flags")
-    frame = data.flags.assign(flag=data.flags["flag"].map(html.escape))
-    return px.bar(frame, x="flag", y="n", color="from", title=title, labels={"n": "samples"})
+    figure = _figure(title, yaxis_title="samples")
+    for source, part in data.flags.groupby("from", sort=False):
+        figure.add_bar(x=part["flag"].map(html.escape), y=part["n"], name=f"set at {source}")
+    return figure
 
 
 def figures(data: DashboardData, shift_metric: str = IFD_METRIC) -> list[go.Figure]:
