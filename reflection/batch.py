@@ -69,7 +69,8 @@ def _count(counters: dict, candidates) -> None:
 
 def _find_run(store: Store, dataset: Dataset, settings: dict) -> Any:
     """The newest unfinished batch run of the same work, to resume."""
-    same = ("mode", "model", "prompt_hashes", "temperature", "max_tokens", "compress_first")
+    same = ("mode", "model", "prompt_hashes", "temperature", "reply_limit", "json_mode",
+            "dialect", "compress_first", "base_url")  # fmt: skip
     for run in reversed(store.runs(kind="reflect", dataset_id=dataset.id)):
         resumable = run.status == "running" and run.settings.get("batch_state")
         if resumable and all(run.settings.get(name) == settings.get(name) for name in same):
@@ -151,8 +152,11 @@ def run_batch(
         api_key=config.api_key or "no-key", base_url=config.base_url, timeout=config.timeout
     )
     started = time.monotonic()
+    # Items a batch failed are retried in the next one, like a live request, within a bound.
+    rounds, max_rounds = 0, config.max_attempts * 3
     try:
-        while True:
+        while rounds < max_rounds:
+            rounds += 1
             jobs = planner.first_jobs(samples, mode, compress_first)
             step = {**counters, "cached": 0, "blocked": 0}
             pending = _resolve(store, planner, run.id, jobs, step)
@@ -194,6 +198,11 @@ def run_batch(
             store.update_run(run.id, settings=settings, counters=counters)
             if all(c.status == "error" for c in candidates):
                 break  # the endpoint failed the whole batch: do not loop on it
+        # Errors a later batch replaced are gone: count what the run holds now.
+        held = store.reflect_counts(run.id)
+        counters.update({status: held.get(status, 0) for status in
+                         ("ok", "partial", "failed", "truncated", "error")})  # fmt: skip
+        counters["stored"] = sum(held.values())
     except openai.APIStatusError as exc:
         store.update_run(run.id, counters=counters, status="failed", error=str(exc))
         raise OracleError(f"Batch API request failed: HTTP {exc.status_code}") from None

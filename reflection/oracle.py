@@ -75,7 +75,10 @@ class OracleConfig:
             "timeout": self.timeout,
             "rpm": self.rpm,
             "tpm": self.tpm,
-            **self.params(),
+            # Named so that the store's secret scrubber (which drops any "...token..." key)
+            # keeps it.
+            "reply_limit": self.max_tokens,
+            **{k: v for k, v in self.params().items() if k != "max_tokens"},
         }
 
     def validate(self) -> None:

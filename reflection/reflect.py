@@ -10,7 +10,7 @@ dataset is a new job, answered from the cache); a request identical to one alrea
 
 Requests run through a bounded pool of workers (`OracleConfig.concurrency`), never in batches
 that wait for their slowest member. Finished jobs are buffered for at most `flush_interval`
-seconds (or `flush_items` jobs) and written in one transaction with their cache entries, so a
+seconds (50 ms by default, or `flush_items` jobs) and written in one transaction with their cache entries, so a
 SIGKILL loses at most the requests in flight and the last fraction of a second of replies.
 """
 
@@ -393,7 +393,7 @@ def reflect_dataset(
     batch: bool = False,
     progress: Progress | None = None,
     stop_event: threading.Event | None = None,
-    flush_interval: float = 0.1,
+    flush_interval: float = 0.05,
     flush_items: int = 256,
     poll_interval: float = 30.0,
 ) -> RunSummary:

@@ -110,7 +110,8 @@ class FakeOracle:
         }
 
     def stats_json(self) -> dict:
-        return {k: dict(v) if isinstance(v, Counter) else v for k, v in self.stats.items()}
+        stats = {k: dict(v) if isinstance(v, Counter) else v for k, v in self.stats.items()}
+        return {**stats, "batches": len(self.batches), "files": len(self.files)}
 
     def _fault(self) -> str | None:
         draw = self.random.random()

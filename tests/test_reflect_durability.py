@@ -1,0 +1,200 @@
+"""Crash safety, secrets, the Batch API mode and the CLI, with real processes and files."""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import sqlite3
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from reflection.cli import main
+from reflection.export import export_dataset
+from reflection.oracle import OracleConfig
+from reflection.records import Review, Sample
+from reflection.reflect import reflect_dataset
+from reflection.store import Store
+
+ROOT = Path(__file__).resolve().parent.parent
+SENTINEL = "sk-SENTINEL-7f3a9c1e-never-store-me"
+
+
+def _fill(path: Path, records, count: int) -> None:
+    with Store(path) as store:
+        data = store.ensure_dataset("alpaca")
+        store.add_samples(
+            data.id,
+            [Sample(instruction=r["instruction"], input=r["input"], output=r["output"], position=i)
+             for i, r in enumerate(records[:count])],
+        )  # fmt: skip
+
+
+def _cli(db: Path, server, *extra: str) -> list[str]:
+    return [sys.executable, "-m", "reflection", "reflect", "--db", str(db), "--mode", "response",
+            "--base-url", server.base_url, "--model", "gpt-4o-mini", "--yes", *extra]  # fmt: skip
+
+
+def _committed(db: Path) -> list[tuple[int, str]]:
+    with sqlite3.connect(db) as conn:
+        return conn.execute("SELECT sample_id, raw FROM candidates").fetchall()
+
+
+@pytest.mark.slow
+def test_sigkill_mid_run_loses_nothing_and_resends_nothing_stored(
+    tmp_path, alpaca_records, fake_oracle
+):
+    db = tmp_path / "kill.db"
+    _fill(db, alpaca_records, 400)
+    fake_oracle.configure(latency=0.1)
+    concurrency = 16
+    env = {**os.environ, "OPENAI_API_KEY": SENTINEL}
+    process = subprocess.Popen(
+        _cli(db, fake_oracle, "--concurrency", str(concurrency)),
+        cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline and len(_committed(db)) < 100:
+        time.sleep(0.05)
+    process.send_signal(signal.SIGKILL)
+    process.wait()
+    first = fake_oracle.stats()
+    stored = _committed(db)
+    assert 100 <= len(stored) < 400, "the kill must land mid-run"
+    stored_refs = {re.search(r"ref:(\w+)", raw)[1] for _, raw in stored}
+
+    fake_oracle.reset()
+    subprocess.run(_cli(db, fake_oracle, "--concurrency", str(concurrency)), cwd=ROOT, env=env,
+                   check=True, capture_output=True, timeout=120)  # fmt: skip
+    second = fake_oracle.stats()
+
+    rows = _committed(db)
+    per_sample = {}
+    for sample_id, _ in rows:
+        per_sample[sample_id] = per_sample.get(sample_id, 0) + 1
+    assert len(per_sample) == 400, "no sample lost"
+    assert set(per_sample.values()) == {1}, "none duplicated"
+    assert not stored_refs & set(second["by_ref"]), "nothing stored is asked for again"
+    # Replies that had arrived but were not yet committed when the process died: they were
+    # still inside the pipeline (at most one 50 ms flush window) and are asked for again.
+    resent = set(first["ok_by_ref"]) & set(second["by_ref"])
+    assert len(resent) <= concurrency
+    assert second["requests"] == 400 - len(stored)
+
+
+def test_the_api_key_is_never_written(tmp_path, alpaca_records, fake_oracle):
+    db = tmp_path / "secret.db"
+    _fill(db, alpaca_records, 8)
+    log = tmp_path / "run.log"
+    fake_oracle.configure(p500=0.3, p_garbage=0.3)  # errors and parse failures get written too
+    env = {**os.environ, "OPENAI_LOG": "debug", "REFLECTION_DB": str(db)}
+    with open(log, "wb") as out:
+        subprocess.run(_cli(db, fake_oracle, "--api-key", SENTINEL, "--max-attempts", "2"),
+                       cwd=ROOT, env=env, stdout=out, stderr=out, check=True, timeout=120)  # fmt: skip
+        fake_oracle.configure(p500=0.0, status=401)  # a refused key: the error is stored
+        with Store(db) as store:
+            store.ensure_dataset("other")
+            store.add_samples(2, [Sample(instruction="New one", output="x")])
+        failed = subprocess.run(_cli(db, fake_oracle, "--api-key", SENTINEL, "--dataset", "other"),
+                                cwd=ROOT, env=env, stdout=out, stderr=out, timeout=120)  # fmt: skip
+    assert failed.returncode == 1
+    with Store(db) as store:
+        for sample_id in store.sample_ids(1):
+            store.add_review(Review(sample_id=sample_id, decision="accept"))
+        export = tmp_path / "export.jsonl"
+        export_dataset(store, "alpaca", export, provenance=True)
+        runs = store.runs(kind="reflect")
+        assert runs[-1].status == "failed" and "401" in runs[-1].error
+    assert "HTTP Request" in log.read_text() or log.stat().st_size > 0
+    files = [db, Path(f"{db}-wal"), log, export]
+    for path in files:
+        if path.exists():
+            assert SENTINEL.encode() not in path.read_bytes(), path
+
+
+def test_batch_mode_submits_polls_ingests_and_resumes(tmp_path, alpaca_records, fake_oracle):
+    db = tmp_path / "batch.db"
+    _fill(db, alpaca_records, 6)
+    fake_oracle.configure(batch_delay=0.3)
+    config = OracleConfig(model="gpt-4o-mini", base_url=fake_oracle.base_url, api_key="k")
+    stop = threading.Event()
+    stop.set()  # stop at the first poll: the batch stays submitted
+    with Store(db) as store:
+        first = reflect_dataset(store, "alpaca", mode="both", oracle=config, batch=True,
+                                stop_event=stop, poll_interval=0.1)  # fmt: skip
+        assert first.status == "submitted"
+        run = store.run(first.run_id)
+        assert run.status == "running" and run.settings["batch_state"]["batch_id"] == "batch-1"
+        assert store.count_candidates() == 0
+        second = reflect_dataset(store, "alpaca", mode="both", oracle=config, batch=True,
+                                 poll_interval=0.1)  # fmt: skip
+        assert second.run_id == first.run_id and second.status == "done"
+        stats = fake_oracle.stats()
+        assert stats["batches"] == 2  # one per chain step, none submitted twice
+        assert stats["batch_lines"] == 12 and stats["requests"] == 0
+        candidates = [c for cs in store.candidates_for_samples(store.sample_ids(1)).values()
+                      for c in cs]  # fmt: skip
+        assert sorted(c.kind for c in candidates) == ["both"] * 6 + ["instruction"] * 6
+        assert all(c.status == "ok" and c.cost > 0 for c in candidates)
+        parents = {c.id for c in candidates if c.kind == "instruction"}
+        assert {c.parent_id for c in candidates if c.kind == "both"} == parents
+        assert "batch_state" not in store.run(first.run_id).settings
+        third = reflect_dataset(store, "alpaca", mode="both", oracle=config, batch=True)
+        assert third.status == "done" and fake_oracle.stats()["batches"] == 2
+
+
+def test_batch_items_that_fail_are_stored_as_errors(tmp_path, alpaca_records, fake_oracle):
+    db = tmp_path / "batch.db"
+    _fill(db, alpaca_records, 10)
+    fake_oracle.configure(batch_delay=0.05, p500=0.5)
+    config = OracleConfig(model="gpt-4o-mini", base_url=fake_oracle.base_url, api_key="k")
+    with Store(db) as store:
+        summary = reflect_dataset(store, "alpaca", mode="response", oracle=config, batch=True,
+                                  poll_interval=0.05)  # fmt: skip
+        assert summary.counters["ok"] + summary.counters["error"] == 10
+        assert summary.counters["error"] > 0
+        errors = [c for cs in store.candidates_for_samples(store.sample_ids(1)).values()
+                  for c in cs if c.status == "error"]  # fmt: skip
+        assert errors[0].error.startswith("batch item failed")
+
+
+def test_cli_reflect_prints_estimate_progress_and_summary(tmp_path, alpaca_records, fake_oracle):
+    db = tmp_path / "cli.db"
+    _fill(db, alpaca_records, 5)
+    runner = CliRunner()
+    args = ["reflect", "--db", str(db), "--mode", "both", "--base-url", fake_oracle.base_url,
+            "--model", "gpt-4o-mini", "--api-key", "k"]  # fmt: skip
+    result = runner.invoke(main, [*args, "--estimate"])
+    assert result.exit_code == 0, result.output
+    assert "Estimate: 10 requests" in result.output
+    assert fake_oracle.stats()["requests"] == 0
+    result = runner.invoke(main, [*args, "--yes"])
+    assert result.exit_code == 0, result.output
+    assert re.search(r"run 1 done: 10 stored \(10 ok, .*\$0\.\d{4}", result.output)
+    result = runner.invoke(main, [*args, "--yes"])
+    assert "10 already done" in result.output
+
+
+def test_cli_reports_a_broken_template_file(tmp_path, alpaca_records, fake_oracle):
+    db = tmp_path / "cli.db"
+    _fill(db, alpaca_records, 2)
+    bad = tmp_path / "bad.toml"
+    bad.write_text('[response]\nuser = "{instruction} {input}"\n')
+    result = CliRunner().invoke(
+        main, ["reflect", "--db", str(db), "--mode", "response", "--templates", str(bad),
+               "--base-url", fake_oracle.base_url],
+    )  # fmt: skip
+    assert result.exit_code == 1
+    assert f"Error: {bad}: [response] user message lacks {{output}}" in result.output
+
+
+def test_cli_help_has_examples():
+    for command in (["reflect"], ["oracle", "serve"]):
+        result = CliRunner().invoke(main, [*command, "--help"])
+        assert result.exit_code == 0 and "Example" in result.output
