@@ -14,20 +14,52 @@ from .errors import (
 from .records import Candidate, Dataset, Review, Run, Sample, SampleState, Score, Suggestion
 from .store import Store
 
+# The reflection pipeline imports `openai` (seconds on a busy machine): loaded on first use.
+_LAZY = {
+    "Estimate": "pricing",
+    "OracleConfig": "oracle",
+    "PriceTable": "pricing",
+    "PromptSet": "prompts",
+    "RunSummary": "reflect",
+    "estimate_reflection": "reflect",
+    "load_prompts": "prompts",
+    "parse_oracle_reply": "parse",
+    "reflect_dataset": "reflect",
+}
+
+
+def __getattr__(name):
+    if name in _LAZY:
+        import importlib
+
+        module = importlib.import_module(f".{_LAZY[name]}", __name__)
+        return getattr(module, "parse" if name == "parse_oracle_reply" else name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
 __all__ = [
     "Candidate",
     "ConfigError",
     "Dataset",
+    "Estimate",
     "InputError",
     "NotFoundError",
+    "OracleConfig",
     "OracleError",
+    "PriceTable",
+    "PromptSet",
     "ReflectionError",
     "Review",
     "Run",
+    "RunSummary",
     "Sample",
     "SampleState",
     "Score",
     "Store",
     "StoreError",
     "Suggestion",
+    "estimate_reflection",
+    "load_prompts",
+    "parse_oracle_reply",
+    "reflect_dataset",
 ]
