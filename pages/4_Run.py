@@ -76,9 +76,13 @@ def stop(run_id: int) -> None:
         ui.flash("warning", f"Job {run_id} is not running in this app process.")
 
 
-@st.fragment(run_every=1.0)
+# Poll only while some job runs (the Start callback has already started a new one).
+polling = any(job.active for job in jobs.jobs(store, dataset.id))
+
+
+@st.fragment(run_every=1.0 if polling else None)
 def job_list() -> None:
-    """The newest jobs of this dataset, polled every second while the page is open."""
+    """The newest jobs of this dataset, polled every second while one of them runs."""
     listed = jobs.jobs(store, dataset.id)
     if not listed:
         st.caption("No job on this dataset yet.")
