@@ -145,9 +145,13 @@ def retry_after(headers) -> float | None:
         try:
             return max(0.0, float(value) / divisor)
         except ValueError:
-            parsed = email.utils.parsedate_to_datetime(value) if divisor == 1.0 else None
-            if parsed is not None:
-                return max(0.0, parsed.timestamp() - time.time())
+            if divisor != 1.0:
+                continue
+            try:
+                parsed = email.utils.parsedate_to_datetime(value)
+            except (TypeError, ValueError):  # neither seconds nor a date: ignore the header
+                return None
+            return max(0.0, parsed.timestamp() - time.time())
     return None
 
 
