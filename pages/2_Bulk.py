@@ -51,9 +51,16 @@ def custom_rule() -> bulk.BulkRule:
     )  # fmt: skip
 
 
+@st.cache_data(show_spinner="Matching…", max_entries=16)
+def preview_of(_store, path: str, dataset_id: int, version: tuple, rule: bulk.BulkRule):
+    """What `rule` would decide, until the store changes (its version is the key)."""
+    return bulk.preview(_store, dataset_id, rule, examples=5)
+
+
 try:
     rule = custom_rule() if choice == CUSTOM else bulk.PRESETS[choice]
-    preview = bulk.preview(store, dataset.id, rule, examples=5)
+    version = tuple(sorted(store.version().items()))
+    preview = preview_of(store, str(store.path), dataset.id, version, rule)
 except ReflectionError as exc:
     ui.show_error(exc)
     st.stop()

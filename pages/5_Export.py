@@ -37,9 +37,19 @@ provenance = right.checkbox(
     help="Each record says which sample and version it is, and who decided it and when.",
 )  # fmt: skip
 
+
+@st.cache_data(show_spinner="Counting…", max_entries=16)
+def preview(_store, path: str, dataset_id: int, version: tuple, fmt, undecided, provenance):
+    """The first records and the counts, until the store changes (its version is the key)."""
+    return export.export_records(
+        _store, dataset_id, fmt, undecided=undecided, provenance=provenance, limit=5
+    )
+
+
 try:
-    records, counts = export.export_records(
-        store, dataset.id, fmt, undecided=undecided, provenance=provenance, limit=5
+    version = tuple(sorted(store.version().items()))
+    records, counts = preview(
+        store, str(store.path), dataset.id, version, fmt, undecided, provenance
     )
 except ReflectionError as exc:
     ui.show_error(exc)
