@@ -604,3 +604,14 @@ def test_an_id_held_by_two_samples_is_ambiguous(store, alpaca_records, tmp_path)
     path = write_json(tmp_path / "r.json", [{"uid": 1, **recycled(alpaca_records[:1])[0]}])
     with pytest.raises(InputError, match=r"record 1: matches 2 samples \(2, 5\)"):
         import_candidates(store, path, match="field:uid")
+
+
+def test_judge_scores_show_as_scores_in_the_review_library(store, alpaca_records, tmp_path):
+    wrapped = cherry_file(alpaca_records[:3], fname1="model-a", fname2="model-b")
+    import_candidates(store, write_json(tmp_path / "w.json", wrapped), dataset="vs")
+    sample_id = store.sample_ids(store.dataset("vs").id)[0]
+    item = review.load_item(store, sample_id)
+    shown = review.default_candidate(item)
+    assert review.candidate_label(shown) == f"#{shown.id} other (ok)"
+    [row] = review.score_rows(item, shown)
+    assert row == {"metric": "judge", "original": 5.5, "candidate": 8.5, "change": 3.0}
