@@ -21,10 +21,13 @@ _LAZY = {
     "PriceTable": "pricing",
     "PromptSet": "prompts",
     "RunSummary": "reflect",
+    "create_spotcheck": "spotcheck",
     "estimate_reflection": "reflect",
+    "import_candidates": "adopt",
     "load_prompts": "prompts",
     "parse_oracle_reply": "parse",
     "reflect_dataset": "reflect",
+    "spotcheck_queue": "spotcheck",
 }
 
 
@@ -58,8 +61,11 @@ __all__ = [
     "Store",
     "StoreError",
     "Suggestion",
+    "create_spotcheck",
     "estimate_reflection",
+    "import_candidates",
     "load_prompts",
     "parse_oracle_reply",
     "reflect_dataset",
+    "spotcheck_queue",
 ]
