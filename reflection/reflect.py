@@ -10,7 +10,7 @@ dataset is a new job, answered from the cache); a request identical to one alrea
 
 Requests run through a bounded pool of workers (`OracleConfig.concurrency`), never in batches
 that wait for their slowest member. Finished jobs are buffered for at most `flush_interval`
-seconds (50 ms by default, or `flush_items` jobs) and written in one transaction with their cache entries, so a
+seconds (20 ms by default, or `flush_items` jobs) and written in one transaction with their cache entries, so a
 SIGKILL loses at most the requests in flight and the last fraction of a second of replies.
 """
 
@@ -127,7 +127,14 @@ class Planner:
         if parent is not None:
             job.parent_key, job.parent_id = parent
         job.prompt_hash = self.hashes[job.template]
-        identity = [sample_id, content_hash, job.kind, job.parent_key, self.config.model, job.prompt_hash]
+        identity = [
+            sample_id,
+            content_hash,
+            job.kind,
+            job.parent_key,
+            self.config.model,
+            job.prompt_hash,
+        ]
         key_text = json.dumps([*identity, self.params], sort_keys=True)
         job.key = hashlib.sha256(key_text.encode()).hexdigest()[:32]
         messages = build_messages(
@@ -143,7 +150,9 @@ class Planner:
         if self.config.json_mode:
             schema = json_schema(job.template)
             extra["response_format"] = (
-                {"type": "json_object", "schema": schema["json_schema"]["schema"]} if llama else schema
+                {"type": "json_object", "schema": schema["json_schema"]["schema"]}
+                if llama
+                else schema
             )
         elif llama:
             extra["grammar"] = grammar(job.template)
@@ -393,7 +402,7 @@ def reflect_dataset(
     batch: bool = False,
     progress: Progress | None = None,
     stop_event: threading.Event | None = None,
-    flush_interval: float = 0.05,
+    flush_interval: float = 0.02,
     flush_items: int = 256,
     poll_interval: float = 30.0,
 ) -> RunSummary:

@@ -122,13 +122,17 @@ def test_template_file_overrides_one_kind(tmp_path):
         ('[response]\nuser = "{instruction} {input}"\n', "[response] user message lacks {output}"),
         ('[instruction]\nuser = "{output} {input}"\n', "lacks {instruction}"),
         ('[response]\nuser = "{instruction} {output}"\n', "lacks {input_section}"),
-        ('[response]\nuser = "{instruction} {input} {output} {answer}"\n',
-         "unknown placeholder {answer}"),
+        (
+            '[response]\nuser = "{instruction} {input} {output} {answer}"\n',
+            "unknown placeholder {answer}",
+        ),
         ('[reponse]\nuser = "x"\n', "unknown section [reponse]"),
         ("[response]\nsystem = 'x'\n", "[response] needs a `user` message"),
         ('[response]\nuser = "unterminated\n', "not a valid TOML template file"),
-        ('[response]\nsystem = 3\nuser = "{instruction} {input} {output}"\n',
-         "`system` must be a string"),
+        (
+            '[response]\nsystem = 3\nuser = "{instruction} {input} {output}"\n',
+            "`system` must be a string",
+        ),
     ],
 )
 def test_template_file_errors_name_the_file_and_the_problem(tmp_path, text, message):

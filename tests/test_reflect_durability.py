@@ -81,10 +81,11 @@ def test_sigkill_mid_run_loses_nothing_and_resends_nothing_stored(
     assert len(per_sample) == 400, "no sample lost"
     assert set(per_sample.values()) == {1}, "none duplicated"
     assert not stored_refs & set(second["by_ref"]), "nothing stored is asked for again"
-    # Replies that had arrived but were not yet committed when the process died: they were
-    # still inside the pipeline (at most one 50 ms flush window) and are asked for again.
+    # Asked for again: requests in flight at the kill (the server may have answered them, the
+    # client never read the reply) and replies read but not yet committed (one 20 ms flush
+    # window: about 3 at this rate, more on a busy machine).
     resent = set(first["ok_by_ref"]) & set(second["by_ref"])
-    assert len(resent) <= concurrency
+    assert len(resent) <= concurrency + 8
     assert second["requests"] == 400 - len(stored)
 
 

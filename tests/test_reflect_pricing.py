@@ -45,8 +45,11 @@ def test_price_file_overrides_and_adds(tmp_path):
 
 @pytest.mark.parametrize(
     ("text", "message"),
-    [("[1, 2]", "expected an object"), ('{"m": {"input": 1}}', "'m': expected"),
-     ("{not json", "cannot read prices")],  # fmt: skip
+    [
+        ("[1, 2]", "expected an object"),
+        ('{"m": {"input": 1}}', "'m': expected"),
+        ("{not json", "cannot read prices"),
+    ],  # fmt: skip
 )
 def test_price_file_errors_name_the_file(tmp_path, text, message):
     path = tmp_path / "prices.json"
@@ -73,8 +76,13 @@ def test_estimate_describes_itself():
 
 @pytest.mark.parametrize(
     ("headers", "seconds"),
-    [({"retry-after": "2"}, 2.0), ({"retry-after-ms": "250"}, 0.25),
-     ({"retry-after": "1.5"}, 1.5), ({}, None), ({"retry-after": "soon"}, None)],  # fmt: skip
+    [
+        ({"retry-after": "2"}, 2.0),
+        ({"retry-after-ms": "250"}, 0.25),
+        ({"retry-after": "1.5"}, 1.5),
+        ({}, None),
+        ({"retry-after": "soon"}, None),
+    ],  # fmt: skip
 )
 def test_retry_after_headers(headers, seconds):
     assert retry_after(httpx2.Headers(headers)) == seconds
