@@ -275,7 +275,7 @@ def _http_client(limits: httpx2.Limits):
         import aiohttp  # noqa: F401
 
         return openai.DefaultAioHttpClient(limits=limits)
-    except (ImportError, RuntimeError):
+    except (ImportError, RuntimeError, AttributeError):
         return openai.DefaultAsyncHttpxClient(limits=limits)
 
 
