@@ -14,7 +14,10 @@ store = ui.get_store()
 dataset = ui.dataset_picker(store)
 name = ui.annotator(required=False)
 ui.show_flash()
-importing, checking = st.tabs(["Import candidates", "Spot-check"])
+# A keyed, state-tracking tab bar: a rerun (an import, a new spot-check) keeps the tab open.
+importing, checking = st.tabs(
+    ["Import candidates", "Spot-check"], key="import_tab", on_change="rerun"
+)
 
 with importing:
     st.markdown(
