@@ -243,7 +243,6 @@ class _Runner:
             )  # fmt: skip
             follow = []
             for job in jobs:
-                self.counters["total"] += 1
                 if job.key in done:
                     self.counters["skipped"] += 1
                     self._chain(job, done[job.key], follow)
@@ -345,7 +344,7 @@ class _Runner:
         self.queue: asyncio.Queue[Job] = asyncio.Queue()
         self.all_done = asyncio.Event()
         async with Oracle(self.config) as oracle:
-            self.oracle = oracle
+            self.counters["total"] = sum(1 + len(job.rest) for job in jobs)
             self.admit(jobs)
             self.flush()
             if self.outstanding == 0:
