@@ -11,6 +11,7 @@ from __future__ import annotations
 import html
 from dataclasses import dataclass, field
 
+import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
 
@@ -28,9 +29,8 @@ from .store.queue import (
 PREFERRED_METRICS = ("ifd_ppl", "rifd_ppl", "judge", "judge_score", "words", "length", "chars")
 BINS = 30
 SCATTER_POINTS = 2000
-# Past these many samples, distributions are drawn from an even thinning of the dataset.
+# Past this many samples, distributions are drawn from an even thinning of the dataset.
 HISTOGRAM_SAMPLES = 10_000
-SHIFT_SAMPLES = 10_000
 STATUS_COLORS = {
     "accepted": "#2e7d32",
     "edited": "#1565c0",
@@ -100,30 +100,57 @@ def _every(store: Store, dataset_id: int, target: int) -> int:
     return max(1, -(-store.count_samples(dataset_id) // target))
 
 
+def score_values(store: Store, dataset_id: int, metrics: list[str], every: int = 1) -> pd.DataFrame:
+    """Every value of `metrics` (each scorer) on samples whose id is a multiple of `every`,
+    with the version it belongs to ("original" or the candidate's kind)."""
+    kinds = store.candidate_kinds(dataset_id, every)
+    parts = []
+    for metric, scorer in store.metric_scorers():
+        if metric not in metrics:
+            continue
+        rows = store.thinned_scores(dataset_id, metric, scorer, every)
+        if rows:
+            frame = pd.DataFrame(rows, columns=["sample_id", "candidate_id", "value"])
+            parts.append(frame.assign(metric=metric, scorer=scorer))
+    if not parts:
+        return pd.DataFrame(columns=["sample_id", "candidate_id", "value", "metric", "scorer",
+                                     "version"])  # fmt: skip
+    frame = pd.concat(parts, ignore_index=True)
+    frame["version"] = frame["candidate_id"].map(kinds).fillna("original")
+    frame.loc[frame["candidate_id"] == 0, "version"] = "original"
+    return frame
+
+
+def _binned(values: pd.Series, bins: int) -> tuple[pd.Series, float, float]:
+    lo, hi = float(values.min()), float(values.max())
+    width = (hi - lo) / bins if hi > lo else 1.0
+    index = np.clip(np.floor((values.to_numpy() - lo) / width), 0, bins - 1).astype(int)
+    return pd.Series(index, index=values.index), lo, width
+
+
 def histograms(
-    store: Store, dataset_id: int, metrics: list[str] | None = None, bins: int = BINS
+    store: Store,
+    dataset_id: int,
+    metrics: list[str] | None = None,
+    bins: int = BINS,
+    values: pd.DataFrame | None = None,
 ) -> tuple[pd.DataFrame, list[str]]:
     """Binned score distributions, originals beside each candidate kind; and all metric names.
 
     Past HISTOGRAM_SAMPLES samples, every k-th sample is counted (the `every` column says k).
     """
-    pairs = store.metric_scorers()
-    present = list(dict.fromkeys(metric for metric, _ in pairs))
+    present = list(dict.fromkeys(metric for metric, _ in store.metric_scorers()))
     chosen = _chosen_metrics(present, metrics)
     every = _every(store, dataset_id, HISTOGRAM_SAMPLES)
+    if values is None:
+        values = score_values(store, dataset_id, chosen, every)
     parts = []
-    for metric, scorer in pairs:
+    for (metric, scorer), rows in values.groupby(["metric", "scorer"], sort=True):
         if metric not in chosen:
             continue
-        span = store.metric_range(dataset_id, metric, scorer, every)
-        if not span or not span["n"]:
-            continue
-        lo, hi = span["lo"], span["hi"]
-        width = (hi - lo) / bins if hi > lo else 1.0
-        found = store.score_histogram(dataset_id, metric, scorer, lo, width, bins, every)
-        frame = pd.DataFrame(found, columns=["version", "bin", "n"])
-        frame["metric"] = metric
-        frame["scorer"] = scorer
+        index, lo, width = _binned(rows["value"], bins)
+        frame = rows.assign(bin=index).groupby(["version", "bin"]).size().rename("n")
+        frame = frame.reset_index().assign(metric=metric, scorer=scorer)
         frame["lo"] = lo + frame["bin"] * width
         frame["hi"] = frame["lo"] + width
         # Shares, so originals and a kind with fewer scored versions compare fairly.
@@ -136,33 +163,41 @@ def histograms(
 
 
 def shift(
-    store: Store, dataset_id: int, metric: str = IFD_METRIC, bins: int = BINS
+    store: Store,
+    dataset_id: int,
+    metric: str = IFD_METRIC,
+    bins: int = BINS,
+    values: pd.DataFrame | None = None,
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Per candidate: its `metric` minus the original's, binned per kind; and scatter points.
 
-    Past SHIFT_SAMPLES samples every k-th sample takes part; at most SCATTER_POINTS points.
+    Past HISTOGRAM_SAMPLES samples every k-th sample takes part; at most SCATTER_POINTS points.
     """
     columns = ["kind", "bin", "lo", "hi", "n", "lower", "every"]
     points_columns = ["sample_id", "kind", "original", "candidate"]
-    scorers = [scorer for m, scorer in store.metric_scorers() if m == metric]
-    if not scorers:
+    every = _every(store, dataset_id, HISTOGRAM_SAMPLES)
+    if values is None:
+        values = score_values(store, dataset_id, [metric], every)
+    rows = values[values["metric"] == metric]
+    if rows.empty:
         return pd.DataFrame(columns=columns), pd.DataFrame(columns=points_columns)
     # The scorer with the most values, e.g. the student model used for most of the dataset.
-    every = _every(store, dataset_id, SHIFT_SAMPLES)
-    scorer = scorers[0]
-    if len(scorers) > 1:
-        scorer = max(scorers, key=lambda name: store.metric_range(dataset_id, metric, name)["n"])
+    rows = rows[rows["scorer"] == rows["scorer"].value_counts().idxmax()]
+    originals = rows[rows["candidate_id"] == 0].set_index("sample_id")["value"]
+    candidates = rows[rows["candidate_id"] != 0]
     pairs = pd.DataFrame(
-        store.metric_pairs(dataset_id, metric, scorer, every), columns=points_columns
-    )
+        {
+            "sample_id": candidates["sample_id"].to_numpy(),
+            "kind": candidates["version"].to_numpy(),
+            "original": originals.reindex(candidates["sample_id"]).to_numpy(),
+            "candidate": candidates["value"].to_numpy(),
+        }
+    ).dropna(subset=["original"])
     if pairs.empty:
         return pd.DataFrame(columns=columns), pairs
     delta = pairs["candidate"] - pairs["original"]
-    lo, hi = float(delta.min()), float(delta.max())
-    width = (hi - lo) / bins if hi > lo else 1.0
-    binned = pairs.assign(
-        bin=((delta - lo) // width).clip(0, bins - 1).astype(int), lower=delta < 0
-    )
+    index, lo, width = _binned(delta, bins)
+    binned = pairs.assign(bin=index, lower=delta < 0)
     frame = (
         binned.groupby(["kind", "bin"])
         .agg(n=("sample_id", "size"), lower=("lower", "sum"))
@@ -213,8 +248,14 @@ def dashboard_data(
     store: Store, dataset_id: int, metrics: list[str] | None = None, shift_metric: str = IFD_METRIC
 ) -> DashboardData:
     """Everything the dashboard draws for one dataset."""
-    hist, all_metrics = histograms(store, dataset_id, metrics)
-    shift_bins, shift_points = shift(store, dataset_id, shift_metric)
+    # One read of the thinned scores serves both the histograms and the shift.
+    present = list(dict.fromkeys(metric for metric, _ in store.metric_scorers()))
+    wanted = {*_chosen_metrics(present, metrics), shift_metric}
+    values = score_values(
+        store, dataset_id, sorted(wanted), _every(store, dataset_id, HISTOGRAM_SAMPLES)
+    )
+    hist, all_metrics = histograms(store, dataset_id, metrics, values=values)
+    shift_bins, shift_points = shift(store, dataset_id, shift_metric, values=values)
     return DashboardData(
         status=store.status_counts(dataset_id),
         progress=progress(store, dataset_id),

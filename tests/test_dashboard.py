@@ -76,7 +76,6 @@ def test_shift_pairs_each_candidate_with_its_original(store, built):
 
 def test_thinning_counts_only_every_kth_sample(store, built, monkeypatch):
     monkeypatch.setattr(dashboard, "HISTOGRAM_SAMPLES", 10)
-    monkeypatch.setattr(dashboard, "SHIFT_SAMPLES", 10)
     every = -(-N // 10)
     frame, _ = dashboard.histograms(store, built["dataset"].id, ["ifd_ppl"])
     kept = [i for i, sid in enumerate(built["ids"]) if sid % every == 0]
@@ -154,6 +153,16 @@ def test_figures_escape_untrusted_names(store, built):
     text = "".join(f.to_json() for f in figures)
     assert "<img src=x" not in text and "&lt;img src=x onerror=alert(1)&gt;" in text
     assert len(figures) == 8  # progress, annotators, 2 histograms, 2 shift, acceptance, flags
+
+
+def test_metric_ranges(store, built):
+    ranges = {(r["metric"], r["scorer"]): r for r in store.metric_ranges(built["dataset"].id)}
+    ifd = ranges[("ifd_ppl", "test-student")]
+    values = [original_ifd(i) for i in range(N)] + [
+        f(i) for i in ok_indices() for f in (instruction_ifd, response_ifd)
+    ]
+    assert ifd["n"] == len(values)
+    assert (ifd["lo"], ifd["hi"]) == (pytest.approx(min(values)), pytest.approx(max(values)))
 
 
 def test_version_changes_with_every_write(store, built):

@@ -93,15 +93,6 @@ class AnalyticsStore(StoreBase):
             [dataset_id],
         )
 
-    def review_log_by_annotator(self, dataset_id: int) -> list[dict[str, Any]]:
-        """Every review ever appended (undos included) per annotator and decision."""
-        where, params = self._dataset_range(dataset_id)
-        return self.query(
-            f"SELECT annotator, decision, count(*) AS n FROM reviews"
-            f" WHERE {where.format(col='sample_id')} GROUP BY annotator, decision",
-            params,
-        )
-
     def metric_scorers(self) -> list[tuple[str, str]]:
         """Distinct (metric, scorer) pairs with scores: a skip-scan, one index seek per pair."""
         found = []
@@ -117,66 +108,41 @@ class AnalyticsStore(StoreBase):
             metric = self.scalar("SELECT min(metric) FROM scores WHERE metric > ?", [metric])
         return found
 
-    def metric_range(
+    def metric_ranges(self, dataset_id: int) -> list[dict[str, Any]]:
+        """Per (metric, scorer): how many values, min and max, within one dataset."""
+        where, params = self._dataset_range(dataset_id)
+        found = []
+        for metric, scorer in self.metric_scorers():
+            row = self.query_one(
+                f"SELECT count(value) AS n, min(value) AS lo, max(value) AS hi"
+                f" FROM scores {_BY_METRIC} WHERE metric = ? AND scorer = ?"
+                f" AND {where.format(col='sample_id')}",
+                [metric, scorer, *params],
+            )
+            found.append({"metric": metric, "scorer": scorer, **row})
+        return found
+
+    def thinned_scores(
         self, dataset_id: int, metric: str, scorer: str, every: int = 1
-    ) -> dict[str, Any]:
-        """How many values of one metric from one scorer a dataset has, their min and max
-        (among samples whose id is a multiple of `every`)."""
+    ) -> list[tuple[int, int, float]]:
+        """(sample_id, candidate_id, value) of one metric from one scorer, for the samples whose
+        id is a multiple of `every`: one range of the covering index, read once."""
         where, params = self._dataset_range(dataset_id)
-        return self.query_one(
-            f"SELECT count(value) AS n, min(value) AS lo, max(value) AS hi"
-            f" FROM scores {_BY_METRIC} WHERE metric = ? AND scorer = ?"
-            f" AND {where.format(col='sample_id')} AND sample_id % ? = 0",
+        return self.conn.execute(
+            f"SELECT sample_id, candidate_id, value FROM scores {_BY_METRIC}"
+            f" WHERE metric = ? AND scorer = ? AND {where.format(col='sample_id')}"
+            " AND sample_id % ? = 0 AND value IS NOT NULL",
             [metric, scorer, *params, every],
+        ).fetchall()
+
+    def candidate_kinds(self, dataset_id: int, every: int = 1) -> dict[int, str]:
+        """{candidate id: kind} for the samples whose id is a multiple of `every`."""
+        rows = self.conn.execute(
+            "SELECT c.id, c.kind FROM samples s JOIN candidates c ON c.sample_id = s.id"
+            " WHERE s.dataset_id = ? AND s.id % ? = 0",
+            [dataset_id, every],
         )
-
-    def score_histogram(
-        self,
-        dataset_id: int,
-        metric: str,
-        scorer: str,
-        lo: float,
-        width: float,
-        bins: int,
-        every: int = 1,
-    ) -> list[dict[str, Any]]:
-        """Counts per bin of one metric, originals apart from each candidate kind.
-
-        every: count only samples whose id is a multiple of it (an even thinning: a sample's
-        original and candidates stay together, so before and after compare fairly).
-        """
-        where, params = self._dataset_range(dataset_id)
-        return self.query(
-            "SELECT CASE WHEN sc.candidate_id = 0 THEN 'original' ELSE c.kind END AS version,"
-            " min(max(CAST((sc.value - ?) / ? AS INTEGER), 0), ?) AS bin, count(*) AS n"
-            f" FROM scores sc {_BY_METRIC} LEFT JOIN candidates c ON c.id = sc.candidate_id"
-            " WHERE sc.metric = ? AND sc.scorer = ? AND sc.value IS NOT NULL"
-            f" AND {where.format(col='sc.sample_id')} AND sc.sample_id % ? = 0"
-            " GROUP BY version, bin ORDER BY version, bin",
-            [lo, width, bins - 1, metric, scorer, *params, every],
-        )
-
-    def metric_pairs(
-        self, dataset_id: int, metric: str, scorer: str, every: int = 1
-    ) -> list[dict[str, Any]]:
-        """(original value, candidate value, kind) of one metric per candidate that has both.
-
-        every: only samples whose id is a multiple of it. One pass over the covering index:
-        within a sample the original (candidate 0) comes first, so a window pairs them.
-        """
-        where, params = self._dataset_range(dataset_id)
-        return self.query(
-            "SELECT d.sample_id, c.kind, d.original, d.value AS candidate FROM ("
-            " SELECT sample_id, candidate_id, value, first_value("
-            "  CASE WHEN candidate_id = 0 THEN value END)"
-            "  OVER (PARTITION BY sample_id ORDER BY candidate_id) AS original"
-            f" FROM scores {_BY_METRIC} WHERE metric = ? AND scorer = ?"
-            f" AND {where.format(col='sample_id')} AND sample_id % ? = 0) d"
-            " JOIN candidates c ON c.id = d.candidate_id"
-            " WHERE d.candidate_id != 0 AND d.original IS NOT NULL AND d.value IS NOT NULL"
-            " ORDER BY d.sample_id, d.candidate_id",
-            [metric, scorer, *params, every],
-        )
+        return dict(rows.fetchall())
 
     def samples_scoring(
         self, dataset_id: int, metric: str, scorers: Sequence[str], op: str, value: float
@@ -187,10 +153,12 @@ class AnalyticsStore(StoreBase):
         if not scorers:
             return 0
         where, params = self._dataset_range(dataset_id)
+        # GROUP BY rather than count(DISTINCT): with one scorer the index yields sample ids
+        # in order, so no temporary B-tree is built.
         return self.scalar(
-            f"SELECT count(DISTINCT sample_id) FROM scores {_BY_METRIC} WHERE metric = ?"
+            f"SELECT count(*) FROM (SELECT sample_id FROM scores {_BY_METRIC} WHERE metric = ?"
             f" AND scorer IN ({','.join('?' * len(scorers))})"
-            f" AND {where.format(col='sample_id')} AND value {op} ?",
+            f" AND {where.format(col='sample_id')} AND value {op} ? GROUP BY sample_id)",
             [metric, *scorers, *params, value],
         )
 
