@@ -149,14 +149,22 @@ def resolve_student(spec: str | Path) -> tuple[Path, str | None, str]:
 
 
 def default_device() -> str:
-    import torch
-
+    """cuda when torch sees a GPU, else cpu."""
+    try:
+        import torch
+    except ImportError:
+        return "cpu"
     return "cuda" if torch.cuda.is_available() else "cpu"
 
 
-@lru_cache(maxsize=2)
 def load_student(spec: str = SMOLLM2, device: str | None = None, dtype: str = "float32") -> Student:
     """Load a student once per process (offline); GGUF weights are dequantized to `dtype`."""
+    folder, gguf_file, _ = resolve_student(spec)
+    return _load_student(str(folder / (gguf_file or "")), device or default_device(), dtype)
+
+
+@lru_cache(maxsize=2)
+def _load_student(spec: str, device: str, dtype: str) -> Student:
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     try:
         import torch
@@ -166,7 +174,6 @@ def load_student(spec: str = SMOLLM2, device: str | None = None, dtype: str = "f
             f"student scoring needs torch and transformers: pip install 'reflection-studio[scoring]' ({exc})"
         ) from exc
     folder, gguf_file, name = resolve_student(spec)
-    device = device or default_device()
     if device.startswith("cuda") and not torch.cuda.is_available():
         raise ConfigError("--device cuda: no CUDA device is available")
     kwargs = {"local_files_only": True}

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from ..errors import ConfigError
 from ..records import Score
 from . import drift as drift_module
-from .ifd import DEFAULT_MAX_LENGTH, SMOLLM2, Pair, Student, iter_ifd, load_student
+from .ifd import DEFAULT_MAX_LENGTH, SMOLLM2, IfdResult, Pair, Student, iter_ifd, load_student
 from .templates import template_name
 from .text import SCORER as TEXT_SCORER
 from .text import text_scores, text_stats
@@ -64,8 +64,8 @@ def _todo(store, dataset_id, family, scorer, limit, kinds) -> tuple[list[Version
 
 
 def student_scores(
-    version: Version, metrics: dict[str, float | None], result, student: str, template: str,
-    scorer: str, run_id: int | None, max_length: int,
+    sample_id: int, candidate_id: int | None, result: IfdResult, student: str, template: str,
+    scorer: str, run_id: int | None = None, max_length: int = DEFAULT_MAX_LENGTH,
 ) -> list[Score]:  # fmt: skip
     """Scores for the store: every metric records the student, template and token counts."""
     base = {
@@ -78,13 +78,11 @@ def student_scores(
     if result.note:
         base["note"] = result.note
     scores = []
-    for metric, value in metrics.items():
+    for metric, value in result.metrics().items():
         detail = dict(base)
         if metric in ("ifd_ppl", "rifd_ppl") and value is not None:
             detail["misaligned"] = value >= 1
-        scores.append(
-            Score(version.sample_id, metric, value, scorer, version.candidate_id, detail, run_id)
-        )
+        scores.append(Score(sample_id, metric, value, scorer, candidate_id, detail, run_id))
     return scores
 
 
@@ -130,8 +128,8 @@ def score_student(
                     version = todo[position]
                     position += 1
                     scores += student_scores(
-                        version, result.metrics(), result, loaded.name, template, scorer,
-                        run.id, max_length,
+                        version.sample_id, version.candidate_id, result, loaded.name,
+                        template, scorer, run.id, max_length,
                     )  # fmt: skip
                 store.put_scores(scores)
                 summary.scored += len(results)
@@ -157,7 +155,7 @@ def score_text(
     """Lengths of every version, and diff ratio and subject overlap of each reflected one."""
     ds = store.dataset(dataset)
     done = store.scored_versions(ds.id, _MARKER["text"], TEXT_SCORER)
-    summary = ScoreSummary("text", TEXT_SCORER)
+    summary = ScoreSummary("text", TEXT_SCORER, counters={"scores": 0})
     run = _run(store, ds.id, "text", {"scorer": TEXT_SCORER})
     summary.run_id = run.id
     try:
@@ -174,6 +172,7 @@ def score_text(
                 )  # fmt: skip
                 pending += text_scores(version.sample_id, version.candidate_id, stats, run.id)
                 summary.scored += 1
+                summary.counters["scores"] = summary.counters.get("scores", 0) + len(stats)
             if len(pending) >= chunk:
                 store.put_scores(pending)
                 pending = []
