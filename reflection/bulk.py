@@ -123,6 +123,16 @@ PRESETS: dict[str, BulkRule] = {
 }
 
 
+# Short names for the command line.
+PRESET_NAMES: dict[str, str] = dict(
+    zip(
+        ("accept-suggested", "reject-failed", "keep-original-failed", "accept-response"),
+        PRESETS,
+        strict=True,
+    )
+)
+
+
 @dataclass
 class Example:
     """One sample a rule would decide, with the version it would take and that version's scores."""

@@ -625,3 +625,57 @@ def oracle_serve_command(host, port, threads):
         if process.poll() is None:
             process.terminate()
             process.wait()
+
+
+@main.command("bulk")
+@click.argument("rule", required=False)
+@db_option
+@click.option("--dataset", help="Dataset name (default: the only one).")
+@click.option("--apply", "do_apply", is_flag=True, help="Decide the samples (default: preview).")
+@click.option(
+    "--undo", "undo_run", type=int, help="Take back a bulk run's decisions still in force."
+)
+@click.option(
+    "--annotator", default="cli", show_default=True, help="Name stored with each decision."
+)
+def bulk_command(rule, db, dataset, do_apply, undo_run, annotator):
+    """Decide many samples with one rule, as one run that can be undone as one.
+
+    Without RULE, lists the rules. With RULE, shows how many samples it decides now and the
+    first few; --apply decides them.
+
+    \b
+    Examples:
+      reflection bulk
+      reflection bulk accept-suggested
+      reflection bulk accept-suggested --apply --annotator ana
+      reflection bulk --undo 12
+    """
+    from . import bulk
+
+    with open_store(db) as store:
+        if undo_run is not None:
+            click.echo(f"Undid {bulk.undo(store, undo_run, annotator)} decisions of run {undo_run}")
+            return
+        if rule is None:
+            for name, label in bulk.PRESET_NAMES.items():
+                click.echo(f"{name:<22}{label}")
+            return
+        if rule not in bulk.PRESET_NAMES:
+            raise ReflectionError(
+                f"unknown rule {rule!r}; use one of {', '.join(bulk.PRESET_NAMES)}"
+            )
+        chosen = bulk.PRESETS[bulk.PRESET_NAMES[rule]]
+        ds = store.dataset(dataset or _only_dataset(store))
+        if do_apply:
+            run = bulk.apply(store, ds.id, chosen, annotator)
+            click.echo(
+                f"Run {run.id}: decided {run.counters['reviews']} samples ({chosen.describe()})"
+            )
+            return
+        preview = bulk.preview(store, ds.id, chosen)
+        click.echo(f"{preview.count} samples: {chosen.describe()}")
+        for example in preview.examples:
+            click.echo(
+                f"  sample {example.sample_id} ({example.kind}): {example.instruction[:70]!r}"
+            )

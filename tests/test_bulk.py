@@ -208,3 +208,28 @@ def test_apply_is_all_or_nothing(tmp_path, monkeypatch):
             apply(store, built["dataset"].id, BulkRule(target="original"))
         assert store.status_counts(built["dataset"].id)["undecided"] == 12
         assert store.runs("bulk") == []
+
+
+def test_cli_lists_previews_applies_and_undoes(tmp_path):
+    from click.testing import CliRunner
+
+    from reflection.cli import main
+
+    db = tmp_path / "cli.db"
+    with Store(db) as store:
+        built = build(store, N)
+        expected = preview(store, built["dataset"].id, ACCEPT_SUGGESTED).count
+    runner = CliRunner()
+    listed = runner.invoke(main, ["bulk", "--db", str(db)])
+    assert listed.exit_code == 0 and "accept-suggested" in listed.output
+    shown = runner.invoke(main, ["bulk", "accept-suggested", "--db", str(db)])
+    assert shown.exit_code == 0 and shown.output.startswith(f"{expected} samples: accept")
+    applied = runner.invoke(main, ["bulk", "accept-suggested", "--apply", "--db", str(db)])
+    assert applied.exit_code == 0, applied.output
+    with Store(db) as store:
+        [run] = store.runs("bulk")
+        assert store.status_counts(built["dataset"].id)["accepted"] == expected
+    undone = runner.invoke(main, ["bulk", "--undo", str(run.id), "--db", str(db)])
+    assert undone.output.strip() == f"Undid {expected} decisions of run {run.id}"
+    bad = runner.invoke(main, ["bulk", "accept-everything", "--db", str(db)])
+    assert bad.exit_code == 1 and "unknown rule 'accept-everything'" in bad.output
