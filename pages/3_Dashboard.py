@@ -2,7 +2,7 @@
 
 import streamlit as st
 
-from reflection import dashboard, ui
+from reflection import dashboard, spotcheck, ui
 from reflection.store import Store
 
 ui.page_header("Dashboard", "📊", caption="Every chart follows the dataset picked in the sidebar.")
@@ -53,3 +53,10 @@ for column, figure in zip(st.columns(2), dashboard.shift_figures(data), strict=F
 left, right = st.columns(2)
 left.plotly_chart(dashboard.acceptance_figure(data), width="stretch")
 right.plotly_chart(dashboard.flags_figure(data), width="stretch")
+
+spot_figures = spotcheck.narrowing_figures(store, dataset.id)
+if spot_figures:
+    st.subheader("Spot-checks: how the estimate narrows as samples are reviewed")
+for start in range(0, len(spot_figures), 2):
+    for column, figure in zip(st.columns(2), spot_figures[start : start + 2], strict=False):
+        column.plotly_chart(figure, width="stretch")

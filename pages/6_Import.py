@@ -114,7 +114,8 @@ with checking:
             )
         curve = spotcheck.narrowing(store, spot.id)
         if not curve.empty:
-            st.plotly_chart(spotcheck.narrowing_figure(curve), key=f"curve_{spot.id}")
+            figure = spotcheck.narrowing_figure(curve)
+            st.plotly_chart(figure, key=f"curve_{spot.id}", width="stretch")
         with st.expander("Queue (review these sample ids on the Review page)"):
             st.dataframe(
                 [

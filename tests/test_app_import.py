@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import base64
 import json
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from reflection import Review, Store
@@ -26,6 +28,13 @@ def db(tmp_path, monkeypatch):
     Store(path).close()
     monkeypatch.setenv("REFLECTION_DB", str(path))
     return path
+
+
+def values(array) -> list:
+    """A plotly JSON array, plain or binary-encoded ({"dtype", "bdata"})."""
+    if isinstance(array, dict):
+        return np.frombuffer(base64.b64decode(array["bdata"]), dtype=array["dtype"]).tolist()
+    return list(array)
 
 
 def open_page() -> AppTest:
@@ -141,3 +150,32 @@ def test_duplicate_spotcheck_name_is_an_error(db, tmp_path, alpaca_records):
     at = open_page()
     click(at, "Create spot-check")
     assert "already exists" in at.error[0].value
+
+
+def test_dashboard_shows_how_each_spotcheck_narrows(db, tmp_path, alpaca_records):
+    from reflection.adopt import import_candidates
+    from reflection.spotcheck import create_spotcheck
+
+    path = tmp_path / "r.json"
+    path.write_text(json.dumps(paired(alpaca_records[:100])), encoding="utf-8")
+    with Store(db) as store:
+        import_candidates(store, path, dataset="alpaca")
+        create_spotcheck(store, "alpaca", "unreviewed", size=10, seed=1)
+        create_spotcheck(store, "alpaca", "half-done", size=20, seed=2)
+        for sid in spotcheck_queue(store, "half-done")[:8]:
+            store.add_review(Review(sid, "accept", store.candidates_for(sid)[0].id))
+    page = str(Path(PAGE).parent / "3_Dashboard.py")
+    at = AppTest.from_file(page, default_timeout=60)
+    at.run()
+    assert not at.exception, at.exception
+    specs = [json.loads(c.proto.spec) for c in at.get("plotly_chart")]
+    by_title = {(s["layout"].get("title") or {}).get("text"): s for s in specs}
+    curve = by_title["Spot-check half-done: bad samples implied"]
+    assert values(curve["data"][2]["x"]) == list(range(1, 9))
+    # A sample's verdict counts in every spot-check that drew it: "unreviewed" shares some.
+    with Store(db) as store:
+        shared = set(spotcheck_queue(store, "unreviewed")) & set(
+            spotcheck_queue(store, "half-done")[:8]
+        )
+    other = by_title.get("Spot-check unreviewed: bad samples implied")
+    assert (len(values(other["data"][2]["x"])) if other else 0) == len(shared)
