@@ -272,7 +272,8 @@ class SpotCheckReport:
             "good": spot.settings.get("good"),
             "created_at": spot.created_at,
             "overall": self.overall.as_dict(),
-            "strata": [s.as_dict() for s in self.strata] if spot.stratify else [],
+            # One stratum says what "overall" says: listed only when there are several.
+            "strata": [s.as_dict() for s in self.strata] if len(self.strata) > 1 else [],
         }
 
 
