@@ -238,7 +238,11 @@ def state_and_suggestion(item: review.ReviewItem) -> None:
         st.caption("Undecided")
     if item.suggestion:
         s = item.suggestion
-        version = review.candidate_label(item.candidate(s.candidate_id))
+        version = (
+            "reject"
+            if getattr(s, "decision", "accept") == "reject"
+            else review.candidate_label(item.candidate(s.candidate_id))
+        )
         confidence = f", confidence {s.confidence:.2f}" if s.confidence is not None else ""
         st.info(
             f"Suggested: **{diff.escape_markdown(version)}** — {diff.escape_markdown(s.reason)}"

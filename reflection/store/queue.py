@@ -72,12 +72,6 @@ def _in_range(column: str, item: ScoreRange, params: list[Any]) -> str:
     return " AND ".join(parts) or f"{column} IS NOT NULL"
 
 
-_ORIGINAL_VALUE = (
-    "(SELECT o.value FROM scores o WHERE o.sample_id = {sid} AND o.candidate_id = 0"
-    " AND o.metric = ? ORDER BY o.id DESC LIMIT 1)"
-)
-
-
 class QueueStore(StoreBase):
     def queue_ids(self, dataset_id: int, query: QueueQuery | None = None) -> list[int]:
         """Ids of the dataset's samples that match `query`, in its order."""
@@ -132,7 +126,7 @@ class QueueStore(StoreBase):
         if q.statuses:
             where.append(self._status_sql(q.statuses, dataset_id, params))
         if q.flags:
-            where.append(self._flags_sql(q.flags, params))
+            where.append(self._flags_sql(q.flags, dataset_id, params))
         for item in q.ranges:
             where.append(self._range_sql(item, params))
         if q.text.strip():
@@ -144,11 +138,11 @@ class QueueStore(StoreBase):
                     " (SELECT rowid FROM candidates_fts WHERE candidates_fts MATCH ?)))"
                 )
                 params += [match, match]
-        sql = f"SELECT s.id FROM samples s WHERE {' AND '.join(where)}"
-        if order:
-            order_sql, order_params = self._order_sql(q)
-            sql, params = sql + order_sql, params + order_params
-        return sql, params
+        if not order:
+            return f"SELECT s.id FROM samples s WHERE {' AND '.join(where)}", params
+        join, join_params, order_sql = self._order_sql(q)
+        sql = f"SELECT s.id FROM samples s{join} WHERE {' AND '.join(where)}{order_sql}"
+        return sql, join_params + params
 
     @staticmethod
     def _status_sql(statuses: tuple[str, ...], dataset_id: int, params: list) -> str:
@@ -171,7 +165,7 @@ class QueueStore(StoreBase):
         return "(" + " OR ".join(parts) + ")"
 
     @staticmethod
-    def _flags_sql(flags: tuple[str, ...], params: list) -> str:
+    def _flags_sql(flags: tuple[str, ...], dataset_id: int, params: list) -> str:
         parts = []
         imported = [f for f in flags if f not in DERIVED_FLAGS]
         for flag in flags:
@@ -195,11 +189,13 @@ class QueueStore(StoreBase):
             elif flag == "no_candidate":
                 parts.append("s.id NOT IN (SELECT sample_id FROM candidates)")
         if imported:
+            # Through the partial index of flagged samples (m007): unflagged rows are never read.
             parts.append(
-                "(s.flags != '[]' AND EXISTS (SELECT 1 FROM json_each(s.flags) j"
+                "s.id IN (SELECT f.id FROM samples f WHERE f.dataset_id = ?"
+                " AND f.flags != '[]' AND EXISTS (SELECT 1 FROM json_each(f.flags) j"
                 f" WHERE j.value IN ({','.join('?' * len(imported))})))"
             )
-            params += imported
+            params += [dataset_id, *imported]
         return "(" + " OR ".join(parts) + ")"
 
     @staticmethod
@@ -225,32 +221,37 @@ class QueueStore(StoreBase):
         )
 
     @staticmethod
-    def _order_sql(q: QueueQuery) -> tuple[str, list]:
+    def _order_sql(q: QueueQuery) -> tuple[str, list, str]:
+        """(JOIN clause, its params, ORDER BY clause) for the queue's order.
+
+        A metric order joins one GROUP BY pass over that metric's scores (one row per sample)
+        instead of running a subquery per sample: ~0.3 s rather than seconds at 100k samples.
+        """
         if q.sort not in SORT_KEYS:
             raise ReflectionError(
                 f"unknown sort {q.sort!r} (expected one of {', '.join(SORT_KEYS)})"
             )
         direction = "DESC" if q.descending else "ASC"
         if q.sort == "position":
-            return f" ORDER BY s.position {direction}, s.id {direction}", []
+            return "", [], f" ORDER BY s.position {direction}, s.id {direction}"
         if q.sort == "id":
-            return f" ORDER BY s.id {direction}", []
+            return "", [], f" ORDER BY s.id {direction}"
         if q.sort == "confidence":
-            key = "(SELECT sg.confidence FROM suggestions sg WHERE sg.sample_id = s.id)"
-            return f" ORDER BY {key} IS NULL, {key} {direction}, s.id", []
+            join = " LEFT JOIN suggestions k ON k.sample_id = s.id"
+            # Samples without the value go last whatever the direction.
+            return join, [], f" ORDER BY k.confidence IS NULL, k.confidence {direction}, s.id"
         if not q.sort_metric:
             raise ReflectionError(f"sorting by {q.sort} needs a metric")
-        original = _ORIGINAL_VALUE.format(sid="s.id")
-        candidate_agg = "max" if q.descending else "min"
-        candidate = (
-            f"(SELECT {candidate_agg}(c.value) FROM scores c WHERE c.sample_id = s.id"
-            " AND c.candidate_id != 0 AND c.metric = ?)"
+        agg = "max" if q.descending else "min"  # the candidate that sorts first
+        original = "max(CASE WHEN candidate_id = 0 THEN value END)"
+        candidate = f"{agg}(CASE WHEN candidate_id != 0 THEN value END)"
+        key = {
+            "original": original,
+            "candidate": candidate,
+            "change": f"{candidate} - {original}",
+        }[q.sort]
+        join = (
+            f" LEFT JOIN (SELECT sample_id, {key} AS v FROM scores WHERE metric = ?"
+            " GROUP BY sample_id) k ON k.sample_id = s.id"
         )
-        if q.sort == "original":
-            key, params = original, [q.sort_metric]
-        elif q.sort == "candidate":
-            key, params = candidate, [q.sort_metric]
-        else:  # change: the candidate's value minus the original's
-            key, params = f"({candidate} - {original})", [q.sort_metric, q.sort_metric]
-        # Samples without the value go last whatever the direction.
-        return f" ORDER BY {key} IS NULL, {key} {direction}, s.id", params * 2
+        return join, [q.sort_metric], f" ORDER BY k.v IS NULL, k.v {direction}, s.id"

@@ -216,6 +216,11 @@ def m006_dashboard_scores(db: sqlite_utils.Database) -> None:
     )
 
 
+def m007_review_flag_index(db: sqlite_utils.Database) -> None:
+    """A partial index of flagged samples: flag lists and flag filters skip the unflagged."""
+    db.execute("CREATE INDEX samples_flagged ON samples(dataset_id, flags) WHERE flags != '[]'")
+
+
 MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [
     m001_initial,
     m002_review_queue,
@@ -223,6 +228,7 @@ MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [
     m004_bulk_sample_index,
     m005_suggestion_decision,
     m006_dashboard_scores,
+    m007_review_flag_index,
 ]
 
 
