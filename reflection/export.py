@@ -11,7 +11,7 @@ The same database state always gives the same bytes.
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -111,10 +111,17 @@ def export_records(
     undecided: str = "skip",
     provenance: bool = False,
     limit: int | None = None,
+    with_scores: bool = False,
+    scores_from: Sequence[str] = (),
 ) -> tuple[list[dict], dict[str, int]]:
-    """The records an export would write (the first `limit` of them) and counts by reason."""
+    """The records an export would write (the first `limit` of them) and counts by reason.
+
+    `with_scores` adds each record's scores as fields (reflection.scoring.fields); `scores_from`
+    picks the scorer where several scored a metric.
+    """
     name = store.dataset(dataset).name
     records: list[dict] = []
+    versions: list[tuple[int, int | None]] = []
     counts: Counter[str] = Counter()
     for chosen in chosen_versions(store, dataset, undecided):
         counts[chosen.reason] += 1
@@ -126,6 +133,15 @@ def export_records(
         if provenance:
             _add_provenance(record, chosen.provenance(name), fmt)
         records.append(record)
+        versions.append((chosen.sample.id, chosen.candidate.id if chosen.candidate else None))
+    if with_scores:
+        from .scoring.fields import scores_for_export
+
+        fields = scores_for_export(store, versions, scores_from)
+        # Every record gets every column (None where unscored): tables need one header.
+        names = sorted({name for found in fields.values() for name in found})
+        for record, version in zip(records, versions, strict=True):
+            record.update({name: fields[version].get(name) for name in names})
     counts["written"] = counts["accepted"] + counts["edited"] + counts["suggested"]
     counts["written"] += counts["undecided-original"]
     return records, dict(sorted(counts.items()))
@@ -147,17 +163,29 @@ def export_dataset(
     *,
     undecided: str = "skip",
     provenance: bool = False,
+    with_scores: bool = False,
+    scores_from: Sequence[str] = (),
 ) -> ExportResult:
     """Write the curated set to `path` atomically and record the export as a run."""
     path = Path(path)
     fmt = format_for_path(path, fmt)
     ds = store.dataset(dataset)
-    records, counts = export_records(store, ds.id, fmt, undecided=undecided, provenance=provenance)
+    records, counts = export_records(
+        store, ds.id, fmt, undecided=undecided, provenance=provenance,
+        with_scores=with_scores, scores_from=scores_from,
+    )  # fmt: skip
     write_dataset(path, records, fmt)
     run = store.start_run(
         "export",
         ds.id,
-        {"path": str(path), "format": fmt, "undecided": undecided, "provenance": provenance},
+        {
+            "path": str(path),
+            "format": fmt,
+            "undecided": undecided,
+            "provenance": provenance,
+            "with_scores": with_scores,
+            "scores_from": list(scores_from),
+        },
     )
     store.update_run(run.id, counters=counts, status="done")
     return ExportResult(path, fmt, len(records), counts, run.id)

@@ -230,7 +230,13 @@ def threshold(
 def judge_margin(
     versions: Sequence[Scored], *, margin: float = 1.0, metric: str = "judge"
 ) -> Choice | None:
-    """The reflected version whose judge score beats the original's by >= margin, else the original."""
+    """The reflected version whose judge score beats the original's by >= margin, else the original.
+
+    With a `*_margin` metric (e.g. `judge_margin` from pairwise comparisons) each reflected
+    version's value already is its lead over the original.
+    """
+    if metric.endswith("_margin"):
+        return _lead(versions, margin, metric)
     original = next((v for v in versions if v.candidate_id is None), None)
     if original is None or original.get(metric) is None:
         return None
@@ -254,6 +260,20 @@ def judge_margin(
         f" (margin {margin:g} not reached)",
         None,
     )
+
+
+def _lead(versions: Sequence[Scored], margin: float, metric: str) -> Choice | None:
+    rivals = [v for v in versions if v.candidate_id is not None and v.get(metric) is not None]
+    if not rivals:
+        return None
+    best = max(rivals, key=lambda v: (v.get(metric), -(v.candidate_id or 0)))
+    lead = best.get(metric)
+    if lead >= margin:
+        return Choice(
+            best.candidate_id, ACCEPT, f"{best.label}: {metric} {lead:+g} (>= {margin:g})",
+            min(1.0, lead / 9),
+        )  # fmt: skip
+    return Choice(None, ACCEPT, f"original kept: best {metric} {lead:+g} < {margin:g}", None)
 
 
 def topk(

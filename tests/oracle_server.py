@@ -26,6 +26,7 @@ import email.parser
 import hashlib
 import json
 import random
+import re
 import subprocess
 import sys
 import time
@@ -58,11 +59,26 @@ def request_ref(messages) -> str:
     return hashlib.sha256(payload.encode()).hexdigest()[:16]
 
 
+_JUDGED = re.compile(r"\[Response\]\n(.*?)(?:\n\[The End of Pair|\n\nPlease rate)", re.S)
+
+
+def fake_judgement(prompt: str, ref: str) -> str:
+    """A judge's reply (reflection.scoring.judge): longer responses score higher, 2 to 9, and in
+    a pairwise prompt the first pair gets one point more (a position bias to cancel)."""
+    scores = [min(9, 2 + len(m.split()) // 15) for m in _JUDGED.findall(prompt)]
+    if "[The Start of Pair 2]" in prompt and len(scores) == 2:
+        first = min(10, scores[0] + 1)
+        return f"Scores: {first} {scores[1]}\nReason: compared by length (ref:{ref})."
+    return f"Score: {scores[0] if scores else 5}\nReason: rated by length (ref:{ref})."
+
+
 def fake_reply(body: dict) -> str:
     """A well-formed reflection for the prompt in `body`, in the format it asks for."""
     messages = body.get("messages", [])
     ref = request_ref(messages)
     prompt = "\n".join(str(m.get("content", "")) for m in messages)
+    if "instruction-tuning data" in prompt and "[Response]" in prompt:
+        return fake_judgement(prompt, ref)
     topic = " ".join(
         next((m["content"] for m in messages if m.get("role") == "user"), "").split()[:8]
     )

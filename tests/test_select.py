@@ -321,3 +321,68 @@ def test_unknown_rule(scored_store):
     store, ds, *_ = scored_store
     with pytest.raises(ConfigError, match="unknown rule"):
         suggest(store, ds.id, "best")
+
+
+# --------------------------------------------------------------------------- export and CLI
+
+
+def test_export_with_scores_uses_the_seeds_names(scored_store):
+    store, ds, ids, q = scored_store
+    suggest(store, ds.id)
+    records, _ = export_records(store, ds.id, undecided="suggested", with_scores=True)
+    first = records[0]
+    assert first["instruction"] == "Better 0"
+    assert (first["ifd_ppl"], first["rifd_ppl"]) == (0.8, 0.4)  # Q's scores, not the original's
+    assert records[2]["ifd_ppl"] is None  # unscored sample: the column is still there
+    store.put_scores([Score(ids[0], "ifd_ppl", 0.3, "Other@vicuna", q[0])])
+    with pytest.raises(
+        ConfigError, match="several scorers gave ifd_ppl: Other@vicuna, Tiny@alpaca"
+    ):
+        export_records(store, ds.id, undecided="suggested", with_scores=True)
+    records, _ = export_records(
+        store, ds.id, undecided="suggested", with_scores=True, scores_from=["Other@vicuna"]
+    )
+    assert (records[0]["ifd_ppl"], records[0]["rifd_ppl"]) == (0.3, 0.4)
+
+
+def test_cli_score_suggest_stats_export(scored_store, tmp_path):
+    from click.testing import CliRunner
+
+    from reflection.cli import main
+
+    store, ds, ids, q = scored_store
+    db = str(store.path)
+    runner = CliRunner()
+    result = runner.invoke(main, ["score", "--db", db, "--metric", "text"])
+    assert result.exit_code == 0, result.output
+    assert "text: 8 scored, 0 already done (text, run" in result.output
+    result = runner.invoke(main, ["suggest", "--db", db])
+    assert result.exit_code == 0, result.output
+    assert result.output.strip() == (
+        "samples 4, suggested 3, no suggestion 1, accept original 1, accept reflected 1, reject 1"
+    )
+    result = runner.invoke(
+        main, ["suggest", "--db", db, "--rule", "threshold", "--where", "ifd_ppl<<1"]
+    )
+    assert result.exit_code == 1 and "cannot read condition 'ifd_ppl<<1'" in result.output
+    result = runner.invoke(main, ["stats", "--db", db, "--json"])
+    assert result.exit_code == 0, result.output
+    import json
+
+    stats = json.loads(result.output)
+    assert stats["suggestions"] == 3
+    assert stats["suggestions_by_decision"] == {
+        "accept original": 1,
+        "accept reflected": 1,
+        "reject": 1,
+    }
+    assert (
+        stats["scores_by_metric"]["ifd_ppl"] == 6 and stats["scores_by_metric"]["words_output"] == 8
+    )
+    assert stats["scorers"]["rifd_ppl"] == ["Tiny@alpaca"]
+    out = tmp_path / "scored.jsonl"
+    result = runner.invoke(main, ["export", "--db", db, "--out", str(out), "--undecided", "suggested", "--with-scores"])  # fmt: skip
+    assert result.exit_code == 0, result.output
+    rows = [json.loads(line) for line in out.read_text().splitlines()]
+    assert [r["instruction"] for r in rows] == ["Better 0", "Instruction 1", "Instruction 3"]
+    assert rows[0]["ifd_ppl"] == 0.8 and rows[0]["words_instruction"] == 2

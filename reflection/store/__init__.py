@@ -72,6 +72,13 @@ class Store(
                 f"SELECT count(*) FROM suggestions sg JOIN samples s ON s.id = sg.sample_id {where}",
                 params,
             ),
+            "suggestions_by_decision": grouped(
+                "SELECT sg.decision || CASE WHEN sg.decision = 'accept' THEN"
+                " CASE WHEN sg.candidate_id = 0 THEN ' original' ELSE ' reflected' END ELSE '' END,"
+                f" count(*) FROM suggestions sg JOIN samples s ON s.id = sg.sample_id {where}"
+                " GROUP BY 1 ORDER BY 1"
+            ),
+            "scorers": self.scoring_scorers(dataset_id),
         }
 
 

@@ -31,3 +31,16 @@ class ScoringStore(StoreBase):
             [dataset_id, metric],
         )
         return [row[0] for row in rows]
+
+    def scoring_scorers(self, dataset_id: int | None = None) -> dict[str, list[str]]:
+        """{metric: [scorers]} present in the store (or one dataset)."""
+        where, params = ("WHERE s.dataset_id = ?", [dataset_id]) if dataset_id else ("", [])
+        rows = self.conn.execute(
+            f"SELECT DISTINCT sc.metric, sc.scorer FROM scores sc JOIN samples s"
+            f" ON s.id = sc.sample_id {where} ORDER BY sc.metric, sc.scorer",
+            params,
+        )
+        found: dict[str, list[str]] = {}
+        for metric, scorer in rows:
+            found.setdefault(metric, []).append(scorer)
+        return found
