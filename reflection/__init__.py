@@ -28,6 +28,15 @@ _LAZY = {
     "parse_oracle_reply": "parse",
     "reflect_dataset": "reflect",
     "spotcheck_queue": "spotcheck",
+    "compute_ifd": "scoring.ifd",
+    "load_student": "scoring.ifd",
+    "score_drift": "scoring.runner",
+    "score_judge": "scoring.judge",
+    "score_student": "scoring.runner",
+    "score_text": "scoring.runner",
+    "scores_for_export": "scoring.fields",
+    "suggest": "select",
+    "text_stats": "scoring.text",
 }
 
 
@@ -68,4 +77,13 @@ __all__ = [
     "parse_oracle_reply",
     "reflect_dataset",
     "spotcheck_queue",
+    "compute_ifd",
+    "load_student",
+    "score_drift",
+    "score_judge",
+    "score_student",
+    "score_text",
+    "scores_for_export",
+    "suggest",
+    "text_stats",
 ]
