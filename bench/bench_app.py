@@ -1,0 +1,276 @@
+"""Speed of the review app on a 100,000-sample store, measured with Streamlit's AppTest.
+
+Builds a store of N samples (the real Alpaca pairs repeated, a suffix keeping content hashes
+distinct), two candidates each (instruction- and response-reflected), about 8 scores per
+sample (IFD and judge for every version, drift for candidates, a length), a suggestion for
+each, and 10% decided. Then times script runs (AppTest `run()` wall time: the script run plus the harness, median of repeats):
+
+  - review_open: the Review page's first run in a session (queue snapshot of all ids);
+  - next_sample: pressing Next (load the sample, its candidates, scores, the word diffs);
+  - decide_next: pressing Accept (append the review, commit, then show the next sample);
+  - filter_*: changing one queue filter (status, flag, score range, full-text search, order);
+  - dashboard: pages/3_Dashboard.py, the other engineer's page, if it exists;
+  - home: app.py.
+
+Baselines in the same run: `empty_page` (AppTest rerunning a one-button script: the
+harness's own cost per run) and the same Review page on a 64-sample store. Filter queries are also timed alone
+(library call, no Streamlit) as `query_*`. Targets (issue 5): next sample <= 200 ms,
+filtering <= 50 ms, dashboard <= 1.5 s.
+
+    python bench/bench_app.py [--samples 100000] [--repeats 15] [--db PATH (reuse)]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import random
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from streamlit.testing.v1 import AppTest  # noqa: E402
+
+from reflection import Candidate, Review, Sample, Score, Store, Suggestion  # noqa: E402
+from reflection.review import QueueQuery, ScoreRange  # noqa: E402
+
+ALPACA = ROOT.parent / "shared" / "data" / "alpaca_cherry_3k.json"
+REVIEW = str(ROOT / "pages" / "1_Review.py")
+DASHBOARD = ROOT / "pages" / "3_Dashboard.py"
+HOME = str(ROOT / "app.py")
+TARGETS_MS = {"next_sample": 200, "decide_next": 200, "filter": 50, "dashboard": 1500}
+
+
+def build_store(path: Path, n: int, seed: int = 7) -> None:
+    rng = random.Random(seed)
+    base = json.loads(ALPACA.read_text(encoding="utf-8"))
+    with Store(path) as store:
+        ds = store.ensure_dataset("bench")
+        samples = []
+        for i in range(n):
+            record = base[i % len(base)]
+            samples.append(
+                Sample(
+                    instruction=f"{record['instruction']} [{i // len(base)}]",
+                    input=record.get("input", ""),
+                    output=record["output"],
+                    position=i,
+                    flags=["odd_source"] if i % 997 == 0 else [],
+                )
+            )
+        store.add_samples(ds.id, samples)
+        ids = store.sample_ids(ds.id)
+        candidates = []
+        for sid, sample in zip(ids, samples, strict=True):
+            candidates.append(
+                Candidate(
+                    sample_id=sid,
+                    kind="instruction",
+                    instruction=f"In detail and step by step: {sample.instruction}",
+                    input=sample.input,
+                    output=f"{sample.output}\n\nIn short, the key points are covered above.",
+                    critique="The instruction is vague.",
+                    status="failed" if rng.random() < 0.01 else "ok",
+                )
+            )
+            candidates.append(
+                Candidate(
+                    sample_id=sid,
+                    kind="response",
+                    instruction=sample.instruction,
+                    input=sample.input,
+                    output=sample.output.replace(" the ", " this ", 2) + " Furthermore, it helps.",
+                    critique="The answer is thin.",
+                )
+            )
+        store.add_candidates(candidates)
+        scores, suggestions = [], []
+        for k, sid in enumerate(ids):
+            c1, c2 = candidates[2 * k].id, candidates[2 * k + 1].id
+            ifd = rng.uniform(0.3, 1.3)
+            scores += [
+                Score(sample_id=sid, metric="ifd_ppl", value=ifd, scorer="smollm2"),
+                Score(sample_id=sid, candidate_id=c1, metric="ifd_ppl", value=ifd * rng.uniform(0.6, 1.1), scorer="smollm2"),
+                Score(sample_id=sid, candidate_id=c2, metric="ifd_ppl", value=ifd * rng.uniform(0.6, 1.1), scorer="smollm2"),
+                Score(sample_id=sid, metric="judge", value=rng.randint(1, 10), scorer="judge"),
+                Score(sample_id=sid, candidate_id=c1, metric="judge", value=rng.randint(1, 10), scorer="judge"),
+                Score(sample_id=sid, candidate_id=c1, metric="drift", value=rng.random() ** 3),
+                Score(sample_id=sid, candidate_id=c2, metric="drift", value=rng.random() ** 3),
+                Score(sample_id=sid, metric="words_output", value=len(samples[k].output.split())),
+            ]  # fmt: skip
+            suggestions.append(
+                Suggestion(
+                    sample_id=sid,
+                    candidate_id=c2,
+                    rule="ifd",
+                    reason="IFD drops",
+                    confidence=rng.random(),
+                )
+            )
+        store.put_scores(scores)
+        store.put_suggestions(suggestions)
+        decided = rng.sample(ids, n // 10)
+        store.add_reviews(
+            Review(sample_id=sid, decision=rng.choice(["accept", "reject"]), annotator="bench")
+            for sid in decided
+        )
+
+
+def timed_runs(at: AppTest, action, repeats: int) -> list[float]:
+    """Milliseconds of each `action(at)` + `at.run()`."""
+    times = []
+    for _ in range(repeats):
+        action(at)
+        start = time.perf_counter()
+        at.run()
+        times.append((time.perf_counter() - start) * 1000)
+        if at.exception:
+            raise SystemExit(f"page failed: {at.exception[0].message}")
+    return times
+
+
+def open_review(timeout: float = 120) -> tuple[AppTest, float]:
+    at = AppTest.from_file(REVIEW, default_timeout=timeout)
+    at.session_state["annotator"] = "bench"
+    start = time.perf_counter()
+    at.run()
+    took = (time.perf_counter() - start) * 1000
+    if at.exception:
+        raise SystemExit(f"review page failed: {at.exception[0].message}")
+    return at, took
+
+
+def press(label: str):
+    def action(at: AppTest) -> None:
+        next(b for b in at.button if b.label.startswith(label)).click()
+
+    return action
+
+
+def review_figures(repeats: int) -> dict[str, list[float]]:
+    figures: dict[str, list[float]] = {}
+    at, first = open_review()
+    figures["review_open"] = [first]
+    figures["next_sample"] = timed_runs(at, press("Next"), repeats)
+    figures["decide_next"] = timed_runs(at, press("Accept candidate"), repeats)
+    filters = {
+        "filter_status": lambda at: at.multiselect(key="q_status").set_value(["accepted"]),
+        "filter_flag": lambda at: at.multiselect(key="q_flags").set_value(["drift"]),
+        "filter_search": lambda at: at.text_input(key="q_text").input("photosynthesis"),
+        "filter_order": lambda at: at.selectbox(key="q_sort").select(
+            "IFD change (largest drop first)"
+        ),
+    }
+    reset = {
+        "filter_status": lambda at: at.multiselect(key="q_status").set_value(["undecided"]),
+        "filter_flag": lambda at: at.multiselect(key="q_flags").set_value([]),
+        "filter_search": lambda at: at.text_input(key="q_text").input(""),
+        "filter_order": lambda at: at.selectbox(key="q_sort").select("Source order"),
+    }
+    for name, change in filters.items():
+        times = []
+        for _ in range(max(3, repeats // 3)):
+            times += timed_runs(at, change, 1)
+            reset[name](at)
+            at.run()
+        figures[name] = times
+    return figures
+
+
+def query_figures(db: Path, repeats: int) -> dict[str, list[float]]:
+    queries = {
+        "query_status": QueueQuery(statuses=("accepted",)),
+        "query_flag": QueueQuery(statuses=("undecided",), flags=("drift",)),
+        "query_range": QueueQuery(ranges=(ScoreRange("ifd_ppl", 1.0, None),)),
+        "query_change": QueueQuery(ranges=(ScoreRange("ifd_ppl", None, -0.2, "change"),)),
+        "query_search": QueueQuery(text="photosynthesis"),
+        "query_order_ifd_change": QueueQuery(sort="change", sort_metric="ifd_ppl"),
+        "query_order_confidence": QueueQuery(sort="confidence", descending=True),
+    }
+    figures = {}
+    with Store(db) as store:
+        ds = store.dataset("bench").id
+        for name, query in queries.items():
+            times = []
+            for _ in range(repeats):
+                start = time.perf_counter()
+                store.queue_ids(ds, query)
+                times.append((time.perf_counter() - start) * 1000)
+            figures[name] = times
+    return figures
+
+
+def page_figure(path: str, repeats: int, state: dict | None = None) -> list[float]:
+    times = []
+    for _ in range(repeats):
+        at = AppTest.from_file(path, default_timeout=120)
+        for key, value in (state or {}).items():
+            at.session_state[key] = value
+        start = time.perf_counter()
+        at.run()
+        times.append((time.perf_counter() - start) * 1000)
+        if at.exception:
+            raise SystemExit(f"{path} failed: {at.exception[0].message}")
+    return times
+
+
+def empty_page_figure(tmp: Path, repeats: int) -> list[float]:
+    """Reruns of a one-line page: what AppTest itself costs per run."""
+    script = tmp / "empty_page.py"
+    script.write_text("import streamlit as st\nst.button('Next')\n")
+    at = AppTest.from_file(str(script), default_timeout=60)
+    at.run()
+    return timed_runs(at, press("Next"), repeats)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--samples", type=int, default=100_000)
+    parser.add_argument("--repeats", type=int, default=15)
+    parser.add_argument("--db", type=Path, help="reuse (or build once into) this database")
+    args = parser.parse_args()
+    tmp = Path(tempfile.mkdtemp(prefix="bench_app_"))
+    db = args.db or tmp / "bench.db"
+    if not db.exists():
+        start = time.perf_counter()
+        build_store(db, args.samples)
+        print(f"built {db} ({args.samples:,} samples) in {time.perf_counter() - start:.1f} s")
+    small = tmp / "small.db"
+    build_store(small, 64)
+
+    rows: dict[str, list[float]] = {"empty_page": empty_page_figure(tmp, args.repeats)}
+    os.environ["REFLECTION_DB"] = str(small)
+    small_figures = review_figures(args.repeats)
+    rows["next_sample_64"] = small_figures["next_sample"]
+    os.environ["REFLECTION_DB"] = str(db)
+    rows.update(review_figures(args.repeats))
+    rows.update(query_figures(db, args.repeats))
+    rows["home"] = page_figure(HOME, 3)
+    if DASHBOARD.exists():
+        rows["dashboard"] = page_figure(str(DASHBOARD), 3)
+
+    empty = statistics.median(rows["empty_page"])
+    print(f"\nReview app at {args.samples:,} samples (AppTest run wall time, ms; median)")
+    print(f"{'operation':<26}{'median':>9}{'p90':>9}{'- empty':>9}{'target':>8}  ok")
+    for name, times in rows.items():
+        med = statistics.median(times)
+        p90 = sorted(times)[int(0.9 * (len(times) - 1))]
+        key = "filter" if name.startswith(("filter_", "query_")) else name
+        target = TARGETS_MS.get(key)
+        verdict = "" if target is None else ("yes" if med <= target else "NO")
+        print(
+            f"{name:<26}{med:>9.1f}{p90:>9.1f}{med - empty:>9.1f}"
+            f"{(target if target is not None else ''):>8}  {verdict}"
+        )
+    ratio = statistics.median(rows["next_sample"]) / statistics.median(rows["next_sample_64"])
+    print(f"\nnext sample at {args.samples:,} vs 64 samples: {ratio:.2f}x")
+
+
+if __name__ == "__main__":
+    main()
