@@ -15,7 +15,7 @@ from typing import Any
 
 from ..errors import NotFoundError, ReflectionError
 from .base import StoreBase, dumps, loads, now
-from .queue import DERIVED_FLAGS, QueueStore
+from .queue import DERIVED_FLAGS, QueueQuery
 
 
 @dataclass
@@ -181,25 +181,18 @@ class SpotCheckStore(StoreBase):
     def flags_by_sample(self, dataset_id: int) -> dict[int, set[str]]:
         """Each flagged sample's flags: set at import, plus those the review queue derives."""
         found: dict[int, set[str]] = {}
-
-        def add(sql: str, params: list) -> None:
-            for sample_id, flag in self.conn.execute(sql, params):
-                found.setdefault(sample_id, set()).add(flag)
-
-        add(
+        rows = self.conn.execute(
             "SELECT s.id, j.value FROM samples s, json_each(s.flags) j"
             " WHERE s.dataset_id = ? AND s.flags != '[]'",
             [dataset_id],
         )
-        # The derived flags exactly as the review queue filters them, so a stratum and a
-        # queue filter of the same name always hold the same samples.
+        for sample_id, flag in rows:
+            found.setdefault(sample_id, set()).add(flag)
+        # The derived flags through the review queue's own filter (this mixin is part of the
+        # same Store), so a stratum and the queue filter of that name hold the same samples.
         for flag in DERIVED_FLAGS:
-            params: list = []
-            condition = QueueStore._flags_sql((flag,), params)
-            add(
-                f"SELECT s.id, '{flag}' FROM samples s WHERE s.dataset_id = ? AND {condition}",
-                [dataset_id, *params],
-            )
+            for sample_id in self.queue_ids(dataset_id, QueueQuery(flags=(flag,))):
+                found.setdefault(sample_id, set()).add(flag)
         return found
 
     def score_by_sample(self, dataset_id: int, metric: str, version: str) -> dict[int, float]:
