@@ -107,14 +107,27 @@ class Reply:
     response: dict | None = None  # the endpoint's JSON, for the cache
 
 
+@dataclass
+class Retry:
+    """Try again after `delay` seconds; `error` says why."""
+
+    delay: float
+    error: str
+
+
 def request_body(model: str, messages: list[dict], extra: dict[str, Any]) -> dict[str, Any]:
     """The JSON body of a chat completion request."""
     return {"model": model, "messages": messages, **extra}
 
 
-def request_key(body: dict[str, Any]) -> str:
+def request_payload(body: dict[str, Any]) -> str:
+    """The request body as canonical JSON: what is sent, cached and hashed."""
+    return json.dumps(body, ensure_ascii=False, sort_keys=True, separators=(",", ":"))
+
+
+def request_key(body: dict[str, Any] | str) -> str:
     """Hash of (model, messages, parameters): identical requests share one cache entry."""
-    payload = json.dumps(body, ensure_ascii=False, sort_keys=True, separators=(",", ":"))
+    payload = body if isinstance(body, str) else request_payload(body)
     return hashlib.sha256(payload.encode("utf-8")).hexdigest()
 
 
@@ -225,46 +238,65 @@ class Oracle:
 
     async def complete(self, body: dict[str, Any], *, tokens: int = 0) -> Reply:
         """One chat completion, retried on 429, 5xx, timeouts and dropped connections."""
-        error = ""
         attempt = 0
-        for attempt in range(1, self.config.max_attempts + 1):
-            if self._rpm:
-                await self._rpm.take(1)
-            if self._tpm:
-                await self._tpm.take(tokens + (body.get("max_tokens") or 0))
-            self.requests += 1
-            asked = None
-            try:
-                # The client's low-level post: same auth, base URL, timeouts and error types
-                # as chat.completions.create, without re-validating our own request body
-                # and building a pydantic model of the reply (about a third of its CPU).
-                raw = await self.client().post(
-                    "/chat/completions", body=body, cast_to=httpx2.Response
-                )
-                return reply_from_response(json.loads(raw.content), attempt)
-            except openai.APIStatusError as exc:
-                status = exc.status_code
-                error = f"HTTP {status}: {_message(exc)}"
-                if status in FATAL_STATUSES:
-                    raise OracleError(
-                        f"the oracle at {self.config.base_url or 'api.openai.com'} refused"
-                        f" model {self.config.model!r}: {error}"
-                    ) from None
-                if status not in RETRY_STATUSES:
-                    return Reply(status="error", error=error, attempts=attempt)
-                asked = retry_after(exc.response.headers)
-            except openai.APITimeoutError:
-                error = f"timed out after {self.config.timeout:g} s"
-            except openai.APIConnectionError as exc:
-                error = f"connection failed: {exc.__cause__ or exc}"
-            except (ValueError, KeyError, IndexError, TypeError) as exc:
-                error = f"malformed response: {type(exc).__name__}: {exc}"
-            if attempt < self.config.max_attempts:
-                self.retries += 1
-                await asyncio.sleep(self._delay(attempt - 1, asked))
-        return Reply(
-            status="error", error=f"gave up after {attempt} attempts: {error}", attempts=attempt
-        )
+        while True:
+            attempt += 1
+            result = await self.attempt(body, attempt, tokens=tokens)
+            if isinstance(result, Reply):
+                return result
+            await asyncio.sleep(result.delay)
+
+    async def attempt(
+        self, body: dict[str, Any], attempt: int, *, tokens: int = 0, payload: str | None = None
+    ):
+        """Try once: a final `Reply`, or a `Retry` that says how long to wait before the next.
+
+        The pipeline waits for a `Retry` outside its concurrency limit, so a slot never idles
+        through a back-off while other work is queued. `payload`, the body already encoded by
+        `request_payload`, spares the SDK re-encoding (and deep-copying) it on every try.
+        """
+        if self._rpm:
+            await self._rpm.take(1)
+        if self._tpm:
+            await self._tpm.take(tokens + (body.get("max_tokens") or 0))
+        self.requests += 1
+        asked = None
+        try:
+            # The client's low-level post: same auth, base URL, timeouts and error types as
+            # chat.completions.create, without re-validating our own request body and
+            # building a pydantic model of the reply (about a third of its CPU).
+            if payload is None:
+                payload = request_payload(body)
+            raw = await self.client().post(
+                "/chat/completions",
+                content=payload.encode("utf-8"),
+                options={"headers": {"Content-Type": "application/json"}},
+                cast_to=httpx2.Response,
+            )
+            return reply_from_response(json.loads(raw.content), attempt)
+        except openai.APIStatusError as exc:
+            status = exc.status_code
+            error = f"HTTP {status}: {_message(exc)}"
+            if status in FATAL_STATUSES:
+                raise OracleError(
+                    f"the oracle at {self.config.base_url or 'api.openai.com'} refused"
+                    f" model {self.config.model!r}: {error}"
+                ) from None
+            if status not in RETRY_STATUSES:
+                return Reply(status="error", error=error, attempts=attempt)
+            asked = retry_after(exc.response.headers)
+        except openai.APITimeoutError:
+            error = f"timed out after {self.config.timeout:g} s"
+        except openai.APIConnectionError as exc:
+            error = f"connection failed: {exc.__cause__ or exc}"
+        except (ValueError, KeyError, IndexError, TypeError) as exc:
+            error = f"malformed response: {type(exc).__name__}: {exc}"
+        if attempt >= self.config.max_attempts:
+            return Reply(
+                status="error", error=f"gave up after {attempt} attempts: {error}", attempts=attempt
+            )
+        self.retries += 1
+        return Retry(self._delay(attempt - 1, asked), error)
 
 
 def _http_client(limits: httpx2.Limits):

@@ -27,7 +27,16 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from .errors import ConfigError, OracleError
-from .oracle import Oracle, OracleConfig, Reply, reply_from_response, request_body, request_key
+from .oracle import (
+    Oracle,
+    OracleConfig,
+    Reply,
+    Retry,
+    reply_from_response,
+    request_body,
+    request_key,
+    request_payload,
+)
 from .parse import parse
 from .pricing import Estimate, PriceTable, TokenCounter
 from .prompts import DEFAULT_PROMPTS, PromptSet, build_messages, grammar, json_schema, prompt_hash
@@ -63,7 +72,9 @@ class Job:
     key: str = ""
     body: dict = field(default_factory=dict)
     request_key: str = ""
+    payload: str = ""  # the body as sent, cached and hashed
     prompt_hash: str = ""
+    attempts: int = 0
 
     @property
     def template(self) -> str:
@@ -157,7 +168,8 @@ class Planner:
         elif llama:
             extra["grammar"] = grammar(job.template)
         job.body = request_body(self.config.model, messages, extra)
-        job.request_key = request_key(job.body)
+        job.payload = request_payload(job.body)
+        job.request_key = request_key(job.payload)
         return job
 
     def child(self, job: Job, done: Candidate) -> Job | None:
@@ -254,7 +266,7 @@ class _Runner:
                                                                     cached=True), None))  # fmt: skip
                 else:
                     self.outstanding += 1
-                    self.queue.put_nowait(job)
+                    self._put(job)
             jobs = follow
 
     def _chain(self, job: Job, done: Candidate, follow: list[Job]) -> None:
@@ -268,22 +280,31 @@ class _Runner:
 
     async def _worker(self, oracle: Oracle) -> None:
         while not self.stopping:
-            job = await self.queue.get()
+            _, _, job = await self.queue.get()
             if self.stopping:
                 return
             self.in_flight += 1
+            job.attempts += 1
             try:
-                reply = await oracle.complete(job.body)
+                result = await oracle.attempt(job.body, job.attempts, payload=job.payload)
             except OracleError as exc:
                 self.fatal, self.stopping = exc, True
                 self.all_done.set()
                 return
             finally:
                 self.in_flight -= 1
-            candidate = self.planner.candidate(job, reply, self.run_id)
-            self.buffer.append((job, candidate, reply))
+            if isinstance(result, Retry):  # wait outside the pool, then jump the queue
+                asyncio.get_running_loop().call_later(result.delay, self._put, job, 0)
+                continue
+            candidate = self.planner.candidate(job, result, self.run_id)
+            self.buffer.append((job, candidate, result))
             if len(self.buffer) >= self.flush_items:
                 self.flush()
+
+    def _put(self, job: Job, priority: int = 1) -> None:
+        if not self.stopping:
+            self._order += 1
+            self.queue.put_nowait((priority, self._order, job))
 
     async def _flusher(self) -> None:
         while True:
@@ -299,9 +320,8 @@ class _Runner:
         rows = []
         for job, _, reply in batch:
             if reply is not None and reply.response is not None:
-                rows.append((job.request_key, self.config.model,
-                             json.dumps(job.body, ensure_ascii=False),
-                             json.dumps(reply.response, ensure_ascii=False)))  # fmt: skip
+                response = json.dumps(reply.response, ensure_ascii=False)
+                rows.append((job.request_key, self.config.model, job.payload, response))
         self.store.save_oracle_results([candidate for _, candidate, _ in batch], rows)
         follow: list[Job] = []
         c = self.counters
@@ -341,7 +361,9 @@ class _Runner:
             self.progress(counters)
 
     async def execute(self, jobs: list[Job]) -> str:
-        self.queue: asyncio.Queue[Job] = asyncio.Queue()
+        # Retries (priority 0) go before new jobs (1); the counter keeps each level FIFO.
+        self.queue: asyncio.PriorityQueue[tuple[int, int, Job]] = asyncio.PriorityQueue()
+        self._order = 0
         self.all_done = asyncio.Event()
         async with Oracle(self.config) as oracle:
             self.counters["total"] = sum(1 + len(job.rest) for job in jobs)
