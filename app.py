@@ -36,12 +36,16 @@ st.dataframe(
 st.subheader("Next step")
 step = overview["next_step"]
 st.info(step["text"])
-if step["page"] and ui.page_exists(step["page"]):
-    st.page_link(step["page"], label=step["label"], icon="➡️")
+# One key from here too: N opens the next step's page.
+has_page = bool(step["page"]) and ui.page_exists(step["page"])
+if has_page and st.button(
+    step["label"], icon=":material/arrow_forward:", type="primary", shortcut="N"
+):
+    st.switch_page(step["page"])
 
 st.subheader("Pages")
 ui.page_links()
 st.caption(
-    "Keyboard on the Review page: A accept candidate · O accept original · E edit · X reject · "
+    "Keyboard: N opens the next step. On the Review page: A accept candidate · O accept original · E edit · X reject · "
     "S skip · U undo · N next · P previous (keys do nothing while you type in a field)."
 )

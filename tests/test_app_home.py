@@ -46,9 +46,13 @@ def test_counts_progress_and_next_step(tmp_path, monkeypatch):
     at = run_home()
     assert metrics(at) == {"Samples": "6", "Candidates": "6", "Scores": "12", "Decided": "0"}
     assert at.info[0].value.startswith("6 samples wait for a decision")
-    links = [link.proto.page for link in at.get("page_link")]
-    assert links[0] == "Review"  # the next-step link, then one per page
-    assert "Review" in links[1:]
+    assert "Review" in [link.proto.page for link in at.get("page_link")]
+    next(b for b in at.button if b.label == "Start reviewing").click()  # key N
+    at.session_state["annotator"] = "ann"
+    at.run()
+    assert not at.exception
+    assert any(c.value.startswith("Sample **") for c in at.caption)  # on the Review page
+    at.switch_page("app.py").run()
     with Store(path) as store:
         store.add_review(Review(sample_id=ids[0], decision="accept"))
         store.add_review(Review(sample_id=ids[1], decision="reject"))

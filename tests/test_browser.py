@@ -114,16 +114,29 @@ def browser():
 class Reviewer:
     """One browser session on the Review page, with what it has seen."""
 
-    def __init__(self, browser, url: str, name: str):
+    def __init__(self, browser, url: str, name: str, *, from_home: bool = False):
         self.context = browser.new_context(viewport={"width": 1400, "height": 1000})
         self.page = self.context.new_page()
         self.dialogs: list[str] = []
         self.page.on("dialog", self._dialog)
-        self.page.goto(f"{url}/Review")
-        box = self.page.get_by_label("Your name")
-        box.wait_for(timeout=WAIT_MS)
-        box.fill(name)
-        self.page.keyboard.press("Enter")  # submits the name form: no mouse needed
+        if from_home:  # keyboard alone: N on Home opens Review, Tab reaches the name box
+            self.page.goto(url)
+            self.page.get_by_role("button", name="Start reviewing").wait_for(timeout=WAIT_MS)
+            self.wait_idle()
+            self.page.keyboard.press("n")
+            box = self.page.get_by_label("Your name")
+            box.wait_for(timeout=WAIT_MS)
+            for _ in range(40):
+                if box.evaluate("e => e === document.activeElement"):
+                    break
+                self.page.keyboard.press("Tab")
+            self.page.keyboard.type(name)
+        else:
+            self.page.goto(f"{url}/Review")
+            box = self.page.get_by_label("Your name")
+            box.wait_for(timeout=WAIT_MS)
+            box.fill(name)
+        self.page.keyboard.press("Enter")  # submits the name form
         self.position_line().wait_for(timeout=WAIT_MS)
         self.wait_idle()
 
@@ -188,7 +201,7 @@ def hostile_sample_id(db: Path) -> int:
 
 def test_diff_marks_and_keyboard_review_of_20_samples(server, browser):
     url, db = server
-    reviewer = Reviewer(browser, url, "kb")
+    reviewer = Reviewer(browser, url, "kb", from_home=True)
     try:
         page = reviewer.page
         page.locator("ins.rs-ins").first.wait_for(timeout=WAIT_MS)
