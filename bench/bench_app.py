@@ -100,8 +100,8 @@ def build_store(path: Path, n: int, seed: int = 7) -> None:
                 Score(sample_id=sid, candidate_id=c2, metric="ifd_ppl", value=ifd * rng.uniform(0.6, 1.1), scorer="smollm2"),
                 Score(sample_id=sid, metric="judge", value=rng.randint(1, 10), scorer="judge"),
                 Score(sample_id=sid, candidate_id=c1, metric="judge", value=rng.randint(1, 10), scorer="judge"),
-                Score(sample_id=sid, candidate_id=c1, metric="drift", value=rng.random() ** 3),
-                Score(sample_id=sid, candidate_id=c2, metric="drift", value=rng.random() ** 3),
+                Score(sample_id=sid, candidate_id=c1, metric="drift", value=1 - rng.random() ** 3),
+                Score(sample_id=sid, candidate_id=c2, metric="drift", value=1 - rng.random() ** 3),
                 Score(sample_id=sid, metric="words_output", value=len(samples[k].output.split())),
             ]  # fmt: skip
             suggestions.append(

@@ -15,7 +15,7 @@ from .records import Candidate, Review, Sample, SampleState, Score, Suggestion
 from .store import Store
 from .store.queue import (
     DERIVED_FLAGS,
-    DRIFT_FLAG_AT,
+    DRIFT_FLAG_BELOW,
     DRIFT_METRIC,
     IFD_METRIC,
     MISALIGNED_IFD,
@@ -56,7 +56,7 @@ SORTS: dict[str, tuple[str, str, bool]] = {
     "Suggestion confidence (high first)": ("confidence", "", True),
     "IFD change (largest drop first)": ("change", IFD_METRIC, False),
     "IFD of original (high first)": ("original", IFD_METRIC, True),
-    "Drift (high first)": ("candidate", DRIFT_METRIC, True),
+    "Drift (least similar first)": ("candidate", DRIFT_METRIC, False),
     "Judge of original (low first)": ("original", "judge", False),
     "Newest samples first": ("id", "", True),
 }
@@ -175,8 +175,8 @@ def item_flags(item: ReviewItem) -> list[str]:
             continue
         if score.metric == IFD_METRIC and score.value >= MISALIGNED_IFD:
             flags.append(f"misaligned: IFD {score.value:.2f} ≥ {MISALIGNED_IFD:g} ({where})")
-        if score.metric == DRIFT_METRIC and score.value >= DRIFT_FLAG_AT:
-            flags.append(f"drift: {score.value:.2f} ≥ {DRIFT_FLAG_AT:g} ({where})")
+        if score.metric == DRIFT_METRIC and score.value < DRIFT_FLAG_BELOW:
+            flags.append(f"drift: similarity {score.value:.2f} < {DRIFT_FLAG_BELOW:g} ({where})")
     for candidate in item.candidates:
         if candidate.status in PARSE_FAILED_STATUSES:
             flags.append(f"parse {candidate.status} (#{candidate.id})")

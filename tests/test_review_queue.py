@@ -22,12 +22,13 @@ from reflection.review import (
 )
 from reflection.store.queue import fts_query
 
-# position: (instruction, output, original ifd, candidate ifd, drift, candidate status, flags)
+# position: (instruction, output, original ifd, candidate ifd, drift (similarity), candidate
+# status, flags)
 ROWS = [
-    ("Name three fruits.", "Apple, pear, plum.", 0.50, 0.40, 0.10, "ok", []),
-    ("Describe the ocean.", "It is wet.", 1.20, 0.70, 0.80, "ok", []),
-    ("Translate bonjour.", "Hello.", 0.90, 0.95, 0.20, "failed", []),
-    ("Write a café review.", "Nice coffee.", 0.30, 0.60, 0.05, "truncated", ["odd_source"]),
+    ("Name three fruits.", "Apple, pear, plum.", 0.50, 0.40, 0.90, "ok", []),
+    ("Describe the ocean.", "It is wet.", 1.20, 0.70, 0.30, "ok", []),
+    ("Translate bonjour.", "Hello.", 0.90, 0.95, 0.80, "failed", []),
+    ("Write a café review.", "Nice coffee.", 0.30, 0.60, 0.95, "truncated", ["odd_source"]),
     ("Sum 2 and 2.", "4", 1.00, None, None, None, []),
     ("Explain gravity.", "Things fall down.", None, None, None, "ok", []),
 ]
@@ -118,7 +119,7 @@ def queue_store(tmp_path):
         (QueueQuery(sort="original", sort_metric="ifd_ppl", descending=True), [1, 4, 2, 0, 3, 5]),
         (QueueQuery(sort="original", sort_metric="ifd_ppl"), [3, 0, 2, 4, 1, 5]),
         (QueueQuery(sort="change", sort_metric="ifd_ppl"), [1, 0, 2, 3, 4, 5]),
-        (QueueQuery(sort="candidate", sort_metric="drift", descending=True), [1, 2, 0, 3, 4, 5]),
+        (QueueQuery(sort="candidate", sort_metric="drift"), [1, 2, 0, 3, 4, 5]),
         (QueueQuery(sort="id", descending=True), [5, 4, 3, 2, 1, 0]),
     ],
 )  # fmt: skip
@@ -176,8 +177,8 @@ def test_search_sees_new_samples_and_candidates(queue_store):
 
 
 def test_sort_query_labels_and_unknown():
-    assert sort_query("Drift (high first)") == QueueQuery(
-        sort="candidate", sort_metric="drift", descending=True
+    assert sort_query("Drift (least similar first)") == QueueQuery(
+        sort="candidate", sort_metric="drift", descending=False
     )
     with pytest.raises(ReflectionError, match="unknown order"):
         sort_query("Random")
@@ -203,12 +204,15 @@ def test_load_item_scores_flags_and_default(queue_store):
     assert shown.id == 2 and item.suggestion.candidate_id == 2
     assert score_rows(item, shown) == [
         {"metric": "ifd_ppl", "original": 1.2, "candidate": 0.7, "change": pytest.approx(-0.5)},
-        {"metric": "drift", "original": None, "candidate": 0.8, "change": None},
+        {"metric": "drift", "original": None, "candidate": 0.3, "change": None},
     ]
     assert score_rows(item, None) == [
         {"metric": "ifd_ppl", "original": 1.2, "candidate": None, "change": None}
     ]
-    assert item_flags(item) == ["misaligned: IFD 1.20 ≥ 1 (original)", "drift: 0.80 ≥ 0.5 (#2)"]
+    assert item_flags(item) == [
+        "misaligned: IFD 1.20 ≥ 1 (original)",
+        "drift: similarity 0.30 < 0.5 (#2)",
+    ]
     assert item_flags(load_item(store, ids[3])) == ["odd_source (import)", "truncated (#4)"]
     assert item_flags(load_item(store, ids[4])) == [
         "misaligned: IFD 1.00 ≥ 1 (original)",
@@ -345,3 +349,10 @@ def test_dataset_overview_next_steps(tmp_path, queue_store):
         empty.put_scores([Score(sample_id=1, metric="judge", value=3)])
         empty.add_review(Review(sample_id=1, decision="accept"))
         assert dataset_overview(empty, ds.id)["next_step"]["page"] == "pages/5_Export.py"
+
+
+def test_drift_flag_uses_the_scorers_threshold():
+    from reflection.scoring.drift import DRIFT_THRESHOLD
+    from reflection.store.queue import DRIFT_FLAG_BELOW
+
+    assert DRIFT_FLAG_BELOW == DRIFT_THRESHOLD

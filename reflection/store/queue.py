@@ -21,8 +21,9 @@ DERIVED_FLAGS = ("misaligned", "drift", "parse_failed", "truncated", "no_candida
 MISALIGNED_IFD = 1.0
 IFD_METRIC = "ifd_ppl"
 DRIFT_METRIC = "drift"
-# Drift at or above this (0 = same topic, 1 = unrelated) flags a candidate as off-topic.
-DRIFT_FLAG_AT = 0.5
+# `drift` is the similarity of a reflected instruction to the original (scoring/drift.py):
+# below this (its DRIFT_THRESHOLD) a candidate has wandered off-topic.
+DRIFT_FLAG_BELOW = 0.5
 PARSE_FAILED_STATUSES = ("failed", "partial", "error")
 SORT_KEYS = ("position", "id", "confidence", "original", "candidate", "change")
 VERSIONS = ("original", "candidate", "change")
@@ -176,9 +177,9 @@ class QueueStore(StoreBase):
                 params += [IFD_METRIC, MISALIGNED_IFD]
             elif flag == "drift":
                 parts.append(
-                    "s.id IN (SELECT sample_id FROM scores WHERE metric = ? AND value >= ?)"
+                    "s.id IN (SELECT sample_id FROM scores WHERE metric = ? AND value < ?)"
                 )
-                params += [DRIFT_METRIC, DRIFT_FLAG_AT]
+                params += [DRIFT_METRIC, DRIFT_FLAG_BELOW]
             elif flag in ("parse_failed", "truncated"):
                 statuses = PARSE_FAILED_STATUSES if flag == "parse_failed" else ("truncated",)
                 parts.append(
