@@ -617,8 +617,14 @@ def oracle_serve_command(host, port, threads):
       reflection reflect --base-url http://127.0.0.1:8080/v1 --dialect llama.cpp \\
           --model smollm2-135m-instruct --concurrency 1 --max-tokens 200 --limit 5
     """
+    import signal
+
     from .local_oracle import MODEL_ALIAS, server_command, wait_ready
 
+    def stop(signum, frame):  # SIGTERM too: never leave the server behind
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, stop)
     process = subprocess.Popen(server_command(port, host=host, threads=threads))
     base_url = f"http://{host}:{port}/v1"
     try:

@@ -209,8 +209,13 @@ def test_stop_event_ends_early_and_a_rerun_finishes(store, dataset, fake_oracle)
     fake_oracle.configure(latency=0.3)
     stop = threading.Event()
     config = _config(fake_oracle, concurrency=2)
-    threading.Timer(0.45, stop.set).start()
-    summary = reflect_dataset(store, "alpaca", mode="response", oracle=config, stop_event=stop)
+
+    def progress(counters):  # the app's Stop button, pressed once a few are stored
+        if counters["stored"] >= 2:
+            stop.set()
+
+    summary = reflect_dataset(store, "alpaca", mode="response", oracle=config, stop_event=stop,
+                              progress=progress)  # fmt: skip
     assert summary.status == "stopped"
     assert 2 <= summary.counters["stored"] < 12
     assert store.run(summary.run_id).status == "stopped"
