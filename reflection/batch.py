@@ -173,7 +173,8 @@ def run_batch(
                 batch = client.batches.retrieve(state["batch_id"])
                 counters["batch_status"] = batch.status
                 if progress is not None:
-                    progress({**counters, "elapsed_s": round(time.monotonic() - started, 3)})
+                    elapsed = round(time.monotonic() - started, 3)
+                    progress({**counters, "run_id": run.id, "elapsed_s": elapsed})
                 if batch.status in _FINAL:
                     break
                 if stop_event is not None and stop_event.is_set():

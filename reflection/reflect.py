@@ -286,7 +286,10 @@ class _Runner:
             self.in_flight += 1
             job.attempts += 1
             try:
-                result = await oracle.attempt(job.body, job.attempts, payload=job.payload)
+                tokens = len(job.payload) // 4 if self.config.tpm else 0  # TPM: prompt + max_tokens
+                result = await oracle.attempt(
+                    job.body, job.attempts, payload=job.payload, tokens=tokens
+                )
             except OracleError as exc:
                 self.fatal, self.stopping = exc, True
                 self.all_done.set()
@@ -341,6 +344,7 @@ class _Runner:
 
     def snapshot(self) -> dict[str, Any]:
         c = dict(self.counters)
+        c["run_id"] = self.run_id
         elapsed = time.monotonic() - self.started
         sent = c["stored"] - c["cached"]
         c["elapsed_s"] = round(elapsed, 3)

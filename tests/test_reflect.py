@@ -240,6 +240,16 @@ def test_runs_from_a_background_thread_with_its_own_store(tmp_path, dataset, fak
     assert result["summary"].counters["ok"] == 12
     assert seen and seen[-1]["stored"] == 12 and seen[-1]["total"] == 12
     assert {"rate", "eta_s", "cost", "error", "elapsed_s"} <= set(seen[-1])
+    assert seen[-1]["run_id"] == result["summary"].run_id
+
+
+def test_tokens_per_minute_limit(store, dataset, fake_oracle):
+    # Each request books about its prompt plus max_tokens; 12 of them need over a second's
+    # burst of a 600,000-token-a-minute limit (10,000 a second).
+    config = _config(fake_oracle, tpm=600_000, max_tokens=1000, concurrency=12)
+    started = time.monotonic()
+    reflect_dataset(store, "alpaca", mode="response", oracle=config)
+    assert time.monotonic() - started >= 0.2
 
 
 def test_requests_per_minute_limit(store, dataset, fake_oracle):
