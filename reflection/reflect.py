@@ -455,8 +455,14 @@ def reflect_dataset(
     try:
         status = asyncio.run(runner.execute(jobs))
     except BaseException as exc:
-        runner.flush()
-        store.update_run(run.id, counters=runner.snapshot(), status="failed", error=str(exc))
+        runner.flush()  # whatever finished is kept
+        interrupted = isinstance(exc, KeyboardInterrupt)
+        store.update_run(
+            run.id,
+            counters=runner.snapshot(),
+            status="stopped" if interrupted else "failed",
+            error="interrupted" if interrupted else str(exc) or type(exc).__name__,
+        )
         raise
     counters = runner.snapshot()
     store.update_run(run.id, counters=counters, status=status)

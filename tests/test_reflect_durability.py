@@ -89,6 +89,31 @@ def test_sigkill_mid_run_loses_nothing_and_resends_nothing_stored(
     assert second["requests"] == 400 - len(stored)
 
 
+@pytest.mark.slow
+def test_ctrl_c_keeps_what_finished_and_marks_the_run_stopped(
+    tmp_path, alpaca_records, fake_oracle
+):
+    db = tmp_path / "interrupt.db"
+    _fill(db, alpaca_records, 200)
+    fake_oracle.configure(latency=0.1)
+    process = subprocess.Popen(_cli(db, fake_oracle, "--concurrency", "8"), cwd=ROOT,
+                               stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)  # fmt: skip
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline and len(_committed(db)) < 30:
+        time.sleep(0.05)
+    process.send_signal(signal.SIGINT)
+    process.wait(timeout=30)
+    assert process.returncode != 0
+    with Store(db) as store:
+        run = store.runs(kind="reflect")[-1]
+        assert (run.status, run.error) == ("stopped", "interrupted")
+        kept = store.count_candidates()
+        assert 30 <= kept < 200 and run.counters["stored"] == kept
+    subprocess.run(_cli(db, fake_oracle, "--concurrency", "8"), cwd=ROOT, check=True,
+                   capture_output=True, timeout=120)  # fmt: skip
+    assert len(_committed(db)) == 200
+
+
 def test_the_api_key_is_never_written(tmp_path, alpaca_records, fake_oracle):
     db = tmp_path / "secret.db"
     _fill(db, alpaca_records, 8)
