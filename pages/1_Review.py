@@ -74,7 +74,7 @@ if sid is None:
     st.success(f"Queue finished: {len(session.ids):,} samples in it. Change the filters for more.")
     st.stop()
 nav[3].caption(
-    f"Sample **{sid}** · {session.index + 1:,} of {len(session.ids):,} in queue · "
+    f"Sample **{sid}** · {session.index + 1:,} of {session.size_label} in queue · "
     f"{ui.status_counts_line(store, dataset.id)}"
 )
 

@@ -60,6 +60,7 @@ SORTS: dict[str, tuple[str, str, bool]] = {
     "Judge of original (low first)": ("original", "judge", False),
     "Newest samples first": ("id", "", True),
 }
+WINDOW = 500  # queue ids loaded at a time
 UNDO_WINDOW = 50  # how many session decisions can be taken back, newest first
 _LOOKAHEAD = 50  # ids checked at a time when skipping samples decided by others
 
@@ -193,19 +194,39 @@ class ReviewSession:
 
     dataset_id: int
     query: QueueQuery
-    ids: list[int] = field(default_factory=list)
+    ids: list[int] = field(default_factory=list)  # the queue's ids loaded so far, in order
     index: int = 0
+    more: bool = False  # whether the queue may hold ids beyond those loaded
     undo_stack: list[tuple[int, int]] = field(default_factory=list)  # (sample_id, review_id)
 
     @classmethod
     def open(cls, store: Store, dataset_id: int, query: QueueQuery) -> ReviewSession:
         """A session on the queue `query` selects now, at its first sample."""
-        return cls(dataset_id=dataset_id, query=query, ids=store.queue_ids(dataset_id, query))
+        session = cls(dataset_id=dataset_id, query=query)
+        session.reload(store, query)
+        return session
 
     def reload(self, store: Store, query: QueueQuery) -> None:
-        """Take a new queue snapshot for `query` and start at its top."""
-        self.query, self.ids = query, store.queue_ids(self.dataset_id, query)
-        self.index = 0
+        """Start again at the top of the queue `query` selects now."""
+        self.query, self.ids, self.index, self.more = query, [], 0, True
+        self._extend(store)
+
+    def _extend(self, store: Store) -> bool:
+        """Load the queue's next WINDOW ids (after those loaded); False if there were none.
+
+        Loading a window at a time keeps a filter change fast on a 100,000-sample dataset.
+        """
+        if not self.more:
+            return False
+        found = store.queue_ids(self.dataset_id, self.query, limit=WINDOW, exclude=self.ids)
+        self.ids.extend(found)
+        self.more = len(found) == WINDOW
+        return bool(found)
+
+    @property
+    def size_label(self) -> str:
+        """How many samples the queue holds: "64", or "500+" while more may follow."""
+        return f"{len(self.ids):,}{'+' if self.more else ''}"
 
     @property
     def current_id(self) -> int | None:
@@ -214,22 +235,24 @@ class ReviewSession:
     @property
     def done(self) -> bool:
         """True when the session has moved past the end of its queue."""
-        return self.index >= len(self.ids)
+        return self.index >= len(self.ids) and not self.more
 
     def next(self, store: Store) -> int | None:
         """Move to the next sample still matching the status filter; None at the end."""
         self.index = min(self.index + 1, len(self.ids))
-        if self.query.statuses:
-            wanted = set(self.query.statuses)
-            while self.index < len(self.ids):
-                window = self.ids[self.index : self.index + _LOOKAHEAD]
-                statuses = store.statuses_of(window)
-                for offset, sample_id in enumerate(window):
-                    if statuses[sample_id] in wanted:
-                        self.index += offset
-                        return self.current_id
-                self.index += len(window)
-        return self.current_id
+        wanted = set(self.query.statuses)
+        while True:
+            if self.index >= len(self.ids) and not self._extend(store):
+                return None
+            if not wanted:
+                return self.current_id
+            window = self.ids[self.index : self.index + _LOOKAHEAD]
+            statuses = store.statuses_of(window)
+            for offset, sample_id in enumerate(window):
+                if statuses[sample_id] in wanted:
+                    self.index += offset
+                    return self.current_id
+            self.index += len(window)
 
     def previous(self) -> int | None:
         """Move back one sample (shown whatever its status, so it can be re-decided)."""

@@ -60,10 +60,17 @@ def page_header(title: str, icon: str = "🪞", *, caption: str | None = None) -
     st.sidebar.caption(f"Database: `{db_path()}`")
 
 
+@st.cache_data(show_spinner=False, max_entries=64)
+def _datasets(path: str, catalog_version: tuple[int, int]) -> list[Dataset]:
+    with Store(path) as store:
+        return store.datasets()
+
+
 def dataset_picker(store: Store | None = None) -> Dataset | None:
     """The sidebar dataset selectbox shared by all pages; None when the store has no dataset."""
     store = store or get_store()
-    datasets = store.datasets()
+    # Counting samples per dataset reads a whole index: cached until a dataset or sample is added.
+    datasets = _datasets(str(store.path), store.catalog_version())
     if not datasets:
         st.sidebar.info("No dataset yet: run `reflection demo` or `reflection import`.")
         return None

@@ -356,3 +356,31 @@ def test_drift_flag_uses_the_scorers_threshold():
     from reflection.store.queue import DRIFT_FLAG_BELOW
 
     assert DRIFT_FLAG_BELOW == DRIFT_THRESHOLD
+
+
+def test_session_loads_the_queue_a_window_at_a_time(queue_store, monkeypatch):
+    store, dataset_id, ids = queue_store
+    monkeypatch.setattr("reflection.review.WINDOW", 2)
+    session = ReviewSession.open(store, dataset_id, QueueQuery())
+    assert (session.ids, session.size_label, session.done) == (ids[:2], "2+", False)
+    seen = [session.current_id]
+    while session.next(store) is not None:
+        seen.append(session.current_id)
+    assert seen == ids and session.done and session.size_label == "6"
+    # With a status filter: decisions made meanwhile (here or elsewhere) never skip a sample.
+    session = ReviewSession.open(store, dataset_id, QueueQuery(statuses=("undecided",)))
+    assert session.ids == [ids[1], ids[4]] and session.more
+    session.decide(store, "accept", annotator="me", candidate_id=2)
+    assert session.current_id == ids[4]
+    session.decide(store, "reject", annotator="me")
+    assert session.current_id == ids[5] and session.ids == [ids[1], ids[4], ids[5]]
+    session.decide(store, "skip", annotator="me")
+    assert session.done and session.current_id is None
+
+
+def test_queue_ids_limit_and_exclude(queue_store):
+    store, dataset_id, ids = queue_store
+    assert store.queue_ids(dataset_id, limit=3) == ids[:3]
+    assert store.queue_ids(dataset_id, limit=3, exclude=ids[:2]) == ids[2:5]
+    order = QueueQuery(sort="original", sort_metric="ifd_ppl", descending=True)
+    assert store.queue_ids(dataset_id, order, limit=2, exclude=[ids[1]]) == [ids[4], ids[2]]

@@ -8,6 +8,7 @@ into Python.
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from typing import Any
 
@@ -74,15 +75,36 @@ def _in_range(column: str, item: ScoreRange, params: list[Any]) -> str:
 
 
 class QueueStore(StoreBase):
-    def queue_ids(self, dataset_id: int, query: QueueQuery | None = None) -> list[int]:
-        """Ids of the dataset's samples that match `query`, in its order."""
-        sql, params = self._queue_sql(dataset_id, query or QueueQuery())
+    def queue_ids(
+        self,
+        dataset_id: int,
+        query: QueueQuery | None = None,
+        *,
+        limit: int | None = None,
+        exclude: list[int] | None = None,
+    ) -> list[int]:
+        """Ids of the dataset's samples that match `query`, in its order.
+
+        `limit` keeps the first ones only; `exclude` leaves out ids already seen, so the next
+        call continues a queue (in order, whatever was decided meanwhile).
+        """
+        sql, params = self._queue_sql(dataset_id, query or QueueQuery(), exclude=exclude)
+        if limit is not None:
+            sql, params = f"{sql} LIMIT ?", [*params, limit]
         return [row[0] for row in self.conn.execute(sql, params)]
 
     def queue_count(self, dataset_id: int, query: QueueQuery | None = None) -> int:
         """How many of the dataset's samples match `query`."""
         sql, params = self._queue_sql(dataset_id, query or QueueQuery(), order=False)
         return self.scalar(f"SELECT count(*) FROM ({sql})", params)
+
+    def catalog_version(self) -> tuple[int, int]:
+        """(max dataset id, max sample id): changes whenever a dataset or sample is added."""
+        row = self.conn.execute(
+            "SELECT (SELECT coalesce(max(id), 0) FROM datasets),"
+            " (SELECT coalesce(max(id), 0) FROM samples)"
+        ).fetchone()
+        return row[0], row[1]
 
     def sample_dataset(self, sample_id: int) -> int | None:
         """The dataset a sample belongs to, or None if there is no such sample."""
@@ -121,9 +143,18 @@ class QueueStore(StoreBase):
         )
         return [row[0] for row in rows]
 
-    def _queue_sql(self, dataset_id: int, q: QueueQuery, order: bool = True) -> tuple[str, list]:
+    def _queue_sql(
+        self,
+        dataset_id: int,
+        q: QueueQuery,
+        order: bool = True,
+        exclude: list[int] | None = None,
+    ) -> tuple[str, list]:
         where = ["s.dataset_id = ?"]
         params: list[Any] = [dataset_id]
+        if exclude:
+            where.append("s.id NOT IN (SELECT value FROM json_each(?))")
+            params.append(json.dumps(exclude))
         if q.statuses:
             where.append(self._status_sql(q.statuses, dataset_id, params))
         if q.flags:
