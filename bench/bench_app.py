@@ -14,7 +14,7 @@ each, and 10% decided. Then times script runs (AppTest `run()` wall time: the sc
 
 Baselines in the same run: `empty_page` (AppTest rerunning a one-button script: the
 harness's own cost per run) and the same Review page on a 64-sample store. Filter queries are also timed alone
-(library call, no Streamlit) as `query_*`. Targets (issue 5): next sample <= 200 ms,
+(library call, no Streamlit: the first 500-id window a filter change loads) as `query_*`. Targets (issue 5): next sample <= 200 ms,
 filtering <= 50 ms, dashboard <= 1.5 s.
 
     python bench/bench_app.py [--samples 100000] [--repeats 15] [--db PATH (reuse)]
@@ -38,7 +38,7 @@ sys.path.insert(0, str(ROOT))
 from streamlit.testing.v1 import AppTest  # noqa: E402
 
 from reflection import Candidate, Review, Sample, Score, Store, Suggestion  # noqa: E402
-from reflection.review import QueueQuery, ScoreRange  # noqa: E402
+from reflection.review import WINDOW, QueueQuery, ScoreRange  # noqa: E402
 
 ALPACA = ROOT.parent / "shared" / "data" / "alpaca_cherry_3k.json"
 REVIEW = str(ROOT / "pages" / "1_Review.py")
@@ -175,7 +175,7 @@ def review_figures(repeats: int) -> dict[str, list[float]]:
     }
     for name, change in filters.items():
         times = []
-        for _ in range(max(3, repeats // 3)):
+        for _ in range(max(5, repeats // 2)):
             times += timed_runs(at, change, 1)
             reset[name](at)
             at.run()
@@ -200,7 +200,7 @@ def query_figures(db: Path, repeats: int) -> dict[str, list[float]]:
             times = []
             for _ in range(repeats):
                 start = time.perf_counter()
-                store.queue_ids(ds, query)
+                store.queue_ids(ds, query, limit=WINDOW)  # what a filter change loads
                 times.append((time.perf_counter() - start) * 1000)
             figures[name] = times
     return figures
