@@ -25,10 +25,12 @@ _BY_METRIC = "INDEXED BY scores_dashboard"
 
 def _latest_score(version_sql: str, scorer: str | None) -> str:
     """SQL for one metric's value on a version (the newest scorer's, unless one is named)."""
-    by_scorer = " AND sc.scorer = ?" if scorer else ""
+    by_scorer = " AND +sc.scorer = ?" if scorer else ""
+    # The unary + keeps the planner off the metric-first indexes, which would read every row
+    # of the metric for each sample; the unique (sample, version, ...) index finds a handful.
     return (
         "(SELECT sc.value FROM scores sc WHERE sc.sample_id = s.id"
-        f" AND sc.candidate_id = {version_sql} AND sc.metric = ?{by_scorer}"
+        f" AND sc.candidate_id = {version_sql} AND +sc.metric = ?{by_scorer}"
         " ORDER BY sc.id DESC LIMIT 1)"
     )
 
