@@ -431,7 +431,18 @@ def reflect_dataset(
     flush_items: int = 256,
     poll_interval: float = 30.0,
 ) -> RunSummary:
-    """Reflect a dataset's samples with an oracle; resumable, safe to call from a thread."""
+    """Reflect a dataset's samples with an oracle; resumable, safe to call from a thread.
+
+    `mode`: instruction, response, both or compress. `oracle` holds the endpoint, model, key
+    (never stored), concurrency, retries, limits and generation parameters. `sample_ids` and
+    `limit` narrow the work. `progress(counters)` is called about twice a second with the
+    run's counters (run_id, total, stored, ok, partial, failed, truncated, error, skipped,
+    cached, blocked, prompt_tokens, completion_tokens, cost, rate, eta_s, elapsed_s), which
+    are also saved on the run. Setting `stop_event` ends the run after the requests in flight
+    (status ``stopped``); calling again resumes. With `batch=True` the OpenAI Batch API is
+    used, and a stopped or interrupted batch run is resumed by the next call (status
+    ``submitted`` until its batches finish). Give each thread its own `Store`.
+    """
     _check(mode)
     config = oracle or OracleConfig()
     config.validate()
