@@ -1,0 +1,136 @@
+"""The Run and Dashboard pages in a real browser (Debian Chromium + Playwright vs streamlit run).
+
+What AppTest cannot show: the Run page's job list updating by itself while a background job
+runs (a polling fragment), the job surviving a page reload, and plotly charts drawing
+untrusted names as text.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+from appdata import build, decide
+from oracle_server import OracleServer
+
+from reflection.store import Store
+
+sync_api = pytest.importorskip("playwright.sync_api")
+
+pytestmark = [pytest.mark.browser, pytest.mark.slow]
+
+ROOT = Path(__file__).resolve().parent.parent
+CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                 "--disable-background-networking", "--disable-component-update", "--disable-sync"]  # fmt: skip
+HOSTILE = "<img src=x onerror=alert(1)>"
+SECRET = "sk-browser-SECRET-9191"
+
+
+@pytest.fixture(scope="module")
+def app(tmp_path_factory):
+    """streamlit run on a fresh database (30 samples, some decided): (url, db path)."""
+    db = tmp_path_factory.mktemp("app_browser") / "app.db"
+    with Store(db) as store:
+        built = build(store, 30)
+        decide(store, built, {1: ("accept", "response"), 2: ("reject", None)}, HOSTILE)
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    process = subprocess.Popen(
+        [sys.executable, "-m", "streamlit", "run", str(ROOT / "app.py"), "--server.headless",
+         "true", "--server.port", str(port), "--server.address", "127.0.0.1",
+         "--browser.gatherUsageStats", "false"],
+        cwd=ROOT, env={**os.environ, "REFLECTION_DB": str(db)},
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.time() + 60
+        while True:
+            try:
+                urllib.request.urlopen(f"{url}/_stcore/health", timeout=1)
+                break
+            except OSError:
+                if time.time() > deadline:
+                    raise
+                time.sleep(0.3)
+        yield url, db
+    finally:
+        process.terminate()
+        process.wait(10)
+
+
+@pytest.fixture
+def page(app):
+    with sync_api.sync_playwright() as playwright:
+        browser = playwright.chromium.launch(
+            executable_path="/usr/bin/chromium", args=CHROMIUM_ARGS
+        )
+        tab = browser.new_page(viewport={"width": 1400, "height": 1000})
+        tab.dialogs = []
+        tab.on("dialog", lambda d: (tab.dialogs.append(d.message), d.dismiss()))
+        yield tab
+        browser.close()
+
+
+def progress_text(tab) -> str:
+    bars = tab.locator("[data-testid='stProgress']")
+    return bars.first.inner_text() if bars.count() else ""
+
+
+def test_run_page_shows_live_progress_and_survives_a_reload(app, page):
+    url, db = app
+    with OracleServer(latency=0.4) as oracle:
+        page.goto(f"{url}/Run")
+        page.get_by_label("Endpoint (OpenAI-compatible base URL)").fill(oracle.base_url)
+        page.get_by_label("Model").fill("fake-oracle")
+        page.get_by_label("Concurrency").fill("1")
+        page.get_by_role("textbox", name="API key (kept only in this session)").fill(SECRET)
+        page.keyboard.press("Enter")
+        page.get_by_text("First N").click()
+        page.get_by_label("N", exact=True).fill("8")
+        page.keyboard.press("Enter")
+        page.wait_for_timeout(1000)
+        page.get_by_role("button", name="Start").click()
+        seen = set()
+        deadline = time.time() + 30
+        while time.time() < deadline and len({s for s in seen if "running" in s}) < 2:
+            seen.add(progress_text(page))
+            page.wait_for_timeout(200)
+        running = sorted(s for s in seen if "running" in s)
+        assert len(running) >= 2, seen  # the list moved on by itself, no reload
+        page.reload()
+        page.wait_for_timeout(2000)
+        assert "Job" in progress_text(page)  # a new session still sees the job
+        page.wait_for_function(
+            "() => [...document.querySelectorAll('[data-testid=stProgress]')]"
+            ".some(e => e.innerText.includes('done · 8/8'))",
+            timeout=60_000,
+        )
+    with Store(db) as store:
+        [job] = store.runs("job")
+        inner = job.counters["run_id"]
+        made = [c for cs in store.candidates_for_samples(store.sample_ids(1)).values() for c in cs
+                if c.run_id == inner]  # fmt: skip
+        assert len(made) == 8
+        store.conn.execute("PRAGMA wal_checkpoint(FULL)")
+    for file in db.parent.iterdir():
+        assert SECRET.encode() not in file.read_bytes(), file
+
+
+def test_dashboard_draws_charts_and_names_stay_text(app, page):
+    url, _ = app
+    page.goto(f"{url}/Dashboard")
+    page.wait_for_selector(".js-plotly-plot", timeout=30_000)
+    page.wait_for_timeout(1500)
+    assert page.locator(".js-plotly-plot").count() >= 7
+    assert page.locator("[data-testid='stException']").count() == 0
+    assert page.locator(".js-plotly-plot img").count() == 0  # the name did not become markup
+    assert page.locator(".js-plotly-plot").get_by_text(HOSTILE).count() >= 1
+    assert page.dialogs == []
