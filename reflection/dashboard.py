@@ -26,7 +26,7 @@ from .store.queue import (
 )
 
 # Shown first among the score histograms when present: IFD, r-IFD, judge ratings, lengths.
-PREFERRED_METRICS = ("ifd_ppl", "rifd_ppl", "judge", "judge_score", "words", "length", "chars")
+PREFERRED_METRICS = ("ifd_ppl", "rifd_ppl", "judge", "words_output", "drift", "words_instruction")
 BINS = 30
 SCATTER_POINTS = 2000
 # Past this many samples, distributions are drawn from an even thinning of the dataset.

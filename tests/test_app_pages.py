@@ -103,7 +103,7 @@ def test_dashboard_renders_every_chart(db):
     at = page("3_Dashboard.py", annotator=None)
     assert not at.exception
     charts = at.get("plotly_chart")
-    assert len(charts) == 8  # progress, annotators, 2 histograms, 2 shift, acceptance, flags
+    assert len(charts) == 9  # progress, annotators, 3 histograms, 2 shift, acceptance, flags
     values = {m.label: m.value for m in at.metric}
     assert values["Samples"] == str(N) and values["Accepted"] == str(accepted)
     specs = [json.loads(c.proto.spec) for c in charts]

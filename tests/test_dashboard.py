@@ -30,8 +30,8 @@ def ok_indices():
 
 
 def test_histograms_count_every_scored_version(store, built):
-    frame, metrics = dashboard.histograms(store, built["dataset"].id, ["ifd_ppl", "length"])
-    assert metrics == ["drift", "ifd_ppl", "length"]
+    frame, metrics = dashboard.histograms(store, built["dataset"].id, ["ifd_ppl", "words_output"])
+    assert metrics == ["drift", "ifd_ppl", "words_output"]
     ifd = frame[frame.metric == "ifd_ppl"]
     counts = ifd.groupby("version")["n"].sum().to_dict()
     assert counts == {
@@ -52,12 +52,12 @@ def test_histograms_count_every_scored_version(store, built):
     original = ifd[ifd.version == "original"]
     assert dict(zip(original["bin"], original["n"], strict=True)) == expected
     assert original["share"].sum() == pytest.approx(1.0)
-    assert set(frame.metric) == {"ifd_ppl", "length"}
+    assert set(frame.metric) == {"ifd_ppl", "words_output"}
 
 
 def test_histograms_default_metrics_prefer_ifd(store, built):
     frame, _ = dashboard.histograms(store, built["dataset"].id)
-    assert set(frame.metric) == {"ifd_ppl", "length"}
+    assert set(frame.metric) == {"ifd_ppl", "words_output", "drift"}
 
 
 def test_shift_pairs_each_candidate_with_its_original(store, built):
@@ -152,7 +152,7 @@ def test_figures_escape_untrusted_names(store, built):
     figures = dashboard.figures(data)
     text = "".join(f.to_json() for f in figures)
     assert "<img src=x" not in text and "&lt;img src=x onerror=alert(1)&gt;" in text
-    assert len(figures) == 8  # progress, annotators, 2 histograms, 2 shift, acceptance, flags
+    assert len(figures) == 9  # progress, annotators, 3 histograms, 2 shift, acceptance, flags
 
 
 def test_metric_ranges(store, built):
