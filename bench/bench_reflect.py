@@ -194,11 +194,13 @@ def main() -> None:
         fault_rate = summary.counters["stored"] / wall
 
         cap = args.seed_fault_cap
+        cpu = time.process_time()
         wall, done = asyncio.run(
             seed_loop(server.base_url, requests[: args.seed_fault_samples], cap)
         )
+        cpu = time.process_time() - cpu
         note = "finished" if done == args.seed_fault_samples else f"stopped at the {cap:g} s cap"
-        results.append(("seed-style loop, same faults", done, wall, note))
+        results.append(("seed-style loop, same faults", done, wall, cpu, note))
 
     load = os.getloadavg()[0]
     print(f"\nconcurrency {args.concurrency}, latency {args.latency * 1000:g} ms,"
