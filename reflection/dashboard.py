@@ -31,6 +31,17 @@ BINS = 30
 SCATTER_POINTS = 2000
 # Past this many samples, distributions are drawn from an even thinning of the dataset.
 HISTOGRAM_SAMPLES = 10_000
+# One colour per version everywhere, so "response" is the same bar in every chart.
+VERSION_COLORS = {
+    "original": "#4d4d4d",
+    "instruction": "#1f77b4",
+    "response": "#ff7f0e",
+    "both": "#9467bd",
+    "compress": "#8c564b",
+    "reroll": "#e377c2",
+    "edit": "#2ca02c",
+    "other": "#17becf",
+}
 STATUS_COLORS = {
     "accepted": "#2e7d32",
     "edited": "#1565c0",
@@ -294,7 +305,12 @@ def progress_figure(data: DashboardData) -> go.Figure:
         title,
         barmode="stack",
         yaxis_title="decided in period",
-        yaxis2={"title": "decided (total)", "overlaying": "y", "side": "right"},
+        yaxis2={
+            "title": "decided (total)",
+            "overlaying": "y",
+            "side": "right",
+            "rangemode": "tozero",
+        },
     )
     for status, frame in data.progress.groupby("status", sort=False):
         figure.add_bar(
@@ -336,6 +352,7 @@ def histogram_figures(data: DashboardData) -> list[go.Figure]:
             figure.add_bar(
                 x=(part["lo"] + part["hi"]) / 2, y=part["share"], width=part["hi"] - part["lo"],
                 name=html.escape(version), opacity=0.6, customdata=part["n"],
+                marker_color=VERSION_COLORS.get(version),
                 hovertemplate="%{x:.3g}: %{customdata} versions<extra>%{fullData.name}</extra>",
             )  # fmt: skip
         figures.append(figure)
@@ -355,7 +372,7 @@ def shift_figures(data: DashboardData, metric: str = IFD_METRIC) -> list[go.Figu
     for kind, part in data.shift.groupby("kind", sort=False):
         bars.add_bar(
             x=(part["lo"] + part["hi"]) / 2, y=part["n"], width=part["hi"] - part["lo"],
-            name=html.escape(kind), opacity=0.6,
+            name=html.escape(kind), opacity=0.6, marker_color=VERSION_COLORS.get(kind),
         )  # fmt: skip
     bars.add_vline(x=0, line_dash="dot")
     points = data.shift_points
@@ -366,7 +383,7 @@ def shift_figures(data: DashboardData, metric: str = IFD_METRIC) -> list[go.Figu
     for kind, part in points.groupby("kind", sort=False):
         scatter.add_scatter(
             x=part["original"], y=part["candidate"], mode="markers", name=html.escape(kind),
-            opacity=0.5, customdata=part["sample_id"],
+            opacity=0.5, customdata=part["sample_id"], marker_color=VERSION_COLORS.get(kind),
             hovertemplate="sample %{customdata}: %{x:.3g} → %{y:.3g}",
         )  # fmt: skip
     if not points.empty:
@@ -384,6 +401,7 @@ def acceptance_figure(data: DashboardData) -> go.Figure:
     figure = _figure(title, yaxis={"range": [0, 1], "tickformat": ".0%"})
     figure.add_bar(
         x=frame["kind"].map(html.escape), y=frame["rate"],
+        marker_color=[VERSION_COLORS.get(kind, "#7f7f7f") for kind in frame["kind"]],
         customdata=frame[["accepted", "offered"]].to_numpy(),
         hovertemplate="%{x}: %{customdata[0]} of %{customdata[1]} decided samples<extra></extra>",
     )  # fmt: skip

@@ -30,15 +30,19 @@ CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic"
                  "--disable-background-networking", "--disable-component-update", "--disable-sync"]  # fmt: skip
 HOSTILE = "<img src=x onerror=alert(1)>"
 SECRET = "sk-browser-SECRET-9191"
+SCREENSHOT = ROOT / "docs" / "dashboard.png"  # used in the README
 
 
 @pytest.fixture(scope="module")
 def app(tmp_path_factory):
-    """streamlit run on a fresh database (30 samples, some decided): (url, db path)."""
+    """streamlit run on a fresh database (60 samples, some decided): (url, db path)."""
     db = tmp_path_factory.mktemp("app_browser") / "app.db"
     with Store(db) as store:
-        built = build(store, 30)
+        built = build(store, 60)
         decide(store, built, {1: ("accept", "response"), 2: ("reject", None)}, HOSTILE)
+        picks = ("response", "instruction", None, "response")
+        decide(store, built, {i: ("accept", picks[i % 4]) for i in range(4, 30)}, "ana")
+        decide(store, built, {i: ("reject", None) for i in range(30, 36)}, "bob")
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
@@ -116,7 +120,8 @@ def test_run_page_shows_live_progress_and_survives_a_reload(app, page):
     with Store(db) as store:
         [job] = store.runs("job")
         inner = job.counters["run_id"]
-        made = [c for cs in store.candidates_for_samples(store.sample_ids(1)).values() for c in cs
+        ids = store.sample_ids(1)
+        made = [c for cs in store.candidates_for_samples(ids).values() for c in cs
                 if c.run_id == inner]  # fmt: skip
         assert len(made) == 8
         store.conn.execute("PRAGMA wal_checkpoint(FULL)")
@@ -126,6 +131,7 @@ def test_run_page_shows_live_progress_and_survives_a_reload(app, page):
 
 def test_dashboard_draws_charts_and_names_stay_text(app, page):
     url, _ = app
+    page.set_viewport_size({"width": 1400, "height": 2600})  # the whole page in the screenshot
     page.goto(f"{url}/Dashboard")
     page.wait_for_selector(".js-plotly-plot", timeout=30_000)
     page.wait_for_timeout(1500)
@@ -134,3 +140,4 @@ def test_dashboard_draws_charts_and_names_stay_text(app, page):
     assert page.locator(".js-plotly-plot img").count() == 0  # the name did not become markup
     assert page.locator(".js-plotly-plot").get_by_text(HOSTILE).count() >= 1
     assert page.dialogs == []
+    page.screenshot(path=str(SCREENSHOT), full_page=True)
