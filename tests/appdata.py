@@ -84,14 +84,14 @@ def build(store: Store, n: int = 30, name: str = "demo", hostile: bool = True) -
             )
             candidates[(i, kind)] = store.add_candidate(candidate)
         scores.append(Score(sample_id, "ifd_ppl", original_ifd(i), SCORER))
-        scores.append(Score(sample_id, "words_output", float(len(samples[i].output)), "text"))
+        scores.append(Score(sample_id, "words_output", float(len(samples[i].output)), "fixture"))
         if failed:
             continue
         for kind, value in (("instruction", instruction_ifd(i)), ("response", response_ifd(i))):
             cid = candidates[(i, kind)]
             scores.append(Score(sample_id, "ifd_ppl", value, SCORER, candidate_id=cid))
             scores.append(Score(sample_id, "drift", drift(i), "minilm", candidate_id=cid))
-            scores.append(Score(sample_id, "words_output", 24.0, "text", candidate_id=cid))
+            scores.append(Score(sample_id, "words_output", 24.0, "fixture", candidate_id=cid))
         kind = suggested_kind(i)
         suggestions.append(
             Suggestion(
