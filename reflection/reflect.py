@@ -19,10 +19,11 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import hashlib
+import itertools
 import json
 import threading
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -54,6 +55,8 @@ _STEPS = {
 # What a finished step must provide for the next step of its chain to run.
 _NEEDS = {"instruction": ("instruction", "output"), "compress": ("instruction",)}
 Progress = Callable[[dict[str, Any]], None]
+ADMIT_CHUNK = 256  # samples planned at a time
+QUEUE_AHEAD = 64  # jobs kept queued beyond twice the concurrency
 
 
 @dataclass
@@ -115,23 +118,26 @@ class Planner:
             for kind in ("instruction", "response", "compress")
         }
 
+    @staticmethod
+    def steps(sample: Sample, mode: str, compress_first: bool) -> tuple[str, ...]:
+        """The kinds of job a sample goes through, in order."""
+        steps = _STEPS[mode]
+        if compress_first and steps[0] == "instruction" and sample.input.strip():
+            steps = ("compress", *steps)
+        return steps
+
     def first_jobs(self, samples: Iterable[Sample], mode: str, compress_first: bool) -> list[Job]:
-        jobs = []
-        for sample in samples:
-            steps = _STEPS[mode]
-            if compress_first and steps[0] == "instruction" and sample.input.strip():
-                steps = ("compress", *steps)
-            jobs.append(
-                self.job(
-                    sample.id,
-                    sample.content_hash,
-                    steps,
-                    sample.instruction,
-                    sample.input,
-                    sample.output,
-                )  # fmt: skip
-            )
-        return jobs
+        return [
+            self.job(
+                s.id,
+                s.content_hash,
+                self.steps(s, mode, compress_first),
+                s.instruction,
+                s.input,
+                s.output,
+            )  # fmt: skip
+            for s in samples
+        ]
 
     def job(self, sample_id, content_hash, steps, instruction, input, output, parent=None) -> Job:
         job = Job(sample_id, content_hash, steps[0], instruction, input, output, rest=steps[1:])
@@ -243,6 +249,8 @@ class _Runner:
         self.counters["cost"] = 0.0
         self.started = time.monotonic()
         self.reported = 0.0
+        self._feed: Iterator[Sample] | None = None  # samples not yet planned
+        self.all_done = asyncio.Event()
 
     # -- admitting jobs ------------------------------------------------------------------
 
@@ -283,6 +291,8 @@ class _Runner:
             _, _, job = await self.queue.get()
             if self.stopping:
                 return
+            if self._feed is not None and self.queue.qsize() < self._low:
+                self._refill()
             self.in_flight += 1
             job.attempts += 1
             try:
@@ -317,7 +327,10 @@ class _Runner:
     def flush(self) -> None:
         """Commit finished jobs with their cache entries, then queue the chains they continue."""
         if not self.buffer:
+            self._refill()
             self._report()
+            if self.outstanding == 0 and self._feed is None:
+                self.all_done.set()
             return
         batch, self.buffer = self.buffer, []
         rows = []
@@ -338,8 +351,9 @@ class _Runner:
             self._chain(job, candidate, follow)
         if follow and not self.stopping:
             self.admit(follow)
+        self._refill()
         self._report()
-        if self.outstanding == 0 and not self.buffer:
+        if self.outstanding == 0 and not self.buffer and self._feed is None:
             self.all_done.set()
 
     def snapshot(self) -> dict[str, Any]:
@@ -364,17 +378,29 @@ class _Runner:
         if self.progress is not None:
             self.progress(counters)
 
-    async def execute(self, jobs: list[Job]) -> str:
+    def _refill(self) -> None:
+        """Plan jobs a chunk of samples at a time, keeping the queue just ahead of the pool:
+        a run over 100,000 samples never holds 100,000 prompts in memory."""
+        while self._feed is not None and not self.stopping and self.queue.qsize() < self._low:
+            chunk = list(itertools.islice(self._feed, ADMIT_CHUNK))
+            if not chunk:
+                self._feed = None
+                break
+            self.admit(self.planner.first_jobs(chunk, self.mode, self.compress_first))
+
+    async def execute(self, samples: list[Sample], mode: str, compress_first: bool) -> str:
         # Retries (priority 0) go before new jobs (1); the counter keeps each level FIFO.
         self.queue: asyncio.PriorityQueue[tuple[int, int, Job]] = asyncio.PriorityQueue()
         self._order = 0
-        self.all_done = asyncio.Event()
+        self._low = 2 * self.config.concurrency + QUEUE_AHEAD
+        self.mode, self.compress_first = mode, compress_first
+        self._feed = iter(samples)
+        self.counters["total"] = sum(
+            len(Planner.steps(sample, mode, compress_first)) for sample in samples
+        )
         async with Oracle(self.config) as oracle:
-            self.counters["total"] = sum(1 + len(job.rest) for job in jobs)
-            self.admit(jobs)
+            self._refill()
             self.flush()
-            if self.outstanding == 0:
-                self.all_done.set()
             tasks = [
                 asyncio.create_task(self._worker(oracle)) for _ in range(self.config.concurrency)
             ]
@@ -462,9 +488,8 @@ def reflect_dataset(
     run = store.start_run("reflect", data.id, settings)
     runner = _Runner(store, planner, run.id, progress=progress, stop_event=stop_event,
                      flush_interval=flush_interval, flush_items=flush_items)  # fmt: skip
-    jobs = planner.first_jobs(samples, mode, compress_first)
     try:
-        status = asyncio.run(runner.execute(jobs))
+        status = asyncio.run(runner.execute(samples, mode, compress_first))
     except BaseException as exc:
         runner.flush()  # whatever finished is kept
         interrupted = isinstance(exc, KeyboardInterrupt)

@@ -98,6 +98,20 @@ def test_compress_first_only_for_samples_with_input(store, alpaca_records, fake_
     assert sum(1 for c in instructions if c.parent_id in compress_ids) == 3
 
 
+def test_samples_are_planned_a_chunk_at_a_time(store, dataset, fake_oracle, monkeypatch):
+    import reflection.reflect as reflect
+
+    monkeypatch.setattr(reflect, "ADMIT_CHUNK", 2)
+    monkeypatch.setattr(reflect, "QUEUE_AHEAD", 0)
+    reflect_dataset(store, "alpaca", mode="both", oracle=_config(fake_oracle), limit=5)
+    summary = reflect_dataset(
+        store, "alpaca", mode="both", oracle=_config(fake_oracle, concurrency=1)
+    )
+    assert summary.counters["total"] == 24 and summary.counters["skipped"] == 10
+    assert summary.counters["stored"] == 14 and store.count_candidates() == 24
+    assert fake_oracle.stats()["requests"] == 24
+
+
 def test_rerun_skips_stored_jobs_and_sends_nothing(store, dataset, fake_oracle):
     config = _config(fake_oracle)
     reflect_dataset(store, "alpaca", mode="both", oracle=config)
