@@ -162,7 +162,7 @@ class Reviewer:
         self.page.locator('[data-testid="stApp"][data-test-script-state="notRunning"]').wait_for(
             timeout=WAIT_MS
         )
-        self.page.wait_for_timeout(150)  # let React register the new buttons' shortcuts
+        self.page.wait_for_timeout(300)  # let React register the new buttons' shortcuts
 
     def key(self, key: str) -> None:
         self.page.bring_to_front()  # keys go to the focused tab, as for a person
