@@ -22,7 +22,7 @@ _LAZY = {
     "PromptSet": "prompts",
     "RunSummary": "reflect",
     "create_spotcheck": "spotcheck",
-    "estimate_reflection": "reflect",
+    "estimate_reflection": "estimate",
     "import_candidates": "adopt",
     "load_prompts": "prompts",
     "parse_oracle_reply": "parse",

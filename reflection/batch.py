@@ -18,8 +18,9 @@ import openai
 
 from .errors import OracleError
 from .oracle import Reply, reply_from_response
+from .plan import Job, Planner
 from .records import Dataset, Sample
-from .reflect import Job, Planner, Progress, RunSummary
+from .reflect import Progress, RunSummary
 from .store import Store
 
 _FINAL = ("completed", "failed", "expired", "cancelled")

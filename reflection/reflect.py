@@ -1,87 +1,42 @@
 """The reflection pipeline: samples → oracle requests → stored candidates. Resumable.
 
-Each sample becomes a short chain of *jobs*: ``instruction``, ``response`` or ``compress``
-alone, or ``instruction`` then ``both`` (response reflection of the instruction-reflected
-pair), optionally after ``compress``. A job is named by a deterministic key over (sample
-id and content, kind, parent job, model, prompt hash, parameters), so re-running a command skips
-every stored job (the key names the sample by id *and* content: the same pair in another
-dataset is a new job, answered from the cache); a request identical to one already answered
-(same model, messages and parameters) is served from the oracle cache and not sent.
+Samples become chains of jobs (see `reflection.plan`). Re-running a command skips every
+stored job, and a request identical to one already answered (same model, messages and
+parameters) is served from the oracle cache and not sent.
 
 Requests run through a bounded pool of workers (`OracleConfig.concurrency`), never in batches
-that wait for their slowest member. Finished jobs are buffered for at most `flush_interval`
-seconds (20 ms by default, or `flush_items` jobs) and written in one transaction with their cache entries, so a
-SIGKILL loses at most the requests in flight and the last fraction of a second of replies.
+that wait for their slowest member; a request waiting to be retried waits outside the pool.
+Finished jobs are buffered for at most `flush_interval` seconds (20 ms by default, or
+`flush_items` jobs) and written in one transaction with their cache entries, so a SIGKILL
+loses at most the requests in flight and the last fraction of a second of replies.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import hashlib
 import itertools
 import json
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
-from .errors import ConfigError, OracleError
-from .oracle import (
-    Oracle,
-    OracleConfig,
-    Reply,
-    Retry,
-    reply_from_response,
-    request_body,
-    request_key,
-    request_payload,
-)
-from .parse import parse
-from .pricing import Estimate, PriceTable, TokenCounter
-from .prompts import DEFAULT_PROMPTS, PromptSet, build_messages, grammar, json_schema, prompt_hash
+from .errors import OracleError
+from .estimate import estimate_reflection
+from .oracle import Oracle, OracleConfig, Reply, Retry, reply_from_response
+from .plan import MODES, Job, Planner, check_mode, dataset_of, samples_of
+from .pricing import PriceTable
+from .prompts import DEFAULT_PROMPTS, PromptSet
 from .records import Candidate, Dataset, Sample
 from .store import Store
-from .store.oracle_jobs import ERROR_SUFFIX
 
-MODES = ("instruction", "response", "both", "compress")
-_STEPS = {
-    "instruction": ("instruction",),
-    "response": ("response",),
-    "both": ("instruction", "both"),
-    "compress": ("compress",),
-}
-# What a finished step must provide for the next step of its chain to run.
-_NEEDS = {"instruction": ("instruction", "output"), "compress": ("instruction",)}
+__all__ = ["MODES", "Job", "Planner", "RunSummary", "estimate_reflection", "reflect_dataset"]
+
 Progress = Callable[[dict[str, Any]], None]
 ADMIT_CHUNK = 256  # samples planned at a time
 QUEUE_AHEAD = 64  # jobs kept queued beyond twice the concurrency
-
-
-@dataclass
-class Job:
-    """One request for one version of one sample."""
-
-    sample_id: int
-    content_hash: str
-    kind: str  # candidate kind: instruction, response, both, compress
-    instruction: str
-    input: str
-    output: str
-    rest: tuple[str, ...] = ()  # kinds still to run after this one
-    parent_key: str | None = None
-    parent_id: int | None = None
-    key: str = ""
-    body: dict = field(default_factory=dict)
-    request_key: str = ""
-    payload: str = ""  # the body as sent, cached and hashed
-    prompt_hash: str = ""
-    attempts: int = 0
-
-    @property
-    def template(self) -> str:
-        return "response" if self.kind == "both" else self.kind
 
 
 @dataclass
@@ -103,129 +58,6 @@ class RunSummary:
             f" {c.get('completion_tokens', 0):,} tokens, ${c.get('cost', 0.0):.4f},"
             f" {c.get('elapsed_s', 0.0):.1f} s"
         )
-
-
-class Planner:
-    """Turns samples into jobs and oracle replies into candidates; shared by live and batch."""
-
-    def __init__(self, config: OracleConfig, prompts: PromptSet, prices: PriceTable):
-        self.config = config
-        self.prompts = prompts
-        self.prices = prices
-        self.params = config.params()
-        self.hashes = {
-            kind: prompt_hash(kind, prompts=prompts, json_mode=config.json_mode)
-            for kind in ("instruction", "response", "compress")
-        }
-
-    @staticmethod
-    def steps(sample: Sample, mode: str, compress_first: bool) -> tuple[str, ...]:
-        """The kinds of job a sample goes through, in order."""
-        steps = _STEPS[mode]
-        if compress_first and steps[0] == "instruction" and sample.input.strip():
-            steps = ("compress", *steps)
-        return steps
-
-    def first_jobs(self, samples: Iterable[Sample], mode: str, compress_first: bool) -> list[Job]:
-        return [
-            self.job(
-                s.id,
-                s.content_hash,
-                self.steps(s, mode, compress_first),
-                s.instruction,
-                s.input,
-                s.output,
-            )  # fmt: skip
-            for s in samples
-        ]
-
-    def job(self, sample_id, content_hash, steps, instruction, input, output, parent=None) -> Job:
-        job = Job(sample_id, content_hash, steps[0], instruction, input, output, rest=steps[1:])
-        if parent is not None:
-            job.parent_key, job.parent_id = parent
-        job.prompt_hash = self.hashes[job.template]
-        identity = [
-            sample_id,
-            content_hash,
-            job.kind,
-            job.parent_key,
-            self.config.model,
-            job.prompt_hash,
-        ]
-        key_text = json.dumps([*identity, self.params], sort_keys=True)
-        job.key = hashlib.sha256(key_text.encode()).hexdigest()[:32]
-        messages = build_messages(
-            job.template, instruction, input, output,
-            prompts=self.prompts, json_mode=self.config.json_mode,
-        )  # fmt: skip
-        extra: dict[str, Any] = {}
-        if self.config.temperature is not None:
-            extra["temperature"] = self.config.temperature
-        if self.config.max_tokens is not None:
-            extra["max_tokens"] = self.config.max_tokens
-        llama = self.config.dialect == "llama.cpp"
-        if self.config.json_mode:
-            schema = json_schema(job.template)
-            extra["response_format"] = (
-                {"type": "json_object", "schema": schema["json_schema"]["schema"]}
-                if llama
-                else schema
-            )
-        elif llama:
-            extra["grammar"] = grammar(job.template)
-        job.body = request_body(self.config.model, messages, extra)
-        job.payload = request_payload(job.body)
-        job.request_key = request_key(job.payload)
-        return job
-
-    def child(self, job: Job, done: Candidate) -> Job | None:
-        """The next job of the chain, if there is one and the finished step allows it."""
-        if not job.rest or done.status not in ("ok", "partial"):
-            return None
-        if not all(getattr(done, name).strip() for name in _NEEDS.get(job.kind, ())):
-            return None
-        return self.job(
-            job.sample_id, job.content_hash, job.rest, done.instruction, done.input, done.output,
-            parent=(job.key, done.id),
-        )  # fmt: skip
-
-    def candidate(
-        self, job: Job, reply: Reply, run_id: int | None, *, cached=False, batch=False
-    ) -> Candidate:
-        cost = 0.0 if cached else self.prices.cost(
-            self.config.model, reply.prompt_tokens, reply.completion_tokens, batch=batch
-        )  # fmt: skip
-        candidate = Candidate(
-            sample_id=job.sample_id, kind=job.kind, parent_id=job.parent_id, raw=reply.text,
-            model=self.config.model, prompt_hash=job.prompt_hash, params=self.params,
-            prompt_tokens=reply.prompt_tokens, completion_tokens=reply.completion_tokens,
-            cost=cost, run_id=run_id, job_key=job.key,
-            origin={"request_key": job.request_key, "attempts": reply.attempts,
-                    "finish_reason": reply.finish_reason, "cached": cached},
-        )  # fmt: skip
-        if job.template == "response":
-            candidate.instruction, candidate.input = job.instruction, job.input
-        if reply.status == "error":
-            candidate.status, candidate.error = "error", reply.error
-            candidate.job_key = job.key + ERROR_SUFFIX
-            return candidate
-        parsed = parse(reply.text, job.template, json_mode=self.config.json_mode)
-        candidate.critique = parsed.critique
-        if job.template == "instruction":
-            candidate.instruction, candidate.input = parsed.instruction, parsed.input
-            candidate.output = parsed.output
-        elif job.template == "response":
-            candidate.output = parsed.output
-        else:
-            candidate.instruction, candidate.output = parsed.instruction, job.output
-        candidate.status, candidate.error = parsed.status, parsed.reason
-        if reply.status == "truncated":
-            limit = self.config.max_tokens
-            candidate.status = "truncated"
-            candidate.error = "; ".join(
-                filter(None, [f"reply cut off at the token limit ({limit})", parsed.reason])
-            )
-        return candidate
 
 
 class _Runner:
@@ -425,20 +257,6 @@ class _Runner:
         return "stopped" if self.stopping else "done"
 
 
-def _dataset(store: Store, dataset: Dataset | str | int) -> Dataset:
-    return dataset if isinstance(dataset, Dataset) else store.dataset(dataset)
-
-
-def _samples(store: Store, dataset: Dataset, sample_ids, limit) -> list[Sample]:
-    samples = list(store.samples(dataset.id, ids=sample_ids))
-    return samples[:limit] if limit is not None else samples
-
-
-def _check(mode: str) -> None:
-    if mode not in MODES:
-        raise ConfigError(f"unknown reflection mode {mode!r}; use one of {', '.join(MODES)}")
-
-
 def reflect_dataset(
     store: Store,
     dataset: Dataset | str | int,
@@ -469,12 +287,12 @@ def reflect_dataset(
     used, and a stopped or interrupted batch run is resumed by the next call (status
     ``submitted`` until its batches finish). Give each thread its own `Store`.
     """
-    _check(mode)
+    check_mode(mode)
     config = oracle or OracleConfig()
     config.validate()
-    data = _dataset(store, dataset)
+    data = dataset_of(store, dataset)
     planner = Planner(config, prompts, prices or PriceTable())
-    samples = _samples(store, data, sample_ids, limit)
+    samples = samples_of(store, data, sample_ids, limit)
     if batch:
         from .batch import run_batch
 
@@ -503,45 +321,3 @@ def reflect_dataset(
     counters = runner.snapshot()
     store.update_run(run.id, counters=counters, status=status)
     return RunSummary(run.id, status, counters)
-
-
-def estimate_reflection(
-    store: Store,
-    dataset: Dataset | str | int,
-    *,
-    mode: str = "instruction",
-    oracle: OracleConfig | None = None,
-    prompts: PromptSet = DEFAULT_PROMPTS,
-    prices: PriceTable | None = None,
-    sample_ids: Iterable[int] | None = None,
-    limit: int | None = None,
-    compress_first: bool = False,
-    batch: bool = False,
-) -> Estimate:
-    """Requests, tokens and cost a run would need, not counting stored or cached jobs."""
-    _check(mode)
-    config = oracle or OracleConfig()
-    prices = prices or PriceTable()
-    data = _dataset(store, dataset)
-    planner = Planner(config, prompts, prices)
-    jobs = planner.first_jobs(_samples(store, data, sample_ids, limit), mode, compress_first)
-    done = store.candidates_by_job_keys(job.key for job in jobs)
-    cached = store.cache_get_many(job.request_key for job in jobs)
-    counter = TokenCounter()
-    requests = prompt_tokens = completion_tokens = 0
-    for job in jobs:
-        if job.key in done or job.request_key in cached:
-            continue
-        own = counter.count_messages(job.body["messages"])
-        pair = counter.count(job.instruction + job.input + job.output)
-        # A reflection is usually somewhat longer than the pair it improves.
-        reply = int(pair * 1.3) + 120
-        if config.max_tokens:
-            reply = min(reply, config.max_tokens)
-        steps = 1 + len(job.rest)
-        requests += steps
-        prompt_tokens += own + (steps - 1) * (own - pair + reply)
-        completion_tokens += steps * reply
-    cost = prices.cost(config.model, prompt_tokens, completion_tokens, batch=batch)
-    return Estimate(requests, prompt_tokens, completion_tokens, cost,
-                    prices.price(config.model) is not None, counter.method)  # fmt: skip
