@@ -317,11 +317,12 @@ def review_history(history: list) -> None:
 # --- home page ------------------------------------------------------------------------------
 
 PAGES = (
-    ("pages/1_Review.py", "Review", "🔍", "one sample at a time, with diffs, scores and keys"),
-    ("pages/2_Bulk.py", "Bulk", "🧹", "apply a rule to many samples, preview first, undo as one"),
-    ("pages/3_Dashboard.py", "Dashboard", "📊", "progress, annotators, score shifts"),
-    ("pages/4_Run.py", "Run", "⚙️", "reflect or score a selection from the app"),
-    ("pages/5_Export.py", "Export", "📦", "write the curated set with provenance"),
+    ("pages/6_Import.py", "Import", ":material/upload_file:", "bring in a dataset file"),
+    ("pages/1_Review.py", "Review", ":material/rate_review:", "one sample at a time, diffs, keys"),
+    ("pages/2_Bulk.py", "Bulk", ":material/checklist:", "a rule for many samples, undone as one"),
+    ("pages/3_Dashboard.py", "Dashboard", ":material/monitoring:", "progress, annotators, shifts"),
+    ("pages/4_Run.py", "Run", ":material/play_circle:", "reflect or score a selection"),
+    ("pages/5_Export.py", "Export", ":material/download:", "the curated set, with provenance"),
 )
 _ROOT = Path(__file__).resolve().parent.parent
 
