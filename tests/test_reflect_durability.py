@@ -131,13 +131,15 @@ def test_the_api_key_is_never_written(tmp_path, alpaca_records, fake_oracle):
                                 cwd=ROOT, env=env, stdout=out, stderr=out, timeout=120)  # fmt: skip
     assert failed.returncode == 1
     with Store(db) as store:
-        for sample_id in store.sample_ids(1):
-            store.add_review(Review(sample_id=sample_id, decision="accept"))
+        for sample_id in store.sample_ids(1):  # accept the reflections: provenance names them
+            chosen = next((c.id for c in store.candidates_for(sample_id) if c.status == "ok"), None)
+            store.add_review(Review(sample_id=sample_id, decision="accept", candidate_id=chosen))
         export = tmp_path / "export.jsonl"
         export_dataset(store, "alpaca", export, provenance=True)
         runs = store.runs(kind="reflect")
         assert runs[-1].status == "failed" and "401" in runs[-1].error
     assert "HTTP Request" in log.read_text() or log.stat().st_size > 0
+    assert '"version": "response"' in export.read_text()  # reflections exported, key not
     files = [db, Path(f"{db}-wal"), log, export]
     for path in files:
         if path.exists():
