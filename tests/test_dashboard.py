@@ -120,7 +120,7 @@ def test_flags_agree_with_the_review_queue(store, built):
     assert frame.loc["parse_failed", "n"] == N - len(ok_indices())
     drifted = sum(not reflection_failed(i) and drift(i) < 0.5 for i in range(N))
     assert drifted and frame.loc["drift", "n"] == drifted
-    for flag in ("misaligned", "parse_failed", "truncated", "no_candidate"):
+    for flag in ("misaligned", "drift", "parse_failed", "truncated", "no_candidate"):
         assert frame.loc[flag, "n"] == store.queue_count(dataset_id, QueueQuery(flags=(flag,)))
 
 
