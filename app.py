@@ -46,6 +46,7 @@ if has_page and st.button(
 st.subheader("Pages")
 ui.page_links()
 st.caption(
-    "Keyboard: N opens the next step. On the Review page: A accept candidate · O accept original · E edit · X reject · "
-    "S skip · U undo · N next · P previous (keys do nothing while you type in a field)."
+    "Keyboard: N opens the next step. On the Review page: A accept candidate · "
+    "O accept original · G follow the suggestion · E edit · X reject · S skip · U undo · "
+    "N next · P previous (keys do nothing while you type in a field)."
 )

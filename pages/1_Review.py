@@ -89,7 +89,8 @@ chosen_id = st.selectbox(
     key=f"version_{sid}",
 )
 shown = item.candidate(chosen_id)
-keys = actions.columns(5)
+follow = review.suggested_decision(item)
+keys = actions.columns(6)
 keys[0].button(
     "Accept candidate",
     shortcut="A",
@@ -105,6 +106,14 @@ keys[1].button(
 keys[2].button("Edit", shortcut="E", on_click=ui.start_edit, args=(sid,), width="stretch")
 keys[3].button("Reject", shortcut="X", on_click=decide, args=("reject",), width="stretch")
 keys[4].button("Skip", shortcut="S", on_click=decide, args=("skip",), width="stretch")
+keys[5].button(
+    "As suggested",
+    shortcut="G",
+    disabled=follow is None,
+    on_click=decide,
+    args=follow or ("skip",),
+    width="stretch",
+)
 ui.state_and_suggestion(item)
 
 if st.session_state.get("_editing") == sid:

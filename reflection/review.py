@@ -44,6 +44,7 @@ __all__ = [
     "load_item",
     "parse_tags",
     "score_rows",
+    "suggested_decision",
     "sort_query",
 ]
 
@@ -124,6 +125,16 @@ def default_candidate(item: ReviewItem) -> Candidate | None:
             return item.candidate(wanted)
     usable = [c for c in item.candidates if c.status == "ok"] or item.candidates
     return usable[-1] if usable else None
+
+
+def suggested_decision(item: ReviewItem) -> tuple[str, int | None] | None:
+    """What following the suggestion records: ("accept", version) or ("reject", None)."""
+    s = item.suggestion
+    if s is None or (s.candidate_id and item.candidate(s.candidate_id) is None):
+        return None
+    if getattr(s, "decision", "accept") == "reject":
+        return ("reject", None)
+    return ("accept", s.candidate_id)
 
 
 def candidate_label(candidate: Candidate | None) -> str:

@@ -277,3 +277,13 @@ def test_two_sessions_keep_both_decisions(db):
         log = [(r.sample_id, r.decision, r.annotator) for r in store.reviews_for(ids[1])]
     assert log == [(ids[1], "reject", "bob"), (ids[1], "reject", "ann")]
     assert states(path)[ids[0]] == ("accepted", 1, "ann")
+
+
+def test_follow_the_suggestion(db):
+    path, ids = db
+    at = open_page()
+    press(at, "As suggested")  # sample 1: the suggestion accepts its candidate 1
+    assert states(path) == {ids[0]: ("accepted", 1, "ann")}
+    at.number_input(key="jump_id").set_value(ids[3])  # no suggestion there
+    press(at, "Go")
+    assert button(at, "As suggested").disabled

@@ -19,6 +19,7 @@ from reflection.review import (
     parse_tags,
     score_rows,
     sort_query,
+    suggested_decision,
 )
 from reflection.store.queue import fts_query
 
@@ -384,3 +385,14 @@ def test_queue_ids_limit_and_exclude(queue_store):
     assert store.queue_ids(dataset_id, limit=3, exclude=ids[:2]) == ids[2:5]
     order = QueueQuery(sort="original", sort_metric="ifd_ppl", descending=True)
     assert store.queue_ids(dataset_id, order, limit=2, exclude=[ids[1]]) == [ids[4], ids[2]]
+
+
+def test_suggested_decision(queue_store):
+    store, _, ids = queue_store
+    assert suggested_decision(load_item(store, ids[1])) == ("accept", 2)
+    assert suggested_decision(load_item(store, ids[0])) == ("accept", None)
+    assert suggested_decision(load_item(store, ids[2])) is None
+    store.put_suggestions(
+        [Suggestion(sample_id=ids[2], candidate_id=None, rule="r", reason="x", decision="reject")]
+    )
+    assert suggested_decision(load_item(store, ids[2])) == ("reject", None)
