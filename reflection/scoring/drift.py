@@ -51,8 +51,12 @@ def available() -> bool:
 @lru_cache(maxsize=1)
 def _load(device: str):
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
-    from transformers import AutoModel, AutoTokenizer
-
+    try:
+        from transformers import AutoModel, AutoTokenizer
+    except ImportError as exc:
+        raise ConfigError(
+            f"drift needs torch and transformers: pip install 'reflection-studio[scoring]' ({exc})"
+        ) from exc
     path = embedder_path()
     tokenizer = AutoTokenizer.from_pretrained(path, local_files_only=True)
     model = AutoModel.from_pretrained(path, local_files_only=True).to(device).eval()

@@ -98,7 +98,12 @@ def endpoint_student(
 ) -> EndpointStudent:
     """An endpoint student whose tokenizer comes from a local GGUF, model folder or `smollm2`."""
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
-    from transformers import AutoTokenizer
+    try:
+        from transformers import AutoTokenizer
+    except ImportError as exc:
+        raise ConfigError(
+            f"a student endpoint needs transformers for its tokenizer ({exc})"
+        ) from exc
 
     folder, gguf_file, name = resolve_student(tokenizer_spec)
     kwargs = {"local_files_only": True, **({"gguf_file": gguf_file} if gguf_file else {})}
