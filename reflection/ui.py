@@ -155,6 +155,8 @@ def queue_filters(store: Store, dataset_id: int) -> review.QueueQuery:
     flags, metrics = _filter_options(str(store.path), dataset_id)
     side = st.sidebar
     side.subheader("Queue")
+    checks = {f"Spot-check: {c.name} ({c.size})": c.id for c in store.spotchecks(dataset_id)}
+    scope = side.selectbox("Samples", ["All samples", *checks], key="q_scope")
     sort = side.selectbox("Order", list(review.SORTS), key="q_sort")
     statuses = side.multiselect("Status", review.STATUSES, default=["undecided"], key="q_status")
     chosen_flags = side.multiselect("Flags (any of)", flags, key="q_flags")
@@ -173,6 +175,7 @@ def queue_filters(store: Store, dataset_id: int) -> review.QueueQuery:
         flags=tuple(chosen_flags),
         ranges=tuple(ranges),
         text=text.strip(),
+        spotcheck=checks.get(scope),
     )
 
 

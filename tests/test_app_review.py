@@ -287,3 +287,19 @@ def test_follow_the_suggestion(db):
     at.number_input(key="jump_id").set_value(ids[3])  # no suggestion there
     press(at, "Go")
     assert button(at, "As suggested").disabled
+
+
+def test_a_spotcheck_is_offered_as_the_queue(db):
+    from reflection.spotcheck import create_spotcheck, spotcheck_queue
+
+    path, _ = db
+    with Store(path) as store:
+        create_spotcheck(store, "demo", "oracle check", size=5, seed=7)
+        drawn = spotcheck_queue(store, "oracle check", "demo")
+    at = open_page()
+    scope = next(s for s in at.selectbox if s.label == "Samples")
+    scope.set_value("Spot-check: oracle check (5)").run()
+    assert not at.exception, at.exception
+    assert current(at) == drawn[0]
+    press(at, "Reject")
+    assert current(at) == drawn[1]

@@ -396,3 +396,23 @@ def test_suggested_decision(queue_store):
         [Suggestion(sample_id=ids[2], candidate_id=None, rule="r", reason="x", decision="reject")]
     )
     assert suggested_decision(load_item(store, ids[2])) == ("reject", None)
+
+
+def test_spotcheck_is_a_queue_of_its_own_in_its_drawn_order(queue_store):
+    from reflection.spotcheck import create_spotcheck, spotcheck_queue
+
+    store, dataset_id, _ = queue_store
+    spot = create_spotcheck(store, "q", "check", size=4, seed=3)
+    drawn = spotcheck_queue(store, "check", "q")
+    assert len(drawn) == 4
+    assert store.queue_ids(dataset_id, QueueQuery(spotcheck=spot.id)) == drawn
+    # Filters still apply inside it, and other orders sort its samples.
+    store.add_review(Review(sample_id=drawn[0], decision="reject"))
+    undecided = store.queue_ids(dataset_id, QueueQuery(spotcheck=spot.id, statuses=("undecided",)))
+    statuses = store.statuses_of(drawn)
+    assert undecided == [i for i in drawn if statuses[i] == "undecided"]
+    assert drawn[0] not in undecided
+    by_id = store.queue_ids(dataset_id, QueueQuery(spotcheck=spot.id, sort="id"))
+    assert by_id == sorted(drawn)
+    session = ReviewSession.open(store, dataset_id, QueueQuery(spotcheck=spot.id))
+    assert session.current_id == drawn[0]

@@ -55,6 +55,7 @@ class QueueQuery:
     sort: str = "position"
     sort_metric: str = ""
     descending: bool = False
+    spotcheck: int | None = None  # only this spot-check's samples, in its drawn order
 
 
 def fts_query(text: str) -> str:
@@ -155,6 +156,9 @@ class QueueStore(StoreBase):
         if exclude:
             where.append("s.id NOT IN (SELECT value FROM json_each(?))")
             params.append(json.dumps(exclude))
+        if q.spotcheck is not None:
+            where.append("s.id IN (SELECT sample_id FROM spotcheck_items WHERE spotcheck_id = ?)")
+            params.append(q.spotcheck)
         if q.statuses:
             where.append(self._status_sql(q.statuses, dataset_id, params))
         if q.flags:
@@ -265,6 +269,10 @@ class QueueStore(StoreBase):
                 f"unknown sort {q.sort!r} (expected one of {', '.join(SORT_KEYS)})"
             )
         direction = "DESC" if q.descending else "ASC"
+        if q.sort == "position" and q.spotcheck is not None:
+            # A spot-check's own order is its shuffled draw: the order it was meant to be read.
+            join = " JOIN spotcheck_items sp ON sp.sample_id = s.id AND sp.spotcheck_id = ?"
+            return join, [q.spotcheck], f" ORDER BY sp.rank {direction}"
         if q.sort == "position":
             return "", [], f" ORDER BY s.position {direction}, s.id {direction}"
         if q.sort == "id":
