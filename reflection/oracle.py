@@ -1,12 +1,12 @@
 """An async client for any OpenAI-compatible chat endpoint: retries, rate limits, request keys.
 
-One `Oracle` per run. It keeps a few `openai.AsyncOpenAI` clients (each with its own
-connection pool: httpx's pool scans all its connections on every request, so 128 connections
-in one pool cost more CPU than 8 pools of 16), on openai's aiohttp transport when aiohttp is
-installed, and answers `complete()` with a `Reply` that is
-never an exception for a per-request failure: after a bounded number of attempts the reply
-has status ``error`` and the reason. Only failures no retry can fix for *any* request (a wrong
-key, an unknown model) raise `OracleError`, so a run stops instead of storing 3,000 errors.
+One `Oracle` per run. It keeps one `openai.AsyncOpenAI` client on openai's aiohttp transport
+(or, without aiohttp, a few on its httpx transport, each with its own pool: httpx's pool
+scans all its connections on every request, so 128 connections in one pool cost more CPU
+than 8 pools of 16). `complete()` answers with a `Reply` that is never an exception for a
+per-request failure: after a bounded number of attempts the reply has status ``error`` and
+the reason. Only failures no retry can fix for *any* request (a wrong key, an unknown model)
+raise `OracleError`, so a run stops instead of storing 3,000 errors.
 
 The API key lives only in memory (`OracleConfig.api_key` is left out of its repr and of
 `settings()`).
@@ -17,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import email.utils
 import hashlib
+import importlib.util
 import json
 import random
 import time
@@ -30,7 +31,7 @@ from .errors import ConfigError, OracleError
 
 RETRY_STATUSES = {408, 409, 425, 429, 500, 502, 503, 504, 520, 522, 524, 529}
 FATAL_STATUSES = {401, 403, 404}
-POOL_SIZE = 16  # connections per client shard
+POOL_SIZE = 16  # connections per client shard (httpx transport)
 DIALECTS = ("openai", "llama.cpp")
 RETRY_AFTER_MAX = 120.0  # seconds: a longer Retry-After is more likely a bug than a plan
 
@@ -198,7 +199,7 @@ class Oracle:
     def __init__(self, config: OracleConfig, *, shards: int | None = None):
         config.validate()
         self.config = config
-        self.shards = shards or max(1, -(-config.concurrency // POOL_SIZE))
+        self.shards = shards or (1 if AIOHTTP else max(1, -(-config.concurrency // POOL_SIZE)))
         self.clients: list[openai.AsyncOpenAI] = []
         self.requests = 0  # HTTP requests sent, retries included
         self.retries = 0
@@ -299,16 +300,18 @@ class Oracle:
         return Retry(self._delay(attempt - 1, asked), error)
 
 
-def _http_client(limits: httpx2.Limits):
-    """openai's aiohttp transport where aiohttp is installed: about a third less CPU a
-    request than its default httpx transport, which is what bounds a run at high concurrency
-    on a small machine. Same errors either way (the SDK maps them)."""
-    try:
-        import aiohttp  # noqa: F401
+# openai's aiohttp transport, where aiohttp is installed: about a third less CPU a request
+# than its default httpx transport, which is what bounds a run at high concurrency on a small
+# machine, and one pool serves any concurrency. Same errors either way (the SDK maps them).
+AIOHTTP = importlib.util.find_spec("aiohttp") is not None and hasattr(
+    openai, "DefaultAioHttpClient"
+)
 
+
+def _http_client(limits: httpx2.Limits):
+    if AIOHTTP:
         return openai.DefaultAioHttpClient(limits=limits)
-    except (ImportError, RuntimeError, AttributeError):
-        return openai.DefaultAsyncHttpxClient(limits=limits)
+    return openai.DefaultAsyncHttpxClient(limits=limits)
 
 
 def _message(exc: openai.APIStatusError) -> str:
