@@ -149,6 +149,7 @@ def run_batch(
     else:
         settings = run.settings
     counters = {**dict.fromkeys(_COUNTERS, 0), "cost": 0.0, **run.counters}
+    counters["total"] = sum(len(Planner.steps(s, mode, compress_first)) for s in samples)
     client = openai.OpenAI(
         api_key=config.api_key or "no-key", base_url=config.base_url, timeout=config.timeout
     )

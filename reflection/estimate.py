@@ -29,7 +29,7 @@ def estimate_reflection(
 ) -> Estimate:
     """Requests, tokens and cost a run would need, not counting stored or cached jobs."""
     check_mode(mode)
-    config = oracle or OracleConfig()
+    config = oracle or OracleConfig.from_env()
     prices = prices or PriceTable()
     data = dataset_of(store, dataset)
     planner = Planner(config, prompts, prices)

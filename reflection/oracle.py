@@ -58,6 +58,15 @@ class OracleConfig:
     # forces the tagged format when JSON mode is off).
     dialect: str = "openai"
 
+    @classmethod
+    def from_env(cls, **settings: Any) -> OracleConfig:
+        """Settings as given, with the key and base URL from $OPENAI_API_KEY / $OPENAI_BASE_URL."""
+        from .config import api_key, base_url
+
+        settings.setdefault("api_key", api_key())
+        settings.setdefault("base_url", base_url())
+        return cls(**settings)
+
     def params(self) -> dict[str, Any]:
         """The generation parameters: part of every job key and stored on every candidate."""
         params = {"temperature": self.temperature, "max_tokens": self.max_tokens}
@@ -90,6 +99,11 @@ class OracleConfig:
             raise ConfigError(f"max attempts must be at least 1, not {self.max_attempts}")
         if not self.model:
             raise ConfigError("no oracle model given (--model)")
+        if not self.api_key and not self.base_url:
+            raise ConfigError(
+                "no API key for OpenAI: set $OPENAI_API_KEY or pass --api-key"
+                " (or point --base-url at a local server, e.g. `reflection oracle serve`)"
+            )
         if self.dialect not in DIALECTS:
             raise ConfigError(f"unknown dialect {self.dialect!r}; use {' or '.join(DIALECTS)}")
 

@@ -288,7 +288,7 @@ def reflect_dataset(
     ``submitted`` until its batches finish). Give each thread its own `Store`.
     """
     check_mode(mode)
-    config = oracle or OracleConfig()
+    config = oracle or OracleConfig.from_env()
     config.validate()
     data = dataset_of(store, dataset)
     planner = Planner(config, prompts, prices or PriceTable())

@@ -298,6 +298,8 @@ def test_bad_settings_are_refused(store, dataset, fake_oracle):
         reflect_dataset(store, "alpaca", mode="sideways", oracle=_config(fake_oracle))
     with pytest.raises(ConfigError, match="concurrency"):
         reflect_dataset(store, "alpaca", oracle=_config(fake_oracle, concurrency=0))
+    with pytest.raises(ConfigError, match="no API key for OpenAI"):
+        reflect_dataset(store, "alpaca", oracle=OracleConfig(model="gpt-4o-mini"))
     with pytest.raises(ConfigError, match="dialect"):
         reflect_dataset(store, "alpaca", oracle=_config(fake_oracle, dialect="vllm"))
 

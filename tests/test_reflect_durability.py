@@ -169,6 +169,7 @@ def test_batch_mode_submits_polls_ingests_and_resumes(tmp_path, alpaca_records, 
         candidates = [c for cs in store.candidates_for_samples(store.sample_ids(1)).values()
                       for c in cs]  # fmt: skip
         assert sorted(c.kind for c in candidates) == ["both"] * 6 + ["instruction"] * 6
+        assert (second.counters["total"], second.counters["stored"]) == (12, 12)
         assert all(c.status == "ok" and c.cost > 0 for c in candidates)
         parents = {c.id for c in candidates if c.kind == "instruction"}
         assert {c.parent_id for c in candidates if c.kind == "both"} == parents

@@ -107,3 +107,11 @@ def test_settings_never_hold_the_key():
     assert "sk-secret" not in repr(config)
     assert "sk-secret" not in json.dumps(config.settings())
     assert config.settings()["reply_limit"] == 99
+
+
+def test_config_from_env(monkeypatch):
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-from-env")
+    monkeypatch.setenv("OPENAI_BASE_URL", "http://127.0.0.1:9/v1")
+    config = OracleConfig.from_env(model="m")
+    assert (config.api_key, config.base_url, config.model) == ("sk-from-env", "http://127.0.0.1:9/v1", "m")  # fmt: skip
+    assert OracleConfig.from_env(api_key="explicit").api_key == "explicit"
