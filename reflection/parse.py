@@ -43,7 +43,15 @@ _HEADER = re.compile(
     r"[ \t]*(?:\*\*|__)?[ \t]*(?P<rest>.*)$",
     re.IGNORECASE | re.MULTILINE,
 )
-_END = re.compile(r"\[\s*(?:end\b[^\]\n]*|/[^\]\n]*)\]|</[a-z _-]+>", re.IGNORECASE)
+# An end marker: [End], [End of answer], [/New Answer], or a closing tag that names a section
+# (</answer>). Any other closing tag is content: answers about HTML contain </script>, </p>.
+_END = re.compile(
+    rf"\[\s*(?:end\b[^\]\n]*|/[^\]\n]*)\]|</\s*(?:end|{_NAMES}|answer|response|output)\s*>",
+    re.IGNORECASE,
+)
+# Text that ends a complete answer; a reply that stops elsewhere, without the [End] the rest
+# of it uses, was most likely cut off.
+_FINISHED = re.compile(r"""[.!?:;)\]}"'`*_>|…]\s*$|^\s*$""")
 _HINT = re.compile(
     r"^[(<{\[]\s*(?:your|the|a|an|insert|write|put|new|optional|improved|better)\b[^)>}\]]*[)>}\]]$"
     r"|^(?:\.\.\.|…|<[^>]*>|\{[a-z_ ]+\})$",
@@ -91,10 +99,32 @@ def _clean(text: str) -> str:
     end = _END.search(text)
     if end:
         text = text[: end.start()]
-    lines = text.strip().strip("*").strip().splitlines()
+    lines = _trim_stray_bold(text.strip()).splitlines()
     while lines and (not lines[0].strip() or _is_hint(lines[0].strip())):
         lines.pop(0)  # the format's hint copied back above the real text
     return "\n".join(lines).strip()
+
+
+def _trim_stray_bold(text: str) -> str:
+    """Drop a `**` left over from a bold header (`**New Answer:** text`), never real emphasis:
+    only an unpaired marker at the very start or end goes."""
+    for marker in ("**", "__"):
+        first, newline, rest = text.partition("\n")
+        if first.startswith(marker) and first.count(marker) % 2:
+            text = (first[len(marker) :] + newline + rest).lstrip()
+        head, newline, last = text.rpartition("\n")
+        if last.endswith(marker) and last.count(marker) % 2:
+            text = (head + newline + last[: -len(marker)]).rstrip()
+    return text
+
+
+def _cut_off(text: str) -> bool:
+    """The last section has no end marker although the reply uses them, and stops mid-sentence."""
+    headers = [m for m in _HEADER.finditer(text) if _is_header(m)]
+    if not headers or not _END.search(text[: headers[-1].start()]):
+        return False
+    last = text[headers[-1].start() :]
+    return not _END.search(last) and not _FINISHED.search(last)
 
 
 def sections(text: str) -> dict[str, str]:
@@ -143,7 +173,11 @@ def parse_reply(text: str | None, kind: str) -> Parsed:
     """Read a tagged reply of this kind (instruction, response, both or compress)."""
     if not text or not text.strip():
         return Parsed(status="failed", reason="empty reply")
-    return _judge(kind, sections(text), "[{tag}] section")
+    parsed = _judge(kind, sections(text), "[{tag}] section")
+    if parsed.status == "ok" and _cut_off(text):
+        parsed.status = "partial"
+        parsed.reason = "the reply stops mid-sentence without its [End]: probably cut off"
+    return parsed
 
 
 def parse_json_reply(text: str | None, kind: str) -> Parsed:

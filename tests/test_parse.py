@@ -196,3 +196,47 @@ def test_dispatch_matches_the_specific_parsers():
 def test_sections_reports_echoed_fields():
     found = sections("[Critique]\n(your critique)\n[End]\n[Better Answer]\nok\n[End]")
     assert found == {"output": "ok", "_echoed": "critique"}
+
+
+def _demo_candidates():
+    path = Path(__file__).resolve().parent.parent / "data" / "demo" / "candidates.jsonl"
+    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines()]
+
+
+@pytest.mark.parametrize("row", _demo_candidates(), ids=lambda r: f"{r['position']}-{r['kind']}")
+def test_demo_replies_parse_to_their_fields(row):
+    """128 hand-written replies: HTML closing tags inside answers (the hostile sample),
+    answers that open with bold or italics, a reply cut off without its [End], a broken one."""
+    parsed = parse_reply(row["raw"], row["kind"])
+    assert parsed.status == row["status"], parsed.reason
+    if row["status"] != "ok":
+        return
+    fields = ("critique", "output") + (
+        ("instruction", "input") if row["kind"] == "instruction" else ()
+    )
+    for name in fields:
+        assert getattr(parsed, name) == row[name].strip(), name
+
+
+@pytest.mark.parametrize(
+    ("text", "output"),
+    [
+        (
+            "[Better Answer]\nUse <b>bold</b> and </p> freely.\n[End]",
+            "Use <b>bold</b> and </p> freely.",
+        ),
+        ("[Better Answer]\nDone.\n</answer>\ntrailing chatter", "Done."),
+        ("**Better Answer:** **Bold** start.", "**Bold** start."),
+        ("[Better Answer]\n*Italic* start and end *here*\n[End]", "*Italic* start and end *here*"),
+    ],
+)
+def test_html_and_emphasis_survive(text, output):
+    assert parse_reply(text, "response").output == output
+
+
+def test_a_reply_cut_off_mid_sentence_is_partial():
+    text = "[Critique]\nThin.\n[End]\n[Better Answer]\nCompound interest grows because the"
+    parsed = parse_reply(text, "response")
+    assert parsed.status == "partial" and "cut off" in parsed.reason
+    complete = "[Critique]\nThin.\n[End]\n[Better Answer]\nIt grows on itself."
+    assert parse_reply(complete, "response").status == "ok"
