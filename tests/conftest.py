@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 import pytest
@@ -43,3 +44,11 @@ def fake_oracle(_oracle_server):
     _oracle_server.configure(**DEFAULTS)
     _oracle_server.reset()
     return _oracle_server
+
+
+def screenshot_target(name: str, fallback_dir: Path) -> Path:
+    """Where a browser test saves a screenshot: docs/NAME (the README's pictures) when
+    REFLECTION_SCREENSHOTS=1, else a temporary folder, so a test run leaves the tree clean."""
+    if os.environ.get("REFLECTION_SCREENSHOTS") == "1":
+        return ROOT / "docs" / name
+    return fallback_dir / name

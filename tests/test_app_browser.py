@@ -17,6 +17,7 @@ from pathlib import Path
 
 import pytest
 from appdata import build, decide
+from conftest import screenshot_target
 from oracle_server import OracleServer
 
 from reflection.store import Store
@@ -30,7 +31,6 @@ CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic"
                  "--disable-background-networking", "--disable-component-update", "--disable-sync"]  # fmt: skip
 HOSTILE = "<img src=x onerror=alert(1)>"
 SECRET = "sk-browser-SECRET-9191"
-SCREENSHOT = ROOT / "docs" / "dashboard.png"  # used in the README
 
 
 @pytest.fixture(scope="module")
@@ -129,7 +129,7 @@ def test_run_page_shows_live_progress_and_survives_a_reload(app, page):
         assert SECRET.encode() not in file.read_bytes(), file
 
 
-def test_dashboard_draws_charts_and_names_stay_text(app, page):
+def test_dashboard_draws_charts_and_names_stay_text(app, page, tmp_path):
     url, _ = app
     page.set_viewport_size({"width": 1400, "height": 2600})  # the whole page in the screenshot
     page.goto(f"{url}/Dashboard")
@@ -140,4 +140,4 @@ def test_dashboard_draws_charts_and_names_stay_text(app, page):
     assert page.locator(".js-plotly-plot img").count() == 0  # the name did not become markup
     assert page.locator(".js-plotly-plot").get_by_text(HOSTILE).count() >= 1
     assert page.dialogs == []
-    page.screenshot(path=str(SCREENSHOT), full_page=True)
+    page.screenshot(path=str(screenshot_target("dashboard.png", tmp_path)), full_page=True)

@@ -19,6 +19,7 @@ import urllib.request
 from pathlib import Path
 
 import pytest
+from conftest import screenshot_target
 
 from reflection import Store
 
@@ -38,7 +39,6 @@ CHROMIUM_ARGS = [
     "--disable-component-update",
     "--disable-sync",
 ]
-SCREENSHOT = ROOT / "docs" / "review.png"
 POSITION = re.compile(r"^Sample (\d+) · ([\d,]+) of")
 WAIT_MS = 30_000
 
@@ -320,8 +320,9 @@ def test_two_sessions_keep_all_their_decisions(server, browser):
         second.close()
 
 
-def test_screenshot_of_the_review_page(server, browser):
+def test_screenshot_of_the_review_page(server, browser, tmp_path):
     url, db = server
+    screenshot = screenshot_target("review.png", tmp_path)
     reviewer = Reviewer(browser, url, "Ada")
     try:
         with Store(db) as store:
@@ -330,8 +331,8 @@ def test_screenshot_of_the_review_page(server, browser):
             target = store.queue_ids(store.dataset("demo").id)[44]
         reviewer.jump(target)
         reviewer.page.locator("ins.rs-ins").first.wait_for(timeout=WAIT_MS)
-        SCREENSHOT.parent.mkdir(exist_ok=True)
-        reviewer.page.screenshot(path=str(SCREENSHOT))
-        assert SCREENSHOT.stat().st_size > 20_000
+        screenshot.parent.mkdir(exist_ok=True)
+        reviewer.page.screenshot(path=str(screenshot))
+        assert screenshot.stat().st_size > 20_000
     finally:
         reviewer.close()
