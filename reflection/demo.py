@@ -52,9 +52,10 @@ def build_demo(path: str | Path, data_dir: str | Path = DEMO_DIR) -> str:
         scores = _demo_scores(data_dir / "scores.jsonl", by_position, candidates)
         store.put_scores(scores)
         text_scores = _text_scores(store)
+        suggested = _suggestions(store) if scores else 0
     return (
         f"{result.added} samples, {len(candidates)} candidates,"
-        f" {len(scores) + text_scores} scores in dataset {DEMO_DATASET!r}"
+        f" {len(scores) + text_scores} scores, {suggested} suggestions in dataset {DEMO_DATASET!r}"
     )
 
 
@@ -105,6 +106,13 @@ def _demo_scores(
             )
         )
     return scores
+
+
+def _suggestions(store: Store) -> int:
+    """The Selective Reflection-Tuning rule over the precomputed student scores."""
+    from .select import suggest
+
+    return suggest(store, DEMO_DATASET, "selective")["suggested"]
 
 
 def _text_scores(store: Store) -> int:
