@@ -33,6 +33,12 @@ def loads(text: str | None, default: Any = None) -> Any:
     return json.loads(text)
 
 
+def json_list(values) -> str:
+    """Values as one parameter for `IN (SELECT value FROM json_each(?))`: any number of them
+    in one statement, where a placeholder per value would hit SQLite's variable limit."""
+    return json.dumps(list(values))
+
+
 def to_db_candidate(candidate_id: int | None) -> int:
     """The original is stored as candidate 0 so it can take part in unique keys."""
     return candidate_id or 0

@@ -6,7 +6,7 @@ from collections.abc import Iterable
 
 from ..errors import NotFoundError
 from ..records import CANDIDATE_KINDS, Candidate
-from .base import StoreBase, dumps, loads, now
+from .base import StoreBase, dumps, json_list, loads, now
 
 _FIELDS = (
     "sample_id", "kind", "parent_id", "instruction", "input", "output", "critique", "raw",
@@ -70,41 +70,29 @@ class CandidateStore(StoreBase):
 
     def candidates_for_samples(self, sample_ids: Iterable[int]) -> dict[int, list[Candidate]]:
         found: dict[int, list[Candidate]] = {}
-        wanted = list(sample_ids)
-        for start in range(0, len(wanted), 500):
-            chunk = wanted[start : start + 500]
-            rows = self.query(
-                f"SELECT * FROM candidates WHERE sample_id IN ({','.join('?' * len(chunk))})"
-                " ORDER BY id",
-                chunk,
-            )
-            for row in rows:
-                found.setdefault(row["sample_id"], []).append(_candidate(row))
+        rows = self.query(
+            "SELECT * FROM candidates WHERE sample_id IN (SELECT value FROM json_each(?))"
+            " ORDER BY id",
+            [json_list(sample_ids)],
+        )
+        for row in rows:
+            found.setdefault(row["sample_id"], []).append(_candidate(row))
         return found
 
     def candidates_by_id(self, candidate_ids: Iterable[int]) -> dict[int, Candidate]:
-        found: dict[int, Candidate] = {}
-        wanted = sorted(set(candidate_ids))
-        for start in range(0, len(wanted), 500):
-            chunk = wanted[start : start + 500]
-            rows = self.query(
-                f"SELECT * FROM candidates WHERE id IN ({','.join('?' * len(chunk))})", chunk
-            )
-            found.update((row["id"], _candidate(row)) for row in rows)
-        return found
+        rows = self.query(
+            "SELECT * FROM candidates WHERE id IN (SELECT value FROM json_each(?))",
+            [json_list(set(candidate_ids))],
+        )
+        return {row["id"]: _candidate(row) for row in rows}
 
     def done_job_keys(self, keys: Iterable[str]) -> set[str]:
         """Which of these job keys already have a stored candidate."""
-        wanted = list(keys)
-        done: set[str] = set()
-        for start in range(0, len(wanted), 500):
-            chunk = wanted[start : start + 500]
-            rows = self.conn.execute(
-                f"SELECT job_key FROM candidates WHERE job_key IN ({','.join('?' * len(chunk))})",
-                chunk,
-            )
-            done.update(row[0] for row in rows)
-        return done
+        rows = self.conn.execute(
+            "SELECT job_key FROM candidates WHERE job_key IN (SELECT value FROM json_each(?))",
+            [json_list(keys)],
+        )
+        return {row[0] for row in rows}
 
     def count_candidates(self, dataset_id: int | None = None) -> int:
         if dataset_id is None:

@@ -8,12 +8,11 @@ into Python.
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from typing import Any
 
 from ..errors import ReflectionError
-from .base import StoreBase
+from .base import StoreBase, json_list
 
 STATUSES = ("undecided", "accepted", "edited", "rejected", "skipped")
 # Flags derived from candidates and scores (sample flags set at import are added to these).
@@ -114,14 +113,12 @@ class QueueStore(StoreBase):
     def statuses_of(self, sample_ids: list[int]) -> dict[int, str]:
         """The review status of each sample (undecided when it has no review in force)."""
         found = dict.fromkeys(sample_ids, "undecided")
-        for start in range(0, len(sample_ids), 500):
-            chunk = sample_ids[start : start + 500]
-            rows = self.conn.execute(
-                f"SELECT sample_id, status FROM sample_state"
-                f" WHERE sample_id IN ({','.join('?' * len(chunk))})",
-                chunk,
-            )
-            found.update(dict(rows.fetchall()))
+        rows = self.conn.execute(
+            "SELECT sample_id, status FROM sample_state"
+            " WHERE sample_id IN (SELECT value FROM json_each(?))",
+            [json_list(sample_ids)],
+        )
+        found.update(dict(rows.fetchall()))
         return found
 
     def sample_flag_names(self, dataset_id: int) -> list[str]:
@@ -155,7 +152,7 @@ class QueueStore(StoreBase):
         params: list[Any] = [dataset_id]
         if exclude:
             where.append("s.id NOT IN (SELECT value FROM json_each(?))")
-            params.append(json.dumps(exclude))
+            params.append(json_list(exclude))
         if q.spotcheck is not None:
             where.append("s.id IN (SELECT sample_id FROM spotcheck_items WHERE spotcheck_id = ?)")
             params.append(q.spotcheck)

@@ -7,7 +7,7 @@ from collections.abc import Iterable, Iterator
 
 from ..errors import NotFoundError
 from ..records import Dataset, Sample, content_hash, sample_flags
-from .base import StoreBase, dumps, loads, now
+from .base import StoreBase, dumps, json_list, loads, now
 
 _SAMPLE_COLUMNS = (
     "dataset_id, position, source, instruction, input, output, system, history, meta, flags,"
@@ -120,16 +120,12 @@ class SampleStore(StoreBase):
             for row in cursor:
                 yield _sample(dict(zip(names, row, strict=True)))
             return
-        wanted = list(ids)
-        for start in range(0, len(wanted), 500):
-            chunk = wanted[start : start + 500]
-            marks = ",".join("?" * len(chunk))
-            rows = self.query(
-                f"SELECT * FROM samples WHERE dataset_id = ? AND id IN ({marks})"
-                " ORDER BY position, id",
-                [dataset_id, *chunk],
-            )
-            yield from (_sample(row) for row in rows)
+        rows = self.query(
+            "SELECT * FROM samples WHERE dataset_id = ? AND id IN (SELECT value FROM json_each(?))"
+            " ORDER BY position, id",
+            [dataset_id, json_list(ids)],
+        )
+        yield from (_sample(row) for row in rows)
 
     def sample_ids(self, dataset_id: int) -> list[int]:
         rows = self.conn.execute(

@@ -5,7 +5,15 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 from ..records import Score, Suggestion
-from .base import StoreBase, dumps, from_db_candidate, loads, now, to_db_candidate
+from .base import (
+    StoreBase,
+    dumps,
+    from_db_candidate,
+    json_list,
+    loads,
+    now,
+    to_db_candidate,
+)
 
 
 def _score(row: dict) -> Score:
@@ -52,16 +60,13 @@ class ScoreStore(StoreBase):
 
     def scores_for_samples(self, sample_ids: Iterable[int]) -> dict[int, list[Score]]:
         found: dict[int, list[Score]] = {}
-        wanted = list(sample_ids)
-        for start in range(0, len(wanted), 500):
-            chunk = wanted[start : start + 500]
-            rows = self.query(
-                f"SELECT * FROM scores WHERE sample_id IN ({','.join('?' * len(chunk))})"
-                " ORDER BY sample_id, candidate_id, metric, scorer",
-                chunk,
-            )
-            for row in rows:
-                found.setdefault(row["sample_id"], []).append(_score(row))
+        rows = self.query(
+            "SELECT * FROM scores WHERE sample_id IN (SELECT value FROM json_each(?))"
+            " ORDER BY sample_id, candidate_id, metric, scorer",
+            [json_list(sample_ids)],
+        )
+        for row in rows:
+            found.setdefault(row["sample_id"], []).append(_score(row))
         return found
 
     def scored_versions(
