@@ -7,16 +7,12 @@ untrusted names as text.
 
 from __future__ import annotations
 
-import os
-import socket
-import subprocess
-import sys
 import time
-import urllib.request
 from pathlib import Path
 
 import pytest
 from appdata import build, decide
+from browser_support import chromium, streamlit_app
 from conftest import screenshot_target
 from oracle_server import OracleServer
 
@@ -27,8 +23,6 @@ sync_api = pytest.importorskip("playwright.sync_api")
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
 ROOT = Path(__file__).resolve().parent.parent
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                 "--disable-background-networking", "--disable-component-update", "--disable-sync"]  # fmt: skip
 HOSTILE = "<img src=x onerror=alert(1)>"
 SECRET = "sk-browser-SECRET-9191"
 
@@ -43,44 +37,17 @@ def app(tmp_path_factory):
         picks = ("response", "instruction", None, "response")
         decide(store, built, {i: ("accept", picks[i % 4]) for i in range(4, 30)}, "ana")
         decide(store, built, {i: ("reject", None) for i in range(30, 36)}, "bob")
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
-    process = subprocess.Popen(
-        [sys.executable, "-m", "streamlit", "run", str(ROOT / "app.py"), "--server.headless",
-         "true", "--server.port", str(port), "--server.address", "127.0.0.1",
-         "--browser.gatherUsageStats", "false"],
-        cwd=ROOT, env={**os.environ, "REFLECTION_DB": str(db)},
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-    )  # fmt: skip
-    url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.time() + 60
-        while True:
-            try:
-                urllib.request.urlopen(f"{url}/_stcore/health", timeout=1)
-                break
-            except OSError:
-                if time.time() > deadline:
-                    raise
-                time.sleep(0.3)
+    with streamlit_app(db) as url:
         yield url, db
-    finally:
-        process.terminate()
-        process.wait(10)
 
 
 @pytest.fixture
 def page(app):
-    with sync_api.sync_playwright() as playwright:
-        browser = playwright.chromium.launch(
-            executable_path="/usr/bin/chromium", args=CHROMIUM_ARGS
-        )
+    with chromium() as browser:
         tab = browser.new_page(viewport={"width": 1400, "height": 1000})
         tab.dialogs = []
         tab.on("dialog", lambda d: (tab.dialogs.append(d.message), d.dismiss()))
         yield tab
-        browser.close()
 
 
 def progress_text(tab) -> str:

@@ -8,15 +8,9 @@ spot-check name shown as text."""
 from __future__ import annotations
 
 import json
-import os
-import socket
-import subprocess
-import sys
-import time
-import urllib.request
-from pathlib import Path
 
 import pytest
+from browser_support import chromium, streamlit_app
 
 from reflection import Review, Store
 from reflection.spotcheck import report, spotcheck_queue
@@ -25,20 +19,8 @@ playwright_api = pytest.importorskip("playwright.sync_api")
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
-ROOT = Path(__file__).resolve().parent.parent
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = [
-    "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-    "--disable-background-networking", "--disable-component-update", "--disable-sync",
-]  # fmt: skip
 WAIT_MS = 30_000
 HOSTILE = "<img src=x onerror=window.__pwned=1>"
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 @pytest.fixture(scope="module")
@@ -46,48 +28,16 @@ def server(tmp_path_factory):
     """A Streamlit server on an empty database: (base url, database path)."""
     db = tmp_path_factory.mktemp("browser_import") / "empty.db"
     Store(db).close()
-    port = _free_port()
-    log_path = db.parent / "streamlit.log"
-    with open(log_path, "w") as log:
-        process = subprocess.Popen(
-            [sys.executable, "-m", "streamlit", "run", str(ROOT / "app.py"),
-             "--server.headless", "true", "--server.port", str(port),
-             "--server.address", "127.0.0.1", "--browser.gatherUsageStats", "false"],
-            cwd=ROOT, env={**os.environ, "REFLECTION_DB": str(db)},
-            stdout=log, stderr=subprocess.STDOUT,
-        )  # fmt: skip
-        url = f"http://127.0.0.1:{port}"
-        try:
-            deadline = time.monotonic() + 60
-            while True:
-                try:
-                    with urllib.request.urlopen(f"{url}/_stcore/health", timeout=2) as reply:
-                        if reply.read() == b"ok":
-                            break
-                except OSError:
-                    pass
-                if process.poll() is not None or time.monotonic() > deadline:
-                    pytest.fail(f"streamlit did not start: {log_path.read_text()}")
-                time.sleep(0.3)
-            yield url, db
-        finally:
-            process.terminate()
-            try:
-                process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                process.kill()
+    with streamlit_app(db) as url:
+        yield url, db
 
 
 @pytest.fixture(scope="module")
 def page(server):
-    if not Path(CHROMIUM).exists():
-        pytest.fail(f"{CHROMIUM} is missing: apt-get install chromium")
-    with playwright_api.sync_playwright() as p:
-        chromium = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        tab = chromium.new_page(viewport={"width": 1300, "height": 1200})
+    with chromium() as browser:
+        tab = browser.new_page(viewport={"width": 1300, "height": 1200})
         tab.set_default_timeout(WAIT_MS)
         yield tab
-        chromium.close()
 
 
 def test_upload_spotcheck_and_estimate_in_a_browser(server, page, alpaca_records):
