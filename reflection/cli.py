@@ -654,7 +654,7 @@ def oracle_serve_command(host, port, threads):
 @click.option("--student", default="smollm2", show_default=True, help="A .gguf file, a model folder, or smollm2 (the packaged GGUF).")  # fmt: skip
 @click.option("--template", default="alpaca", show_default=True, help="alpaca, vicuna, wizardlm, none or chat.")  # fmt: skip
 @click.option("--max-length", type=int, default=2048, show_default=True, help="Token limit per text (the seed's truncation).")  # fmt: skip
-@click.option("--batch-size", type=int, help="Sequences per forward pass (default: 16 on CPU, 64 on CUDA).")  # fmt: skip
+@click.option("--batch-size", type=int, help="Sequences per forward pass (default: 4 on CPU, 64 on CUDA).")  # fmt: skip
 @click.option("--device", type=click.Choice(["cpu", "cuda"]), help="Default: cuda when present.")
 @click.option("--limit", type=int, help="Only the first N samples.")
 @click.option("--kind", "kinds", multiple=True, help="Only candidates of this kind (repeatable); the original is always scored.")  # fmt: skip
