@@ -1,0 +1,194 @@
+"""Commands for datasets: import, export, stats, and the app."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import click
+
+from .. import spotcheck
+from ..config import default_db_path
+from ..demo import app_path, build_demo
+from ..export import UNDECIDED_POLICIES, export_dataset
+from ..formats import FORMATS
+from ..ingest import import_dataset
+from . import db_option, echo_json, main, only_dataset, open_store
+
+
+def _columns(pairs: tuple[str, ...]) -> dict[str, str]:
+    mapping = {}
+    for pair in pairs:
+        ours, sep, theirs = pair.partition("=")
+        if not sep or ours not in ("instruction", "input", "output", "system", "history"):
+            raise click.BadParameter(f"{pair!r}: expected FIELD=COLUMN, e.g. output=response")
+        mapping[ours] = theirs
+    return mapping
+
+
+@main.command("import")
+@click.argument("path", type=click.Path(path_type=Path))
+@db_option
+@click.option("--dataset", help="Dataset name (default: the file name without extension).")
+@click.option("--format", "fmt", type=click.Choice(FORMATS), help="Force a format.")
+@click.option(
+    "--column",
+    "columns",
+    multiple=True,
+    metavar="FIELD=COLUMN",
+    help="Read FIELD from another column or key, e.g. --column output=response.",
+)
+@click.option("--split", help="Split of a `datasets` DatasetDict (default: train).")
+def import_command(path, db, dataset, fmt, columns, split):
+    """Import a dataset file: all of it, or nothing if any record is malformed.
+
+    Formats: Alpaca JSON/JSONL, ShareGPT, OpenAI chat JSONL, CSV, Parquet and Hugging Face
+    `datasets` folders; detected from the extension and content unless --format is given.
+    Records already in the dataset (same content) are skipped.
+
+    \b
+    Example:
+      reflection import alpaca_data.json --dataset alpaca
+      reflection import chats.jsonl --format sharegpt
+      reflection import table.csv --column instruction=prompt --column output=response
+    """
+    with open_store(db) as store:
+        result = import_dataset(
+            store, path, dataset=dataset, fmt=fmt, columns=_columns(columns), split=split
+        )
+    click.echo(
+        f"Imported {path} ({result.format}) into dataset {result.dataset!r}: "
+        f"{result.added} added, {result.skipped} skipped (already present)"
+        + (f", {result.flagged} flagged with an empty output" if result.flagged else "")
+    )
+
+
+@main.command("export")
+@click.option("--out", "out", required=True, type=click.Path(path_type=Path), help="File to write.")
+@db_option
+@click.option("--dataset", help="Dataset name (default: the only one).")
+@click.option("--format", "fmt", type=click.Choice(FORMATS), help="Default: from the extension.")
+@click.option(
+    "--undecided",
+    type=click.Choice(UNDECIDED_POLICIES),
+    default="skip",
+    show_default=True,
+    help="What to do with samples nobody decided.",
+)
+@click.option(
+    "--provenance", is_flag=True, help="Add where each record came from and who chose it."
+)
+@click.option("--with-scores", is_flag=True, help="Add each record's scores as fields (ifd_ppl, rifd_ppl, ...).")  # fmt: skip
+@click.option("--scores-from", multiple=True, help="With --with-scores: the scorer to use where several scored a metric (repeatable).")  # fmt: skip
+def export_command(out, db, dataset, fmt, undecided, provenance, with_scores, scores_from):
+    """Export the curated set: accepted versions, with rejected samples left out.
+
+    \b
+    Example:
+      reflection export --out curated.json
+      reflection export --out train.jsonl --format openai --undecided original --provenance
+      reflection export --out scored.json --undecided suggested --with-scores
+    """
+    with open_store(db) as store:
+        name = dataset or only_dataset(store)
+        result = export_dataset(
+            store, name, out, fmt, undecided=undecided, provenance=provenance,
+            with_scores=with_scores, scores_from=scores_from,
+        )  # fmt: skip
+    details = ", ".join(f"{k} {v}" for k, v in result.counts.items() if k != "written")
+    click.echo(f"Wrote {result.written} records to {result.path} ({result.format}; {details})")
+
+
+@main.command("stats")
+@db_option
+@click.option("--dataset", help="Only this dataset.")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+def stats_command(db, dataset, as_json):
+    """Counts of samples, candidates, scores, and reviews by decision; spot-check estimates.
+
+    \b
+    Example:
+      reflection stats
+      reflection stats --dataset alpaca --json
+    """
+    with open_store(db) as store:
+        dataset_id = store.dataset(dataset).id if dataset else None
+        stats = store.stats(dataset_id)
+        stats["datasets"] = {d.name: d.sample_count for d in store.datasets()}
+        stats["spotchecks"] = spotcheck.spotcheck_stats(store, dataset_id)
+    if as_json:
+        echo_json(stats)
+        return
+    spot_lines = spotcheck.stats_lines(stats.pop("spotchecks"))
+    for name, value in stats.items():
+        if isinstance(value, dict):
+            inner = ", ".join(f"{k} {v}" for k, v in value.items()) or "none"
+            click.echo(f"{name.replace('_', ' ')}: {inner}")
+        else:
+            click.echo(f"{name.replace('_', ' ')}: {value}")
+    for name, line in spot_lines:
+        click.echo(f"spot-check {name}: {line}")
+
+
+def _serve(db: Path, port: int | None, headless: bool) -> None:
+    app = app_path()
+    command = [
+        sys.executable,
+        "-m",
+        "streamlit",
+        "run",
+        str(app),
+        "--browser.gatherUsageStats",
+        "false",
+    ]
+    if port:
+        command += ["--server.port", str(port)]
+    if headless:
+        command += ["--server.headless", "true"]
+    env = {**os.environ, "REFLECTION_DB": str(Path(db).resolve())}
+    click.echo(f"Serving {db} with Streamlit (Ctrl+C stops)")
+    sys.exit(subprocess.call(command, env=env, cwd=app.parent))
+
+
+@main.command("app")
+@db_option
+@click.option("--port", type=int, help="Port (default: Streamlit's, 8501).")
+@click.option("--headless", is_flag=True, help="Do not open a browser.")
+def app_command(db, port, headless):
+    """Start the review app on a database.
+
+    \b
+    Example:
+      reflection app --db alpaca.db
+    """
+    path = db or default_db_path()
+    with open_store(path):
+        pass  # creates or migrates the file before the app opens it
+    _serve(path, port, headless)
+
+
+@main.command("demo")
+@click.option(
+    "--db",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=Path("demo.db"),
+    show_default=True,
+    help="Where to build the demo database.",
+)
+@click.option("--port", type=int, help="Port (default: Streamlit's, 8501).")
+@click.option("--headless", is_flag=True, help="Do not open a browser.")
+@click.option("--build-only", is_flag=True, help="Build the database and exit.")
+def demo_command(db, port, headless, build_only):
+    """Build the demo database from data/demo (if missing) and start the app on it.
+
+    \b
+    Example:
+      reflection demo --headless
+    """
+    if not Path(db).exists():
+        summary = build_demo(db)
+        click.echo(f"Built {db}: {summary}")
+    if not build_only:
+        _serve(db, port, headless)
