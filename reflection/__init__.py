@@ -35,7 +35,7 @@ _LAZY = {
     "score_student": "scoring.runner",
     "score_text": "scoring.runner",
     "scores_for_export": "scoring.fields",
-    "suggest": "select",
+    "suggest": "suggestions",
     "text_stats": "scoring.text",
 }
 

@@ -110,7 +110,7 @@ def _demo_scores(
 
 def _suggestions(store: Store) -> int:
     """The Selective Reflection-Tuning rule over the precomputed student scores."""
-    from .select import suggest
+    from .suggestions import suggest
 
     return suggest(store, DEMO_DATASET, "selective")["suggested"]
 

@@ -14,7 +14,7 @@ from reflection.scoring.judge import (
     single_messages,
 )
 from reflection.scoring.versions import Version
-from reflection.select import suggest
+from reflection.suggestions import suggest
 
 
 @pytest.mark.parametrize(

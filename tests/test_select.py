@@ -11,10 +11,10 @@ from reflection.select import (
     judge_margin,
     parse_condition,
     selective,
-    suggest,
     threshold,
     topk,
 )
+from reflection.suggestions import suggest
 
 
 def versions(ori=None, q=None, a=None, qa=None) -> list[Scored]:

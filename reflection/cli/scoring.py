@@ -126,7 +126,7 @@ def suggest_command(db, dataset, rule, scorers, conditions, prefer, otherwise, p
       reflection suggest --rule topk --percent 10
       reflection suggest --rule judge --margin 1.5
     """
-    from ..select import suggest
+    from ..suggestions import suggest
 
     with open_store(db) as store:
         name = dataset or only_dataset(store)
