@@ -183,3 +183,37 @@ def test_transaction_rolls_back_everything(store):
 def test_foreign_keys_are_enforced(store):
     with pytest.raises(sqlite3.IntegrityError):
         store.add_candidate(Candidate(sample_id=12345, kind="response"))
+
+
+def test_score_changes_follow_the_scores_in_any_order(store, sample_ids):
+    from reflection.store.schema import m009_score_changes
+
+    sid = sample_ids[0]
+    first, second = _candidate(store, sid), _candidate(store, sid)
+
+    def changes():
+        rows = store.query(
+            "SELECT candidate_id, metric, scorer, change FROM score_changes ORDER BY 1"
+        )
+        return [(r["candidate_id"], r["metric"], r["scorer"], round(r["change"], 6)) for r in rows]
+
+    # A candidate scored before its original has no change yet.
+    store.put_scores(
+        [Score(sample_id=sid, candidate_id=first, metric="ifd_ppl", value=0.5, scorer="m")]
+    )
+    assert changes() == []
+    store.put_scores(
+        [
+            Score(sample_id=sid, metric="ifd_ppl", value=0.9, scorer="m"),
+            Score(sample_id=sid, candidate_id=second, metric="ifd_ppl", value=1.2, scorer="m"),
+            Score(sample_id=sid, candidate_id=second, metric="ifd_ppl", value=0.1, scorer="other"),
+        ]
+    )
+    assert changes() == [(first, "ifd_ppl", "m", -0.4), (second, "ifd_ppl", "m", 0.3)]
+    store.put_scores([Score(sample_id=sid, metric="ifd_ppl", value=1.0, scorer="m")])
+    assert changes() == [(first, "ifd_ppl", "m", -0.5), (second, "ifd_ppl", "m", 0.2)]
+    # The table is derived: the migration's backfill rebuilds it from scores alone.
+    before = changes()
+    store.conn.execute("DROP TABLE score_changes")
+    m009_score_changes(store.db)
+    assert changes() == before

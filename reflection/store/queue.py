@@ -240,12 +240,8 @@ class QueueStore(StoreBase):
             )
         if item.version == "change":
             params.append(item.metric)
-            cond = _in_range("(c.value - o.value)", item, params)
-            return (
-                "s.id IN (SELECT c.sample_id FROM scores c JOIN scores o"
-                " ON o.sample_id = c.sample_id AND o.candidate_id = 0 AND o.metric = c.metric"
-                f" AND o.scorer = c.scorer WHERE c.metric = ? AND c.candidate_id != 0 AND {cond})"
-            )
+            cond = _in_range("change", item, params)
+            return f"s.id IN (SELECT sample_id FROM score_changes WHERE metric = ? AND {cond})"
         params.append(item.metric)
         op = "=" if item.version == "original" else "!="
         cond = _in_range("value", item, params)
@@ -283,13 +279,11 @@ class QueueStore(StoreBase):
         agg = "max" if q.descending else "min"  # the candidate that sorts first
         original = "max(CASE WHEN candidate_id = 0 THEN value END)"
         candidate = f"{agg}(CASE WHEN candidate_id != 0 THEN value END)"
-        key = {
-            "original": original,
-            "candidate": candidate,
-            "change": f"{candidate} - {original}",
-        }[q.sort]
-        join = (
-            f" LEFT JOIN (SELECT sample_id, {key} AS v FROM scores WHERE metric = ?"
-            " GROUP BY sample_id) k ON k.sample_id = s.id"
-        )
+        key = {"original": original, "candidate": candidate}.get(q.sort, "")
+        if q.sort == "change":
+            # From the derived score_changes (m009): its index holds every value this needs.
+            source = f"SELECT sample_id, {agg}(change) AS v FROM score_changes WHERE metric = ?"
+        else:
+            source = f"SELECT sample_id, {key} AS v FROM scores WHERE metric = ?"
+        join = f" LEFT JOIN ({source} GROUP BY sample_id) k ON k.sample_id = s.id"
         return join, [q.sort_metric], f" ORDER BY k.v IS NULL, k.v {direction}, s.id"

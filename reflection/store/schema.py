@@ -228,6 +228,28 @@ def m008_review_range_index(db: sqlite_utils.Database) -> None:
     db.execute("CREATE INDEX scores_metric_range ON scores(metric, value, candidate_id, sample_id)")
 
 
+# Each reflected version's change of a metric against the original, by the same scorer.
+# Derived from scores (put_scores keeps it in step), so filters and orders on a change read one
+# index instead of joining every score of a metric with the original's.
+SCORE_CHANGES_SELECT = (
+    "SELECT c.sample_id, c.candidate_id, c.metric, c.scorer, c.value - o.value FROM scores c"
+    " JOIN scores o ON o.sample_id = c.sample_id AND o.candidate_id = 0"
+    " AND o.metric = c.metric AND o.scorer = c.scorer"
+    " WHERE c.candidate_id != 0 AND c.value IS NOT NULL AND o.value IS NOT NULL"
+)
+
+
+def m009_score_changes(db: sqlite_utils.Database) -> None:
+    """Score changes (reflected minus original) as their own indexed table."""
+    db.execute(
+        "CREATE TABLE score_changes (sample_id INTEGER NOT NULL, candidate_id INTEGER NOT NULL,"
+        " metric TEXT NOT NULL, scorer TEXT NOT NULL, change REAL NOT NULL,"
+        " PRIMARY KEY (sample_id, candidate_id, metric, scorer)) WITHOUT ROWID"
+    )
+    db.execute("CREATE INDEX score_changes_metric ON score_changes(metric, change, sample_id)")
+    db.execute(f"INSERT INTO score_changes {SCORE_CHANGES_SELECT}")
+
+
 MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [
     m001_initial,
     m002_review_queue,
@@ -237,6 +259,7 @@ MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [
     m006_dashboard_scores,
     m007_review_flag_index,
     m008_review_range_index,
+    m009_score_changes,
 ]
 
 

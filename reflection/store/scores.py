@@ -14,6 +14,7 @@ from .base import (
     now,
     to_db_candidate,
 )
+from .schema import SCORE_CHANGES_SELECT
 
 
 def _score(row: dict) -> Score:
@@ -48,6 +49,17 @@ class ScoreStore(StoreBase):
                 " value = excluded.value, detail = excluded.detail, run_id = excluded.run_id,"
                 " created_at = excluded.created_at",
                 rows,
+            )
+            # Keep the derived score_changes of the touched samples in step (see m009).
+            touched = json_list({row[0] for row in rows})
+            self.conn.execute(
+                "DELETE FROM score_changes WHERE sample_id IN (SELECT value FROM json_each(?))",
+                [touched],
+            )
+            self.conn.execute(
+                f"INSERT INTO score_changes {SCORE_CHANGES_SELECT}"
+                " AND c.sample_id IN (SELECT value FROM json_each(?))",
+                [touched],
             )
         return len(rows)
 
