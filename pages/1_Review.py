@@ -7,10 +7,7 @@ from reflection.errors import ReflectionError
 
 ui.page_header("Review", "🔍")
 store = ui.get_store()
-dataset = ui.dataset_picker(store)
-if dataset is None:
-    st.info("This database has no dataset yet. Run `reflection demo` to try the app.")
-    st.stop()
+dataset = ui.require_dataset(store)
 name = ui.annotator()
 session = ui.review_session(store, dataset.id, ui.queue_filters(store, dataset.id))
 

@@ -11,10 +11,7 @@ ui.page_header(
     caption="Apply a rule to every sample it matches: see how many and a few examples first.",
 )
 store = ui.get_store()
-dataset = ui.dataset_picker(store)
-if dataset is None:
-    st.info("This database has no dataset yet. Run `reflection demo` to try the app.")
-    st.stop()
+dataset = ui.require_dataset(store)
 name = ui.annotator()
 ui.show_flash()
 

@@ -7,10 +7,7 @@ from reflection.store import Store
 
 ui.page_header("Dashboard", "📊", caption="Every chart follows the dataset picked in the sidebar.")
 store = ui.get_store()
-dataset = ui.dataset_picker(store)
-if dataset is None:
-    st.info("This database has no dataset yet. Run `reflection demo` to try the app.")
-    st.stop()
+dataset = ui.require_dataset(store)
 
 
 @st.cache_data(show_spinner="Aggregating…", max_entries=32)

@@ -12,10 +12,7 @@ ui.page_header(
     caption="Work runs in the app's process, not in this tab: refreshing or closing it stops nothing.",
 )
 store = ui.get_store()
-dataset = ui.dataset_picker(store)
-if dataset is None:
-    st.info("This database has no dataset yet. Run `reflection demo` to try the app.")
-    st.stop()
+dataset = ui.require_dataset(store)
 ui.show_flash()
 jobs.reap(store)
 

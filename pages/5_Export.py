@@ -13,10 +13,7 @@ ui.page_header(
     "Export", "📦", caption="Accepted versions (and edits) go out; rejected samples never do."
 )
 store = ui.get_store()
-dataset = ui.dataset_picker(store)
-if dataset is None:
-    st.info("This database has no dataset yet. Run `reflection demo` to try the app.")
-    st.stop()
+dataset = ui.require_dataset(store)
 ui.show_flash()
 
 SUFFIX = {"alpaca": ".json", "sharegpt": ".json", "openai": ".jsonl", "csv": ".csv",

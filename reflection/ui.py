@@ -90,6 +90,15 @@ def dataset_picker(store: Store | None = None) -> Dataset | None:
     return datasets[names.index(picked)]
 
 
+def require_dataset(store: Store | None = None) -> Dataset:
+    """The picked dataset; on an empty database, say how to get one and stop the page."""
+    dataset = dataset_picker(store)
+    if dataset is None:
+        st.info("This database has no dataset yet. Run `reflection demo` to try the app.")
+        st.stop()
+    return dataset
+
+
 def set_annotator(name: str) -> None:
     st.session_state[ANNOTATOR_KEY] = name.strip()
 
