@@ -19,6 +19,7 @@ from click.testing import CliRunner  # noqa: E402
 
 from reflection import Candidate, ConfigError, Sample  # noqa: E402
 from reflection.cli import main  # noqa: E402
+from reflection.scoring import kernels  # noqa: E402
 from reflection.scoring.ifd import (  # noqa: E402
     PARTS,
     IfdResult,
@@ -142,7 +143,14 @@ def test_empty_output_gets_no_scores(student):
 
 
 @pytest.mark.slow
-def test_batched_equals_the_seeds_four_passes_on_real_data(student, alpaca_records):
+@pytest.mark.parametrize("kernel", ["default", "onednn"])
+def test_batched_equals_the_seeds_four_passes_on_real_data(
+    student, alpaca_records, kernel, monkeypatch
+):
+    # Both linear kernels the fast path may pick (kernels.py), whichever this machine prefers.
+    monkeypatch.setenv("REFLECTION_LINEAR_KERNEL", kernel)
+    if kernels.linear_kernel(student.model, "cpu") != kernel:
+        pytest.skip(f"this PyTorch build has no {kernel} linear")
     indices = [*_short(alpaca_records, 3, False), *_short(alpaca_records, 2, True)]
     pairs = _pairs(alpaca_records, indices)
     refs = [reference_ifd(student, p, "alpaca") for p in pairs]
