@@ -39,6 +39,15 @@ def test_padding_in_a_batch_does_not_change_a_vector():
     assert alone.tolist() == pytest.approx(batched.tolist(), abs=1e-5)
 
 
+def test_both_linear_kernels_give_the_same_vectors(monkeypatch):
+    texts = [ORIGINAL, SAME_TOPIC, OFF_TOPIC]
+    monkeypatch.setenv("REFLECTION_LINEAR_KERNEL", "mkl")
+    default = drift.embed(texts)
+    monkeypatch.setenv("REFLECTION_LINEAR_KERNEL", "onednn")
+    onednn = drift.embed(texts)
+    assert (onednn - default).abs().max().item() < 1e-5
+
+
 def test_instruction_text_includes_the_input():
     assert drift.instruction_text("Summarize.", "Long text") == "Summarize.\nLong text"
     assert drift.instruction_text("Summarize.") == "Summarize."

@@ -67,9 +67,11 @@ def embed(texts: Sequence[str], device: str = "cpu", batch_size: int = 64):
     """Unit-length sentence embeddings, one row per text (a float32 torch tensor)."""
     import torch
 
+    from .kernels import fast_linear
+
     tokenizer, model = _load(device)
     rows = []
-    with torch.inference_mode():
+    with torch.inference_mode(), fast_linear(model, device):
         for start in range(0, len(texts), batch_size):
             batch = tokenizer(
                 list(texts[start : start + batch_size]),
