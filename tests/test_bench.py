@@ -1,0 +1,67 @@
+"""The benchmarks run: each at a small size, in its own process, as the README calls it.
+
+Speed is not asserted here (figures live in the README, measured as ratios); what is tested
+is that every benchmark still runs to its report, so the README's figures can be re-measured.
+The IFD benchmark also checks its own equality: our losses against the seed loop's.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def _run(*args: str, timeout: int = 300) -> str:
+    done = subprocess.run(
+        [sys.executable, *args], cwd=ROOT, capture_output=True, text=True, timeout=timeout
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    return done.stdout
+
+
+def test_bench_io():
+    out = _run("bench/bench_io.py", "--records", "500", "--export-records", "500")
+    assert "import        500" in out and "export        500" in out
+
+
+@pytest.mark.slow
+def test_bench_reflect():
+    out = _run(
+        "bench/bench_reflect.py", "--samples", "60", "--concurrency", "8", "--latency", "0.01",
+        "--seed-samples", "10", "--seed-fault-samples", "5", "--seed-fault-cap", "5",
+    )  # fmt: skip
+    assert "60/60 terminal, 0 duplicated" in out
+
+
+@pytest.mark.slow
+def test_bench_app_and_dashboard():
+    assert "next sample at 300 vs 64 samples" in _run(
+        "bench/bench_app.py", "--samples", "300", "--repeats", "1"
+    )
+    assert "page_cold" in _run("bench/bench_dashboard.py", "--samples", "300", "--repeats", "1")
+
+
+@pytest.mark.slow
+@pytest.mark.student
+def test_bench_ifd(tmp_path, alpaca_records):
+    pytest.importorskip("torch")
+    pytest.importorskip("gguf")
+    from reflection.errors import ConfigError
+    from reflection.scoring.student import smollm2_path
+
+    try:
+        smollm2_path()
+    except ConfigError as exc:
+        pytest.skip(str(exc))
+    report = tmp_path / "ifd.json"
+    _run("bench/bench_ifd.py", "--n", "3", "--rounds", "2", "--json", str(report))
+    figures = json.loads(report.read_text())
+    assert figures["records"] == 3 and figures["tokens"] > 0
+    assert figures["max_rel_diff"] < 1e-3
+    assert figures["linear_kernel"] in ("default", "onednn")
