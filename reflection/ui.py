@@ -54,10 +54,30 @@ def get_store() -> Store:
 def page_header(title: str, icon: str = "🪞", *, caption: str | None = None) -> None:
     """Page config, title and the sidebar line naming the database."""
     st.set_page_config(page_title=f"{title} · Reflection Studio", page_icon=icon, layout="wide")
+    sidebar_navigation()
     st.title(title)
     if caption:
         st.caption(caption)
     st.sidebar.caption(f"Database: `{db_path()}`")
+
+
+def sidebar_navigation() -> None:
+    """Home and the pages in the order of the work, in the sidebar.
+
+    Streamlit's own navigation would list the main script as "app" and the pages by file
+    number; the app runs with `client.showSidebarNavigation = false` (.streamlit/config.toml,
+    and `reflection app` passes it) and draws this instead. Only when the app runs from app.py:
+    a page run on its own (as in a test) has no Home to link to.
+    """
+    from streamlit.runtime.scriptrunner import get_script_run_ctx
+
+    ctx = get_script_run_ctx()
+    main = getattr(ctx, "main_script_path", None)
+    if not main or Path(main).resolve() != _ROOT / "app.py":
+        return
+    for page, label, icon in (("app.py", "Home", ":material/home:"), *(p[:3] for p in PAGES)):
+        if page_exists(page):
+            st.sidebar.page_link(page, label=label, icon=icon)
 
 
 @st.cache_data(show_spinner=False, max_entries=64)

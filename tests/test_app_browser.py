@@ -108,3 +108,20 @@ def test_dashboard_draws_charts_and_names_stay_text(app, page, tmp_path):
     assert page.locator(".js-plotly-plot").get_by_text(HOSTILE).count() >= 1
     assert page.dialogs == []
     page.screenshot(path=str(screenshot_target("dashboard.png", tmp_path)), full_page=True)
+
+
+def test_sidebar_navigation_names_home_and_follows_the_work(app, page):
+    url, _ = app
+    page.goto(url)
+    sidebar = page.locator("[data-testid='stSidebar']")
+    sidebar.get_by_role("link", name="Home").wait_for(timeout=30_000)
+    assert page.locator("[data-testid='stSidebarNav']").count() == 0  # Streamlit's own is off
+    links = [text.strip() for text in sidebar.get_by_role("link").all_inner_texts()]
+    labels = [text.split("\n")[-1].strip() for text in links]
+    assert labels == ["Home", "Import", "Review", "Bulk", "Dashboard", "Run", "Export"], links
+    sidebar.get_by_role("link", name="Dashboard").click()
+    page.get_by_role("heading", name="Dashboard").first.wait_for(timeout=30_000)
+    assert page.url.rstrip("/").endswith("/Dashboard")
+    sidebar.get_by_role("link", name="Home").click()
+    page.get_by_role("heading", name="Reflection Studio").first.wait_for(timeout=30_000)
+    assert page.locator("[data-testid='stException']").count() == 0

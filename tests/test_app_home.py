@@ -47,11 +47,15 @@ def test_counts_progress_and_next_step(tmp_path, monkeypatch):
     assert metrics(at) == {"Samples": "6", "Candidates": "6", "Scores": "12", "Decided": "0"}
     assert at.info[0].value.startswith("6 samples wait for a decision")
     assert "Review" in [link.proto.page for link in at.get("page_link")]
+    # The sidebar names the home page Home (not Streamlit's "app") and lists the work's order.
+    nav = [link.proto.label for link in at.sidebar.get("page_link")]
+    assert nav == ["Home", "Import", "Review", "Bulk", "Dashboard", "Run", "Export"]
     next(b for b in at.button if b.label == "Start reviewing").click()  # key N
     at.session_state["annotator"] = "ann"
     at.run()
     assert not at.exception
     assert any(c.value.startswith("Sample **") for c in at.caption)  # on the Review page
+    assert [link.proto.label for link in at.sidebar.get("page_link")] == nav
     at.switch_page("app.py").run()
     with Store(path) as store:
         store.add_review(Review(sample_id=ids[0], decision="accept"))

@@ -142,6 +142,9 @@ def _serve(db: Path, port: int | None, headless: bool) -> None:
         str(app),
         "--browser.gatherUsageStats",
         "false",
+        # The pages draw their own sidebar navigation (ui.sidebar_navigation).
+        "--client.showSidebarNavigation",
+        "false",
     ]
     if port:
         command += ["--server.port", str(port)]
