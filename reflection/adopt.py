@@ -185,12 +185,14 @@ def import_candidates(
     judge: str = "",
     fields: dict[str, str] | None = None,
     fmt: str | None = None,
+    split: str | None = None,
     source_name: str | None = None,
 ) -> AdoptResult:
     """Validate and match every record of a file, then add its candidates in one transaction.
 
     `fields` maps our field names (see FIELDS) to the file's; `fmt` and `fields` for
-    instruction/input/output also apply to an aligned dataset. `source_name` is what origins
+    instruction/input/output also apply to an aligned dataset; `split` picks the split of a
+    `datasets` folder holding a DatasetDict. `source_name` is what origins
     call the file (e.g. an uploaded file's name) instead of its path.
     """
     path = Path(path)
@@ -208,14 +210,14 @@ def import_candidates(
         and not (match.startswith("field:") and match.removeprefix("field:").strip())
     ):
         raise ReflectionError(f"unknown match {match!r} (expected position, hash or field:NAME)")
-    rows_raw, meta = read_rows(path)
+    rows_raw, meta = read_rows(path, split)
     shape = shape or detect_shape(rows_raw[0][1], fields)
     model = model or str(meta.get("fname2") or meta.get("model2") or "")
     original_model = original_model or str(meta.get("fname1") or meta.get("model1") or "")
     if shape == "aligned":
         columns = {k: v for k, v in fields.items() if k in ("instruction", "input", "output")}
         wheres = [where for where, _ in rows_raw]
-        rows = aligned_rows(path, fmt, columns or None, model, wheres)
+        rows = aligned_rows(path, fmt, columns or None, model, wheres, split)
     else:
         rows = rows_for_shape(path, shape, rows_raw, fields, meta, model)
     match = match or ("hash" if shape in ("paired", "pairs") else "position")
@@ -225,6 +227,11 @@ def import_candidates(
     kind = kind or _infer_kind(shape, rows, index)
 
     digest = _file_digest(path)
+    # Records are keyed by file and record number; the splits of one folder are different files.
+    # The split read (named in each record's place when the folder had several) keys them,
+    # whether it was asked for or the default.
+    split = rows_raw[0][0].get("split")
+    source_key = digest if not split else hashlib.sha256(f"{digest}:{split}".encode()).hexdigest()
     result = AdoptResult(name, shape, kind, match, len(rows))
     with store.transaction():
         ds = ds or store.ensure_dataset(name)
@@ -232,7 +239,8 @@ def import_candidates(
             "import-candidates",
             ds.id,
             {"path": source_name or str(path), "sha256": digest, "shape": shape, "kind": kind,
-             "match": match, "model": model, "fields": fields},
+             "match": match, "model": model, "fields": fields,
+             **({"split": split} if split else {})},
         )  # fmt: skip
         result.run_id = run.id
         if new_samples:
@@ -259,7 +267,7 @@ def import_candidates(
                 result.unchanged += 1
                 continue
             candidate.sample_id, candidate.run_id = sample_id, run.id
-            candidate.job_key = f"import:{ds.id}:{digest[:24]}:{row.number}"
+            candidate.job_key = f"import:{ds.id}:{source_key[:24]}:{row.number}"
             candidate.origin = {
                 "source": "import",
                 "file": source_name or str(path),

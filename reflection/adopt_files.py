@@ -77,8 +77,9 @@ def id_key(value: Any) -> str | None:
 # --- reading ---------------------------------------------------------------------------------
 
 
-def read_rows(path: Path) -> tuple[list[tuple[dict, Any]], dict]:
-    """[(where, record)] of any JSON/JSONL/CSV/Parquet file, strings allowed; and its meta info."""
+def read_rows(path: Path, split: str | None = None) -> tuple[list[tuple[dict, Any]], dict]:
+    """[(where, record)] of any JSON/JSONL/CSV/Parquet file or `datasets` folder (`split` picks
+    a DatasetDict's split), strings allowed; and its meta info."""
     if not path.exists():
         raise InputError(path, "no such file or directory")
     suffix = path.suffix.lower()
@@ -100,7 +101,9 @@ def read_rows(path: Path) -> tuple[list[tuple[dict, Any]], dict]:
         container = {".csv": "csv", ".tsv": "csv", ".parquet": "parquet", ".pq": "parquet"}.get(
             suffix, "hf" if path.is_dir() else "json"
         )
-        rows = read_records(path, container)
+        if split and container != "hf":
+            raise InputError(path, "--split applies to a Hugging Face `datasets` folder only")
+        rows = read_records(path, container, split=split)
     meta: dict = {}
     if len(rows) == 1 and isinstance(rows[0][1], dict) and isinstance(rows[0][1].get("data"), list):
         # A wrapper object, e.g. Cherry LLM's {"Meta_Info": {...}, "data": [...]}.
@@ -230,9 +233,11 @@ def rows_for_shape(path, shape, rows, fields, meta, model) -> list[Row]:
     return out
 
 
-def aligned_rows(path, fmt, columns, model, wheres: list[dict] | None = None) -> list[Row]:
+def aligned_rows(
+    path, fmt, columns, model, wheres: list[dict] | None = None, split: str | None = None
+) -> list[Row]:
     """A second dataset's records as new versions; `wheres` gives their lines, when known."""
-    samples, _ = read_dataset(path, fmt, columns=columns)
+    samples, _ = read_dataset(path, fmt, columns=columns, split=split)
     if wheres is None or len(wheres) != len(samples):
         wheres = [{"record": number} for number in range(1, len(samples) + 1)]
     rows = []

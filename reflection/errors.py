@@ -8,12 +8,21 @@ class ReflectionError(Exception):
 class InputError(ReflectionError):
     """A dataset or template file is malformed; the message names the file and where."""
 
-    def __init__(self, path, problem: str, *, line: int | None = None, record: int | None = None):
+    def __init__(
+        self,
+        path,
+        problem: str,
+        *,
+        line: int | None = None,
+        record: int | None = None,
+        split: str | None = None,
+    ):
         self.path = str(path)
         self.line = line
         self.record = record
+        self.split = split
         self.problem = problem
-        where = self.path
+        where = self.path if split is None else f"{path} (split {split})"
         if line is not None:
             where += f", line {line}"
         if record is not None:

@@ -6,6 +6,7 @@ import json
 
 import pytest
 
+from reflection.errors import InputError
 from reflection.export import export_dataset
 from reflection.formats import read_dataset
 from reflection.ingest import import_dataset
@@ -186,6 +187,37 @@ def test_hf_file_loading_through_datasets(store, tmp_path, alpaca_records):
     source.write_text("".join(json.dumps(r) + "\n" for r in alpaca_records[:50]), encoding="utf-8")
     result = import_dataset(store, source, fmt="hf")
     assert (result.format, result.added) == ("hf", 50)
+
+
+def test_hf_dataset_dict_splits_and_errors_name_the_split(store, tmp_path, alpaca_records):
+    datasets = pytest.importorskip("datasets")
+    folder = tmp_path / "dd"
+    datasets.DatasetDict(
+        {
+            "train": datasets.Dataset.from_list(alpaca_records[:10]),
+            "test": datasets.Dataset.from_list(alpaca_records[10:15]),
+        }
+    ).save_to_disk(str(folder))
+    assert import_dataset(store, folder, dataset="tr").added == 10  # train by default
+    assert import_dataset(store, folder, dataset="te", split="test").added == 5
+    bad_folder = tmp_path / "dd_bad"
+    datasets.DatasetDict(
+        {
+            "train": datasets.Dataset.from_list(alpaca_records[:3]),
+            "test": datasets.Dataset.from_list(
+                [
+                    {"instruction": r["instruction"], "output": r["output"]}
+                    for r in alpaca_records[:2]
+                ]
+                + [{"instruction": None, "output": "x"}]
+            ),
+        }
+    ).save_to_disk(str(bad_folder))
+    before = store.count_samples()
+    with pytest.raises(InputError) as caught:
+        import_dataset(store, bad_folder, dataset="broken", split="test")
+    assert str(caught.value).startswith(f"{bad_folder} (split test), record 3: ")
+    assert store.count_samples() == before
 
 
 def test_empty_outputs_are_imported_but_flagged(store, tmp_path):

@@ -279,6 +279,46 @@ def test_aligned_by_id_field_matches_a_shuffled_subset(store, alpaca_records, tm
             assert candidates == []
 
 
+def test_aligned_splits_of_a_datasets_folder(store, alpaca_records, tmp_path):
+    """A DatasetDict folder: --split picks the split, and two splits are two sources (their
+    record numbers overlap, and neither may pass for the other already imported)."""
+    datasets = pytest.importorskip("datasets")
+    with_ids = [{"uid": 1000 + i, **r} for i, r in enumerate(alpaca_records[:400])]
+    import_dataset(store, write_json(tmp_path / "orig.json", with_ids), dataset="alpaca")
+    folder = tmp_path / "recycled_hf"
+    datasets.DatasetDict(
+        {
+            "train": datasets.Dataset.from_list(recycled(with_ids[:300])),
+            "test": datasets.Dataset.from_list(recycled(with_ids[300:], instruction=True)),
+        }
+    ).save_to_disk(str(folder))
+
+    test = import_candidates(store, folder, match="field:uid", split="test")
+    assert (test.shape, test.kind, test.candidates_added) == ("aligned", "instruction", 100)
+    train = import_candidates(store, folder, match="field:uid", split="train")
+    assert (train.kind, train.candidates_added, train.already_imported) == ("response", 300, 0)
+    again = import_candidates(store, folder, match="field:uid")  # the default split: train
+    assert (again.candidates_added, again.already_imported) == (0, 300)
+    ds = store.dataset("alpaca").id
+    by_uid = {s.meta["uid"]: s for s in store.samples(ds)}
+    [candidate] = store.candidates_for(by_uid[1350].id)
+    assert candidate.instruction == "In detail: " + with_ids[350]["instruction"]
+    assert candidate.origin["split"] == "test" and candidate.origin["record"] == 51
+
+    with pytest.raises(InputError, match="choose a split with --split: train, test"):
+        import_candidates(store, folder, match="field:uid", split="validation")
+    flat = write_json(tmp_path / "flat.json", recycled(with_ids[:10]))
+    with pytest.raises(InputError, match=r"flat\.json.*--split applies to a Hugging Face"):
+        import_candidates(store, flat, split="train")
+    result = CliRunner().invoke(
+        main,
+        ["import-candidates", str(folder), "--db", str(store.path), "--match", "field:uid",
+         "--split", "test"],
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    assert store.count_candidates() == 400  # the CLI's re-import of test added nothing
+
+
 def test_aligned_by_hash_matches_response_reflections_by_their_prompt(
     store, originals, alpaca_records, tmp_path
 ):

@@ -46,8 +46,9 @@ def _fields(pairs: tuple[str, ...]) -> dict[str, str]:
     help="Read FIELD from another key, e.g. --field new_output=reflected_answer.",
 )
 @click.option("--format", "fmt", type=click.Choice(FORMATS), help="aligned: force a format.")
+@click.option("--split", help="Split of a `datasets` DatasetDict folder (default: train).")
 def import_candidates_command(
-    path, db, dataset, shape, kind, match, model, original_model, judge, fields, fmt
+    path, db, dataset, shape, kind, match, model, original_model, judge, fields, fmt, split
 ):
     """Import reflections made elsewhere as candidates to review: all records or none.
 
@@ -77,6 +78,7 @@ def import_candidates_command(
             judge=judge,
             fields=_fields(fields),
             fmt=fmt,
+            split=split,
         )
     click.echo(adopt.summary(result, path))
 

@@ -152,14 +152,18 @@ def _read_hf(path: Path, split: str | None) -> list[tuple[Where, Any]]:
             loaded = datasets.load_dataset(builder, data_files=str(path))
     except Exception as exc:
         raise InputError(path, f"`datasets` cannot load it ({type(exc).__name__}: {exc})") from None
+    where: dict = {}
     if isinstance(loaded, datasets.DatasetDict):
         names = list(loaded)
         chosen = split or ("train" if "train" in names else names[0] if len(names) == 1 else None)
         if chosen not in loaded:
             raise InputError(path, f"choose a split with --split: {', '.join(names)}")
         loaded = loaded[chosen]
+        if len(names) > 1:  # where there was a choice, every record says which split it is in
+            where = {"split": chosen}
     return [
-        ({"record": i + 1}, _table_row(row, empty=None)) for i, row in enumerate(loaded.to_list())
+        ({**where, "record": i + 1}, _table_row(row, empty=None))
+        for i, row in enumerate(loaded.to_list())
     ]
 
 
