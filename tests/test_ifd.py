@@ -155,8 +155,14 @@ def test_batched_equals_the_seeds_four_passes_on_real_data(
     pairs = _pairs(alpaca_records, indices)
     refs = [reference_ifd(student, p, "alpaca") for p in pairs]
     # A repeated pair exercises the de-duplication; several pairs share the template prefix.
-    for batch_size in (1, 4):
-        fast = compute_ifd(student, pairs + pairs[:1], "alpaca", batch_size=batch_size)
+    # The CPU's settings, odd chunk edges, and a GPU's (one padded batch a group, 1024 rows).
+    settings = (
+        {"batch_size": 1},
+        {"batch_size": 4, "rows_per_chunk": 7},
+        {"batch_size": 64, "batch_tokens": 32768, "rows_per_chunk": 1024},
+    )
+    for options in settings:
+        fast = compute_ifd(student, pairs + pairs[:1], "alpaca", **options)
         for f, r in zip(fast, refs + refs[:1], strict=True):
             _assert_close(f, r)
     f = fast[0]

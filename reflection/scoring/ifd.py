@@ -371,6 +371,7 @@ def iter_ifd(
     batch_size: int | None = None,
     batch_tokens: int | None = None,
     chunk: int | None = None,
+    rows_per_chunk: int | None = None,
 ) -> Iterator[list[IfdResult]]:
     """Score pairs a chunk at a time (so callers can save as they go), in input order."""
     template = template_name(template)
@@ -399,7 +400,12 @@ def iter_ifd(
             results.append(result)
         for seq, loss in zip(
             seqs,
-            student.losses(seqs, batch_size=batch_size, batch_tokens=batch_tokens),
+            student.losses(
+                seqs,
+                batch_size=batch_size,
+                batch_tokens=batch_tokens,
+                rows_per_chunk=rows_per_chunk,
+            ),
             strict=True,
         ):
             results[seq.owner].losses[seq.part] = loss
