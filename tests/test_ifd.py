@@ -245,6 +245,8 @@ def test_score_student_stores_resumes_and_flags(student, store, alpaca_records):
     )
     assert ifd.value == pytest.approx(ref.ifd_ppl, rel=1e-3)
     assert stored[(cid, "ifd_ppl")].value > ifd.value
+    run = store.run(summaries[0].run_id)
+    assert run.settings["linear_kernel"] == kernels.linear_kernel(student.model, "cpu")
     # Resumable: a second call computes only the new sample, through the CLI this time.
     result = CliRunner().invoke(
         main,

@@ -114,6 +114,10 @@ def score_student(
         summary = ScoreSummary(family, scorer, skipped=skipped)
         settings = {"student": loaded.name, "template": template, "max_length": max_length,
                     "device": loaded.device, "scorer": scorer}  # fmt: skip
+        if isinstance(loaded, Student):  # which matrix kernel computed the numbers (kernels.py)
+            from .kernels import linear_kernel
+
+            settings["linear_kernel"] = linear_kernel(loaded.model, loaded.device)
         run = _run(store, ds.id, family, settings)
         summary.run_id = run.id
         try:
