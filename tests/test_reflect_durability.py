@@ -52,7 +52,8 @@ def test_sigkill_mid_run_loses_nothing_and_resends_nothing_stored(
 ):
     db = tmp_path / "kill.db"
     _fill(db, alpaca_records, 400)
-    fake_oracle.configure(latency=0.1)
+    # ~7.5 s of work: the kill must land mid-run even when this test's process is starved.
+    fake_oracle.configure(latency=0.3)
     concurrency = 16
     env = {**os.environ, "OPENAI_API_KEY": SENTINEL}
     process = subprocess.Popen(
@@ -62,6 +63,7 @@ def test_sigkill_mid_run_loses_nothing_and_resends_nothing_stored(
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline and len(_committed(db)) < 100:
         time.sleep(0.05)
+    assert process.poll() is None, "the run ended before the kill could land"
     process.send_signal(signal.SIGKILL)
     process.wait()
     first = fake_oracle.stats()
@@ -95,12 +97,14 @@ def test_ctrl_c_keeps_what_finished_and_marks_the_run_stopped(
 ):
     db = tmp_path / "interrupt.db"
     _fill(db, alpaca_records, 200)
-    fake_oracle.configure(latency=0.1)
+    # ~7.5 s of work: at 0.1 s a busy machine once let the run finish before Ctrl-C landed.
+    fake_oracle.configure(latency=0.3)
     process = subprocess.Popen(_cli(db, fake_oracle, "--concurrency", "8"), cwd=ROOT,
                                stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)  # fmt: skip
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline and len(_committed(db)) < 30:
         time.sleep(0.05)
+    assert process.poll() is None, "the run ended before Ctrl-C could land"
     process.send_signal(signal.SIGINT)
     process.wait(timeout=30)
     assert process.returncode != 0
