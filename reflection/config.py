@@ -21,3 +21,16 @@ def api_key(explicit: str | None = None) -> str | None:
 def base_url(explicit: str | None = None) -> str | None:
     """The oracle base URL: the argument, then $OPENAI_BASE_URL."""
     return explicit or os.environ.get("OPENAI_BASE_URL")
+
+
+def cache_dir() -> Path | None:
+    """Where derived files are kept between runs (a dequantized student): $REFLECTION_CACHE,
+    then $XDG_CACHE_HOME/reflection-studio, then ~/.cache/reflection-studio. None when
+    REFLECTION_CACHE is `off` (or 0, false, no)."""
+    explicit = os.environ.get("REFLECTION_CACHE", "").strip()
+    if explicit.lower() in ("off", "0", "false", "no"):
+        return None
+    if explicit:
+        return Path(explicit).expanduser()
+    base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
+    return Path(base) / "reflection-studio"

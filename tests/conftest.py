@@ -14,6 +14,14 @@ ROOT = Path(__file__).resolve().parent.parent
 ALPACA_PATH = ROOT.parent / "shared" / "data" / "alpaca_cherry_3k.json"
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _cache_dir(tmp_path_factory):
+    """Derived files (a dequantized student) go to this session's temporary folder, never to
+    the machine's ~/.cache; subprocesses inherit it, so they share it."""
+    os.environ["REFLECTION_CACHE"] = str(tmp_path_factory.mktemp("reflection-cache"))
+    yield
+
+
 @pytest.fixture
 def store(tmp_path):
     with Store(tmp_path / "test.db") as s:
