@@ -191,6 +191,7 @@ class _Runner:
     def snapshot(self) -> dict[str, Any]:
         c = dict(self.counters)
         c["run_id"] = self.run_id
+        c["in_flight"] = self.in_flight
         elapsed = time.monotonic() - self.started
         sent = c["stored"] - c["cached"]
         c["elapsed_s"] = round(elapsed, 3)
@@ -237,23 +238,38 @@ class _Runner:
                 asyncio.create_task(self._worker(oracle)) for _ in range(self.config.concurrency)
             ]
             tasks.append(asyncio.create_task(self._flusher()))
-            while not self.all_done.is_set():
-                if self.stop_event is not None and self.stop_event.is_set():
-                    self.stopping = True
-                    break
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self.all_done.wait(), 0.1)
-            while self.in_flight and self.fatal is None:  # let requests already sent finish
-                await asyncio.sleep(0.02)
-            for task in tasks:
-                task.cancel()
-            await asyncio.gather(*tasks, return_exceptions=True)
+            interrupted = False
+            try:
+                try:
+                    while not self.all_done.is_set():
+                        if self.stop_event is not None and self.stop_event.is_set():
+                            self.stopping = True
+                            break
+                        with contextlib.suppress(TimeoutError):
+                            await asyncio.wait_for(self.all_done.wait(), 0.1)
+                except asyncio.CancelledError:
+                    # Ctrl-C: asyncio.run cancels this task. Replies to requests already sent
+                    # are paid for, so they are awaited and kept like a stop's; a second
+                    # Ctrl-C makes asyncio.run raise KeyboardInterrupt at once.
+                    self.stopping = interrupted = True
+                    self.counters["interrupted"] = True
+                    self._report(force=True)
+                while self.in_flight and self.fatal is None:  # let requests already sent finish
+                    await asyncio.sleep(0.02)
+            finally:
+                # Idle workers wait on the queue: end them before the client closes, so none
+                # sends on a closed client.
+                for task in tasks:
+                    task.cancel()
+                await asyncio.gather(*tasks, return_exceptions=True)
             self.counters["requests"] = oracle.requests
             self.counters["retries"] = oracle.retries
         self.flush()
         self._report(force=True)
         if self.fatal is not None:
             raise self.fatal
+        if interrupted:  # asyncio.run turns this back into the KeyboardInterrupt it was
+            raise asyncio.CancelledError
         return "stopped" if self.stopping else "done"
 
 

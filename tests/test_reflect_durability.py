@@ -99,23 +99,38 @@ def test_ctrl_c_keeps_what_finished_and_marks_the_run_stopped(
     _fill(db, alpaca_records, 200)
     # ~7.5 s of work: at 0.1 s a busy machine once let the run finish before Ctrl-C landed.
     fake_oracle.configure(latency=0.3)
-    process = subprocess.Popen(_cli(db, fake_oracle, "--concurrency", "8"), cwd=ROOT,
-                               stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)  # fmt: skip
+    # Ctrl-C as a terminal delivers it: whatever the test runner was started with (a shell's
+    # background job ignores SIGINT, and its children inherit that), the CLI gets the default.
+    process = subprocess.Popen(
+        _cli(db, fake_oracle, "--concurrency", "8"), cwd=ROOT,
+        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
+    )  # fmt: skip
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline and len(_committed(db)) < 30:
         time.sleep(0.05)
     assert process.poll() is None, "the run ended before Ctrl-C could land"
     process.send_signal(signal.SIGINT)
-    process.wait(timeout=30)
+    _, stderr = process.communicate(timeout=30)
     assert process.returncode != 0
+    assert b"Traceback" not in stderr and b"never retrieved" not in stderr, stderr.decode()
+    assert b"stopping: " in stderr and b"(Ctrl-C again quits now)" in stderr  # it said so
+    first = fake_oracle.stats()
     with Store(db) as store:
         run = store.runs(kind="reflect")[-1]
         assert (run.status, run.error) == ("stopped", "interrupted")
         kept = store.count_candidates()
         assert 30 <= kept < 200 and run.counters["stored"] == kept
+    # Every request the oracle answered before the run ended was waited for and kept:
+    # nothing paid for is lost, so the resumed run asks for none of it again.
+    stored_refs = {re.search(r"ref:(\w+)", raw)[1] for _, raw in _committed(db)}
+    assert set(first["ok_by_ref"]) == stored_refs
+    fake_oracle.reset()
     subprocess.run(_cli(db, fake_oracle, "--concurrency", "8"), cwd=ROOT, check=True,
                    capture_output=True, timeout=120)  # fmt: skip
     assert len(_committed(db)) == 200
+    assert not stored_refs & set(fake_oracle.stats()["by_ref"])
+    assert fake_oracle.stats()["requests"] == 200 - kept
 
 
 def test_the_api_key_is_never_written(tmp_path, alpaca_records, fake_oracle):

@@ -17,10 +17,14 @@ def _progress_printer():
 
     live = sys.stderr.isatty()
     last = [0.0]
+    stopping: list[bool] = []  # whether the Ctrl-C line has been shown
 
     def show(c: dict) -> None:
         now = time.monotonic()
-        if not live and now - last[0] < 5:
+        first_stop = bool(c.get("interrupted")) and not stopping
+        if first_stop:  # shown at once, whatever the 5 s rhythm
+            stopping.append(True)
+        if not live and now - last[0] < 5 and not first_stop:
             return
         last[0] = now
         if "batch_status" in c:
@@ -35,6 +39,9 @@ def _progress_printer():
                 f"{finished}/{c['total']} {finished / total:4.0%}  {c['rate']:.1f}/s  ETA {eta}"
                 f"  errors {c['error']}  parse failures {c['failed']}  ${c['cost']:.4f}"
             )
+            if c.get("interrupted"):
+                line += f"  stopping: waiting for {c['in_flight']} replies already paid for"
+                line += " (Ctrl-C again quits now)"
         click.echo(("\r" + line.ljust(90)) if live else line, err=True, nl=not live)
 
     return show
