@@ -65,3 +65,21 @@ def test_bench_ifd(tmp_path, alpaca_records):
     assert figures["records"] == 3 and figures["tokens"] > 0
     assert figures["max_rel_diff"] < 1e-3
     assert figures["linear_kernel"] in ("default", "onednn")
+
+
+@pytest.mark.slow
+@pytest.mark.student
+def test_bench_student_load(tmp_path):
+    pytest.importorskip("torch")
+    pytest.importorskip("gguf")
+    from reflection.errors import ConfigError
+    from reflection.scoring.student import smollm2_path
+
+    try:
+        smollm2_path()
+    except ConfigError as exc:
+        pytest.skip(str(exc))
+    report = tmp_path / "load.json"
+    _run("bench/bench_student_load.py", "--rounds", "1", "--json", str(report))
+    figures = json.loads(report.read_text())  # the script itself checks the cache was read
+    assert figures["gguf_load_s"] > 0 and figures["cached_load_s"] > 0
