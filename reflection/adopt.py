@@ -230,8 +230,10 @@ def import_candidates(
     # Records are keyed by file and record number; the splits of one folder are different files.
     # The split read (named in each record's place when the folder had several) keys them,
     # whether it was asked for or the default.
-    split = rows_raw[0][0].get("split")
-    source_key = digest if not split else hashlib.sha256(f"{digest}:{split}".encode()).hexdigest()
+    split_read = rows_raw[0][0].get("split")
+    source_key = (
+        hashlib.sha256(f"{digest}:{split_read}".encode()).hexdigest() if split_read else digest
+    )
     result = AdoptResult(name, shape, kind, match, len(rows))
     with store.transaction():
         ds = ds or store.ensure_dataset(name)
@@ -240,7 +242,7 @@ def import_candidates(
             ds.id,
             {"path": source_name or str(path), "sha256": digest, "shape": shape, "kind": kind,
              "match": match, "model": model, "fields": fields,
-             **({"split": split} if split else {})},
+             **({"split": split_read} if split_read else {})},
         )  # fmt: skip
         result.run_id = run.id
         if new_samples:

@@ -22,7 +22,7 @@ class InputError(ReflectionError):
         self.record = record
         self.split = split
         self.problem = problem
-        where = self.path if split is None else f"{path} (split {split})"
+        where = self.path if split is None else f"{self.path} (split {split})"
         if line is not None:
             where += f", line {line}"
         if record is not None:

@@ -25,6 +25,20 @@ def _run(*args: str, timeout: int = 300) -> str:
     return done.stdout
 
 
+@pytest.fixture
+def smollm2():
+    """The SmolLM2 GGUF the student benchmarks load (skip without torch, gguf or the file)."""
+    pytest.importorskip("torch")
+    pytest.importorskip("gguf")
+    from reflection.errors import ConfigError
+    from reflection.scoring.student import smollm2_path
+
+    try:
+        return smollm2_path()
+    except ConfigError as exc:
+        pytest.skip(str(exc))
+
+
 def test_bench_io():
     out = _run("bench/bench_io.py", "--records", "500", "--export-records", "500")
     assert "import        500" in out and "export        500" in out
@@ -49,16 +63,7 @@ def test_bench_app_and_dashboard():
 
 @pytest.mark.slow
 @pytest.mark.student
-def test_bench_ifd(tmp_path, alpaca_records):
-    pytest.importorskip("torch")
-    pytest.importorskip("gguf")
-    from reflection.errors import ConfigError
-    from reflection.scoring.student import smollm2_path
-
-    try:
-        smollm2_path()
-    except ConfigError as exc:
-        pytest.skip(str(exc))
+def test_bench_ifd(tmp_path, alpaca_records, smollm2):
     report = tmp_path / "ifd.json"
     _run("bench/bench_ifd.py", "--n", "3", "--rounds", "2", "--json", str(report))
     figures = json.loads(report.read_text())
@@ -69,16 +74,7 @@ def test_bench_ifd(tmp_path, alpaca_records):
 
 @pytest.mark.slow
 @pytest.mark.student
-def test_bench_student_load(tmp_path):
-    pytest.importorskip("torch")
-    pytest.importorskip("gguf")
-    from reflection.errors import ConfigError
-    from reflection.scoring.student import smollm2_path
-
-    try:
-        smollm2_path()
-    except ConfigError as exc:
-        pytest.skip(str(exc))
+def test_bench_student_load(tmp_path, smollm2):
     report = tmp_path / "load.json"
     _run("bench/bench_student_load.py", "--rounds", "1", "--json", str(report))
     figures = json.loads(report.read_text())  # the script itself checks the cache was read
