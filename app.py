@@ -37,11 +37,9 @@ st.subheader("Next step")
 step = overview["next_step"]
 st.info(step["text"])
 # One key from here too: N opens the next step's page.
-has_page = bool(step["page"]) and ui.page_exists(step["page"])
-if has_page and st.button(
-    step["label"], icon=":material/arrow_forward:", type="primary", shortcut="N"
-):
-    st.switch_page(step["page"])
+page = ui.page_for(step["step"])
+if page and st.button(step["label"], icon=":material/arrow_forward:", type="primary", shortcut="N"):
+    st.switch_page(page)
 
 st.subheader("Pages")
 ui.page_links()

@@ -38,7 +38,7 @@ sys.path.insert(0, str(ROOT))
 from streamlit.testing.v1 import AppTest  # noqa: E402
 
 from reflection import Candidate, Review, Sample, Score, Store, Suggestion  # noqa: E402
-from reflection.review import WINDOW, QueueQuery, ScoreRange  # noqa: E402
+from reflection.review.queue import WINDOW, QueueQuery, ScoreRange  # noqa: E402
 
 ALPACA = ROOT.parent / "shared" / "data" / "alpaca_cherry_3k.json"
 REVIEW = str(ROOT / "pages" / "1_Review.py")

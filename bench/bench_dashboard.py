@@ -5,7 +5,7 @@ times, median of repeats:
 
   - baseline_load: what a page that loads whole tables would do: every score of the dataset
     with its version kind into pandas, then the same histograms, IFD shift and flag counts;
-  - dashboard_data: reflection.dashboard.dashboard_data (aggregated in SQL, distributions thinned
+  - dashboard_data: reflection.review.dashboard.dashboard_data (aggregated in SQL, distributions thinned
     to every k-th sample past 10,000 samples);
   - figures: building the plotly figures from those frames;
   - page_cold / page_warm: pages/3_Dashboard.py under AppTest with st.cache_data cleared before
@@ -37,7 +37,7 @@ import streamlit as st  # noqa: E402
 from bench_app import build_store  # noqa: E402
 from streamlit.testing.v1 import AppTest  # noqa: E402
 
-from reflection import dashboard  # noqa: E402
+from reflection.review import dashboard, figures  # noqa: E402
 from reflection.store import Store  # noqa: E402
 
 PAGE = str(ROOT / "pages" / "3_Dashboard.py")
@@ -105,7 +105,7 @@ def main() -> None:
             "dashboard_data": timed(
                 lambda: dashboard.dashboard_data(store, dataset.id), args.repeats
             ),
-            "figures": timed(lambda: dashboard.figures(data), args.repeats),
+            "figures": timed(lambda: figures.figures(data), args.repeats),
         }
     page_run(cold=True)  # imports, first plotly use
     rows["page_cold"] = timed(lambda: page_run(cold=True), args.repeats)

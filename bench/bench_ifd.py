@@ -89,14 +89,10 @@ def main() -> None:
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
-    from reflection.scoring.ifd import (
-        Pair,
-        compute_ifd,
-        default_device,
-        load_student,
-        resolve_student,
-    )
+    from reflection.scoring.ifd import compute_ifd
     from reflection.scoring.kernels import linear_kernel
+    from reflection.scoring.pairs import Pair
+    from reflection.scoring.student import default_device, load_student, resolve_student
 
     device = args.device or default_device()
     records = [r for r in json.loads(args.data.read_text(encoding="utf-8")) if r["output"]][

@@ -2,9 +2,9 @@
 
 Builds N records by repeating the real Alpaca file (a suffix on each instruction keeps content
 hashes distinct), then times:
-  - import: `reflection.ingest.import_dataset` (validate all, hash, one transaction, FTS index)
+  - import: `reflection.ingest.datasets.import_dataset` (validate all, hash, one transaction, FTS index)
     against a baseline of json.load + one bare sqlite3 executemany of the three fields;
-  - export: `reflection.export.export_dataset` to Alpaca JSON (undecided=original)
+  - export: `reflection.export.curated.export_dataset` to Alpaca JSON (undecided=original)
     against a baseline of SELECT of the three fields + json.dump.
 Targets (issue 2): import of 52,000 records < 10 s, export of 50,000 < 10 s.
 
@@ -24,8 +24,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from reflection.export import export_dataset  # noqa: E402
-from reflection.ingest import import_dataset  # noqa: E402
+from reflection.export.curated import export_dataset  # noqa: E402
+from reflection.ingest.datasets import import_dataset  # noqa: E402
 from reflection.store import Store  # noqa: E402
 
 ALPACA = ROOT.parent / "shared" / "data" / "alpaca_cherry_3k.json"

@@ -39,10 +39,10 @@ sys.path.insert(0, str(ROOT / "tests"))
 
 from oracle_server import OracleServer  # noqa: E402
 
-from reflection.oracle import OracleConfig  # noqa: E402
-from reflection.prompts import build_messages  # noqa: E402
 from reflection.records import Sample  # noqa: E402
-from reflection.reflect import reflect_dataset  # noqa: E402
+from reflection.reflect.pipeline import reflect_dataset  # noqa: E402
+from reflection.reflect.prompts import build_messages  # noqa: E402
+from reflection.reflect.settings import OracleConfig  # noqa: E402
 from reflection.store import Store  # noqa: E402
 
 ALPACA = ROOT.parent / "shared" / "data" / "alpaca_cherry_3k.json"

@@ -32,9 +32,12 @@ def main() -> None:
     parser.add_argument("--template", default="alpaca")
     args = parser.parse_args()
 
+    from reflection.records import DRIFT_THRESHOLD
     from reflection.scoring import drift
-    from reflection.scoring.ifd import Pair, compute_ifd, load_student
+    from reflection.scoring.ifd import compute_ifd
+    from reflection.scoring.pairs import Pair
     from reflection.scoring.runner import student_scores
+    from reflection.scoring.student import load_student
 
     samples = _read(args.data / "samples.jsonl")
     candidates = _read(args.data / "candidates.jsonl")
@@ -68,7 +71,7 @@ def main() -> None:
     for (position, version, _pair), value in zip(reflected, sims, strict=True):
         rows.append({"position": position, "version": version, "metric": "drift",
                      "scorer": drift.EMBEDDER, "value": value,
-                     "detail": {"drift": value < drift.DRIFT_THRESHOLD, "threshold": drift.DRIFT_THRESHOLD}})  # fmt: skip
+                     "detail": {"drift": value < DRIFT_THRESHOLD, "threshold": DRIFT_THRESHOLD}})  # fmt: skip
 
     order = {"original": 0}
     rows.sort(key=lambda r: (r["position"], order.get(r["version"], 1), r["version"], r["metric"]))

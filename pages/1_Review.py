@@ -2,8 +2,9 @@
 
 import streamlit as st
 
-from reflection import review, ui
+from reflection import ui
 from reflection.errors import ReflectionError
+from reflection.review import queue as review
 
 ui.page_header("Review", "🔍")
 store = ui.get_store()

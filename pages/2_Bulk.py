@@ -2,8 +2,10 @@
 
 import streamlit as st
 
-from reflection import bulk, diff, ui
+from reflection import diff, ui
 from reflection.errors import ReflectionError
+from reflection.records import COMPARISONS, REFLECTED_KINDS, REVIEW_STATUSES, Condition
+from reflection.select import bulk
 
 ui.page_header(
     "Bulk decisions",
@@ -25,7 +27,7 @@ def custom_rule() -> bulk.BulkRule:
     action = left.radio("Decision", bulk.ACTIONS, horizontal=True, key="bulk_action")
     target = middle.selectbox("Version", bulk.TARGETS, key="bulk_target")
     kind = right.selectbox(
-        "Candidate kind", ["instruction", "response", "both", "compress", "reroll"],
+        "Candidate kind", REFLECTED_KINDS,
         key="bulk_kind", disabled=target != "kind",
     )  # fmt: skip
     metrics = store.metric_names()
@@ -34,13 +36,13 @@ def custom_rule() -> bulk.BulkRule:
         a, b, c, d = st.columns([3, 2, 1, 2])
         metric = a.selectbox(f"Score condition {n + 1}", ["(none)", *metrics], key=f"bulk_m{n}")
         scorer = b.text_input("Scorer (blank: newest)", key=f"bulk_s{n}")
-        op = c.selectbox("Op", bulk.OPERATORS, key=f"bulk_op{n}")
+        op = c.selectbox("Op", COMPARISONS, key=f"bulk_op{n}")
         value = d.number_input("Value", value=1.0, key=f"bulk_v{n}", format="%.4f")
         if metric != "(none)":
-            conditions.append(bulk.Condition(metric, op, value, scorer.strip() or None))
+            conditions.append(Condition(metric, op, value, scorer.strip() or None))
     failed = st.checkbox("Only samples whose every reflection failed to parse", key="bulk_failed")
     statuses = st.multiselect(
-        "Only samples that are", bulk.STATUSES, default=["undecided"], key="bulk_statuses"
+        "Only samples that are", REVIEW_STATUSES, default=["undecided"], key="bulk_statuses"
     )
     return bulk.BulkRule(
         action=action, target=target, kind=kind if target == "kind" else None,

@@ -2,7 +2,8 @@
 
 import streamlit as st
 
-from reflection import dashboard, spotcheck, ui
+from reflection import ui
+from reflection.review import dashboard, figures, spotcheck
 from reflection.store import Store
 
 ui.page_header("Dashboard", "📊", caption="Every chart follows the dataset picked in the sidebar.")
@@ -27,8 +28,8 @@ for column, (status, n) in zip(columns[1:], counts.items(), strict=True):
     column.metric(status.capitalize(), f"{n:,}")
 
 left, right = st.columns(2)
-left.plotly_chart(dashboard.progress_figure(data), width="stretch")
-right.plotly_chart(dashboard.annotators_figure(data), width="stretch")
+left.plotly_chart(figures.progress_figure(data), width="stretch")
+right.plotly_chart(figures.annotators_figure(data), width="stretch")
 
 st.subheader("Scores before vs after reflection")
 shown = sorted(set(data.histograms["metric"])) if not data.histograms.empty else []
@@ -36,20 +37,20 @@ st.multiselect(
     "Metrics", data.metrics, default=picked or shown, key="dash_metrics",
     help="Each histogram shows shares of versions, so kinds with fewer versions compare fairly.",
 )  # fmt: skip
-figures = dashboard.histogram_figures(data)
-if not figures:
+histograms = figures.histogram_figures(data)
+if not histograms:
     st.caption("No scores yet: score the dataset on the Run page or with `reflection score`.")
-for start in range(0, len(figures), 2):
-    for column, figure in zip(st.columns(2), figures[start : start + 2], strict=False):
+for start in range(0, len(histograms), 2):
+    for column, figure in zip(st.columns(2), histograms[start : start + 2], strict=False):
         column.plotly_chart(figure, width="stretch")
 
 st.subheader("IFD shift per sample")
-for column, figure in zip(st.columns(2), dashboard.shift_figures(data), strict=False):
+for column, figure in zip(st.columns(2), figures.shift_figures(data), strict=False):
     column.plotly_chart(figure, width="stretch")
 
 left, right = st.columns(2)
-left.plotly_chart(dashboard.acceptance_figure(data), width="stretch")
-right.plotly_chart(dashboard.flags_figure(data), width="stretch")
+left.plotly_chart(figures.acceptance_figure(data), width="stretch")
+right.plotly_chart(figures.flags_figure(data), width="stretch")
 
 spot_figures = spotcheck.narrowing_figures(store, dataset.id)
 if spot_figures:

@@ -4,7 +4,12 @@ import streamlit as st
 
 from reflection import config, jobs, ui
 from reflection.errors import ReflectionError
-from reflection.reflect import MODES
+from reflection.reflect.settings import DEFAULT_CONCURRENCY, MODES, OracleConfig
+from reflection.scoring.settings import ScoringSettings
+
+# The scores a page job offers (the judge needs more settings than a form here: use the CLI).
+FAMILIES = {"text": "Text statistics (fast, no model)", "ifd": "IFD (student model)",
+            "rifd": "Reversed IFD (student model)", "drift": "Topic drift (MiniLM embeddings)"}  # fmt: skip
 
 ui.page_header(
     "Run",
@@ -25,7 +30,9 @@ if task == "Reflect with an oracle":
     )  # fmt: skip
     model = right.text_input("Model", value="gpt-4o-mini", key="run_model")
     mode = left.selectbox("Mode", MODES, key="run_mode")
-    concurrency = right.number_input("Concurrency", 1, 256, 4, key="run_concurrency")
+    concurrency = right.number_input(
+        "Concurrency", 1, 256, DEFAULT_CONCURRENCY, key="run_concurrency"
+    )
     # The key stays in this browser session's memory and the job thread's; never stored.
     st.text_input(
         "API key (kept only in this session)", type="password", key="run_api_key",
@@ -37,12 +44,7 @@ if task == "Reflect with an oracle":
     first = st.number_input("N", 1, 1_000_000, 20, key="run_first") if how == "first" else 0
     ids = st.text_input("Sample ids, e.g. 3, 7-9", key="run_ids") if how == "ids" else ""
 else:
-    family = st.selectbox(
-        "Scores", jobs.SCORE_FAMILIES, key="run_family",
-        format_func=lambda f: {"text": "Text statistics (fast, no model)",
-                               "ifd": "IFD (student model)", "rifd": "Reversed IFD (student model)",
-                               "drift": "Topic drift (MiniLM embeddings)"}[f],
-    )  # fmt: skip
+    family = st.selectbox("Scores", list(FAMILIES), key="run_family", format_func=FAMILIES.get)
     limit = st.number_input("At most this many samples (0: all)", 0, 10_000_000, 0, key="run_limit")
     st.caption("Scoring is resumable: versions that already have the score are skipped.")
 
@@ -51,15 +53,15 @@ def start() -> None:
     try:
         if task == "Reflect with an oracle":
             chosen = jobs.select_samples(store, dataset.id, how, first=first, ids=ids)
-            spec = jobs.JobSpec(
-                "reflect", dataset.id, sample_ids=chosen, mode=mode, model=model.strip(),
-                base_url=base_url.strip() or None, concurrency=int(concurrency),
+            oracle = OracleConfig.from_env(
+                model=model.strip(), base_url=base_url.strip(), concurrency=int(concurrency),
+                api_key=st.session_state.get("run_api_key"),
             )  # fmt: skip
-            key = st.session_state.get("run_api_key") or config.api_key()
+            spec = jobs.JobSpec("reflect", dataset.id, sample_ids=chosen, mode=mode, oracle=oracle)
         else:
-            spec = jobs.JobSpec("score", dataset.id, family=family, limit=int(limit) or None)
-            key = None
-        run_id = jobs.start_job(ui.db_path(), spec, api_key=key)
+            scoring = ScoringSettings(metrics=(family,), limit=int(limit) or None)
+            spec = jobs.JobSpec("score", dataset.id, scoring=scoring)
+        run_id = jobs.start_job(ui.db_path(), spec)
         ui.flash("success", f"Job {run_id} started.")
     except ReflectionError as exc:
         ui.flash("error", str(exc))
@@ -84,7 +86,7 @@ def job_list() -> None:
     if not listed:
         st.caption("No job on this dataset yet.")
     for job in listed:
-        what = job.settings.get("mode") if job.task == "reflect" else job.settings.get("family")
+        what = job.settings.get("mode") or "+".join(job.settings.get("metrics", []))
         label = f"Job {job.run_id} · {job.task} {what} · {job.status} · {job.done:,}/{job.total:,}"
         left, right = st.columns([5, 1])
         left.progress(job.fraction, text=label)

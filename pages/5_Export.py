@@ -5,9 +5,10 @@ from pathlib import Path
 
 import streamlit as st
 
-from reflection import export, ui
+from reflection import ui
 from reflection.errors import ReflectionError
-from reflection.formats import FORMATS
+from reflection.export import curated as export
+from reflection.formats import FORMATS, SUFFIXES
 
 ui.page_header(
     "Export", "📦", caption="Accepted versions (and edits) go out; rejected samples never do."
@@ -16,8 +17,6 @@ store = ui.get_store()
 dataset = ui.require_dataset(store)
 ui.show_flash()
 
-SUFFIX = {"alpaca": ".json", "sharegpt": ".json", "openai": ".jsonl", "csv": ".csv",
-          "parquet": ".parquet"}  # fmt: skip
 POLICY_HELP = {
     "skip": "leave undecided samples out",
     "original": "keep their original",
@@ -70,7 +69,7 @@ def prepare_download() -> None:
     """Export to a temporary file and keep its bytes for the download button."""
     try:
         with tempfile.TemporaryDirectory() as folder:
-            path = Path(folder) / f"{dataset.name}{SUFFIX[fmt]}"
+            path = Path(folder) / f"{dataset.name}{SUFFIXES[fmt]}"
             result = write_to(path)
             st.session_state["export_file"] = (path.name, path.read_bytes(), result.written)
     except ReflectionError as exc:
@@ -83,14 +82,14 @@ if fmt == "hf":
 else:
     st.button("Prepare the file", on_click=prepare_download, key="export_prepare")
     prepared = st.session_state.get("export_file")
-    if prepared and prepared[0] == f"{dataset.name}{SUFFIX[fmt]}":
+    if prepared and prepared[0] == f"{dataset.name}{SUFFIXES[fmt]}":
         name, data, written = prepared
         st.download_button(
             f"Download {name} ({written:,} records)", data, file_name=name, key="export_download"
         )
 
 st.subheader("Write to a path on this machine")
-target = st.text_input("Path", placeholder=f"/data/{dataset.name}_curated{SUFFIX.get(fmt, '')}",
+target = st.text_input("Path", placeholder=f"/data/{dataset.name}_curated{SUFFIXES.get(fmt, '')}",
                        key="export_path")  # fmt: skip
 
 

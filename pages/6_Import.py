@@ -2,8 +2,10 @@
 
 import streamlit as st
 
-from reflection import adopt, diff, spotcheck, ui
+from reflection import diff, ui
 from reflection.errors import ReflectionError
+from reflection.ingest import adopt
+from reflection.review import spotcheck
 
 ui.page_header(
     "Import & spot-check",

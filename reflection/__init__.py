@@ -1,6 +1,8 @@
 """Reflection Studio: recycle instruction-tuning data with an oracle LLM and review it.
 
-The public API. The CLI (`reflection.cli`) and the Streamlit app are thin layers over it.
+The public API. The CLI (`reflection.cli`) and the Streamlit app are thin layers over it. The
+records, errors and the store load at once; the stages load on first use (the reflection
+pipeline imports `openai`, the student torch: seconds on a busy machine).
 """
 
 from .errors import (
@@ -11,36 +13,50 @@ from .errors import (
     ReflectionError,
     StoreError,
 )
-from .records import Candidate, Dataset, Review, Run, Sample, SampleState, Score, Suggestion
+from .records import (
+    Candidate,
+    Condition,
+    Dataset,
+    Review,
+    Run,
+    Sample,
+    SampleState,
+    Score,
+    Suggestion,
+)
 from .store import Store
 
-# The reflection pipeline imports `openai` (seconds on a busy machine): loaded on first use.
+# name -> the module (under reflection) that defines it
 _LAZY = {
-    "Estimate": "pricing",
-    "OracleConfig": "oracle",
-    "PriceTable": "pricing",
-    "PromptSet": "prompts",
-    "RunSummary": "reflect",
-    "create_spotcheck": "spotcheck",
-    "estimate_reflection": "estimate",
-    "import_candidates": "adopt",
-    "load_prompts": "prompts",
-    "parse_oracle_reply": "parse",
-    "reflect_dataset": "reflect",
-    "spotcheck_queue": "spotcheck",
+    "Estimate": "reflect.pricing",
+    "OracleConfig": "reflect.settings",
+    "PriceTable": "reflect.pricing",
+    "PromptSet": "reflect.prompts",
+    "RunSummary": "reflect.plan",
+    "ScoringSettings": "scoring.settings",
     "compute_ifd": "scoring.ifd",
-    "load_student": "scoring.ifd",
+    "create_spotcheck": "review.spotcheck",
+    "estimate_reflection": "reflect.estimate",
+    "export_dataset": "export.curated",
+    "import_candidates": "ingest.adopt",
+    "import_dataset": "ingest.datasets",
+    "load_prompts": "reflect.prompts",
+    "load_student": "scoring.student",
+    "parse_oracle_reply": "reflect.parse",
+    "reflect_dataset": "reflect.pipeline",
+    "score_dataset": "scoring.compute",
     "score_drift": "scoring.runner",
     "score_judge": "scoring.judge",
     "score_student": "scoring.runner",
     "score_text": "scoring.runner",
     "scores_for_export": "scoring.fields",
-    "suggest": "suggestions",
+    "spotcheck_queue": "review.spotcheck",
+    "suggest": "select.suggestions",
     "text_stats": "scoring.text",
 }
 
 
-def __getattr__(name):
+def __getattr__(name: str):
     if name in _LAZY:
         import importlib
 
@@ -51,6 +67,7 @@ def __getattr__(name):
 
 __all__ = [
     "Candidate",
+    "Condition",
     "ConfigError",
     "Dataset",
     "Estimate",
@@ -67,23 +84,27 @@ __all__ = [
     "Sample",
     "SampleState",
     "Score",
+    "ScoringSettings",
     "Store",
     "StoreError",
     "Suggestion",
+    "compute_ifd",
     "create_spotcheck",
     "estimate_reflection",
+    "export_dataset",
     "import_candidates",
+    "import_dataset",
     "load_prompts",
+    "load_student",
     "parse_oracle_reply",
     "reflect_dataset",
-    "spotcheck_queue",
-    "compute_ifd",
-    "load_student",
+    "score_dataset",
     "score_drift",
     "score_judge",
     "score_student",
     "score_text",
     "scores_for_export",
+    "spotcheck_queue",
     "suggest",
     "text_stats",
 ]

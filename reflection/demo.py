@@ -7,7 +7,7 @@ import json
 from pathlib import Path
 
 from .errors import InputError, ReflectionError
-from .ingest import import_dataset
+from .ingest.datasets import import_dataset
 from .records import Candidate, Score
 from .store import Store
 
@@ -110,15 +110,13 @@ def _demo_scores(
 
 def _suggestions(store: Store) -> int:
     """The Selective Reflection-Tuning rule over the precomputed student scores."""
-    from .suggestions import suggest
+    from .select.suggestions import suggest
 
     return suggest(store, DEMO_DATASET, "selective")["suggested"]
 
 
 def _text_scores(store: Store) -> int:
     """Cheap text statistics, computed now rather than stored, when the scorer is available."""
-    try:
-        from .scoring.text import score_dataset_text
-    except ImportError:
-        return 0
-    return score_dataset_text(store, DEMO_DATASET)
+    from .scoring.runner import score_text
+
+    return score_text(store, DEMO_DATASET).counters["scores"]

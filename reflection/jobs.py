@@ -16,15 +16,16 @@ from __future__ import annotations
 import threading
 import time
 import traceback
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from .errors import ConfigError, ReflectionError
+from .reflect.settings import MODES, OracleConfig
+from .scoring.settings import ScoringSettings
 from .store import Store
 
 TASKS = ("reflect", "score")
-SCORE_FAMILIES = ("text", "ifd", "rifd", "drift")
 ACTIVE = "running"
 # A running job whose heartbeat is older than this, and that no thread here owns, is dead.
 STALE_AFTER_S = 60.0
@@ -33,40 +34,43 @@ _HEARTBEAT_EVERY_S = 0.5
 
 @dataclass
 class JobSpec:
-    """What to run. Reflection settings mirror `OracleConfig`; the key is passed separately."""
+    """What to run: a reflection with its oracle settings, or scoring with its settings.
+
+    The stage's own settings object is carried as built by the page; its API key stays in
+    this process's memory (`OracleConfig.settings()`, which the run record keeps, has none).
+    """
 
     task: str
     dataset_id: int
     sample_ids: list[int] | None = None  # reflection only; None = every sample
     mode: str = "instruction"
-    model: str = "gpt-4o-mini"
-    base_url: str | None = None
-    concurrency: int = 4
-    temperature: float | None = 0.7
-    max_tokens: int | None = 2048
-    json_mode: bool = False
-    dialect: str = "openai"
-    family: str = "text"  # scoring: text, ifd, rifd or drift
-    limit: int | None = None  # scoring: at most this many samples
+    oracle: OracleConfig | None = None
+    scoring: ScoringSettings | None = None
 
     def validate(self) -> None:
         if self.task not in TASKS:
             raise ConfigError(f"unknown job task {self.task!r}; use one of {', '.join(TASKS)}")
-        if self.task == "score" and self.family not in SCORE_FAMILIES:
-            raise ConfigError(
-                f"unknown scoring family {self.family!r}; use one of {', '.join(SCORE_FAMILIES)}"
-            )
-        if self.task == "reflect" and not self.model.strip():
-            raise ConfigError("reflection needs a model name")
-        if self.concurrency < 1:
-            raise ConfigError("concurrency must be at least 1")
+        if self.task == "reflect":
+            if self.oracle is None:
+                raise ConfigError("a reflection job needs oracle settings")
+            if self.mode not in MODES:
+                raise ConfigError(f"unknown mode {self.mode!r}; use one of {', '.join(MODES)}")
+            self.oracle.validate()
+        else:
+            if self.scoring is None:
+                raise ConfigError("a scoring job needs scoring settings")
+            self.scoring.validate()
 
     def settings(self) -> dict[str, Any]:
-        """For the job's run record (no key: there is no key field to leak)."""
-        settings = asdict(self)
-        ids = settings.pop("sample_ids")
-        settings["samples"] = "all" if ids is None else len(ids)
-        return settings
+        """For the job's run record (never the key: the stage settings leave it out)."""
+        found: dict[str, Any] = {"task": self.task, "dataset_id": self.dataset_id}
+        if self.task == "reflect" and self.oracle is not None:
+            ids = self.sample_ids
+            found.update(mode=self.mode, samples="all" if ids is None else len(ids))
+            found.update(self.oracle.settings())
+        elif self.scoring is not None:
+            found.update(self.scoring.settings())
+        return found
 
 
 @dataclass
@@ -112,7 +116,7 @@ def _key(db_path: Path, run_id: int) -> tuple[str, int]:
     return (str(Path(db_path).resolve()), run_id)
 
 
-def start_job(db_path: str | Path, spec: JobSpec, api_key: str | None = None) -> int:
+def start_job(db_path: str | Path, spec: JobSpec) -> int:
     """Record a `job` run, start its thread, and return the run id (the page polls it)."""
     spec.validate()
     db_path = Path(db_path)
@@ -123,7 +127,7 @@ def start_job(db_path: str | Path, spec: JobSpec, api_key: str | None = None) ->
     stop = threading.Event()
     thread = threading.Thread(
         target=_work,
-        args=(db_path, run.id, spec, api_key, stop),
+        args=(db_path, run.id, spec, stop),
         name=f"reflection-job-{run.id}",
         daemon=True,
     )
@@ -161,7 +165,7 @@ def _owned(db_path: Path, run_id: int) -> bool:
 
 def job_state(store: Store, run_id: int) -> JobState:
     """A job's state as its run records it; `interrupted` if it died without finishing."""
-    run = store.run(run_id)
+    run = store.get_run(run_id)
     counters = dict(run.counters)
     status = run.status
     heartbeat = counters.get("heartbeat") or 0
@@ -265,9 +269,7 @@ class _Reporter:
             self.store.update_run(self.run_id, counters={**self.counters, "heartbeat": now})
 
 
-def _work(
-    db_path: Path, run_id: int, spec: JobSpec, api_key: str | None, stop: threading.Event
-) -> None:
+def _work(db_path: Path, run_id: int, spec: JobSpec, stop: threading.Event) -> None:
     try:
         store = Store(db_path)
     except ReflectionError as exc:  # nothing to record into
@@ -277,7 +279,7 @@ def _work(
         reporter = _Reporter(store, run_id)
         try:
             if spec.task == "reflect":
-                status = _reflect(store, spec, api_key, stop, reporter)
+                status = _reflect(store, spec, stop, reporter)
             else:
                 status = _score(store, spec, stop, reporter)
         except BaseException as exc:  # a thread has no caller: the run is where errors go
@@ -291,20 +293,8 @@ def _work(
         store.update_run(run_id, status=status)
 
 
-def _reflect(store, spec: JobSpec, api_key, stop, reporter: _Reporter) -> str:
-    from .oracle import OracleConfig
-    from .reflect import reflect_dataset
-
-    config = OracleConfig(
-        model=spec.model,
-        base_url=spec.base_url or None,
-        api_key=api_key or None,
-        concurrency=spec.concurrency,
-        temperature=spec.temperature,
-        max_tokens=spec.max_tokens,
-        json_mode=spec.json_mode,
-        dialect=spec.dialect,
-    )
+def _reflect(store, spec: JobSpec, stop, reporter: _Reporter) -> str:
+    from .reflect.pipeline import reflect_dataset
 
     def progress(counters: dict[str, Any]) -> None:
         done = counters.get("stored", 0) + counters.get("skipped", 0)
@@ -316,7 +306,7 @@ def _reflect(store, spec: JobSpec, api_key, stop, reporter: _Reporter) -> str:
         store,
         spec.dataset_id,
         mode=spec.mode,
-        oracle=config,
+        oracle=spec.oracle,
         sample_ids=spec.sample_ids,
         progress=progress,
         stop_event=stop,
@@ -327,10 +317,10 @@ def _reflect(store, spec: JobSpec, api_key, stop, reporter: _Reporter) -> str:
 
 
 def _score(store, spec: JobSpec, stop, reporter: _Reporter) -> str:
-    from .scoring import runner
+    from .scoring.compute import count_work, score_dataset
 
-    total = runner.count_versions(store, spec.dataset_id, limit=spec.limit)
-    reporter.update(force=True, total=total)
+    assert spec.scoring is not None  # validated before the thread started
+    reporter.update(force=True, total=count_work(store, spec.dataset_id, spec.scoring))
 
     def progress(n: int) -> None:
         reporter.update(done=reporter.counters["done"] + n)
@@ -338,21 +328,11 @@ def _score(store, spec: JobSpec, stop, reporter: _Reporter) -> str:
             raise _Stopped
 
     try:
-        if spec.family == "text":
-            summaries = [
-                runner.score_text(store, spec.dataset_id, limit=spec.limit, progress=progress)
-            ]
-        elif spec.family == "drift":
-            summaries = [
-                runner.score_drift(store, spec.dataset_id, limit=spec.limit, progress=progress)
-            ]
-        else:
-            summaries = runner.score_student(
-                store, spec.dataset_id, [spec.family], limit=spec.limit, progress=progress
-            )
+        summaries = score_dataset(store, spec.dataset_id, spec.scoring, progress=progress)
     except _Stopped:
         return "stopped"
     summary = summaries[-1]
-    reporter.update(run_id=summary.run_id, scored=summary.scored, skipped=summary.skipped,
-                    done=total)  # fmt: skip
+    reporter.update(run_id=summary.run_id, scored=sum(s.scored for s in summaries),
+                    skipped=sum(s.skipped for s in summaries),
+                    done=reporter.counters["total"])  # fmt: skip
     return "done"

@@ -6,11 +6,19 @@ candidates. Reviews and scores point at a version by ``(sample_id, candidate_id)
 
 from __future__ import annotations
 
+import math
+import operator
+import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from .errors import ConfigError
+
 # Candidate kinds: how an alternative version came about.
 CANDIDATE_KINDS = ("instruction", "response", "both", "compress", "reroll", "edit", "other")
+# The kinds an oracle writes (a rule may pick "the newest candidate of kind K" among these).
+REFLECTED_KINDS = ("instruction", "response", "both", "compress", "reroll")
 # Parse or request status of a candidate.
 CANDIDATE_STATUSES = ("ok", "partial", "failed", "truncated", "error")
 # Review decisions. "accept" chooses a version; "edit" accepts a human edit (a candidate of
@@ -18,6 +26,25 @@ CANDIDATE_STATUSES = ("ok", "partial", "failed", "truncated", "error")
 # undecided; "undo" takes back the latest decision still in force.
 DECISIONS = ("accept", "edit", "reject", "skip", "undo")
 UNDECIDED = "undecided"
+# Where a sample stands: its latest review in force, or undecided.
+REVIEW_STATUSES = (UNDECIDED, "accepted", "edited", "rejected", "skipped")
+# Candidate statuses that mean the oracle's reply did not give a usable version.
+PARSE_FAILED_STATUSES = ("failed", "partial", "error")
+# A candidate whose reflection failed outright (bulk "reflection failed" rules).
+FAILED_STATUSES = ("failed", "error")
+
+# Metrics with a meaning of their own, and the thresholds the method gives them.
+IFD_METRIC = "ifd_ppl"
+RIFD_METRIC = "rifd_ppl"
+# `drift` is the similarity of a reflected instruction to its original (scoring/drift.py):
+# low drift is a high value, and the original is fully similar to itself.
+DRIFT_METRIC = "drift"
+# IFD or r-IFD at or above this: the answer does not follow from the instruction (misaligned).
+MISALIGNED_IFD = 1.0
+# Instruction similarity below this: the reflection has wandered off-topic (flag `drift`).
+DRIFT_THRESHOLD = 0.5
+# Flags the review queue derives from scores and statuses.
+DERIVED_FLAGS = ("misaligned", "drift", "parse_failed", "truncated", "no_candidate")
 
 
 @dataclass
@@ -169,3 +196,67 @@ def sample_flags(sample: Sample) -> list[str]:
     if not sample.instruction.strip():
         flags.append("empty_instruction")
     return flags
+
+
+# --- conditions on scores ---------------------------------------------------------------------
+
+# Comparisons a condition may use. A whitelist: the store turns a condition into SQL text.
+OPERATORS: dict[str, Callable[[float, float], bool]] = {
+    "<": operator.lt,
+    "<=": operator.le,
+    ">": operator.gt,
+    ">=": operator.ge,
+    "=": operator.eq,
+    "==": operator.eq,
+    "!=": operator.ne,
+}
+# The comparisons offered to people, in order ("=" is read as "==").
+COMPARISONS = ("<", "<=", ">", ">=", "==", "!=")
+_CONDITION = re.compile(r"^\s*([A-Za-z_][\w.]*)\s*(<=|>=|==|!=|<|>|=)\s*(-?[\d.]+(?:e-?\d+)?)\s*$")
+
+
+@dataclass(frozen=True)
+class Condition:
+    """`metric op value` on a version's score, as selection rules and bulk rules use it.
+
+    `scorer` picks one scorer's values (default: the newest); `original_value` is what the
+    original counts as when it has no score of this metric (its drift from itself: 1.0).
+    """
+
+    metric: str
+    op: str
+    value: float
+    scorer: str | None = None
+    original_value: float | None = None
+
+    def __post_init__(self) -> None:
+        if self.op not in OPERATORS:
+            raise ConfigError(
+                f"unknown comparison {self.op!r} in a condition (use one of {' '.join(OPERATORS)})"
+            )
+
+    @classmethod
+    def parse(cls, text: str) -> Condition:
+        """`ifd_ppl<1`, `judge>=7`, `drift >= 0.6` → Condition; ConfigError otherwise."""
+        match = _CONDITION.match(text)
+        if not match:
+            raise ConfigError(
+                f"cannot read condition {text!r}: expected METRIC OP NUMBER, e.g. ifd_ppl<1"
+            )
+        metric, op, value = match.groups()
+        return cls(metric, op, float(value))
+
+    def holds(self, value: float | None) -> bool:
+        """Whether a score meets the condition; a missing or NaN score never does."""
+        if value is None or (isinstance(value, float) and math.isnan(value)):
+            return False
+        return OPERATORS[self.op](value, self.value)
+
+    def describe(self) -> str:
+        """For people: `ifd_ppl (student@alpaca) < 1`."""
+        by = f" ({self.scorer})" if self.scorer else ""
+        return f"{self.metric}{by} {self.op} {self.value:g}"
+
+    def __str__(self) -> str:
+        by = f"[{self.scorer}]" if self.scorer else ""
+        return f"{self.metric}{by}{self.op}{self.value:g}"

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from reflection import Review, Store
-from reflection.spotcheck import report, spotcheck_queue
+from reflection.review.spotcheck import report, spotcheck_queue
 
 pytest.importorskip("streamlit.testing.v1")
 from streamlit.testing.v1 import AppTest  # noqa: E402
@@ -142,8 +142,8 @@ def test_duplicate_spotcheck_name_is_an_error(db, tmp_path, alpaca_records):
     path = tmp_path / "r.json"
     path.write_text(json.dumps(paired(alpaca_records[:20])), encoding="utf-8")
     with Store(db) as store:
-        from reflection.adopt import import_candidates
-        from reflection.spotcheck import create_spotcheck
+        from reflection.ingest.adopt import import_candidates
+        from reflection.review.spotcheck import create_spotcheck
 
         import_candidates(store, path, dataset="alpaca")
         create_spotcheck(store, "alpaca", "spot-check", size=5)
@@ -153,8 +153,8 @@ def test_duplicate_spotcheck_name_is_an_error(db, tmp_path, alpaca_records):
 
 
 def test_dashboard_shows_how_each_spotcheck_narrows(db, tmp_path, alpaca_records):
-    from reflection.adopt import import_candidates
-    from reflection.spotcheck import create_spotcheck
+    from reflection.ingest.adopt import import_candidates
+    from reflection.review.spotcheck import create_spotcheck
 
     path = tmp_path / "r.json"
     path.write_text(json.dumps(paired(alpaca_records[:100])), encoding="utf-8")

@@ -10,7 +10,8 @@ from appdata import build
 from oracle_server import OracleServer
 from streamlit.testing.v1 import AppTest
 
-from reflection import bulk, jobs
+from reflection import jobs
+from reflection.select import bulk
 from reflection.store import Store
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -290,7 +290,7 @@ def test_follow_the_suggestion(db):
 
 
 def test_a_spotcheck_is_offered_as_the_queue(db):
-    from reflection.spotcheck import create_spotcheck, spotcheck_queue
+    from reflection.review.spotcheck import create_spotcheck, spotcheck_queue
 
     path, _ = db
     with Store(path) as store:

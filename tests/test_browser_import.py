@@ -13,7 +13,7 @@ import pytest
 from browser_support import chromium, streamlit_app
 
 from reflection import Review, Store
-from reflection.spotcheck import report, spotcheck_queue
+from reflection.review.spotcheck import report, spotcheck_queue
 
 playwright_api = pytest.importorskip("playwright.sync_api")
 

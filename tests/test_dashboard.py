@@ -13,8 +13,8 @@ from appdata import (
     response_ifd,
 )
 
-from reflection import dashboard
 from reflection.records import Sample
+from reflection.review import dashboard, figures
 from reflection.store.queue import QueueQuery
 
 N = 30
@@ -141,18 +141,18 @@ def test_every_frame_is_filtered_by_dataset(store):
 def test_empty_dataset_renders(store):
     dataset = store.ensure_dataset("empty")
     data = dashboard.dashboard_data(store, dataset.id)
-    figures = dashboard.figures(data)
-    assert len(figures) >= 5
+    drawn = figures.figures(data)
+    assert len(drawn) >= 5
     assert data.histograms.empty and data.shift.empty
 
 
 def test_figures_escape_untrusted_names(store, built):
     decide(store, built, {0: ("accept", None)}, "<img src=x onerror=alert(1)>")
     data = dashboard.dashboard_data(store, built["dataset"].id)
-    figures = dashboard.figures(data)
-    text = "".join(f.to_json() for f in figures)
+    drawn = figures.figures(data)
+    text = "".join(f.to_json() for f in drawn)
     assert "<img src=x" not in text and "&lt;img src=x onerror=alert(1)&gt;" in text
-    assert len(figures) == 9  # progress, annotators, 3 histograms, 2 shift, acceptance, flags
+    assert len(drawn) == 9  # progress, annotators, 3 histograms, 2 shift, acceptance, flags
 
 
 def test_metric_ranges(store, built):

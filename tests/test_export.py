@@ -7,7 +7,7 @@ import json
 import pytest
 
 from reflection.errors import ReflectionError
-from reflection.export import export_dataset, export_records
+from reflection.export.curated import export_dataset, export_records
 from reflection.formats.containers import write_records
 from reflection.records import Candidate, Review, Sample, Suggestion
 
@@ -122,7 +122,7 @@ def test_same_state_gives_identical_bytes(curated, tmp_path, name):
 
 def test_export_is_recorded_as_a_run(curated, tmp_path):
     result = export_dataset(curated, "d", tmp_path / "x.json")
-    run = curated.run(result.run_id)
+    run = curated.get_run(result.run_id)
     assert run.kind == "export" and run.counters["written"] == 3 and run.status == "done"
 
 

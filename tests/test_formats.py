@@ -7,9 +7,9 @@ import json
 import pytest
 
 from reflection.errors import InputError
-from reflection.export import export_dataset
+from reflection.export.curated import export_dataset
 from reflection.formats import read_dataset
-from reflection.ingest import import_dataset
+from reflection.ingest.datasets import import_dataset
 
 TABLE_AND_ALPACA = [
     ("alpaca", "out.json"),

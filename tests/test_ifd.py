@@ -20,18 +20,11 @@ from click.testing import CliRunner  # noqa: E402
 from reflection import Candidate, ConfigError, Sample  # noqa: E402
 from reflection.cli import main  # noqa: E402
 from reflection.scoring import kernels  # noqa: E402
-from reflection.scoring.ifd import (  # noqa: E402
-    PARTS,
-    IfdResult,
-    Pair,
-    build_sequences,
-    compute_ifd,
-    load_student,
-    reference_ifd,
-    resolve_student,
-    smollm2_path,
-)
+from reflection.scoring.ifd import compute_ifd  # noqa: E402
+from reflection.scoring.pairs import PARTS, IfdResult, Pair, build_sequences  # noqa: E402
+from reflection.scoring.reference import reference_ifd  # noqa: E402
 from reflection.scoring.runner import score_student  # noqa: E402
+from reflection.scoring.student import load_student, resolve_student, smollm2_path  # noqa: E402
 from reflection.scoring.templates import render_prompt, render_reverse_prompt  # noqa: E402
 
 pytestmark = pytest.mark.student
@@ -245,7 +238,7 @@ def test_score_student_stores_resumes_and_flags(student, store, alpaca_records):
     )
     assert ifd.value == pytest.approx(ref.ifd_ppl, rel=1e-3)
     assert stored[(cid, "ifd_ppl")].value > ifd.value
-    run = store.run(summaries[0].run_id)
+    run = store.get_run(summaries[0].run_id)
     assert run.settings["linear_kernel"] == kernels.linear_kernel(student.model, "cpu")
     # Resumable: a second call computes only the new sample, through the CLI this time.
     result = CliRunner().invoke(

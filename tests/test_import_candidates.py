@@ -12,10 +12,11 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from reflection import InputError, ReflectionError, Store, diff, review
-from reflection.adopt import detect_shape, import_candidates, import_candidates_bytes
+from reflection import InputError, ReflectionError, Store, diff
 from reflection.cli import main
-from reflection.ingest import import_dataset
+from reflection.ingest.adopt import detect_shape, import_candidates, import_candidates_bytes
+from reflection.ingest.datasets import import_dataset
+from reflection.review import queue as review
 
 N = 3111
 NEW_KEYS = ("new_instruct", "new_input", "new_answer")
@@ -97,7 +98,7 @@ def test_paired_seed_file_adds_originals_and_instruction_candidates(
         assert candidate.origin["record"] == index + 1
         assert candidate.origin["model"] == "gpt-3.5-turbo"
         assert candidate.run_id == result.run_id
-    run = store.run(result.run_id)
+    run = store.get_run(result.run_id)
     assert run.kind == "import-candidates" and run.counters["candidates_added"] == N
 
 

@@ -20,6 +20,8 @@ from reflection.jobs import (
     stop_job,
     wait_job,
 )
+from reflection.reflect.settings import OracleConfig
+from reflection.scoring.settings import ScoringSettings
 from reflection.store import Store
 
 SECRET = "sk-test-DO-NOT-STORE-4242"
@@ -43,16 +45,18 @@ def test_reflection_job_runs_in_the_background_on_a_selection(db, oracle):
     path, built = db
     chosen = built["ids"][:4]
     oracle.configure(latency=0.05)
+    config = OracleConfig(model="fake-oracle", base_url=oracle.base_url, concurrency=2,
+                          api_key=SECRET)  # fmt: skip
     spec = JobSpec("reflect", built["dataset"].id, sample_ids=chosen, mode="response",
-                   model="fake-oracle", base_url=oracle.base_url, concurrency=2)  # fmt: skip
-    run_id = start_job(path, spec, api_key=SECRET)
+                   oracle=config)  # fmt: skip
+    run_id = start_job(path, spec)
     with Store(path) as store:  # another connection, as another page session would have
         assert job_state(store, run_id).status in ("running", "done")
         assert wait_job(path, run_id, timeout=60)
         state = job_state(store, run_id)
         assert state.status == "done", state.error
         assert (state.done, state.total) == (4, 4)
-        inner = store.run(state.inner_run_id)
+        inner = store.get_run(state.inner_run_id)
         assert inner.kind == "reflect" and inner.status == "done"
         fresh = [c for c in store.candidates_for_samples(built["ids"]).values() for c in c]
         new = [c for c in fresh if c.run_id == inner.id]
@@ -64,9 +68,9 @@ def test_reflection_job_runs_in_the_background_on_a_selection(db, oracle):
 def test_the_key_is_never_written(db, oracle):
     path, built = db
     oracle.configure(latency=0.0)
-    spec = JobSpec("reflect", built["dataset"].id, sample_ids=built["ids"][:2],
-                   model="fake-oracle", base_url=oracle.base_url)  # fmt: skip
-    run_id = start_job(path, spec, api_key=SECRET)
+    config = OracleConfig(model="fake-oracle", base_url=oracle.base_url, api_key=SECRET)
+    spec = JobSpec("reflect", built["dataset"].id, sample_ids=built["ids"][:2], oracle=config)
+    run_id = start_job(path, spec)
     assert wait_job(path, run_id, timeout=60)
     with Store(path) as store:
         assert job_state(store, run_id).status == "done"
@@ -78,8 +82,8 @@ def test_the_key_is_never_written(db, oracle):
 def test_progress_is_visible_while_running_and_stop_ends_it(db, oracle):
     path, built = db
     oracle.configure(latency=0.4)
-    spec = JobSpec("reflect", built["dataset"].id, model="fake-oracle",
-                   base_url=oracle.base_url, concurrency=1)  # fmt: skip
+    config = OracleConfig(model="fake-oracle", base_url=oracle.base_url, concurrency=1)
+    spec = JobSpec("reflect", built["dataset"].id, oracle=config)
     run_id = start_job(path, spec)
     seen = []
     with Store(path) as store:
@@ -109,43 +113,50 @@ def test_a_job_whose_process_died_reads_as_interrupted(db):
         assert job_state(store, run.id).status == "interrupted"
         assert job_state(store, fresh.id).status == "running"  # another process may own it
         assert reap(store) == 1
-        assert store.run(run.id).status == "interrupted"
+        assert store.get_run(run.id).status == "interrupted"
         assert [j.run_id for j in jobs(store, built["dataset"].id)] == [fresh.id, run.id]
 
 
 def test_text_scoring_job(db):
     path, built = db
-    spec = JobSpec("score", built["dataset"].id, family="text")
+    spec = JobSpec("score", built["dataset"].id, scoring=ScoringSettings(metrics=("text",)))
     run_id = start_job(path, spec)
     assert wait_job(path, run_id, timeout=60)
     with Store(path) as store:
         state = job_state(store, run_id)
         assert state.status == "done", state.error
         assert state.done == state.total > 0
-        inner = store.run(state.inner_run_id)
+        inner = store.get_run(state.inner_run_id)
         assert inner.kind == "score" and inner.counters["scored"] > 0
         assert ("words_output", "text") in store.scorers("words_output")
 
 
-def test_a_failing_job_records_its_error(db):
+def test_a_failing_job_records_its_error(db, oracle):
     path, built = db
-    spec = JobSpec(
-        "reflect", built["dataset"].id, mode="sideways", model="m", base_url="http://127.0.0.1:9/v1"
-    )
-    run_id = start_job(path, spec)
-    assert wait_job(path, run_id, timeout=30)
+    oracle.configure(latency=0.0, status=401)  # a wrong key: no retry can fix it
+    try:
+        config = OracleConfig(model="fake-oracle", base_url=oracle.base_url, max_attempts=1)
+        run_id = start_job(path, JobSpec("reflect", built["dataset"].id, oracle=config))
+        assert wait_job(path, run_id, timeout=30)
+    finally:
+        oracle.configure(status=0)
     with Store(path) as store:
         state = job_state(store, run_id)
-    assert state.status == "failed" and "sideways" in state.error
+    assert state.status == "failed" and "401" in state.error
 
 
 @pytest.mark.parametrize(
     "spec",
     [
         JobSpec("dance", 1),
-        JobSpec("score", 1, family="vibes"),
-        JobSpec("reflect", 1, model=" "),
-        JobSpec("reflect", 1, concurrency=0),
+        JobSpec("score", 1),
+        JobSpec("score", 1, scoring=ScoringSettings(metrics=("vibes",))),
+        JobSpec("reflect", 1),
+        JobSpec("reflect", 1, oracle=OracleConfig(model="", base_url="http://127.0.0.1:9/v1")),
+        JobSpec("reflect", 1, oracle=OracleConfig(base_url="http://127.0.0.1:9/v1", concurrency=0)),
+        JobSpec(
+            "reflect", 1, mode="sideways", oracle=OracleConfig(base_url="http://127.0.0.1:9/v1")
+        ),
     ],
 )
 def test_bad_specs_are_refused_before_a_thread_starts(db, spec):

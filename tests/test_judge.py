@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from reflection import Candidate, Sample
-from reflection.oracle import OracleConfig
+from reflection.reflect.settings import OracleConfig
 from reflection.scoring.judge import (
     pairwise_messages,
     parse_pair,
@@ -14,7 +14,7 @@ from reflection.scoring.judge import (
     single_messages,
 )
 from reflection.scoring.versions import Version
-from reflection.suggestions import suggest
+from reflection.select.suggestions import suggest
 
 
 @pytest.mark.parametrize(

@@ -11,7 +11,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from reflection.errors import InputError
-from reflection.ingest import import_dataset
+from reflection.ingest.datasets import import_dataset
 
 
 def _jsonl(*records) -> bytes:

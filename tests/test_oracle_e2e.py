@@ -10,10 +10,10 @@ from __future__ import annotations
 
 import pytest
 
-from reflection.local_oracle import LocalOracle
-from reflection.oracle import OracleConfig
 from reflection.records import Sample
-from reflection.reflect import reflect_dataset
+from reflection.reflect.local_oracle import LocalOracle
+from reflection.reflect.pipeline import reflect_dataset
+from reflection.reflect.settings import OracleConfig
 
 pytest.importorskip("llama_cpp")
 pytestmark = [pytest.mark.oracle, pytest.mark.slow]

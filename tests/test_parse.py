@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from reflection.parse import parse, parse_json_reply, parse_reply, sections
+from reflection.reflect.parse import parse, parse_json_reply, parse_reply, sections
 
 REPLIES = Path(__file__).parent / "data" / "oracle_replies"
 

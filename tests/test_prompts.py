@@ -7,8 +7,8 @@ import re
 import pytest
 
 from reflection.errors import InputError
-from reflection.parse import parse
-from reflection.prompts import (
+from reflection.reflect.parse import parse
+from reflection.reflect.prompts import (
     DEFAULT_PROMPTS,
     build_messages,
     format_block,

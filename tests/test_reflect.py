@@ -11,10 +11,11 @@ import time
 import pytest
 
 from reflection.errors import ConfigError, OracleError
-from reflection.oracle import OracleConfig, request_key
-from reflection.pricing import PriceTable
 from reflection.records import Sample
-from reflection.reflect import estimate_reflection, reflect_dataset
+from reflection.reflect.oracle import request_key
+from reflection.reflect.pipeline import estimate_reflection, reflect_dataset
+from reflection.reflect.pricing import PriceTable
+from reflection.reflect.settings import OracleConfig
 
 
 def _samples(records, count, *, with_input=None):
@@ -62,7 +63,7 @@ def test_instruction_mode_stores_one_parsed_candidate_per_sample(store, dataset,
     assert first.prompt_tokens > 0 and first.completion_tokens > 0
     expected = PriceTable().cost("gpt-4o-mini", first.prompt_tokens, first.completion_tokens)
     assert first.cost == pytest.approx(expected) and first.cost > 0
-    run = store.run(summary.run_id)
+    run = store.get_run(summary.run_id)
     assert run.status == "done" and run.counters["stored"] == 12
     assert run.settings["mode"] == "instruction" and "api_key" not in run.settings
 
@@ -99,7 +100,7 @@ def test_compress_first_only_for_samples_with_input(store, alpaca_records, fake_
 
 
 def test_samples_are_planned_a_chunk_at_a_time(store, dataset, fake_oracle, monkeypatch):
-    import reflection.reflect as reflect
+    import reflection.reflect.pipeline as reflect
 
     monkeypatch.setattr(reflect, "ADMIT_CHUNK", 2)
     monkeypatch.setattr(reflect, "QUEUE_AHEAD", 0)
@@ -232,7 +233,7 @@ def test_stop_event_ends_early_and_a_rerun_finishes(store, dataset, fake_oracle)
                               progress=progress)  # fmt: skip
     assert summary.status == "stopped"
     assert 2 <= summary.counters["stored"] < 12
-    assert store.run(summary.run_id).status == "stopped"
+    assert store.get_run(summary.run_id).status == "stopped"
     summary = reflect_dataset(store, "alpaca", mode="response", oracle=_config(fake_oracle))
     assert summary.counters["stored"] + summary.counters["skipped"] == 12
     assert store.count_candidates() == 12

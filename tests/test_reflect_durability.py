@@ -16,10 +16,10 @@ import pytest
 from click.testing import CliRunner
 
 from reflection.cli import main
-from reflection.export import export_dataset
-from reflection.oracle import OracleConfig
+from reflection.export.curated import export_dataset
 from reflection.records import Review, Sample
-from reflection.reflect import reflect_dataset
+from reflection.reflect.pipeline import reflect_dataset
+from reflection.reflect.settings import OracleConfig
 from reflection.store import Store
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -176,7 +176,7 @@ def test_batch_mode_submits_polls_ingests_and_resumes(tmp_path, alpaca_records, 
         first = reflect_dataset(store, "alpaca", mode="both", oracle=config, batch=True,
                                 stop_event=stop, poll_interval=0.1)  # fmt: skip
         assert first.status == "submitted"
-        run = store.run(first.run_id)
+        run = store.get_run(first.run_id)
         assert run.status == "running" and run.settings["batch_state"]["batch_id"] == "batch-1"
         assert store.count_candidates() == 0
         second = reflect_dataset(store, "alpaca", mode="both", oracle=config, batch=True,
@@ -192,7 +192,7 @@ def test_batch_mode_submits_polls_ingests_and_resumes(tmp_path, alpaca_records, 
         assert all(c.status == "ok" and c.cost > 0 for c in candidates)
         parents = {c.id for c in candidates if c.kind == "instruction"}
         assert {c.parent_id for c in candidates if c.kind == "both"} == parents
-        assert "batch_state" not in store.run(first.run_id).settings
+        assert "batch_state" not in store.get_run(first.run_id).settings
         third = reflect_dataset(store, "alpaca", mode="both", oracle=config, batch=True)
         assert third.status == "done" and fake_oracle.stats()["batches"] == 2
 

@@ -8,8 +8,9 @@ import httpx2
 import pytest
 
 from reflection.errors import InputError
-from reflection.oracle import OracleConfig, reply_from_response, retry_after
-from reflection.pricing import Estimate, PriceTable, TokenCounter
+from reflection.reflect.oracle import reply_from_response, retry_after
+from reflection.reflect.pricing import Estimate, PriceTable, TokenCounter
+from reflection.reflect.settings import OracleConfig
 
 
 @pytest.mark.parametrize(

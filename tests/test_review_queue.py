@@ -6,12 +6,12 @@ import pytest
 
 from reflection import Candidate, NotFoundError, ReflectionError, Review, Sample, Score, Store
 from reflection.records import Suggestion
-from reflection.review import (
+from reflection.review.overview import dataset_overview
+from reflection.review.queue import (
     QueueQuery,
     ReviewSession,
     ScoreRange,
     candidate_label,
-    dataset_overview,
     default_candidate,
     flag_names,
     item_flags,
@@ -339,7 +339,7 @@ def test_dataset_overview_next_steps(tmp_path, queue_store):
         "decided": 2,
     }
     assert overview["progress"] == pytest.approx(2 / 6)
-    assert overview["next_step"]["page"] == "pages/1_Review.py"
+    assert overview["next_step"]["step"] == "review"
     assert overview["next_step"]["text"].startswith("3 samples wait")
     with Store(tmp_path / "empty.db") as empty:
         ds = empty.ensure_dataset("e")
@@ -349,19 +349,12 @@ def test_dataset_overview_next_steps(tmp_path, queue_store):
         assert dataset_overview(empty, ds.id)["next_step"]["label"] == "Run scoring"
         empty.put_scores([Score(sample_id=1, metric="judge", value=3)])
         empty.add_review(Review(sample_id=1, decision="accept"))
-        assert dataset_overview(empty, ds.id)["next_step"]["page"] == "pages/5_Export.py"
-
-
-def test_drift_flag_uses_the_scorers_threshold():
-    from reflection.scoring.drift import DRIFT_THRESHOLD
-    from reflection.store.queue import DRIFT_FLAG_BELOW
-
-    assert DRIFT_FLAG_BELOW == DRIFT_THRESHOLD
+        assert dataset_overview(empty, ds.id)["next_step"]["step"] == "export"
 
 
 def test_session_loads_the_queue_a_window_at_a_time(queue_store, monkeypatch):
     store, dataset_id, ids = queue_store
-    monkeypatch.setattr("reflection.review.WINDOW", 2)
+    monkeypatch.setattr("reflection.review.queue.WINDOW", 2)
     session = ReviewSession.open(store, dataset_id, QueueQuery())
     assert (session.ids, session.size_label, session.done) == (ids[:2], "2+", False)
     seen = [session.current_id]
@@ -399,7 +392,7 @@ def test_suggested_decision(queue_store):
 
 
 def test_spotcheck_is_a_queue_of_its_own_in_its_drawn_order(queue_store):
-    from reflection.spotcheck import create_spotcheck, spotcheck_queue
+    from reflection.review.spotcheck import create_spotcheck, spotcheck_queue
 
     store, dataset_id, _ = queue_store
     spot = create_spotcheck(store, "q", "check", size=4, seed=3)

@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 
 from reflection import Candidate, ConfigError, Review, Sample, Score
-from reflection.export import export_records
-from reflection.select import (
+from reflection.export.curated import export_records
+from reflection.select.rules import (
     Scored,
     judge_margin,
     parse_condition,
@@ -14,7 +14,7 @@ from reflection.select import (
     threshold,
     topk,
 )
-from reflection.suggestions import suggest
+from reflection.select.suggestions import suggest
 
 
 def versions(ori=None, q=None, a=None, qa=None) -> list[Scored]:

@@ -13,7 +13,7 @@ from click.testing import CliRunner
 
 from reflection import Candidate, ReflectionError, Review, Score, Store
 from reflection.cli import main
-from reflection.ingest import import_dataset
+from reflection.ingest.datasets import import_dataset
 from reflection.intervals import (
     Z95,
     combined_estimate,
@@ -22,7 +22,7 @@ from reflection.intervals import (
     wilson,
     wilson_interval,
 )
-from reflection.spotcheck import (
+from reflection.review.spotcheck import (
     NARROWING_COLUMNS,
     allocate,
     create_spotcheck,
@@ -455,7 +455,7 @@ def test_flag_strata_hold_what_the_queue_filter_of_that_flag_holds(store, plante
 
 
 def test_narrowing_figures_for_the_dashboard(store, planted):
-    from reflection.spotcheck import narrowing_figures
+    from reflection.review.spotcheck import narrowing_figures
 
     create_spotcheck(store, "alpaca", "reviewed", size=30, seed=1)
     create_spotcheck(store, "alpaca", "untouched", size=30, seed=2)

@@ -163,8 +163,8 @@ def test_run_settings_never_hold_secrets(store):
         run.id, settings={"model": "gpt", "OPENAI_API_KEY": "sk-secret"}, status="done"
     )
     raw = store.scalar("SELECT settings FROM runs WHERE id = ?", [run.id])
-    assert "sk-secret" not in raw and store.run(run.id).settings == {"model": "gpt"}
-    assert store.run(run.id).finished_at
+    assert "sk-secret" not in raw and store.get_run(run.id).settings == {"model": "gpt"}
+    assert store.get_run(run.id).finished_at
 
 
 def test_cache_round_trip(store):

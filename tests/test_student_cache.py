@@ -14,7 +14,8 @@ pytest.importorskip("gguf")
 
 from reflection import ConfigError  # noqa: E402
 from reflection.scoring import student as student_module  # noqa: E402
-from reflection.scoring.ifd import Pair, compute_ifd  # noqa: E402
+from reflection.scoring.ifd import compute_ifd  # noqa: E402
+from reflection.scoring.pairs import Pair  # noqa: E402
 
 pytestmark = [pytest.mark.student, pytest.mark.slow]
 

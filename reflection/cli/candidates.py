@@ -7,10 +7,11 @@ from pathlib import Path
 
 import click
 
-from .. import adopt, spotcheck
 from ..errors import ReflectionError
 from ..formats import FORMATS
-from . import db_option, echo_json, main, only_dataset, open_store
+from ..ingest import adopt
+from ..review import spotcheck
+from .common import db_option, echo_json, main, only_dataset, open_store
 
 
 def _fields(pairs: tuple[str, ...]) -> dict[str, str]:
@@ -276,7 +277,7 @@ def bulk_command(rule, db, dataset, do_apply, undo_run, annotator):
       reflection bulk accept-suggested --apply --annotator ana
       reflection bulk --undo 12
     """
-    from .. import bulk
+    from ..select import bulk
 
     with open_store(db) as store:
         if undo_run is not None:

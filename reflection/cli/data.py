@@ -9,13 +9,13 @@ from pathlib import Path
 
 import click
 
-from .. import spotcheck
 from ..config import default_db_path
 from ..demo import app_path, build_demo
-from ..export import UNDECIDED_POLICIES, export_dataset
+from ..export.curated import UNDECIDED_POLICIES, export_dataset
 from ..formats import FORMATS
-from ..ingest import import_dataset
-from . import db_option, echo_json, main, only_dataset, open_store
+from ..ingest.datasets import import_dataset
+from ..review import spotcheck
+from .common import db_option, echo_json, main, only_dataset, open_store
 
 
 def _columns(pairs: tuple[str, ...]) -> dict[str, str]:

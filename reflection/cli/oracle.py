@@ -8,7 +8,8 @@ from pathlib import Path
 
 import click
 
-from . import db_option, main, only_dataset, open_store
+from ..reflect.settings import DEFAULT_CONCURRENCY, DIALECTS, MODES, OracleConfig
+from .common import db_option, main, only_dataset, open_store
 
 
 def _progress_printer():
@@ -52,16 +53,22 @@ def _progress_printer():
 @click.option("--dataset", help="Dataset name (default: the only one).")
 @click.option(
     "--mode",
-    type=click.Choice(["instruction", "response", "both", "compress"]),
+    type=click.Choice(MODES),
     default="instruction",
     show_default=True,
     help="instruction: new instruction and answer; response: better answer; both: the first,"
     " then the second on its result; compress: fold the input into the instruction.",
 )
-@click.option("--base-url", envvar="OPENAI_BASE_URL", help="Endpoint (default: $OPENAI_BASE_URL, then OpenAI).")  # fmt: skip
+@click.option("--base-url", help="Endpoint (default: $OPENAI_BASE_URL, then OpenAI).")  # fmt: skip
 @click.option("--model", default="gpt-4o-mini", show_default=True, help="Oracle model.")
 @click.option("--api-key", help="Key (default: $OPENAI_API_KEY). Never stored or logged.")
-@click.option("--concurrency", type=int, default=16, show_default=True, help="Requests in flight.")
+@click.option(
+    "--concurrency",
+    type=int,
+    default=DEFAULT_CONCURRENCY,
+    show_default=True,
+    help="Requests in flight.",
+)
 @click.option("--limit", type=int, help="Only the first N samples.")
 @click.option("--temperature", type=float, default=0.7, show_default=True)
 @click.option("--max-tokens", type=int, default=2048, show_default=True, help="Per reply.")
@@ -69,7 +76,7 @@ def _progress_printer():
 @click.option("--batch", is_flag=True, help="Use the OpenAI Batch API; run again to resume polling.")  # fmt: skip
 @click.option(
     "--dialect",
-    type=click.Choice(["openai", "llama.cpp"]),
+    type=click.Choice(DIALECTS),
     default="openai",
     show_default=True,
     help="llama.cpp: shape replies with a GBNF grammar or its JSON schema form.",
@@ -101,14 +108,12 @@ def reflect_command(db, dataset, mode, base_url, model, api_key, concurrency, li
       reflection reflect --base-url http://127.0.0.1:8080/v1 --dialect llama.cpp \\
           --model smollm2-135m-instruct --concurrency 1 --max-tokens 200 --limit 5
     """
-    from ..config import api_key as resolve_key
-    from ..oracle import OracleConfig
-    from ..pricing import PriceTable
-    from ..prompts import DEFAULT_PROMPTS, load_prompts
-    from ..reflect import estimate_reflection, reflect_dataset
+    from ..reflect.pipeline import estimate_reflection, reflect_dataset
+    from ..reflect.pricing import PriceTable
+    from ..reflect.prompts import DEFAULT_PROMPTS, load_prompts
 
-    config = OracleConfig(
-        model=model, base_url=base_url, api_key=resolve_key(api_key), concurrency=concurrency,
+    config = OracleConfig.from_env(
+        model=model, base_url=base_url, api_key=api_key, concurrency=concurrency,
         max_attempts=max_attempts, timeout=timeout, rpm=rpm, tpm=tpm, temperature=temperature,
         max_tokens=max_tokens, json_mode=json_mode, dialect=dialect,
     )  # fmt: skip
@@ -156,7 +161,7 @@ def oracle_serve_command(host, port, threads):
     """
     import signal
 
-    from ..local_oracle import MODEL_ALIAS, server_command, wait_ready
+    from ..reflect.local_oracle import MODEL_ALIAS, server_command, wait_ready
 
     def stop(signum, frame):  # SIGTERM too: never leave the server behind
         raise KeyboardInterrupt

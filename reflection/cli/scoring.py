@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import contextlib
 import sys
 
 import click
 
-from . import db_option, main, only_dataset, open_store
+from ..reflect.settings import DEFAULT_CONCURRENCY
+from ..scoring.settings import METRICS
+from ..select.rules import RULES
+from .common import db_option, main, only_dataset, open_store
 
 
 @main.command("score")
@@ -17,7 +21,7 @@ from . import db_option, main, only_dataset, open_store
     "metrics",
     multiple=True,
     required=True,
-    type=click.Choice(["ifd", "rifd", "student", "text", "drift", "judge"]),
+    type=click.Choice([*METRICS, "student"]),
     help="What to compute (repeatable): ifd, rifd (student model; `student` = both), text"
     " statistics, drift (instruction similarity), judge (LLM ratings).",
 )
@@ -31,9 +35,9 @@ from . import db_option, main, only_dataset, open_store
 @click.option("--student-endpoint", help="ifd/rifd: a vLLM completions endpoint serving the student (prompt_logprobs); --student then only gives the tokenizer.")  # fmt: skip
 @click.option("--student-endpoint-model", help="ifd/rifd: the model name the endpoint serves (default: the student's name).")  # fmt: skip
 @click.option("--judge-model", default="gpt-4o-mini", show_default=True, help="judge: the oracle model that rates.")  # fmt: skip
-@click.option("--base-url", envvar="OPENAI_BASE_URL", help="judge: endpoint (default: $OPENAI_BASE_URL, then OpenAI).")  # fmt: skip
+@click.option("--base-url", help="judge: endpoint (default: $OPENAI_BASE_URL, then OpenAI).")  # fmt: skip
 @click.option("--api-key", help="judge: key (default: $OPENAI_API_KEY). Never stored or logged.")
-@click.option("--concurrency", type=int, default=16, show_default=True, help="judge: requests in flight.")  # fmt: skip
+@click.option("--concurrency", type=int, default=DEFAULT_CONCURRENCY, show_default=True, help="judge: requests in flight.")  # fmt: skip
 @click.option("--pairwise", is_flag=True, help="judge: compare each reflection with its original, in both orders.")  # fmt: skip
 def score_command(db, dataset, metrics, student, template, max_length, batch_size, device, limit, kinds,
                   student_endpoint, student_endpoint_model, judge_model, base_url, api_key,
@@ -50,53 +54,34 @@ def score_command(db, dataset, metrics, student, template, max_length, batch_siz
       reflection score --metric text --metric drift
       reflection score --metric judge --judge-model gpt-4o-mini --pairwise
     """
-    from ..scoring import runner
+    from ..reflect.settings import OracleConfig
+    from ..scoring.compute import score_dataset
+    from ..scoring.settings import ScoringSettings
 
-    wanted = set(metrics)
-    if "student" in wanted:
-        wanted |= {"ifd", "rifd"}
-    with open_store(db) as store:
+    judge = None
+    if "judge" in metrics:
+        judge = OracleConfig.from_env(
+            model=judge_model, base_url=base_url, api_key=api_key, concurrency=concurrency,
+            temperature=0.0, max_tokens=256,
+        )  # fmt: skip
+    settings = ScoringSettings(
+        metrics=tuple(metrics), student=student, template=template, max_length=max_length,
+        batch_size=batch_size, device=device, limit=limit, kinds=tuple(kinds) or None,
+        student_endpoint=student_endpoint, student_endpoint_model=student_endpoint_model,
+        judge=judge, pairwise=pairwise,
+    )  # fmt: skip
+    with open_store(db) as store, contextlib.ExitStack() as bars:
         name = dataset or only_dataset(store)
-        options = {"limit": limit, "kinds": kinds or None}
+        current: list = []
 
-        def bar(label: str, total: int):
-            return click.progressbar(length=total, label=label, file=sys.stderr, show_pos=True)
+        def on_family(label: str, total: int) -> None:
+            bars.close()  # the previous family's bar ends where the next begins
+            current[:] = [bars.enter_context(click.progressbar(
+                length=total, label=label, file=sys.stderr, show_pos=True))]  # fmt: skip
 
-        results = []
-        if "text" in wanted:
-            with bar("text", runner.count_versions(store, name, **options)) as b:
-                results.append(runner.score_text(store, name, progress=b.update, **options))
-        if "drift" in wanted:
-            total = runner.count_versions(store, name, originals=False, **options)
-            with bar("drift", total) as b:
-                results.append(runner.score_drift(store, name, device=device or "cpu", progress=b.update, **options))  # fmt: skip
-        families = [f for f in ("ifd", "rifd") if f in wanted]
-        if families:
-            from ..scoring.endpoint import endpoint_student
-            from ..scoring.ifd import load_student
-
-            if student_endpoint:
-                loaded = endpoint_student(student_endpoint, student, student_endpoint_model)
-            else:
-                loaded = load_student(student, device)
-            total = runner.count_versions(store, name, **options) * len(families)
-            with bar(f"{'+'.join(families)} ({loaded.device})", total) as b:
-                results += runner.score_student(
-                    store, name, families, student=loaded, template=template,
-                    max_length=max_length, batch_size=batch_size, progress=b.update, **options,
-                )  # fmt: skip
-        if "judge" in wanted:
-            from ..config import api_key as resolve_key
-            from ..oracle import OracleConfig
-            from ..scoring.judge import score_judge
-
-            config = OracleConfig(
-                model=judge_model, base_url=base_url, api_key=resolve_key(api_key),
-                concurrency=concurrency, temperature=0.0, max_tokens=256,
-            )  # fmt: skip
-            total = runner.count_versions(store, name, originals=not pairwise, **options)
-            with bar("judge", total) as b:
-                results.append(score_judge(store, name, config, pairwise=pairwise, progress=b.update, **options))  # fmt: skip
+        results = score_dataset(
+            store, name, settings, on_family=on_family, progress=lambda n: current[0].update(n)
+        )
     for r in results:
         click.echo(f"{r.family}: {r.scored} scored, {r.skipped} already done ({r.scorer}, run {r.run_id})")  # fmt: skip
 
@@ -104,7 +89,7 @@ def score_command(db, dataset, metrics, student, template, max_length, batch_siz
 @main.command("suggest")
 @db_option
 @click.option("--dataset", help="Dataset name (default: the only one).")
-@click.option("--rule", type=click.Choice(["selective", "threshold", "topk", "judge"]), default="selective", show_default=True)  # fmt: skip
+@click.option("--rule", type=click.Choice(RULES), default="selective", show_default=True)  # fmt: skip
 @click.option("--scorer", "scorers", multiple=True, help="Which scorer's values to use when several scored a metric (repeatable).")  # fmt: skip
 @click.option("--where", "conditions", multiple=True, help="threshold: a condition such as ifd_ppl<1 or drift>=0.6 (repeatable, all must hold).")  # fmt: skip
 @click.option("--prefer", default="both,instruction,response,original", show_default=True, help="threshold: version kinds in order of preference.")  # fmt: skip
@@ -126,7 +111,7 @@ def suggest_command(db, dataset, rule, scorers, conditions, prefer, otherwise, p
       reflection suggest --rule topk --percent 10
       reflection suggest --rule judge --margin 1.5
     """
-    from ..suggestions import suggest
+    from ..select.suggestions import suggest
 
     with open_store(db) as store:
         name = dataset or only_dataset(store)

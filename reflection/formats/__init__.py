@@ -30,6 +30,9 @@ from .records import (
 )
 
 FORMATS = ("alpaca", "sharegpt", "openai", "csv", "parquet", "hf")
+# The file name ending each format is written with by default ("hf" is a folder).
+SUFFIXES = {"alpaca": ".json", "sharegpt": ".json", "openai": ".jsonl", "csv": ".csv",
+            "parquet": ".parquet", "hf": ""}  # fmt: skip
 _SHAPE_OF_FORMAT = {"alpaca": "alpaca", "sharegpt": "sharegpt", "openai": "messages"}
 _EXTENSIONS = {
     ".json": "json",

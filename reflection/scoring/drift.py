@@ -17,7 +17,6 @@ from pathlib import Path
 
 from ..errors import ConfigError
 
-DRIFT_THRESHOLD = 0.5
 EMBEDDER = "all-MiniLM-L6-v2"
 _MAX_TOKENS = 256  # the model's training length; longer text is cut there
 

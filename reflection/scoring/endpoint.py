@@ -20,8 +20,10 @@ import urllib.request
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
+from ..config import api_key as resolve_api_key
 from ..errors import ConfigError, OracleError
-from .ifd import DEFAULT_MAX_LENGTH, _Seq, resolve_student
+from .pairs import DEFAULT_MAX_LENGTH, Seq
+from .student import resolve_student
 from .templates import template_name
 
 
@@ -42,12 +44,12 @@ class EndpointStudent:
         suffix = "" if max_length == DEFAULT_MAX_LENGTH else f":{max_length}"
         return f"{self.name}@{template_name(template)}{suffix}"
 
-    def losses(self, seqs: list[_Seq], **_batching) -> list[float | None]:
+    def losses(self, seqs: list[Seq], **_batching) -> list[float | None]:
         """Mean target cross-entropy of each sequence, one request per sequence."""
         with ThreadPoolExecutor(max_workers=self.concurrency) as pool:
             return list(pool.map(self._loss, seqs))
 
-    def _loss(self, seq: _Seq) -> float | None:
+    def _loss(self, seq: Seq) -> float | None:
         if not seq.targets:
             return None
         body = {
@@ -89,7 +91,7 @@ class EndpointStudent:
         return -total / seq.targets
 
     def _auth(self) -> dict[str, str]:
-        key = self.api_key or os.environ.get("OPENAI_API_KEY")
+        key = resolve_api_key(self.api_key)
         return {"Authorization": f"Bearer {key}"} if key else {}
 
 

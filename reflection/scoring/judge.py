@@ -8,7 +8,7 @@
   `judge_margin` is that minus the original's mean. Asking both ways cancels the judge's
   position bias (Zheng et al. 2023, "Judging LLM-as-a-judge").
 
-Requests go through `reflection.oracle.Oracle` (retries, rate limits) and the store's request
+Requests go through `reflection.reflect.oracle.Oracle` (retries, rate limits) and the store's request
 cache: a repeated request is never paid for twice. A reply no parser can read is stored as a
 score with value None and the reason in its detail, never as an exception.
 """
@@ -21,8 +21,15 @@ import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
-from ..oracle import Oracle, OracleConfig, Reply, reply_from_response, request_body, request_key
 from ..records import Score
+from ..reflect.oracle import (
+    Oracle,
+    OracleConfig,
+    Reply,
+    reply_from_response,
+    request_body,
+    request_key,
+)
 from .versions import Version, dataset_versions
 
 SYSTEM = (
@@ -202,21 +209,21 @@ async def _judge_async(store, dataset_id, config, pairwise, limit, kinds, progre
     scorer = config.model
     family = "judge_pair" if pairwise else "judge"
     summary = JudgeSummary(family, scorer)
-    run = store.start_run("score", dataset_id, {"metric": family, "scorer": scorer, **config.settings()})  # fmt: skip
-    summary.run_id = run.id
-    done = store.scored_versions(dataset_id, family, scorer)
-    jobs: list[tuple[Version, Version | None]] = []
-    for _sample, versions in dataset_versions(store, dataset_id, kinds=kinds, limit=limit):
-        original = versions[0]
-        for version in versions:
-            if pairwise and version.candidate_id is None:
-                continue
-            if version.key in done:
-                summary.skipped += 1
-                continue
-            jobs.append((version, original if pairwise else None))
-    gate = asyncio.Semaphore(config.concurrency)
-    try:
+    settings = {"metric": family, "scorer": scorer, **config.settings()}
+    with store.run("score", dataset_id, settings) as run:
+        summary.run_id = run.id
+        done = store.scored_versions(dataset_id, family, scorer)
+        jobs: list[tuple[Version, Version | None]] = []
+        for _sample, versions in dataset_versions(store, dataset_id, kinds=kinds, limit=limit):
+            original = versions[0]
+            for version in versions:
+                if pairwise and version.candidate_id is None:
+                    continue
+                if version.key in done:
+                    summary.skipped += 1
+                    continue
+                jobs.append((version, original if pairwise else None))
+        gate = asyncio.Semaphore(config.concurrency)
         async with Oracle(config) as oracle:
             for start in range(0, len(jobs), chunk):
                 part = jobs[start : start + chunk]
@@ -228,12 +235,10 @@ async def _judge_async(store, dataset_id, config, pairwise, limit, kinds, progre
                 store.put_scores(rows)
                 summary.scored += len(part)
                 summary.failed += sum(1 for r in rows if r.value is None and r.metric != "judge_margin")  # fmt: skip
+                run.counters = _counters(summary)
                 if progress:
                     progress(len(part))
-    except BaseException as exc:
-        store.update_run(run.id, counters=_counters(summary), status="failed", error=str(exc) or repr(exc))  # fmt: skip
-        raise
-    store.update_run(run.id, counters=_counters(summary), status="done")
+        run.counters = _counters(summary)
     return summary
 
 

@@ -6,7 +6,8 @@ Slow, and the yardstick: the fast path in ifd.py must give the same losses (test
 
 from __future__ import annotations
 
-from .ifd import DEFAULT_MAX_LENGTH, PARTS, IfdResult, Pair, Student
+from .forward import Student
+from .pairs import DEFAULT_MAX_LENGTH, PARTS, IfdResult, Pair
 from .templates import render_prompt, render_reverse_prompt
 
 

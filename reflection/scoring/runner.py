@@ -10,9 +10,12 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
 from ..errors import ConfigError
-from ..records import Score
+from ..records import DRIFT_THRESHOLD, Score
 from . import drift as drift_module
-from .ifd import DEFAULT_MAX_LENGTH, SMOLLM2, IfdResult, Pair, Student, iter_ifd, load_student
+from .forward import Student
+from .ifd import iter_ifd
+from .pairs import DEFAULT_MAX_LENGTH, IfdResult, Pair
+from .student import SMOLLM2, load_student
 from .templates import template_name
 from .text import SCORER as TEXT_SCORER
 from .text import text_scores, text_stats
@@ -36,19 +39,13 @@ class ScoreSummary:
     run_id: int | None = None
     counters: dict = field(default_factory=dict)
 
+    def run_counters(self) -> dict:
+        """What the run record keeps."""
+        return {"scored": self.scored, "skipped": self.skipped, **self.counters}
 
-def _run(store, dataset_id: int, family: str, settings: dict):
-    return store.start_run("score", dataset_id, {"metric": family, **settings})
 
-
-def _finish(store, run, summary: ScoreSummary, error: BaseException | None = None) -> None:
-    counters = {"scored": summary.scored, "skipped": summary.skipped, **summary.counters}
-    if error is None:
-        store.update_run(run.id, counters=counters, status="done")
-    else:
-        store.update_run(
-            run.id, counters=counters, status="failed", error=str(error) or repr(error)
-        )
+def _settings(family: str, settings: dict) -> dict:
+    return {"metric": family, **settings}
 
 
 def _todo(store, dataset_id, family, scorer, limit, kinds) -> tuple[list[Version], int]:
@@ -118,9 +115,8 @@ def score_student(
             from .kernels import linear_kernel
 
             settings["linear_kernel"] = linear_kernel(loaded.model, loaded.device)
-        run = _run(store, ds.id, family, settings)
-        summary.run_id = run.id
-        try:
+        with store.run("score", ds.id, _settings(family, settings)) as run:
+            summary.run_id = run.id
             pairs = (Pair(v.instruction, v.input, v.output) for v in todo)
             position = 0
             for results in iter_ifd(
@@ -137,12 +133,10 @@ def score_student(
                     )  # fmt: skip
                 store.put_scores(scores)
                 summary.scored += len(results)
+                run.counters = summary.run_counters()  # kept current: a failure records them
                 if progress:
                     progress(len(results))
-        except BaseException as exc:
-            _finish(store, run, summary, exc)
-            raise
-        _finish(store, run, summary)
+            run.counters = summary.run_counters()
         summaries.append(summary)
     return summaries
 
@@ -160,9 +154,8 @@ def score_text(
     ds = store.dataset(dataset)
     done = store.scored_versions(ds.id, _MARKER["text"], TEXT_SCORER)
     summary = ScoreSummary("text", TEXT_SCORER, counters={"scores": 0})
-    run = _run(store, ds.id, "text", {"scorer": TEXT_SCORER})
-    summary.run_id = run.id
-    try:
+    with store.run("score", ds.id, _settings("text", {"scorer": TEXT_SCORER})) as run:
+        summary.run_id = run.id
         pending: list[Score] = []
         for sample, versions in dataset_versions(store, ds.id, kinds=kinds, limit=limit):
             original = (sample.instruction, sample.input, sample.output)
@@ -180,13 +173,11 @@ def score_text(
             if len(pending) >= chunk:
                 store.put_scores(pending)
                 pending = []
+                run.counters = summary.run_counters()
             if progress:
                 progress(len(versions))
         store.put_scores(pending)
-    except BaseException as exc:
-        _finish(store, run, summary, exc)
-        raise
-    _finish(store, run, summary)
+        run.counters = summary.run_counters()
     return summary
 
 
@@ -197,7 +188,7 @@ def score_drift(
     device: str = "cpu",
     limit: int | None = None,
     kinds: Iterable[str] | None = None,
-    threshold: float = drift_module.DRIFT_THRESHOLD,
+    threshold: float = DRIFT_THRESHOLD,
     progress: Progress | None = None,
     chunk: int = 256,
 ) -> ScoreSummary:
@@ -206,8 +197,6 @@ def score_drift(
     scorer = drift_module.EMBEDDER
     done = store.scored_versions(ds.id, _MARKER["drift"], scorer)
     summary = ScoreSummary("drift", scorer)
-    run = _run(store, ds.id, "drift", {"scorer": scorer, "threshold": threshold})
-    summary.run_id = run.id
     todo: list[tuple[Version, str, str]] = []
     for sample, versions in dataset_versions(store, ds.id, kinds=kinds, limit=limit):
         before = drift_module.instruction_text(sample.instruction, sample.input)
@@ -220,7 +209,9 @@ def score_drift(
             todo.append(
                 (version, before, drift_module.instruction_text(version.instruction, version.input))
             )
-    try:
+    settings = _settings("drift", {"scorer": scorer, "threshold": threshold})
+    with store.run("score", ds.id, settings) as run:
+        summary.run_id = run.id
         for start in range(0, len(todo), chunk):
             part = todo[start : start + chunk]
             values = drift_module.similarities([(a, b) for _, a, b in part], device)
@@ -230,12 +221,10 @@ def score_drift(
                 for (v, _, _), value in zip(part, values, strict=True)
             )  # fmt: skip
             summary.scored += len(part)
+            run.counters = summary.run_counters()
             if progress:
                 progress(len(part))
-    except BaseException as exc:
-        _finish(store, run, summary, exc)
-        raise
-    _finish(store, run, summary)
+        run.counters = summary.run_counters()
     return summary
 
 

@@ -24,6 +24,7 @@ from pathlib import Path
 
 from ..config import cache_dir
 from ..errors import ConfigError
+from .forward import Student
 
 log = logging.getLogger(__name__)
 _COMPLETE = "reflection-complete"  # written last: a folder without it is not used
@@ -104,8 +105,6 @@ def _load_student(spec: str, device: str, dtype: str):
     if cached is not None and folder != cached:
         _write_cache(model, tokenizer, cached)
     model.to(device).eval()
-    from .ifd import Student
-
     return Student(model=model, tokenizer=tokenizer, name=name, device=device)
 
 

@@ -136,10 +136,3 @@ def text_scores(
             detail["subject_changed"] = value < SUBJECT_THRESHOLD
         scores.append(Score(sample_id, metric, value, scorer, candidate_id, detail, run_id))
     return scores
-
-
-def score_dataset_text(store, dataset: str | int) -> int:
-    """Text statistics for every version of a dataset that lacks them; returns scores written."""
-    from .runner import score_text
-
-    return score_text(store, dataset).counters["scores"]

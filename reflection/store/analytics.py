@@ -10,14 +10,12 @@ from collections.abc import Sequence
 from typing import Any
 
 from ..errors import ReflectionError
+from ..records import FAILED_STATUSES
+from ..records import REVIEW_STATUSES as STATUSES
 from .base import StoreBase
 
-# Comparisons a rule may use on a score; a whitelist, because the operator goes into SQL text.
-OPERATORS = ("<", "<=", ">", ">=")
-# Candidate statuses that mean the oracle's reply gave no usable version.
-FAILED_STATUSES = ("failed", "error")
-# Statuses a sample can be in; "undecided" has no sample_state row.
-STATUSES = ("undecided", "accepted", "edited", "rejected", "skipped")
+# A condition's comparison as SQL: the whitelist (records.OPERATORS) mapped to SQL's spelling.
+_SQL_OPERATORS = {"<": "<", "<=": "<=", ">": ">", ">=": ">=", "=": "=", "==": "=", "!=": "<>"}
 # The covering index of migration m006, named so the planner never prefers (metric, value),
 # which reads every row of a metric before filtering by dataset.
 _BY_METRIC = "INDEXED BY scores_dashboard"
@@ -150,8 +148,10 @@ class AnalyticsStore(StoreBase):
         self, dataset_id: int, metric: str, scorers: Sequence[str], op: str, value: float
     ) -> int:
         """Samples with some version whose `metric` (from any of `scorers`) compares to value."""
-        if op not in OPERATORS:
-            raise ReflectionError(f"unknown comparison {op!r} (expected one of {OPERATORS})")
+        if op not in _SQL_OPERATORS:
+            raise ReflectionError(
+                f"unknown comparison {op!r} (expected one of {' '.join(_SQL_OPERATORS)})"
+            )
         if not scorers:
             return 0
         where, params = self._dataset_range(dataset_id)
@@ -264,8 +264,10 @@ class AnalyticsStore(StoreBase):
         clauses.append(f"coalesce(st.status, 'undecided') IN ({marks})")
         params.extend(statuses)
         for metric, scorer, op, value, original_default in conditions:
-            if op not in OPERATORS:
-                raise ReflectionError(f"unknown comparison {op!r} (expected one of {OPERATORS})")
+            if op not in _SQL_OPERATORS:
+                raise ReflectionError(
+                    f"unknown comparison {op!r} (expected one of {' '.join(_SQL_OPERATORS)})"
+                )
             score = _latest_score(version, scorer)
             params.extend([kind] if target == "kind" else [])
             params.extend([metric, *([scorer] if scorer else [])])

@@ -12,19 +12,17 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..errors import ReflectionError
+from ..records import (
+    DERIVED_FLAGS,
+    DRIFT_METRIC,
+    DRIFT_THRESHOLD,
+    IFD_METRIC,
+    MISALIGNED_IFD,
+    PARSE_FAILED_STATUSES,
+)
+from ..records import REVIEW_STATUSES as STATUSES
 from .base import StoreBase, json_list
 
-STATUSES = ("undecided", "accepted", "edited", "rejected", "skipped")
-# Flags derived from candidates and scores (sample flags set at import are added to these).
-DERIVED_FLAGS = ("misaligned", "drift", "parse_failed", "truncated", "no_candidate")
-# IFD >= 1: the instruction does not help the model predict the answer (a misaligned pair).
-MISALIGNED_IFD = 1.0
-IFD_METRIC = "ifd_ppl"
-DRIFT_METRIC = "drift"
-# `drift` is the similarity of a reflected instruction to the original (scoring/drift.py):
-# below this (its DRIFT_THRESHOLD) a candidate has wandered off-topic.
-DRIFT_FLAG_BELOW = 0.5
-PARSE_FAILED_STATUSES = ("failed", "partial", "error")
 SORT_KEYS = ("position", "id", "confidence", "original", "candidate", "change")
 VERSIONS = ("original", "candidate", "change")
 
@@ -212,7 +210,7 @@ class QueueStore(StoreBase):
                 parts.append(
                     "s.id IN (SELECT sample_id FROM scores WHERE metric = ? AND value < ?)"
                 )
-                params += [DRIFT_METRIC, DRIFT_FLAG_BELOW]
+                params += [DRIFT_METRIC, DRIFT_THRESHOLD]
             elif flag in ("parse_failed", "truncated"):
                 statuses = PARSE_FAILED_STATUSES if flag == "parse_failed" else ("truncated",)
                 parts.append(

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 from ..errors import NotFoundError
@@ -75,7 +77,34 @@ class RunStore(StoreBase):
         with self.transaction():
             self.conn.execute(f"UPDATE runs SET {', '.join(sets)} WHERE id = ?", [*params, run_id])
 
-    def run(self, run_id: int) -> Run:
+    @contextmanager
+    def run(
+        self, kind: str, dataset_id: int | None = None, settings: dict | None = None
+    ) -> Iterator[Run]:
+        """Record a run around a block: ``with store.run("export", ds.id, settings) as run:``.
+
+        The block sets `run.counters` (and may set `run.status`, e.g. ``stopped``); on leaving
+        it the run is finished with them, ``done`` by default. An exception marks it
+        ``failed`` with the error's text (Ctrl-C: ``stopped``, ``interrupted``) and goes on.
+        Inside a transaction that then rolls back, the run goes with it: nothing half-done
+        is left claiming to have happened.
+        """
+        run = self.start_run(kind, dataset_id, settings)
+        try:
+            yield run
+        except BaseException as exc:
+            interrupted = isinstance(exc, KeyboardInterrupt)
+            self.update_run(
+                run.id,
+                counters=run.counters,
+                status="stopped" if interrupted else "failed",
+                error="interrupted" if interrupted else str(exc) or type(exc).__name__,
+            )
+            raise
+        run.status = "done" if run.status == "running" else run.status
+        self.update_run(run.id, counters=run.counters, status=run.status)
+
+    def get_run(self, run_id: int) -> Run:
         row = self.query_one("SELECT * FROM runs WHERE id = ?", [run_id])
         if row is None:
             raise NotFoundError(f"no run {run_id} in {self.path}")

@@ -1,4 +1,4 @@
-"""Spot-checks and candidate imports: the SQL behind `reflection.spotcheck` and `reflection.adopt`.
+"""Spot-checks and candidate imports: the SQL behind `reflection.review.spotcheck` and `reflection.ingest.adopt`.
 
 A spot-check is a named, seeded random draw of a dataset's samples, stored as its own review
 queue (`spotchecks` and their ranked `spotcheck_items`). What reviewers decided about those

@@ -23,8 +23,8 @@ HERE = Path(__file__).resolve().parent
 ROOT = HERE.parents[2]
 sys.path.insert(0, str(ROOT))
 
-from reflection.local_oracle import LocalOracle  # noqa: E402
-from reflection.prompts import build_messages, grammar, json_schema  # noqa: E402
+from reflection.reflect.local_oracle import LocalOracle  # noqa: E402
+from reflection.reflect.prompts import build_messages, grammar, json_schema  # noqa: E402
 
 ALPACA = ROOT.parent / "shared" / "data" / "alpaca_cherry_3k.json"
 

@@ -16,12 +16,11 @@ from typing import Any
 
 import openai
 
-from .errors import OracleError
+from ..errors import OracleError
+from ..records import Dataset, Sample
+from ..store import Store
 from .oracle import Reply, reply_from_response
-from .plan import Job, Planner
-from .records import Dataset, Sample
-from .reflect import Progress, RunSummary
-from .store import Store
+from .plan import Job, Planner, Progress, RunSummary
 
 _FINAL = ("completed", "failed", "expired", "cancelled")
 _COUNTERS = ("total", "stored", "ok", "partial", "failed", "truncated", "error", "skipped",

@@ -6,10 +6,10 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
 
-from .errors import ConfigError
-from .records import Suggestion
-from .scoring.versions import dataset_versions
-from .select import (
+from ..errors import ConfigError
+from ..records import Suggestion
+from ..scoring.versions import dataset_versions
+from .rules import (
     ACCEPT,
     DEFAULT_PREFERENCE,
     REJECT,
@@ -96,28 +96,31 @@ def suggest(
     settings = {"rule": rule, "scorers": chosen_scorers, "conditions": [str(c) for c in conditions],
                 "prefer": list(prefer), "otherwise": otherwise, "percent": percent,
                 "metric": metric, "margin": margin}  # fmt: skip
-    run = store.start_run("suggest", ds.id, settings)
-    samples = scored_versions(store, ds.id, chosen_scorers, limit=limit)
-    choices = apply_rule(
-        rule, samples, conditions=conditions, prefer=prefer, otherwise=otherwise,
-        percent=percent, metric=metric, margin=margin,
-    )  # fmt: skip
-    name = rule if rule != "threshold" else f"threshold:{' and '.join(map(str, conditions))}"
-    rows = [
-        Suggestion(sid, c.candidate_id, name, c.reason, c.confidence, run.id, decision=c.decision)
-        for sid, c in choices.items()
-        if c is not None
-    ]
-    with store.transaction():
-        store.clear_suggestions(choices)
-        store.put_suggestions(rows)
-    counts = {
-        "samples": len(choices),
-        "suggested": len(rows),
-        "no_suggestion": len(choices) - len(rows),
-        "accept_original": sum(1 for r in rows if r.decision == ACCEPT and r.candidate_id is None),
-        "accept_reflected": sum(1 for r in rows if r.decision == ACCEPT and r.candidate_id),
-        "reject": sum(1 for r in rows if r.decision == REJECT),
-    }
-    store.update_run(run.id, counters=counts, status="done")
-    return counts
+    with store.run("suggest", ds.id, settings) as run:
+        samples = scored_versions(store, ds.id, chosen_scorers, limit=limit)
+        choices = apply_rule(
+            rule, samples, conditions=conditions, prefer=prefer, otherwise=otherwise,
+            percent=percent, metric=metric, margin=margin,
+        )  # fmt: skip
+        name = rule if rule != "threshold" else f"threshold:{' and '.join(map(str, conditions))}"
+        rows = [
+            Suggestion(
+                sid, c.candidate_id, name, c.reason, c.confidence, run.id, decision=c.decision
+            )
+            for sid, c in choices.items()
+            if c is not None
+        ]
+        with store.transaction():
+            store.clear_suggestions(choices)
+            store.put_suggestions(rows)
+        run.counters = {
+            "samples": len(choices),
+            "suggested": len(rows),
+            "no_suggestion": len(choices) - len(rows),
+            "accept_original": sum(
+                1 for r in rows if r.decision == ACCEPT and r.candidate_id is None
+            ),
+            "accept_reflected": sum(1 for r in rows if r.decision == ACCEPT and r.candidate_id),
+            "reject": sum(1 for r in rows if r.decision == REJECT),
+        }
+    return run.counters

@@ -13,34 +13,13 @@ import json
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from .errors import NotFoundError, ReflectionError
-from .records import Review, Run
-from .scoring.drift import DRIFT_THRESHOLD
-from .store import Store
-from .store.analytics import OPERATORS, STATUSES
+from ..errors import NotFoundError, ReflectionError
+from ..records import DRIFT_METRIC, DRIFT_THRESHOLD, IFD_METRIC, Condition, Review, Run
+from ..records import REVIEW_STATUSES as STATUSES
+from ..store import Store
 
-IFD_METRIC = "ifd_ppl"
-# `drift` is the similarity of a reflected instruction to its original (scoring/drift.py):
-# low drift is a high value, and the original is fully similar to itself.
-DRIFT_METRIC = "drift"
 ACTIONS = ("accept", "reject")
 TARGETS = ("suggested", "original", "kind")
-
-
-@dataclass(frozen=True)
-class Condition:
-    """`metric op value` on the target version's score (newest scorer unless one is named)."""
-
-    metric: str
-    op: str
-    value: float
-    scorer: str | None = None
-    # What the original counts as when it has no score of this metric (similarity to itself: 1).
-    original_value: float | None = None
-
-    def __str__(self) -> str:
-        by = f" ({self.scorer})" if self.scorer else ""
-        return f"{self.metric}{by} {self.op} {self.value:g}"
 
 
 @dataclass(frozen=True)
@@ -62,9 +41,6 @@ class BulkRule:
             raise ReflectionError(f"unknown bulk target {self.target!r} (expected {TARGETS})")
         if self.target == "kind" and not self.kind:
             raise ReflectionError("a bulk rule on a candidate kind needs the kind")
-        for condition in self.conditions:
-            if condition.op not in OPERATORS:
-                raise ReflectionError(f"unknown comparison {condition.op!r} in a bulk rule")
         unknown = set(self.statuses) - set(STATUSES)
         if unknown or not self.statuses:
             raise ReflectionError(f"a bulk rule needs known statuses, not {sorted(unknown)}")
@@ -82,7 +58,7 @@ class BulkRule:
             what = "reject the sample as suggested"
         else:
             what = "reject the sample"
-        where = [str(c) for c in self.conditions]
+        where = [c.describe() for c in self.conditions]
         if self.reflection_failed:
             where.append("every reflection failed to parse")
         where.append("status " + " or ".join(self.statuses))
@@ -193,8 +169,10 @@ def preview(store: Store, dataset_id: int, rule: BulkRule, examples: int = 5) ->
 
 def apply(store: Store, dataset_id: int, rule: BulkRule, annotator: str = "") -> Run:
     """Decide every sample `rule` matches, as one `bulk` run (all or nothing)."""
-    with store.transaction():
-        run = store.start_run("bulk", dataset_id, {"rule": rule.to_dict(), "annotator": annotator})
+    with (
+        store.transaction(),
+        store.run("bulk", dataset_id, {"rule": rule.to_dict(), "annotator": annotator}) as run,
+    ):
         matches = _matches(store, dataset_id, rule)
         note = rule.note or f"bulk: {rule.describe()}"
         store.add_reviews(
@@ -210,14 +188,13 @@ def apply(store: Store, dataset_id: int, rule: BulkRule, annotator: str = "") ->
             for sample_id, cid in matches
         )
         run.counters = {"matched": len(matches), "reviews": len(matches), rule.action: len(matches)}
-        run.status = "done"
-        store.update_run(run.id, counters=run.counters, status="done")
-    return store.run(run.id)
+    assert run.id is not None
+    return store.get_run(run.id)
 
 
 def undo(store: Store, run_id: int, annotator: str = "") -> int:
     """Take back every decision of bulk run `run_id` still in force; returns how many."""
-    run = store.run(run_id)
+    run = store.get_run(run_id)
     if run.kind != "bulk":
         raise NotFoundError(f"run {run_id} is a {run.kind} run, not a bulk run")
     with store.transaction():

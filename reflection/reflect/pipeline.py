@@ -1,6 +1,6 @@
 """The reflection pipeline: samples → oracle requests → stored candidates. Resumable.
 
-Samples become chains of jobs (see `reflection.plan`). Re-running a command skips every
+Samples become chains of jobs (see `reflection.reflect.plan`). Re-running a command skips every
 stored job, and a request identical to one already answered (same model, messages and
 parameters) is served from the oracle cache and not sent.
 
@@ -19,45 +19,23 @@ import itertools
 import json
 import threading
 import time
-from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass
+from collections.abc import Iterable, Iterator
 from typing import Any
 
-from .errors import OracleError
+from ..errors import OracleError
+from ..records import Candidate, Dataset, Sample
+from ..store import Store
 from .estimate import estimate_reflection
-from .oracle import Oracle, OracleConfig, Reply, Retry, reply_from_response
-from .plan import MODES, Job, Planner, check_mode, dataset_of, samples_of
+from .oracle import Oracle, Reply, Retry, reply_from_response
+from .plan import MODES, Job, Planner, Progress, RunSummary, check_mode, dataset_of, samples_of
 from .pricing import PriceTable
 from .prompts import DEFAULT_PROMPTS, PromptSet
-from .records import Candidate, Dataset, Sample
-from .store import Store
+from .settings import OracleConfig
 
 __all__ = ["MODES", "Job", "Planner", "RunSummary", "estimate_reflection", "reflect_dataset"]
 
-Progress = Callable[[dict[str, Any]], None]
 ADMIT_CHUNK = 256  # samples planned at a time
 QUEUE_AHEAD = 64  # jobs kept queued beyond twice the concurrency
-
-
-@dataclass
-class RunSummary:
-    """What a reflection run did."""
-
-    run_id: int
-    status: str
-    counters: dict[str, Any]
-
-    def describe(self) -> str:
-        c = self.counters
-        return (
-            f"run {self.run_id} {self.status}: {c.get('stored', 0)} stored"
-            f" ({c.get('ok', 0)} ok, {c.get('partial', 0)} partial, {c.get('failed', 0)} parse"
-            f" failures, {c.get('truncated', 0)} truncated, {c.get('error', 0)} errors),"
-            f" {c.get('skipped', 0)} already done, {c.get('cached', 0)} from cache,"
-            f" {c.get('requests', 0)} requests, {c.get('prompt_tokens', 0):,} +"
-            f" {c.get('completion_tokens', 0):,} tokens, ${c.get('cost', 0.0):.4f},"
-            f" {c.get('elapsed_s', 0.0):.1f} s"
-        )
 
 
 class _Runner:
@@ -319,21 +297,14 @@ def reflect_dataset(
         "compress_first": compress_first, "batch": False, "prompt_hashes": planner.hashes,
         "templates": prompts.instruction.source, **config.settings(),
     }  # fmt: skip
-    run = store.start_run("reflect", data.id, settings)
-    runner = _Runner(store, planner, run.id, progress=progress, stop_event=stop_event,
-                     flush_interval=flush_interval, flush_items=flush_items)  # fmt: skip
-    try:
-        status = asyncio.run(runner.execute(samples, mode, compress_first))
-    except BaseException as exc:
-        runner.flush()  # whatever finished is kept
-        interrupted = isinstance(exc, KeyboardInterrupt)
-        store.update_run(
-            run.id,
-            counters=runner.snapshot(),
-            status="stopped" if interrupted else "failed",
-            error="interrupted" if interrupted else str(exc) or type(exc).__name__,
-        )
-        raise
-    counters = runner.snapshot()
-    store.update_run(run.id, counters=counters, status=status)
-    return RunSummary(run.id, status, counters)
+    with store.run("reflect", data.id, settings) as run:
+        runner = _Runner(store, planner, run.id, progress=progress, stop_event=stop_event,
+                         flush_interval=flush_interval, flush_items=flush_items)  # fmt: skip
+        try:
+            run.status = asyncio.run(runner.execute(samples, mode, compress_first))
+        except BaseException:
+            runner.flush()  # whatever finished is kept
+            run.counters = runner.snapshot()
+            raise
+        run.counters = runner.snapshot()
+    return RunSummary(run.id, run.status, run.counters)

@@ -26,11 +26,11 @@ from dataclasses import dataclass
 import pandas as pd
 import plotly.graph_objects as go
 
-from .errors import ReflectionError
-from .intervals import ALL, Estimate, combined_estimate, stratum_estimate
-from .records import CANDIDATE_KINDS
-from .store import Store
-from .store.spotcheck import SpotCheck, SpotItem
+from ..errors import ReflectionError
+from ..intervals import ALL, Estimate, combined_estimate, stratum_estimate
+from ..records import CANDIDATE_KINDS
+from ..store import Store
+from ..store.spotcheck import SpotCheck, SpotItem
 
 STRATIFY = ("kind", "flag", "score")
 GOOD = ("candidate", "accepted")

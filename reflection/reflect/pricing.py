@@ -17,7 +17,7 @@ import math
 from dataclasses import dataclass
 from pathlib import Path
 
-from .errors import InputError
+from ..errors import InputError
 
 # USD per 1M tokens (input, output), list prices of the standard (not batch) API.
 DEFAULT_PRICES: dict[str, tuple[float, float]] = {

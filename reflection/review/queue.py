@@ -10,21 +10,24 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from .errors import NotFoundError, ReflectionError
-from .records import Candidate, Review, Sample, SampleState, Score, Suggestion
-from .store import Store
-from .store.queue import (
+from ..errors import NotFoundError, ReflectionError
+from ..records import (
     DERIVED_FLAGS,
-    DRIFT_FLAG_BELOW,
     DRIFT_METRIC,
+    DRIFT_THRESHOLD,
     IFD_METRIC,
     MISALIGNED_IFD,
     PARSE_FAILED_STATUSES,
-    STATUSES,
-    VERSIONS,
-    QueueQuery,
-    ScoreRange,
+    Candidate,
+    Review,
+    Sample,
+    SampleState,
+    Score,
+    Suggestion,
 )
+from ..records import REVIEW_STATUSES as STATUSES
+from ..store import Store
+from ..store.queue import VERSIONS, QueueQuery, ScoreRange
 
 __all__ = [
     "DERIVED_FLAGS",
@@ -37,7 +40,6 @@ __all__ = [
     "ReviewSession",
     "ScoreRange",
     "candidate_label",
-    "dataset_overview",
     "default_candidate",
     "flag_names",
     "item_flags",
@@ -187,8 +189,8 @@ def item_flags(item: ReviewItem) -> list[str]:
             continue
         if score.metric == IFD_METRIC and score.value >= MISALIGNED_IFD:
             flags.append(f"misaligned: IFD {score.value:.2f} ≥ {MISALIGNED_IFD:g} ({where})")
-        if score.metric == DRIFT_METRIC and score.value < DRIFT_FLAG_BELOW:
-            flags.append(f"drift: similarity {score.value:.2f} < {DRIFT_FLAG_BELOW:g} ({where})")
+        if score.metric == DRIFT_METRIC and score.value < DRIFT_THRESHOLD:
+            flags.append(f"drift: similarity {score.value:.2f} < {DRIFT_THRESHOLD:g} ({where})")
     for candidate in item.candidates:
         if candidate.status in PARSE_FAILED_STATUSES:
             flags.append(f"parse {candidate.status} (#{candidate.id})")
@@ -357,43 +359,3 @@ class ReviewSession:
             )
         store.undo(sample_id, annotator=annotator)
         return f"Undid the decision on sample {sample_id}."
-
-
-def dataset_overview(store: Store, dataset_id: int) -> dict:
-    """Counts and review progress of a dataset, and the step that makes most sense next."""
-    statuses = store.status_counts(dataset_id)
-    samples = store.count_samples(dataset_id)
-    candidates = store.count_candidates(dataset_id)
-    scores = sum(row["n"] for row in store.metric_ranges(dataset_id))
-    decided = samples - statuses.get("undecided", 0) - statuses.get("skipped", 0)
-    if not candidates:
-        step = (
-            "No reflections yet: reflect the dataset on the Run page or with `reflection reflect`.",
-            "pages/4_Run.py",
-            "Run a reflection",
-        )
-    elif not scores:
-        step = (
-            "No scores yet: score originals and reflections on the Run page or with"
-            " `reflection score`.",
-            "pages/4_Run.py",
-            "Run scoring",
-        )
-    elif statuses.get("undecided", 0):
-        step = (
-            f"{statuses['undecided']:,} samples wait for a decision: review them one by one,"
-            " or apply a rule to many on the Bulk page.",
-            "pages/1_Review.py",
-            "Start reviewing",
-        )
-    else:
-        step = ("Every sample is decided: export the curated set.", "pages/5_Export.py", "Export")
-    return {
-        "samples": samples,
-        "candidates": candidates,
-        "scored": scores,
-        "decided": decided,
-        "progress": decided / samples if samples else 0.0,
-        "statuses": statuses,
-        "next_step": dict(zip(("text", "page", "label"), step, strict=True)),
-    }

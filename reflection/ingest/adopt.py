@@ -8,7 +8,7 @@ Four shapes of file (detected from the first record unless given):
 - `aligned`: a second dataset (any format `reflection import` reads) whose records are new
   versions of samples already imported, matched by position or by a shared id field.
 - `raw`: raw oracle replies (a JSON list or JSONL of strings, or records with a `raw` field),
-  aligned with the samples and read with `reflection.parse`; replies that do not parse are kept
+  aligned with the samples and read with `reflection.reflect.parse`; replies that do not parse are kept
   as candidates with their raw text, status and reason.
 - `pairs`: one instruction with two models' answers (`Answer1`, `Answer2`, as Cherry LLM's
   evaluation files), optionally with an LLM judge's `scores` / `scores_reverse` and reviews.
@@ -29,6 +29,10 @@ import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from ..errors import InputError, ReflectionError
+from ..records import Candidate, Sample, Score, content_hash
+from ..reflect.parse import parse
+from ..store import Store
 from .adopt_files import (
     FIELDS,
     KINDS,
@@ -42,10 +46,6 @@ from .adopt_files import (
     rows_for_shape,
 )
 from .adopt_match import SampleIndex, match_rows
-from .errors import InputError, ReflectionError
-from .parse import parse
-from .records import Candidate, Sample, Score, content_hash
-from .store import Store
 
 MATCHES = ("position", "hash", "field:NAME")
 JUDGE_METRIC = "judge"
@@ -235,79 +235,72 @@ def import_candidates(
         hashlib.sha256(f"{digest}:{split_read}".encode()).hexdigest() if split_read else digest
     )
     result = AdoptResult(name, shape, kind, match, len(rows))
+    settings = {"path": source_name or str(path), "sha256": digest, "shape": shape, "kind": kind,
+                "match": match, "model": model, "fields": fields,
+                **({"split": split_read} if split_read else {})}  # fmt: skip
     with store.transaction():
         ds = ds or store.ensure_dataset(name)
-        run = store.start_run(
-            "import-candidates",
-            ds.id,
-            {"path": source_name or str(path), "sha256": digest, "shape": shape, "kind": kind,
-             "match": match, "model": model, "fields": fields,
-             **({"split": split_read} if split_read else {})},
-        )  # fmt: skip
-        result.run_id = run.id
-        if new_samples:
-            start = store.max_position(ds.id)
-            first = 0 if start is None else start + 1
-            for offset, sample in enumerate(new_samples):
-                sample.position = first + offset
-                sample.source = source_name or str(path)
-            result.samples_added, _ = store.add_samples(ds.id, new_samples)
-            ids = store.sample_ids_by_hash(ds.id, [content_hash(s) for s in new_samples])
-            for sample in new_samples:
-                sample.id = ids[content_hash(sample)]
-                index.samples[sample.id] = sample
-        candidates, pending_scores = [], []
-        for row in rows:
-            sample_id = (
-                row.sample_id if row.sample_id is not None else new_samples[row.new_index].id
-            )
-            sample = index.samples[sample_id]
-            candidate = _version(row, sample, kind)
-            if row.raw is None and content_key(
-                candidate.instruction, candidate.input, candidate.output
-            ) == content_key(sample.instruction, sample.input, sample.output):
-                result.unchanged += 1
-                continue
-            candidate.sample_id, candidate.run_id = sample_id, run.id
-            candidate.job_key = f"import:{ds.id}:{source_key[:24]}:{row.number}"
-            candidate.origin = {
-                "source": "import",
-                "file": source_name or str(path),
-                "sha256": digest,
-                "record": row.number,
-                **row.where,
-                "shape": shape,
-                "model": row.model,
-            }
-            if shape == "pairs" and original_model:
-                candidate.origin["original_model"] = original_model
-            candidates.append(candidate)
-            pending_scores.append(row)
-        done = store.done_job_keys(c.job_key for c in candidates)
-        result.already_imported = len(done)
-        store.add_candidates(candidates)
-        result.candidates_added = len(candidates) - len(done)
-        for candidate in candidates:
-            if candidate.job_key not in done:
-                result.statuses[candidate.status] = result.statuses.get(candidate.status, 0) + 1
-        scores = []
-        scorer = judge or "imported-judge"
-        for row, candidate in zip(pending_scores, candidates, strict=True):
-            if row.judge.get("scores", 0) is None or row.judge.get("scores_reverse", 0) is None:
-                result.judge_unparsed += 1
-            scores += _judge_scores(row, candidate.sample_id, candidate.id, scorer, run.id)
-        result.scores = store.put_scores(scores) if scores else 0
-        store.update_run(
-            run.id,
-            status="done",
-            counters={
+        with store.run("import-candidates", ds.id, settings) as run:
+            result.run_id = run.id
+            if new_samples:
+                start = store.max_position(ds.id)
+                first = 0 if start is None else start + 1
+                for offset, sample in enumerate(new_samples):
+                    sample.position = first + offset
+                    sample.source = source_name or str(path)
+                result.samples_added, _ = store.add_samples(ds.id, new_samples)
+                ids = store.sample_ids_by_hash(ds.id, [content_hash(s) for s in new_samples])
+                for sample in new_samples:
+                    sample.id = ids[content_hash(sample)]
+                    index.samples[sample.id] = sample
+            candidates, pending_scores = [], []
+            for row in rows:
+                sample_id = (
+                    row.sample_id if row.sample_id is not None else new_samples[row.new_index].id
+                )
+                sample = index.samples[sample_id]
+                candidate = _version(row, sample, kind)
+                if row.raw is None and content_key(
+                    candidate.instruction, candidate.input, candidate.output
+                ) == content_key(sample.instruction, sample.input, sample.output):
+                    result.unchanged += 1
+                    continue
+                candidate.sample_id, candidate.run_id = sample_id, run.id
+                candidate.job_key = f"import:{ds.id}:{source_key[:24]}:{row.number}"
+                candidate.origin = {
+                    "source": "import",
+                    "file": source_name or str(path),
+                    "sha256": digest,
+                    "record": row.number,
+                    **row.where,
+                    "shape": shape,
+                    "model": row.model,
+                }
+                if shape == "pairs" and original_model:
+                    candidate.origin["original_model"] = original_model
+                candidates.append(candidate)
+                pending_scores.append(row)
+            done = store.done_job_keys(c.job_key for c in candidates)
+            result.already_imported = len(done)
+            store.add_candidates(candidates)
+            result.candidates_added = len(candidates) - len(done)
+            for candidate in candidates:
+                if candidate.job_key not in done:
+                    result.statuses[candidate.status] = result.statuses.get(candidate.status, 0) + 1
+            scores = []
+            scorer = judge or "imported-judge"
+            for row, candidate in zip(pending_scores, candidates, strict=True):
+                if row.judge.get("scores", 0) is None or row.judge.get("scores_reverse", 0) is None:
+                    result.judge_unparsed += 1
+                scores += _judge_scores(row, candidate.sample_id, candidate.id, scorer, run.id)
+            result.scores = store.put_scores(scores) if scores else 0
+            run.counters = {
                 "records": result.records, "samples_added": result.samples_added,
                 "candidates_added": result.candidates_added,
                 "already_imported": result.already_imported, "unchanged": result.unchanged,
                 "statuses": result.statuses, "scores": result.scores,
                 "judge_unparsed": result.judge_unparsed,
-            },
-        )  # fmt: skip
+            }  # fmt: skip
     return result
 
 

@@ -29,25 +29,14 @@ uses them only for samples nobody has decided.
 from __future__ import annotations
 
 import math
-import operator
-import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
-from .errors import ConfigError
+from ..errors import ConfigError
+from ..records import Condition
 
 RULES = ("selective", "threshold", "topk", "judge")
 ACCEPT, REJECT = "accept", "reject"
-_OPS = {
-    "<": operator.lt,
-    "<=": operator.le,
-    ">": operator.gt,
-    ">=": operator.ge,
-    "=": operator.eq,
-    "==": operator.eq,
-    "!=": operator.ne,
-}
-_CONDITION = re.compile(r"^\s*([A-Za-z_][\w.]*)\s*(<=|>=|==|!=|<|>|=)\s*(-?[\d.]+(?:e-?\d+)?)\s*$")
 DEFAULT_PREFERENCE = ("both", "instruction", "response", "original")
 
 
@@ -81,29 +70,9 @@ class Choice:
     confidence: float | None = None
 
 
-@dataclass(frozen=True)
-class Condition:
-    metric: str
-    op: str
-    value: float
-
-    def holds(self, version: Scored) -> bool:
-        found = version.get(self.metric)
-        return found is not None and _OPS[self.op](found, self.value)
-
-    def __str__(self) -> str:
-        return f"{self.metric}{self.op}{self.value:g}"
-
-
 def parse_condition(text: str) -> Condition:
     """`ifd_ppl<1`, `judge>=7`, `drift >= 0.6` → Condition; ConfigError otherwise."""
-    match = _CONDITION.match(text)
-    if not match:
-        raise ConfigError(
-            f"cannot read condition {text!r}: expected METRIC OP NUMBER, e.g. ifd_ppl<1"
-        )
-    metric, op, value = match.groups()
-    return Condition(metric, op, float(value))
+    return Condition.parse(text)
 
 
 def _fmt(value: float | None) -> str:
@@ -218,7 +187,7 @@ def threshold(
     )
     said = " and ".join(str(c) for c in conditions)
     for version in ranked:
-        if all(c.holds(version) for c in conditions):
+        if all(c.holds(version.get(c.metric)) for c in conditions):
             return Choice(version.candidate_id, ACCEPT, f"{version.label} meets {said}", None)
     if otherwise == "original":
         return Choice(None, ACCEPT, f"no version meets {said}; original kept", None)

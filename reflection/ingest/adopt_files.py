@@ -1,5 +1,5 @@
 """Reading files of reflections made elsewhere: records in any container, our field names
-resolved against theirs, each record validated into a `Row` for `reflection.adopt`.
+resolved against theirs, each record validated into a `Row` for `reflection.ingest.adopt`.
 
 Errors name the file and the record (or line), like every reader in `reflection.formats`.
 """
@@ -11,10 +11,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .errors import InputError
-from .formats import read_dataset
-from .formats.containers import read_records
-from .records import Sample
+from ..errors import InputError
+from ..formats import read_dataset
+from ..formats.containers import read_records
+from ..records import Sample
 
 SHAPES = ("paired", "aligned", "raw", "pairs")
 KINDS = ("instruction", "response", "both", "other")

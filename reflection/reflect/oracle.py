@@ -8,8 +8,7 @@ per-request failure: after a bounded number of attempts the reply has status ``e
 the reason. Only failures no retry can fix for *any* request (a wrong key, an unknown model)
 raise `OracleError`, so a run stops instead of storing 3,000 errors.
 
-The API key lives only in memory (`OracleConfig.api_key` is left out of its repr and of
-`settings()`).
+The settings are an `OracleConfig` (settings.py); its API key lives only in memory.
 """
 
 from __future__ import annotations
@@ -21,91 +20,19 @@ import importlib.util
 import json
 import random
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import httpx2
 import openai
 
-from .errors import ConfigError, OracleError
+from ..errors import OracleError
+from .settings import OracleConfig
 
 RETRY_STATUSES = {408, 409, 425, 429, 500, 502, 503, 504, 520, 522, 524, 529}
 FATAL_STATUSES = {401, 403, 404}
 POOL_SIZE = 16  # connections per client shard (httpx transport)
-DIALECTS = ("openai", "llama.cpp")
 RETRY_AFTER_MAX = 120.0  # seconds: a longer Retry-After is more likely a bug than a plan
-
-
-@dataclass
-class OracleConfig:
-    """Where the oracle is and how to talk to it. Everything but the key goes in run settings."""
-
-    model: str = "gpt-4o-mini"
-    base_url: str | None = None
-    api_key: str | None = field(default=None, repr=False)
-    concurrency: int = 16
-    max_attempts: int = 6
-    timeout: float = 120.0
-    backoff: float = 0.5  # first back-off, doubled each attempt, with jitter
-    backoff_max: float = 30.0
-    rpm: float | None = None
-    tpm: float | None = None
-    temperature: float | None = 0.7
-    max_tokens: int | None = 2048
-    json_mode: bool = False
-    # The endpoint's dialect for structured output: "openai" (OpenAI, vLLM: json_schema
-    # response_format) or "llama.cpp" (json_object with a schema, and a GBNF grammar that
-    # forces the tagged format when JSON mode is off).
-    dialect: str = "openai"
-
-    @classmethod
-    def from_env(cls, **settings: Any) -> OracleConfig:
-        """Settings as given, with the key and base URL from $OPENAI_API_KEY / $OPENAI_BASE_URL."""
-        from .config import api_key, base_url
-
-        settings.setdefault("api_key", api_key())
-        settings.setdefault("base_url", base_url())
-        return cls(**settings)
-
-    def params(self) -> dict[str, Any]:
-        """The generation parameters: part of every job key and stored on every candidate."""
-        params = {"temperature": self.temperature, "max_tokens": self.max_tokens}
-        if self.json_mode:
-            params["json_mode"] = True
-        if self.dialect != "openai":
-            params["dialect"] = self.dialect
-        return params
-
-    def settings(self) -> dict[str, Any]:
-        """For the run record: no key, ever."""
-        return {
-            "model": self.model,
-            "base_url": self.base_url or "",
-            "concurrency": self.concurrency,
-            "max_attempts": self.max_attempts,
-            "timeout": self.timeout,
-            "rpm": self.rpm,
-            "tpm": self.tpm,
-            # Named so that the store's secret scrubber (which drops any "...token..." key)
-            # keeps it.
-            "reply_limit": self.max_tokens,
-            **{k: v for k, v in self.params().items() if k != "max_tokens"},
-        }
-
-    def validate(self) -> None:
-        if self.concurrency < 1:
-            raise ConfigError(f"concurrency must be at least 1, not {self.concurrency}")
-        if self.max_attempts < 1:
-            raise ConfigError(f"max attempts must be at least 1, not {self.max_attempts}")
-        if not self.model:
-            raise ConfigError("no oracle model given (--model)")
-        if not self.api_key and not self.base_url:
-            raise ConfigError(
-                "no API key for OpenAI: set $OPENAI_API_KEY or pass --api-key"
-                " (or point --base-url at a local server, e.g. `reflection oracle serve`)"
-            )
-        if self.dialect not in DIALECTS:
-            raise ConfigError(f"unknown dialect {self.dialect!r}; use {' or '.join(DIALECTS)}")
 
 
 @dataclass

@@ -11,10 +11,10 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from ..errors import InputError
+from ..records import Sample
+from ..store import Store
 from .adopt_files import Row, content_key, id_key
-from .errors import InputError
-from .records import Sample
-from .store import Store
 
 
 class SampleIndex:

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from .oracle import OracleConfig
+from ..records import Dataset
+from ..store import Store
 from .plan import Planner, check_mode, dataset_of, samples_of
 from .pricing import Estimate, PriceTable, TokenCounter
 from .prompts import DEFAULT_PROMPTS, PromptSet
-from .records import Dataset
-from .store import Store
+from .settings import OracleConfig
 
 ESTIMATE_SAMPLE_CHARS = 2_000_000  # prompt text counted exactly before extrapolating
 

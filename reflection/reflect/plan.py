@@ -13,20 +13,44 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from .errors import ConfigError
-from .oracle import OracleConfig, Reply, request_body, request_key, request_payload
+from ..errors import ConfigError
+from ..records import Candidate, Dataset, Sample
+from ..store import Store
+from ..store.oracle_jobs import ERROR_SUFFIX
+from .oracle import Reply, request_body, request_key, request_payload
 from .parse import parse
 from .pricing import PriceTable
 from .prompts import PromptSet, build_messages, grammar, json_schema, prompt_hash
-from .records import Candidate, Dataset, Sample
-from .store import Store
-from .store.oracle_jobs import ERROR_SUFFIX
+from .settings import MODES, OracleConfig
 
-MODES = ("instruction", "response", "both", "compress")
+Progress = Callable[[dict[str, Any]], None]
+
+
+@dataclass
+class RunSummary:
+    """What a reflection run did."""
+
+    run_id: int
+    status: str
+    counters: dict[str, Any]
+
+    def describe(self) -> str:
+        c = self.counters
+        return (
+            f"run {self.run_id} {self.status}: {c.get('stored', 0)} stored"
+            f" ({c.get('ok', 0)} ok, {c.get('partial', 0)} partial, {c.get('failed', 0)} parse"
+            f" failures, {c.get('truncated', 0)} truncated, {c.get('error', 0)} errors),"
+            f" {c.get('skipped', 0)} already done, {c.get('cached', 0)} from cache,"
+            f" {c.get('requests', 0)} requests, {c.get('prompt_tokens', 0):,} +"
+            f" {c.get('completion_tokens', 0):,} tokens, ${c.get('cost', 0.0):.4f},"
+            f" {c.get('elapsed_s', 0.0):.1f} s"
+        )
+
+
 _STEPS = {
     "instruction": ("instruction",),
     "response": ("response",),

@@ -5,8 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from .formats import read_dataset
-from .store import Store
+from ..formats import read_dataset
+from ..store import Store
 
 
 @dataclass
@@ -37,15 +37,14 @@ def import_dataset(
     path = Path(path)
     samples, detected = read_dataset(path, fmt, columns=columns, split=split)
     name = dataset or path.stem
+    settings = {"path": str(path), "format": detected, "columns": columns or {}, "split": split}
     with store.transaction():
         ds = store.ensure_dataset(name)
-        added, skipped = store.add_samples(ds.id, samples)
-        flagged = sum(1 for s in samples if not s.output.strip())
-        run = store.start_run(
-            "import",
-            ds.id,
-            {"path": str(path), "format": detected, "columns": columns or {}, "split": split},
-        )
-        counters = {"records": len(samples), "added": added, "skipped": skipped, "flagged": flagged}
-        store.update_run(run.id, counters=counters, status="done")
+        with store.run("import", ds.id, settings) as run:
+            added, skipped = store.add_samples(ds.id, samples)
+            flagged = sum(1 for s in samples if not s.output.strip())
+            run.counters = {
+                "records": len(samples), "added": added, "skipped": skipped, "flagged": flagged
+            }  # fmt: skip
+    assert run.id is not None
     return ImportResult(name, detected, len(samples), added, skipped, flagged, run.id)

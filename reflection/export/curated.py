@@ -16,10 +16,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .errors import ReflectionError
-from .formats import format_for_path, to_record, write_dataset
-from .records import Candidate, Sample
-from .store import Store
+from ..errors import ReflectionError
+from ..formats import format_for_path, to_record, write_dataset
+from ..records import Candidate, Sample
+from ..store import Store
 
 UNDECIDED_POLICIES = ("skip", "original", "suggested")
 
@@ -135,7 +135,7 @@ def export_records(
         records.append(record)
         versions.append((chosen.sample.id, chosen.candidate.id if chosen.candidate else None))
     if with_scores:
-        from .scoring.fields import scores_for_export
+        from ..scoring.fields import scores_for_export
 
         fields = scores_for_export(store, versions, scores_from)
         # Every record gets every column (None where unscored): tables need one header.
@@ -174,18 +174,15 @@ def export_dataset(
         store, ds.id, fmt, undecided=undecided, provenance=provenance,
         with_scores=with_scores, scores_from=scores_from,
     )  # fmt: skip
-    write_dataset(path, records, fmt)
-    run = store.start_run(
-        "export",
-        ds.id,
-        {
-            "path": str(path),
-            "format": fmt,
-            "undecided": undecided,
-            "provenance": provenance,
-            "with_scores": with_scores,
-            "scores_from": list(scores_from),
-        },
-    )
-    store.update_run(run.id, counters=counts, status="done")
+    settings = {
+        "path": str(path),
+        "format": fmt,
+        "undecided": undecided,
+        "provenance": provenance,
+        "with_scores": with_scores,
+        "scores_from": list(scores_from),
+    }
+    with store.run("export", ds.id, settings) as run:
+        write_dataset(path, records, fmt)
+        run.counters = counts
     return ExportResult(path, fmt, len(records), counts, run.id)

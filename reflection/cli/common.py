@@ -1,0 +1,63 @@
+"""What every command shares: the click group, the --db option, opening the store, JSON output."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import click
+
+from ..config import default_db_path
+from ..errors import ReflectionError
+from ..store import Store
+
+
+class _Group(click.Group):
+    """Turns ReflectionError into one line on stderr and exit status 1."""
+
+    def invoke(self, ctx):
+        try:
+            return super().invoke(ctx)
+        except ReflectionError as exc:
+            click.echo(f"Error: {exc}", err=True)
+            sys.exit(1)
+
+
+def db_option(function):
+    return click.option(
+        "--db",
+        type=click.Path(dir_okay=False, path_type=Path),
+        default=None,
+        help="SQLite database (default: $REFLECTION_DB, then ./reflection.db).",
+    )(function)
+
+
+def open_store(db: Path | None) -> Store:
+    return Store(db or default_db_path())
+
+
+def echo_json(value) -> None:
+    click.echo(json.dumps(value, indent=2, ensure_ascii=False, sort_keys=True))
+
+
+@click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="reflection-studio")
+def main() -> None:
+    """Reflection Studio: recycle instruction-tuning data with an oracle LLM and review it.
+
+    \b
+    Example:
+      reflection import alpaca.json --dataset alpaca
+      reflection stats
+    """
+
+
+def only_dataset(store: Store) -> str:
+    datasets = store.datasets()
+    if len(datasets) == 1:
+        return datasets[0].name
+    if not datasets:
+        raise ReflectionError(f"{store.path} has no datasets yet; run `reflection import` first")
+    names = ", ".join(d.name for d in datasets)
+    raise ReflectionError(f"{store.path} has several datasets ({names}); pick one with --dataset")

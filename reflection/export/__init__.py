@@ -1,0 +1,1 @@
+"""Export: the curated training set, with provenance."""

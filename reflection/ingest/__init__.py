@@ -1,0 +1,1 @@
+"""Import: datasets from files, and reflections made elsewhere adopted as candidates."""

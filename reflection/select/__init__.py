@@ -1,0 +1,1 @@
+"""Select: the selection rules (pure), the suggestions they store, and bulk decisions."""

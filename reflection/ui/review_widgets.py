@@ -1,0 +1,181 @@
+"""Widgets of the Review page: filters, the shown version beside the original, scores, flags."""
+
+from __future__ import annotations
+
+import streamlit as st
+
+from .. import diff
+from ..records import REVIEW_STATUSES
+from ..review import queue as review
+from ..store import Store
+
+VIEW_MODES = ("Diff", "Side by side", "Raw", "Markdown")
+_SESSION_KEY = "_review_session"
+
+
+@st.cache_data(max_entries=2048, show_spinner=False)
+def cached_diff(old: str, new: str) -> list[tuple[int, str]]:
+    """word_diff, cached on the two texts (identical across sessions, so shared)."""
+    return diff.word_diff(old, new)
+
+
+@st.cache_data(ttl=60, show_spinner=False)
+def _filter_options(path: str, dataset_id: int) -> tuple[list[str], list[str]]:
+    with Store(path) as store:
+        return review.flag_names(store, dataset_id), store.metric_names()
+
+
+def queue_filters(store: Store, dataset_id: int) -> review.QueueQuery:
+    """Sidebar widgets for the queue's order and filters, as a QueueQuery."""
+    flags, metrics = _filter_options(str(store.path), dataset_id)
+    side = st.sidebar
+    side.subheader("Queue")
+    checks = {f"Spot-check: {c.name} ({c.size})": c.id for c in store.spotchecks(dataset_id)}
+    scope = side.selectbox("Samples", ["All samples", *checks], key="q_scope")
+    sort = side.selectbox("Order", list(review.SORTS), key="q_sort")
+    statuses = side.multiselect("Status", REVIEW_STATUSES, default=["undecided"], key="q_status")
+    chosen_flags = side.multiselect("Flags (any of)", flags, key="q_flags")
+    text = side.text_input("Search text", key="q_text", placeholder="words in any version")
+    ranges = []
+    with side.expander("Score range"):
+        metric = st.selectbox("Metric", ["(none)", *metrics], key="q_metric")
+        version = st.radio("Of", review.VERSIONS, horizontal=True, key="q_version")
+        low = st.number_input("Min", value=None, key="q_low", format="%.4f")
+        high = st.number_input("Max", value=None, key="q_high", format="%.4f")
+        if metric != "(none)":
+            ranges.append(review.ScoreRange(metric, low, high, version))
+    return review.sort_query(
+        sort,
+        statuses=tuple(statuses),
+        flags=tuple(chosen_flags),
+        ranges=tuple(ranges),
+        text=text.strip(),
+        spotcheck=checks.get(scope),
+    )
+
+
+def review_session(store: Store, dataset_id: int, query: review.QueueQuery) -> review.ReviewSession:
+    """This browser session's ReviewSession, re-queried when the dataset or filters change."""
+    session = st.session_state.get(_SESSION_KEY)
+    if session is None or session.dataset_id != dataset_id:
+        session = review.ReviewSession.open(store, dataset_id, query)
+        st.session_state[_SESSION_KEY] = session
+    elif session.query != query:
+        session.reload(store, query)
+    return session
+
+
+def show_version_field(label: str, old: str, new: str, mode: str) -> None:
+    """One field (instruction, input or output) of the original beside the shown version."""
+    if not old and not new:
+        return
+    if mode == "Diff":
+        ops = cached_diff(old, new)
+        st.html(diff.DIFF_CSS + diff.block_html(diff.inline_html(ops), label=label))
+        return
+    left, right = st.columns(2)
+    if mode == "Side by side":
+        ops = cached_diff(old, new)
+        left.html(diff.DIFF_CSS + diff.block_html(diff.side_html(ops, "old"), label=label))
+        right.html(diff.DIFF_CSS + diff.block_html(diff.side_html(ops, "new"), label=label))
+    elif mode == "Raw":
+        left.caption(label)
+        left.code(old, language=None, wrap_lines=True)
+        right.caption(label)
+        right.code(new, language=None, wrap_lines=True)
+    else:  # Markdown formatting, with links, images and HTML made inert
+        left.caption(label)
+        left.markdown(diff.safe_markdown(old))
+        right.caption(label)
+        right.markdown(diff.safe_markdown(new))
+
+
+def start_edit(sample_id: int | None) -> None:
+    """Open (or with None, close) the edit form for a sample."""
+    st.session_state["_editing"] = sample_id
+
+
+def status_counts_line(store: Store, dataset_id: int) -> str:
+    """ "12 accepted · 3 rejected · ..." for the dataset, statuses with a count only."""
+    counts = store.status_counts(dataset_id)
+    return " · ".join(f"{n:,} {status}" for status, n in counts.items() if n)
+
+
+def state_and_suggestion(item: review.ReviewItem) -> None:
+    """Where the sample stands and what the selection rules suggest, in one line each."""
+    state = item.state
+    if state.review_id:
+        version = review.candidate_label(item.candidate(state.candidate_id))
+        who = diff.escape_markdown(state.annotator or "someone")
+        st.caption(f"Decided: **{state.status}** ({diff.escape_markdown(version)}) by {who}")
+    else:
+        st.caption("Undecided")
+    if item.suggestion:
+        s = item.suggestion
+        version = (
+            "reject"
+            if getattr(s, "decision", "accept") == "reject"
+            else review.candidate_label(item.candidate(s.candidate_id))
+        )
+        confidence = f", confidence {s.confidence:.2f}" if s.confidence is not None else ""
+        st.info(
+            f"Suggested: **{diff.escape_markdown(version)}** — {diff.escape_markdown(s.reason)}"
+            f" ({diff.escape_markdown(s.rule)}{confidence})"
+        )
+
+
+def scores_table(rows: list[dict]) -> None:
+    """Scores of both versions with the change, signed so a shift is visible at a glance."""
+    if not rows:
+        st.caption("No scores yet: run `reflection score`.")
+        return
+    st.dataframe(
+        rows,
+        hide_index=True,
+        column_config={
+            "metric": st.column_config.TextColumn("Metric"),
+            "original": st.column_config.NumberColumn("Original", format="%.3f"),
+            "candidate": st.column_config.NumberColumn("Shown version", format="%.3f"),
+            "change": st.column_config.NumberColumn("Change", format="%+.3f"),
+        },
+    )
+
+
+def flag_list(flags: list[str]) -> None:
+    if flags:
+        st.warning("  \n".join("⚑ " + diff.escape_markdown(flag) for flag in flags))
+    else:
+        st.caption("No flags.")
+
+
+def candidate_details(candidate) -> None:
+    """The oracle's critique, parse status and raw reply, on demand (all shown as plain text)."""
+    with st.expander(f"Critique and raw reply ({candidate.status})"):
+        if candidate.error:
+            st.text(f"Error: {candidate.error}")
+        if candidate.model:
+            st.text(f"Model: {candidate.model}")
+        st.text("Critique:")
+        st.code(candidate.critique or "(none)", language=None, wrap_lines=True)
+        st.text("Raw oracle text:")
+        st.code(candidate.raw or "(none)", language=None, wrap_lines=True)
+
+
+def review_history(history: list) -> None:
+    if not history:
+        return
+    with st.expander(f"Review history ({len(history)})"):
+        st.dataframe(
+            [
+                {
+                    "time": r.created_at[:19],
+                    "decision": r.decision,
+                    "version": r.candidate_id or "original",
+                    "annotator": r.annotator,
+                    "note": r.note,
+                    "tags": ", ".join(r.tags),
+                }
+                for r in history
+            ],
+            hide_index=True,
+        )
