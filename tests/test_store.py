@@ -217,3 +217,22 @@ def test_score_changes_follow_the_scores_in_any_order(store, sample_ids):
     store.conn.execute("DROP TABLE score_changes")
     m009_score_changes(store.db)
     assert changes() == before
+
+
+def test_audit_log_is_append_only_ordered_and_scrubbed(tmp_path):
+    with Store(tmp_path / "a.db") as store:
+        first = store.add_audit_event("admin", "role_change", "ana", detail={"role": "viewer"})
+        store.add_audit_event("ana", "sign_in_failed", "ana", detail={"password": "hunter2"})
+        store.add_audit_event("admin", "role_change", "bo", dataset_id=None)
+        events = store.audit_events()
+        assert [(e.actor, e.action, e.target) for e in events] == [
+            ("admin", "role_change", "ana"),
+            ("ana", "sign_in_failed", "ana"),
+            ("admin", "role_change", "bo"),
+        ]
+        assert events[0].id == first.id and events[0].detail == {"role": "viewer"}
+        assert events[1].detail == {}  # nothing that looks like a secret is kept
+        assert [e.target for e in store.audit_events(action="role_change", limit=1)] == ["bo"]
+        assert [e.action for e in store.audit_events(actor="ana")] == ["sign_in_failed"]
+    raw = (tmp_path / "a.db").read_bytes()
+    assert b"hunter2" not in raw

@@ -9,6 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 from .analytics import AnalyticsStore
+from .audit import AuditEvent, AuditStore
 from .base import StoreBase, now
 from .candidates import CandidateStore
 from .oracle_jobs import OracleJobStore
@@ -33,6 +34,7 @@ class Store(
     QueueStore,
     SpotCheckStore,
     OracleJobStore,
+    AuditStore,
     StoreBase,
 ):
     """Everything the library keeps, in one SQLite file."""
@@ -82,4 +84,4 @@ class Store(
         }
 
 
-__all__ = ["Store", "MIGRATIONS", "ensure_schema", "now", "scrub"]
+__all__ = ["MIGRATIONS", "AuditEvent", "Store", "ensure_schema", "now", "scrub"]

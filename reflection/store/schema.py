@@ -250,6 +250,16 @@ def m009_score_changes(db: sqlite_utils.Database) -> None:
     db.execute(f"INSERT INTO score_changes {SCORE_CHANGES_SELECT}")
 
 
+def m010_audit(db: sqlite_utils.Database) -> None:
+    """An append-only log of who did what to accounts, assignments and adjudications."""
+    db.execute(
+        "CREATE TABLE audit (id INTEGER PRIMARY KEY, created_at TEXT NOT NULL,"
+        " actor TEXT NOT NULL, action TEXT NOT NULL, target TEXT NOT NULL DEFAULT '',"
+        " dataset_id INTEGER, detail TEXT NOT NULL DEFAULT '{}')"
+    )
+    db.execute("CREATE INDEX audit_action ON audit(action, id)")
+
+
 MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [
     m001_initial,
     m002_review_queue,
@@ -260,6 +270,7 @@ MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [
     m007_review_flag_index,
     m008_review_range_index,
     m009_score_changes,
+    m010_audit,
 ]
 
 
