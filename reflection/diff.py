@@ -4,6 +4,17 @@ Character diffs split words (`re[-]run`) even after semantic cleanup. So the tex
 into tokens (words, whitespace runs, single punctuation marks), each distinct token is mapped
 to one character, diff-match-patch diffs those strings, and the result is mapped back.
 
+The engine is fast-diff-match-patch, Google's C++ diff-match-patch: the same algorithm and
+cleanup as the pure-Python port, 10-40 times faster. Myers' diff is still O(N·D), so two long
+unrelated texts can take longer than a page should wait: the word pass gets a time limit, and
+when it may have been cut short the texts are diffed again sentence by sentence (a sentence or a
+line is then the smallest unit marked), and the result says so (`WordDiff.coarse`).
+
+Token codes come from the Private Use Areas. The semantic cleanup scores a boundary by whether
+the characters beside it are letters or spaces: for private-use codes that answer is "neither",
+the same in Python and in C++ under every locale, so ties break the same way everywhere (codes
+that are letters would be judged by the C library's locale, and differ under `LC_ALL=C`).
+
 Dataset and oracle text is untrusted: every fragment passes through `html.escape` before it
 becomes part of the HTML, and the markup around it is fixed.
 """
@@ -12,8 +23,11 @@ from __future__ import annotations
 
 import html
 import re
-from collections.abc import Sequence
+import time
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
 
+import fast_diff_match_patch
 from diff_match_patch import diff_match_patch
 
 DELETE, EQUAL, INSERT = -1, 0, 1
@@ -22,10 +36,38 @@ Op = tuple[int, str]
 # A word (letters, digits, underscore, with inner apostrophes or hyphens), a whitespace run,
 # or any other single character (punctuation, symbols).
 _TOKEN = re.compile(r"\w+(?:['’-]\w+)*|\s+|[^\w\s]", re.UNICODE)
-# Token codes start past ASCII and skip the surrogate block, which cannot be in a str.
-_FIRST_CODE = 0x100
-_SURROGATES = range(0xD800, 0xE000)
-DIFF_TIMEOUT_S = 2.0
+# The coarse pass's unit: text up to a run of sentence marks (with the spaces and the newline
+# after it), up to a newline, or to the end.
+_SENTENCE = re.compile(r"[^\n.!?]*(?:[.!?]+[ \t]*\n?|\n)|[^\n.!?]+")
+# CPU seconds for one diff (process time, the clock the C++ deadline reads): the word pass,
+# tokenizing included, may use three quarters (and the C++ a quarter at least, however long
+# tokenizing took); if it does not finish, the sentence pass gets the rest (an eighth at
+# least; its units are few unless the text is pathological). Most real answer pairs need
+# ~1 ms; two unrelated 4,000-character texts ~20 ms, so they fall back, and mapping the
+# result back adds ~1 ms (bench/bench_diff.py).
+DIFF_TIME_LIMIT_S = 0.010
+COARSE_REASON = (
+    "The texts differ too much to compare word by word in time, "
+    "so whole changed sentences and lines are marked."
+)
+_OPS = {"-": DELETE, "=": EQUAL, "+": INSERT}
+# Private Use Areas first (see the module docstring); past them, any other non-surrogate code.
+_WIDE = fast_diff_match_patch.CHAR_WIDTH >= 4
+_CODE_RANGES = (
+    [(0xE000, 0xF900)]
+    + ([(0xF0000, 0xFFFFE), (0x100000, 0x10FFFE)] if _WIDE else [])
+    + [(0x100, 0xD800), (0xF900, 0x10000)]
+    + ([(0x10000, 0xF0000)] if _WIDE else [])
+)
+
+
+@dataclass(frozen=True)
+class WordDiff:
+    """A diff and how it was made: `coarse` when sentences, not words, are its smallest unit."""
+
+    ops: list[Op] = field(default_factory=list)
+    coarse: bool = False
+    reason: str = ""
 
 
 def tokenize(text: str) -> list[str]:
@@ -33,15 +75,83 @@ def tokenize(text: str) -> list[str]:
     return _TOKEN.findall(text)
 
 
-def _code(index: int) -> str:
-    point = _FIRST_CODE + index
-    if point >= _SURROGATES.start:
-        point += len(_SURROGATES)
-    return chr(point)
+def _codes(count: int) -> Iterator[str]:
+    """The first `count` token codes, in order."""
+    for start, stop in _CODE_RANGES:
+        taken = min(count, stop - start)
+        yield from map(chr, range(start, start + taken))
+        count -= taken
+        if not count:
+            return
+    raise ValueError("too many distinct tokens to diff")
+
+
+def _diff_units(
+    old: list[str], new: list[str], deadline: float, least_s: float
+) -> tuple[list[Op], bool]:
+    """Diff two unit sequences by `deadline` (process CPU time), or in `least_s` if later; the
+    flag is False when the time limit may have cut the diff short."""
+    distinct = dict.fromkeys(old + new)
+    codes = dict(zip(distinct, _codes(len(distinct)), strict=True))
+    old_codes = "".join(map(codes.__getitem__, old))
+    new_codes = "".join(map(codes.__getitem__, new))
+    # The C++ deadline counts this process's CPU time (clock(), in whole microseconds), so
+    # measure the same clock: under the limit, the deadline cannot have fired and the diff is
+    # the exact one. Other threads' CPU time counts too, so a busy process falls back sooner.
+    start = time.process_time()
+    limit = max(deadline - start, least_s)
+    counts = fast_diff_match_patch.diff(
+        old_codes, new_codes, timelimit=limit, checklines=False, cleanup="Semantic"
+    )
+    finished = time.process_time() - start < limit - 1e-5
+    ops: list[Op] = []
+    i = j = 0
+    for op, n in counts:
+        if op == "+":
+            ops.append((INSERT, "".join(new[j : j + n])))
+            j += n
+        else:
+            ops.append((_OPS[op], "".join(old[i : i + n])))
+            i += n
+            if op == "=":
+                j += n
+    return _merge(ops), finished
+
+
+def diff_words(old: str, new: str, *, time_limit_s: float = DIFF_TIME_LIMIT_S) -> WordDiff:
+    """The word-level diff of two texts, or a sentence-level one if words take too long."""
+    if time_limit_s <= 0:
+        # diff-match-patch reads 0 as "no limit" and then skips its half-match speed-up,
+        # which changes the diffs; a limit is always wanted here.
+        raise ValueError(f"time_limit_s must be positive, not {time_limit_s!r}")
+    if old == new:
+        return WordDiff([(EQUAL, old)] if old else [])
+    start = time.process_time()
+    old_tokens, new_tokens = tokenize(old), tokenize(new)
+    ops, finished = _diff_units(
+        old_tokens, new_tokens, start + 0.75 * time_limit_s, time_limit_s / 4
+    )
+    if finished:
+        return WordDiff(ops)
+    old_units, new_units = _SENTENCE.findall(old), _SENTENCE.findall(new)
+    ops, _ = _diff_units(old_units, new_units, start + time_limit_s, time_limit_s / 8)
+    return WordDiff(ops, coarse=True, reason=COARSE_REASON)
 
 
 def word_diff(old: str, new: str) -> list[Op]:
     """The word-level diff of two texts: (op, text) pairs, op one of DELETE, EQUAL, INSERT."""
+    return diff_words(old, new).ops
+
+
+def _legacy_code(index: int) -> str:
+    point = 0x100 + index
+    if point >= 0xD800:
+        point += 0xE000 - 0xD800
+    return chr(point)
+
+
+def reference_word_diff(old: str, new: str, *, timeout_s: float = 2.0) -> list[Op]:
+    """The previous engine, pure-Python diff-match-patch: the baseline for tests and bench."""
     if old == new:
         return [(EQUAL, old)] if old else []
     codes: dict[str, str] = {}
@@ -51,14 +161,14 @@ def word_diff(old: str, new: str) -> list[Op]:
         out = []
         for token in tokenize(text):
             if token not in codes:
-                codes[token] = _code(len(tokens))
+                codes[token] = _legacy_code(len(tokens))
                 tokens.append(token)
             out.append(codes[token])
         return "".join(out)
 
     old_codes, new_codes = encode(old), encode(new)
     dmp = diff_match_patch()
-    dmp.Diff_Timeout = DIFF_TIMEOUT_S
+    dmp.Diff_Timeout = timeout_s
     diffs = dmp.diff_main(old_codes, new_codes, False)
     dmp.diff_cleanupSemantic(diffs)
     decode = {code: token for token, code in codes.items()}
