@@ -118,8 +118,13 @@ def _diff_units(
     return _merge(ops), finished
 
 
-def diff_words(old: str, new: str, *, time_limit_s: float = DIFF_TIME_LIMIT_S) -> WordDiff:
-    """The word-level diff of two texts, or a sentence-level one if words take too long."""
+def diff_words(old: str, new: str, *, time_limit_s: float | None = None) -> WordDiff:
+    """The word-level diff of two texts, or a sentence-level one if words take too long.
+
+    `time_limit_s` defaults to DIFF_TIME_LIMIT_S, read at call time.
+    """
+    if time_limit_s is None:
+        time_limit_s = DIFF_TIME_LIMIT_S
     if time_limit_s <= 0:
         # diff-match-patch reads 0 as "no limit" and then skips its half-match speed-up,
         # which changes the diffs; a limit is always wanted here.

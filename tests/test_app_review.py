@@ -303,3 +303,22 @@ def test_a_spotcheck_is_offered_as_the_queue(db):
     assert current(at) == drawn[0]
     press(at, "Reject")
     assert current(at) == drawn[1]
+
+
+def test_a_diff_that_ran_out_of_time_says_so(db, monkeypatch):
+    import reflection.diff
+    from reflection.ui import cached_diff
+
+    path, ids = db
+    cached_diff.clear()  # results are shared across sessions: start from none
+    monkeypatch.setattr(reflection.diff, "DIFF_TIME_LIMIT_S", 1e-9)
+    try:
+        at = open_page()
+        notices = [c.value for c in at.caption if reflection.diff.COARSE_REASON in c.value]
+        assert notices and notices[0].startswith("Output: ")
+        assert '<ins class="rs-ins">' in html_bodies(at)  # still a diff, a coarser one
+    finally:
+        cached_diff.clear()
+    monkeypatch.undo()
+    at = open_page()
+    assert not [c for c in at.caption if reflection.diff.COARSE_REASON in c.value]

@@ -44,6 +44,11 @@ def test_bench_io():
     assert "import        500" in out and "export        500" in out
 
 
+def test_bench_diff():
+    out = _run("bench/bench_diff.py", "--pairs", "2", "--alpaca-pairs", "10", "--repeats", "1", "--size", "1000")  # fmt: skip
+    assert "demo_reflected" in out and "alpaca_other" in out
+
+
 @pytest.mark.slow
 def test_bench_reflect():
     out = _run(

@@ -14,9 +14,9 @@ _SESSION_KEY = "_review_session"
 
 
 @st.cache_data(max_entries=2048, show_spinner=False)
-def cached_diff(old: str, new: str) -> list[tuple[int, str]]:
-    """word_diff, cached on the two texts (identical across sessions, so shared)."""
-    return diff.word_diff(old, new)
+def cached_diff(old: str, new: str) -> diff.WordDiff:
+    """The word diff, cached on the two texts (identical across sessions, so shared)."""
+    return diff.diff_words(old, new)
 
 
 @st.cache_data(ttl=60, show_spinner=False)
@@ -69,15 +69,17 @@ def show_version_field(label: str, old: str, new: str, mode: str) -> None:
     """One field (instruction, input or output) of the original beside the shown version."""
     if not old and not new:
         return
+    if mode in ("Diff", "Side by side"):
+        found = cached_diff(old, new)
+        if found.coarse:  # the word pass ran out of time: say what is shown instead
+            st.caption(f"{label}: {found.reason}")
     if mode == "Diff":
-        ops = cached_diff(old, new)
-        st.html(diff.DIFF_CSS + diff.block_html(diff.inline_html(ops), label=label))
+        st.html(diff.DIFF_CSS + diff.block_html(diff.inline_html(found.ops), label=label))
         return
     left, right = st.columns(2)
     if mode == "Side by side":
-        ops = cached_diff(old, new)
-        left.html(diff.DIFF_CSS + diff.block_html(diff.side_html(ops, "old"), label=label))
-        right.html(diff.DIFF_CSS + diff.block_html(diff.side_html(ops, "new"), label=label))
+        left.html(diff.DIFF_CSS + diff.block_html(diff.side_html(found.ops, "old"), label=label))
+        right.html(diff.DIFF_CSS + diff.block_html(diff.side_html(found.ops, "new"), label=label))
     elif mode == "Raw":
         left.caption(label)
         left.code(old, language=None, wrap_lines=True)
