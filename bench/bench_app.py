@@ -23,7 +23,6 @@ filtering <= 50 ms, dashboard <= 1.5 s.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import random
 import statistics
@@ -35,12 +34,12 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from alpaca_data import load_alpaca  # noqa: E402
 from streamlit.testing.v1 import AppTest  # noqa: E402
 
 from reflection import Candidate, Review, Sample, Score, Store, Suggestion  # noqa: E402
 from reflection.review.queue import WINDOW, QueueQuery, ScoreRange  # noqa: E402
 
-ALPACA = ROOT.parent / "shared" / "data" / "alpaca_cherry_3k.json"
 REVIEW = str(ROOT / "pages" / "1_Review.py")
 DASHBOARD = ROOT / "pages" / "3_Dashboard.py"
 HOME = str(ROOT / "app.py")
@@ -49,7 +48,7 @@ TARGETS_MS = {"next_sample": 200, "decide_next": 200, "filter": 50, "dashboard":
 
 def build_store(path: Path, n: int, seed: int = 7) -> None:
     rng = random.Random(seed)
-    base = json.loads(ALPACA.read_text(encoding="utf-8"))
+    base = load_alpaca()
     with Store(path) as store:
         ds = store.ensure_dataset("bench")
         samples = []

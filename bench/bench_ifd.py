@@ -24,7 +24,8 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
-DATA = ROOT.parent / "shared" / "data" / "alpaca_cherry_3k.json"
+
+from alpaca_data import load_alpaca  # noqa: E402
 
 
 def seed_loop(model, tokenizer, records, template, max_length, device):
@@ -73,7 +74,9 @@ def seed_loop(model, tokenizer, records, template, max_length, device):
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--n", type=int, default=100, help="records (the first N)")
-    parser.add_argument("--data", type=Path, default=DATA)
+    parser.add_argument(
+        "--data", type=Path, default=None, help="Alpaca JSON (default: alpaca_data.py's choice)"
+    )
     parser.add_argument("--student", default="smollm2")
     parser.add_argument("--template", default="alpaca")
     parser.add_argument("--device", default=None)
@@ -95,9 +98,7 @@ def main() -> None:
     from reflection.scoring.student import default_device, load_student, resolve_student
 
     device = args.device or default_device()
-    records = [r for r in json.loads(args.data.read_text(encoding="utf-8")) if r["output"]][
-        : args.n
-    ]
+    records = [r for r in load_alpaca(args.data) if r["output"]][: args.n]
     pairs = [Pair(r["instruction"], r.get("input", ""), r["output"]) for r in records]
     folder, gguf_file, name = resolve_student(args.student)
     kwargs = {"gguf_file": gguf_file} if gguf_file else {}

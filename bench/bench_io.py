@@ -1,7 +1,8 @@
 """Import and export speed on Alpaca-sized records, against a bare baseline in the same run.
 
-Builds N records by repeating the real Alpaca file (a suffix on each instruction keeps content
-hashes distinct), then times:
+Builds N records by repeating the real Alpaca pairs (alpaca_data.py: the whole file when it
+is beside the clone, else the tests' subset; a suffix on each instruction keeps content hashes
+distinct), then times:
   - import: `reflection.ingest.datasets.import_dataset` (validate all, hash, one transaction, FTS index)
     against a baseline of json.load + one bare sqlite3 executemany of the three fields;
   - export: `reflection.export.curated.export_dataset` to Alpaca JSON (undecided=original)
@@ -24,15 +25,15 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from alpaca_data import load_alpaca  # noqa: E402
+
 from reflection.export.curated import export_dataset  # noqa: E402
 from reflection.ingest.datasets import import_dataset  # noqa: E402
 from reflection.store import Store  # noqa: E402
 
-ALPACA = ROOT.parent / "shared" / "data" / "alpaca_cherry_3k.json"
-
 
 def build_records(n: int) -> list[dict]:
-    base = json.loads(ALPACA.read_text(encoding="utf-8"))
+    base = load_alpaca()
     records = []
     for i in range(n):
         record = dict(base[i % len(base)])

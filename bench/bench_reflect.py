@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import json
 import os
 import sys
 import tempfile
@@ -37,6 +36,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "tests"))
 
+from alpaca_data import load_alpaca  # noqa: E402
 from oracle_server import OracleServer  # noqa: E402
 
 from reflection.records import Sample  # noqa: E402
@@ -45,13 +45,11 @@ from reflection.reflect.prompts import build_messages  # noqa: E402
 from reflection.reflect.settings import OracleConfig  # noqa: E402
 from reflection.store import Store  # noqa: E402
 
-ALPACA = ROOT.parent / "shared" / "data" / "alpaca_cherry_3k.json"
-
 
 def load_samples(count: int) -> list[Sample]:
-    records = json.loads(ALPACA.read_text(encoding="utf-8"))
+    records = load_alpaca()
     samples = []
-    for index in range(count):  # repeat the 3,111 pairs with a suffix if more are asked for
+    for index in range(count):  # repeat the pairs with a suffix if more are asked for
         record = records[index % len(records)]
         suffix = f" ({index // len(records)})" if index >= len(records) else ""
         samples.append(

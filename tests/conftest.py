@@ -1,9 +1,11 @@
-"""Shared fixtures: real SQLite files in tmp_path, the real Alpaca data."""
+"""Shared fixtures: real SQLite files in tmp_path, the real Alpaca data (a subset shipped in
+tests/data, so the suite needs nothing outside the clone)."""
 
 from __future__ import annotations
 
 import json
 import os
+from functools import cache
 from pathlib import Path
 
 import pytest
@@ -11,15 +13,37 @@ import pytest
 from reflection.store import Store
 
 ROOT = Path(__file__).resolve().parent.parent
-ALPACA_PATH = ROOT.parent / "shared" / "data" / "alpaca_cherry_3k.json"
+# 312 real Stanford Alpaca pairs (CC BY-NC 4.0): see tests/data/LICENSE-alpaca.md.
+ALPACA_PATH = ROOT / "tests" / "data" / "alpaca_subset.json"
+
+
+@cache
+def load_alpaca() -> list[dict]:
+    """The Alpaca subset, read once (read-only: copy before changing). Tests derive every
+    count from it, so a redrawn subset needs no edits to them."""
+    return json.loads(ALPACA_PATH.read_text(encoding="utf-8"))
 
 
 @pytest.fixture(scope="session", autouse=True)
 def _cache_dir(tmp_path_factory):
     """Derived files (a dequantized student) go to this session's temporary folder, never to
-    the machine's ~/.cache; subprocesses inherit it, so they share it."""
-    os.environ["REFLECTION_CACHE"] = str(tmp_path_factory.mktemp("reflection-cache"))
+    the machine's ~/.cache; subprocesses inherit it, so they share it. Restored at the end."""
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("REFLECTION_CACHE", str(tmp_path_factory.mktemp("reflection-cache")))
+        yield
+
+
+@pytest.fixture(autouse=True)
+def _environment():
+    """Whatever a test, or the code it calls, sets in os.environ is undone after it, so no test
+    depends on the order tests run in."""
+    before = dict(os.environ)
     yield
+    for name in os.environ.keys() - before.keys():
+        del os.environ[name]
+    for name, value in before.items():
+        if os.environ.get(name) != value:
+            os.environ[name] = value
 
 
 @pytest.fixture
@@ -30,10 +54,8 @@ def store(tmp_path):
 
 @pytest.fixture(scope="session")
 def alpaca_records() -> list[dict]:
-    """All 3,111 real Alpaca pairs (read-only: copy before changing)."""
-    if not ALPACA_PATH.exists():
-        pytest.skip(f"{ALPACA_PATH} is missing")
-    return json.loads(ALPACA_PATH.read_text(encoding="utf-8"))
+    """The real Alpaca pairs of tests/data (read-only: copy before changing)."""
+    return load_alpaca()
 
 
 @pytest.fixture(scope="session")

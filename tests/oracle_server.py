@@ -15,6 +15,12 @@ It prints ``READY http://127.0.0.1:PORT/v1`` once listening. `OracleServer` does
 
 Every reply carries ``ref:<key>`` where key is a hash of the request's messages, so a test can
 tell which stored candidate answered which request.
+
+Faults are drawn per request, not from one stream shared by all: the n-th arrival of a request
+(by its messages hash) meets `fault_for(settings, ref, n)`, a pure function of the seed, the
+request and n. So which request is refused how often does not depend on the order in which
+concurrent requests happen to arrive, and a test with injected faults has one outcome only.
+`attempts_to_answer` says, for a request, how many tries that outcome takes.
 """
 
 from __future__ import annotations
@@ -25,7 +31,6 @@ import contextlib
 import email.parser
 import hashlib
 import json
-import random
 import re
 import subprocess
 import sys
@@ -57,6 +62,28 @@ def request_ref(messages) -> str:
     """The key a reply names: a hash of the request's messages."""
     payload = json.dumps(messages, ensure_ascii=False, sort_keys=True, separators=(",", ":"))
     return hashlib.sha256(payload.encode()).hexdigest()[:16]
+
+
+FAULTS = ("p429", "p500", "p_timeout", "p_reset", "p_truncate", "p_garbage")
+_ANSWERED = (None, "truncate", "garbage")  # faults that still answer 200
+
+
+def fault_for(config: dict, ref: str, arrival: int) -> str | None:
+    """The fault the `arrival`-th request (1, 2, ...) with messages hash `ref` meets, or None:
+    a uniform draw from a hash of (seed, ref, arrival), split by the settings' shares."""
+    digest = hashlib.sha256(f"{config['seed']}:{ref}:{arrival}".encode()).digest()
+    draw = int.from_bytes(digest[:8], "big") / 2**64
+    for name in FAULTS:
+        draw -= config[name]
+        if draw < 0:
+            return name[2:] if name.startswith("p_") else name[1:]
+    return None
+
+
+def attempts_to_answer(config: dict, ref: str, limit: int = 1000) -> int:
+    """How many tries the request with messages hash `ref` takes to be answered (HTTP 200)."""
+    settings = {**DEFAULTS, **config}
+    return next(n for n in range(1, limit + 1) if fault_for(settings, ref, n) in _ANSWERED)
 
 
 _JUDGED = re.compile(r"\[Response\]\n(.*?)(?:\n\[The End of Pair|\n\nPlease rate)", re.S)
@@ -108,7 +135,7 @@ def fake_reply(body: dict) -> str:
 class FakeOracle:
     def __init__(self, **config):
         self.config = {**DEFAULTS, **config}
-        self.random = random.Random(self.config["seed"])
+        self.arrivals: Counter = Counter()  # requests by messages hash since the last (re)seed
         self.files: dict[str, bytes] = {}
         self.batches: dict[str, dict] = {}
         self.reset()
@@ -129,13 +156,9 @@ class FakeOracle:
         stats = {k: dict(v) if isinstance(v, Counter) else v for k, v in self.stats.items()}
         return {**stats, "batches": len(self.batches), "files": len(self.files)}
 
-    def _fault(self) -> str | None:
-        draw = self.random.random()
-        for name in ("p429", "p500", "p_timeout", "p_reset", "p_truncate", "p_garbage"):
-            draw -= self.config[name]
-            if draw < 0:
-                return name[2:] if name.startswith("p_") else name[1:]
-        return None
+    def _fault(self, ref: str) -> str | None:
+        self.arrivals[ref] += 1
+        return fault_for(self.config, ref, self.arrivals[ref])
 
     def completion(self, body: dict, fault: str | None) -> dict:
         text = fake_reply(body)
@@ -170,7 +193,7 @@ class FakeOracle:
         stats["in_flight"] += 1
         stats["max_in_flight"] = max(stats["max_in_flight"], stats["in_flight"])
         try:
-            fault = self._fault()
+            fault = self._fault(ref)
             if fault:
                 stats["faults"][fault] += 1
             await asyncio.sleep(
@@ -246,8 +269,9 @@ class FakeOracle:
                 continue
             item = json.loads(line)
             self.stats["batch_lines"] += 1
-            self.stats["by_ref"][request_ref(item["body"].get("messages", []))] += 1
-            fault = self._fault()
+            ref = request_ref(item["body"].get("messages", []))
+            self.stats["by_ref"][ref] += 1
+            fault = self._fault(ref)
             if fault in ("429", "500", "timeout", "reset"):
                 error = {"code": "server_error", "message": f"injected {fault}"}
                 errors.append({"id": "r", "custom_id": item["custom_id"], "error": error})
@@ -289,7 +313,7 @@ class FakeOracle:
             conn.respond(*((200, batch) if batch else (404, {"error": {"message": "no batch"}})))
         elif method == "POST" and path == "/_config":
             self.config.update(json.loads(raw or b"{}"))
-            self.random.seed(self.config["seed"])
+            self.arrivals.clear()  # the same requests meet the same faults again
             conn.respond(200, self.config)
         elif method == "GET" and path == "/_stats":
             conn.respond(200, self.stats_json())

@@ -8,6 +8,7 @@ The IFD benchmark also checks its own equality: our losses against the seed loop
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -23,6 +24,14 @@ def _run(*args: str, timeout: int = 300) -> str:
     )
     assert done.returncode == 0, done.stderr[-3000:]
     return done.stdout
+
+
+def _data_line(out: str) -> str:
+    """The file a benchmark read: the whole Alpaca file beside the clone, else the subset."""
+    found = re.search(r"^data: (\S+) \([\d,]+ Alpaca pairs\)$", out, re.M)
+    assert found, out[:1000]
+    assert Path(found[1]).name in ("alpaca_cherry_3k.json", "alpaca_subset.json")
+    return found[1]
 
 
 @pytest.fixture
@@ -42,6 +51,7 @@ def smollm2():
 def test_bench_io():
     out = _run("bench/bench_io.py", "--records", "500", "--export-records", "500")
     assert "import        500" in out and "export        500" in out
+    _data_line(out)
 
 
 def test_bench_diff():
@@ -56,21 +66,24 @@ def test_bench_reflect():
         "--seed-samples", "10", "--seed-fault-samples", "5", "--seed-fault-cap", "5",
     )  # fmt: skip
     assert "60/60 terminal, 0 duplicated" in out
+    _data_line(out)
 
 
 @pytest.mark.slow
 def test_bench_app_and_dashboard():
-    assert "next sample at 300 vs 64 samples" in _run(
-        "bench/bench_app.py", "--samples", "300", "--repeats", "1"
-    )
-    assert "page_cold" in _run("bench/bench_dashboard.py", "--samples", "300", "--repeats", "1")
+    app = _run("bench/bench_app.py", "--samples", "300", "--repeats", "1")
+    assert "next sample at 300 vs 64 samples" in app
+    dashboard = _run("bench/bench_dashboard.py", "--samples", "300", "--repeats", "1")
+    assert "page_cold" in dashboard
+    assert _data_line(app) == _data_line(dashboard)
 
 
 @pytest.mark.slow
 @pytest.mark.student
-def test_bench_ifd(tmp_path, alpaca_records, smollm2):
+def test_bench_ifd(tmp_path, smollm2):
     report = tmp_path / "ifd.json"
-    _run("bench/bench_ifd.py", "--n", "3", "--rounds", "2", "--json", str(report))
+    out = _run("bench/bench_ifd.py", "--n", "3", "--rounds", "2", "--json", str(report))
+    _data_line(out)
     figures = json.loads(report.read_text())
     assert figures["records"] == 3 and figures["tokens"] > 0
     assert figures["max_rel_diff"] < 1e-3

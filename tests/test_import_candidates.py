@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
+from conftest import load_alpaca
 
 from reflection import InputError, ReflectionError, Store, diff
 from reflection.cli import main
@@ -18,7 +19,7 @@ from reflection.ingest.adopt import detect_shape, import_candidates, import_cand
 from reflection.ingest.datasets import import_dataset
 from reflection.review import queue as review
 
-N = 3111
+N = len(load_alpaca())  # the real pairs of tests/data
 NEW_KEYS = ("new_instruct", "new_input", "new_answer")
 
 
@@ -62,7 +63,7 @@ def counts(store: Store) -> tuple[int, int, int, int]:
 
 @pytest.fixture
 def originals(store, alpaca_records, tmp_path):
-    """The 3,111 Alpaca pairs imported as dataset `alpaca`."""
+    """The Alpaca pairs imported as dataset `alpaca`."""
     path = write_json(tmp_path / "alpaca.json", alpaca_records)
     import_dataset(store, path, dataset="alpaca")
     return store.dataset("alpaca")
@@ -81,7 +82,7 @@ def test_paired_seed_file_adds_originals_and_instruction_candidates(
     assert result.statuses == {"ok": N}
     ds = store.dataset("alpaca")
     ids = store.sample_ids(ds.id)
-    for index in (0, 1234, N - 1):
+    for index in (0, N // 2, N - 1):
         record = alpaca_records[index]
         sample = store.sample(ids[index])
         assert (sample.instruction, sample.output, sample.position) == (
@@ -238,7 +239,7 @@ def test_aligned_by_position_from_jsonl(store, originals, alpaca_records, tmp_pa
     assert (result.shape, result.match, result.kind) == ("aligned", "position", "response")
     assert (result.candidates_added, result.samples_added) == (N, 0)
     ids = store.sample_ids(originals.id)
-    for index in (0, 777, N - 1):
+    for index in (0, N // 3, N - 1):
         [candidate] = store.candidates_for(ids[index])
         assert candidate.output == better(alpaca_records[index]["output"])
         assert candidate.origin["line"] == index + 1 and candidate.origin["record"] == index + 1
@@ -267,14 +268,15 @@ def test_aligned_sharegpt_with_new_instructions_is_instruction_kind(
 def test_aligned_by_id_field_matches_a_shuffled_subset(store, alpaca_records, tmp_path):
     with_ids = [{"uid": 1000 + i, **r} for i, r in enumerate(alpaca_records)]
     import_dataset(store, write_json(tmp_path / "orig.json", with_ids), dataset="alpaca")
-    subset = recycled(with_ids[:500])
+    half = N // 2
+    subset = recycled(with_ids[:half])
     random.Random(3).shuffle(subset)
     path = write_json(tmp_path / "subset.json", subset)
     result = import_candidates(store, path, match="field:uid")
-    assert result.candidates_added == 500
+    assert result.candidates_added == half
     for sample in store.samples(store.dataset("alpaca").id):
         candidates = store.candidates_for(sample.id)
-        if sample.meta["uid"] < 1500:
+        if sample.meta["uid"] < 1000 + half:
             assert [c.output for c in candidates] == [better(sample.output)]
         else:
             assert candidates == []
@@ -284,26 +286,26 @@ def test_aligned_splits_of_a_datasets_folder(store, alpaca_records, tmp_path):
     """A DatasetDict folder: --split picks the split, and two splits are two sources (their
     record numbers overlap, and neither may pass for the other already imported)."""
     datasets = pytest.importorskip("datasets")
-    with_ids = [{"uid": 1000 + i, **r} for i, r in enumerate(alpaca_records[:400])]
+    with_ids = [{"uid": 1000 + i, **r} for i, r in enumerate(alpaca_records[:300])]
     import_dataset(store, write_json(tmp_path / "orig.json", with_ids), dataset="alpaca")
     folder = tmp_path / "recycled_hf"
     datasets.DatasetDict(
         {
-            "train": datasets.Dataset.from_list(recycled(with_ids[:300])),
-            "test": datasets.Dataset.from_list(recycled(with_ids[300:], instruction=True)),
+            "train": datasets.Dataset.from_list(recycled(with_ids[:200])),
+            "test": datasets.Dataset.from_list(recycled(with_ids[200:], instruction=True)),
         }
     ).save_to_disk(str(folder))
 
     test = import_candidates(store, folder, match="field:uid", split="test")
     assert (test.shape, test.kind, test.candidates_added) == ("aligned", "instruction", 100)
     train = import_candidates(store, folder, match="field:uid", split="train")
-    assert (train.kind, train.candidates_added, train.already_imported) == ("response", 300, 0)
+    assert (train.kind, train.candidates_added, train.already_imported) == ("response", 200, 0)
     again = import_candidates(store, folder, match="field:uid")  # the default split: train
-    assert (again.candidates_added, again.already_imported) == (0, 300)
+    assert (again.candidates_added, again.already_imported) == (0, 200)
     ds = store.dataset("alpaca").id
     by_uid = {s.meta["uid"]: s for s in store.samples(ds)}
-    [candidate] = store.candidates_for(by_uid[1350].id)
-    assert candidate.instruction == "In detail: " + with_ids[350]["instruction"]
+    [candidate] = store.candidates_for(by_uid[1250].id)
+    assert candidate.instruction == "In detail: " + with_ids[250]["instruction"]
     assert candidate.origin["split"] == "test" and candidate.origin["record"] == 51
 
     with pytest.raises(InputError, match="choose a split with --split: train, test"):
@@ -317,7 +319,7 @@ def test_aligned_splits_of_a_datasets_folder(store, alpaca_records, tmp_path):
          "--split", "test"],
     )  # fmt: skip
     assert result.exit_code == 0, result.output
-    assert store.count_candidates() == 400  # the CLI's re-import of test added nothing
+    assert store.count_candidates() == 300  # the CLI's re-import of test added nothing
 
 
 def test_aligned_by_hash_matches_response_reflections_by_their_prompt(
@@ -331,8 +333,8 @@ def test_aligned_by_hash_matches_response_reflections_by_their_prompt(
 @pytest.mark.parametrize(
     ("build", "match", "message"),
     [
-        (lambda rs: rs[:-1], "position", "3,110 records but the dataset has 3,111 samples"),
-        (lambda rs: [*rs, rs[0]], "position", "3,112 records but the dataset has 3,111 samples"),
+        (lambda rs: rs[:-1], "position", f"{N - 1:,} records but the dataset has {N:,} samples"),
+        (lambda rs: [*rs, rs[0]], "position", f"{N + 1:,} records but the dataset has {N:,}"),
         (
             lambda rs: [dict(r, uid=i) for i, r in enumerate(rs)][:5] + [dict(rs[5], uid=3)],
             "field:uid",
@@ -437,7 +439,7 @@ def test_raw_instruction_replies_in_jsonl_matched_by_id(store, alpaca_records, t
 def test_raw_mismatches(store, originals, alpaca_records, tmp_path):
     replies = [reply(r, i) for i, r in enumerate(alpaca_records)]
     before = counts(store)
-    with pytest.raises(InputError, match="3,112 records but the dataset has 3,111"):
+    with pytest.raises(InputError, match=f"{N + 1:,} records but the dataset has {N:,}"):
         import_candidates(store, write_json(tmp_path / "a.json", [*replies, "extra"]))
     with pytest.raises(InputError, match="carry no original to match by hash"):
         import_candidates(store, write_json(tmp_path / "b.json", replies), match="hash")

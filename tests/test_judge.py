@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+from oracle_server import DEFAULTS, attempts_to_answer
 
 from reflection import Candidate, Sample
 from reflection.reflect.settings import OracleConfig
@@ -114,22 +115,54 @@ def test_pairwise_in_both_orders_cancels_position_bias(fake_oracle, judged_store
     assert store.suggestions(ds.id)[ids[0]].candidate_id == cids[0]
 
 
+def _faults(fake_oracle, seed: int) -> dict:
+    settings = {**DEFAULTS, "p429": 0.2, "p500": 0.2, "retry_after": 0, "seed": seed}
+    fake_oracle.configure(**settings)
+    return settings
+
+
 def test_faults_are_retried_and_garbage_is_stored_as_a_failure(fake_oracle, judged_store):
     store, ds, ids, cids = judged_store
-    fake_oracle.configure(p429=0.2, p500=0.2, retry_after=0, seed=7)
-    summary = score_judge(store, ds.id, _config(fake_oracle))
-    assert summary.failed == 0 and summary.scored == 6
+    config = _config(fake_oracle)
+    settings = _faults(fake_oracle, seed=7)
+    summary = score_judge(store, ds.id, config)
     stats = fake_oracle.stats()
-    assert stats["requests"] > 6 and stats["faults"]  # retried until every one answered
+    # The fake draws each request's faults from its own messages and the seed, so the order in
+    # which the four in flight arrive changes nothing: every request was asked exactly until
+    # its first answer, one of them all 4 times the settings allow.
+    planned = {ref: attempts_to_answer(settings, ref) for ref in stats["by_ref"]}
+    assert max(planned.values()) == config.max_attempts, f"seed 7 no longer plans that: {planned}"
+    assert stats["by_ref"] == planned and len(planned) == 6
+    assert stats["requests"] == sum(planned.values()) and stats["faults"]
+    assert summary.failed == 0 and summary.scored == 6
     fake_oracle.configure(p429=0, p500=0, p_garbage=1.0)
     store.conn.execute("DELETE FROM scores")
     store.conn.execute("DELETE FROM oracle_cache")
-    garbage = score_judge(store, ds.id, _config(fake_oracle))
+    garbage = score_judge(store, ds.id, config)
     assert garbage.failed == 6
     failed = next(s for s in store.scores_for(ids[0]) if s.metric == "judge")
     assert failed.value is None and failed.detail["error"] == "no 1-10 score in the reply"
     assert "weather" in failed.detail["raw"]
     assert store.runs("score")[-1].counters["failed"] == 6
+
+
+def test_a_request_past_its_attempts_is_stored_as_a_failure(fake_oracle, judged_store):
+    store, ds, ids, cids = judged_store
+    config = _config(fake_oracle)
+    settings = _faults(fake_oracle, seed=1)
+    summary = score_judge(store, ds.id, config)
+    stats = fake_oracle.stats()
+    planned = {ref: attempts_to_answer(settings, ref) for ref in stats["by_ref"]}
+    unanswered = [ref for ref, n in planned.items() if n > config.max_attempts]
+    assert len(unanswered) == 1, f"seed 1 no longer plans that: {planned}"
+    # Asked exactly max_attempts times, never more; the others as often as they needed.
+    assert stats["by_ref"] == {ref: min(n, config.max_attempts) for ref, n in planned.items()}
+    assert (summary.scored, summary.failed) == (6, 1)
+    [score] = [
+        s for sid in ids for s in store.scores_for(sid) if s.metric == "judge" and s.value is None
+    ]
+    assert score.detail["status"] == "error"
+    assert score.detail["error"].startswith("gave up after 4 attempts: HTTP ")
 
 
 def test_cli_judge_pairwise(fake_oracle, judged_store):

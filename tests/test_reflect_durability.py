@@ -27,13 +27,15 @@ SENTINEL = "sk-SENTINEL-7f3a9c1e-never-store-me"
 
 
 def _fill(path: Path, records, count: int) -> None:
+    """`count` samples of the real pairs; past the last, they repeat with a numbered suffix."""
+    samples = []
+    for i in range(count):
+        r = records[i % len(records)]
+        suffix = f" ({i // len(records)})" if i >= len(records) else ""
+        samples.append(Sample(instruction=r["instruction"] + suffix, input=r["input"],
+                              output=r["output"], position=i))  # fmt: skip
     with Store(path) as store:
-        data = store.ensure_dataset("alpaca")
-        store.add_samples(
-            data.id,
-            [Sample(instruction=r["instruction"], input=r["input"], output=r["output"], position=i)
-             for i, r in enumerate(records[:count])],
-        )  # fmt: skip
+        store.add_samples(store.ensure_dataset("alpaca").id, samples)
 
 
 def _cli(db: Path, server, *extra: str) -> list[str]:
