@@ -54,7 +54,14 @@ def users_group() -> None:
 @click.option("--oidc", is_flag=True, help="NAME is an e-mail address that signs in with OIDC.")
 @db_option
 def users_add(name, role, oidc, db):
-    """Add an account; a built-in one reads its password from stdin (prompted on a terminal)."""
+    """Add an account; a built-in one reads its password from stdin (prompted on a terminal).
+
+    \b
+    Example:
+      reflection users add ana --role admin
+      printf '%s\\n' "$PASSWORD" | reflection users add bo --role reviewer
+      reflection users add alice@example.com --role viewer --oidc
+    """
     password = None if oidc else _password(name)
     with open_store(db) as store:
         account = accounts.add_user(store, name, role, actor=_actor(), password=password, oidc=oidc)
@@ -66,7 +73,12 @@ def users_add(name, role, oidc, db):
 @db_option
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 def users_list(db, as_json):
-    """The accounts, their roles and how they sign in (never their passwords)."""
+    """The accounts, their roles and how they sign in (never their passwords).
+
+    \b
+    Example:
+      reflection users list --json
+    """
     with open_store(db) as store:
         listed = store.accounts()
     rows = [
@@ -86,7 +98,12 @@ def users_list(db, as_json):
 @click.argument("role", type=click.Choice(ROLES))
 @db_option
 def users_set_role(name, role, db):
-    """Give an account another role (it applies on the account's next click)."""
+    """Give an account another role (it applies on the account's next click).
+
+    \b
+    Example:
+      reflection users set-role bo admin
+    """
     with open_store(db) as store:
         account = accounts.set_role(store, name, role, actor=_actor())
     click.echo(f"{account.name} is now {account.role}")
@@ -96,7 +113,12 @@ def users_set_role(name, role, db):
 @click.argument("name")
 @db_option
 def users_reset_password(name, db):
-    """A new password for a built-in account, from stdin (prompted on a terminal)."""
+    """A new password for a built-in account, from stdin (prompted on a terminal).
+
+    \b
+    Example:
+      reflection users reset-password bo
+    """
     password = _password(name)
     with open_store(db) as store:
         account = accounts.reset_password(store, name, password, actor=_actor())
@@ -107,7 +129,12 @@ def users_reset_password(name, db):
 @click.argument("name")
 @db_option
 def users_remove(name, db):
-    """Remove an account (its past decisions stay under its name); signs it out at once."""
+    """Remove an account (its past decisions stay under its name); signs it out at once.
+
+    \b
+    Example:
+      reflection users remove bo
+    """
     with open_store(db) as store:
         accounts.remove_user(store, name, actor=_actor())
     click.echo(f"Removed {name}")

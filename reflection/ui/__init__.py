@@ -1,10 +1,21 @@
 """The Streamlit layer: the only code in `reflection` that imports streamlit.
 
 Pages call these helpers and the library; nothing here holds business logic. By concern:
-`session` (the store, dataset picker, annotator, flash messages), `nav` (page files, header,
-links), `review_widgets` (the Review page's parts) and `home` (the overview).
+`auth` (sign-in, the role check each page and callback makes, typed paths), `session` (the
+store, dataset picker, annotator, flash messages), `nav` (page files, header, links),
+`review_widgets` (the Review page's parts) and `home` (the overview).
 """
 
+from .auth import (
+    User,
+    allowed,
+    confined_path,
+    current_user,
+    guard,
+    require_role,
+    sign_out,
+    team_settings,
+)
 from .home import dataset_overview
 from .nav import PAGES, page_exists, page_for, page_header, page_links, sidebar_navigation
 from .review_widgets import (
@@ -39,6 +50,14 @@ from .session import (
 
 __all__ = [
     "ANNOTATOR_KEY",
+    "User",
+    "allowed",
+    "confined_path",
+    "current_user",
+    "guard",
+    "require_role",
+    "sign_out",
+    "team_settings",
     "DATASET_KEY",
     "PAGES",
     "VIEW_MODES",
