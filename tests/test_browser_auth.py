@@ -48,13 +48,13 @@ PAGES = [
 
 
 @contextlib.contextmanager
-def reflection_app(db: Path, secrets: Path, port: int) -> Iterator[str]:
+def reflection_app(db: Path, secrets: Path, port: int, *options: str) -> Iterator[str]:
     """`reflection app` on 127.0.0.1:port; stopped with SIGTERM, as a supervisor would."""
     log_path = db.parent / "app.log"
     with open(log_path, "w") as log:
         process = subprocess.Popen(
             [sys.executable, "-m", "reflection", "app", "--db", str(db), "--port", str(port),
-             "--headless", "--secrets", str(secrets)],
+             "--headless", "--secrets", str(secrets), *options],
             stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
         )  # fmt: skip
         url = f"http://127.0.0.1:{port}"
@@ -79,8 +79,28 @@ def reflection_app(db: Path, secrets: Path, port: int) -> Iterator[str]:
                 process.kill()
 
 
+def write_secrets(path: Path, app_port: int, provider_port: int) -> Path:
+    path.write_text(
+        "[auth]\n"
+        f'redirect_uri = "http://127.0.0.1:{app_port}/oauth2callback"\n'
+        f'cookie_secret = "{os.urandom(24).hex()}"\n'
+        'client_id = "reflection-studio-test"\n'
+        'client_secret = "not-a-real-secret"\n'
+        f'server_metadata_url = "http://localhost:{provider_port}'
+        '/.well-known/openid-configuration"\n'
+    )
+    return path
+
+
 @pytest.fixture(scope="module")
-def server(tmp_path_factory):
+def provider():
+    """A real OpenID Connect provider on localhost (any client id, any user)."""
+    with oidc_mock.run_server_in_thread(port=0) as running:
+        yield running.server_port
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory, provider):
     """(app URL, database) with accounts for every role and OIDC configured."""
     demo = pytest.importorskip("reflection.demo")
     folder = tmp_path_factory.mktemp("auth-browser")
@@ -91,19 +111,9 @@ def server(tmp_path_factory):
             accounts.add_user(store, name, role, actor="test", password=PASSWORD)
         accounts.add_user(store, OIDC_USER, "reviewer", actor="test", oidc=True)
     port = free_port()
-    with oidc_mock.run_server_in_thread(port=0) as provider:
-        secrets = folder / "secrets.toml"
-        secrets.write_text(
-            "[auth]\n"
-            f'redirect_uri = "http://127.0.0.1:{port}/oauth2callback"\n'
-            f'cookie_secret = "{os.urandom(24).hex()}"\n'
-            'client_id = "reflection-studio-test"\n'
-            'client_secret = "not-a-real-secret"\n'
-            f'server_metadata_url = "http://localhost:{provider.server_port}'
-            '/.well-known/openid-configuration"\n'
-        )
-        with reflection_app(db, secrets, port) as url:
-            yield url, db
+    secrets = write_secrets(folder / "secrets.toml", port, provider)
+    with reflection_app(db, secrets, port) as url:
+        yield url, db
 
 
 @pytest.fixture(scope="module")
@@ -211,15 +221,19 @@ def test_the_refusal_for_each_role_on_each_page(server, browser, user):
             context.close()
 
 
-def test_sign_in_with_the_oidc_provider(server, page):
-    url, db = server
+def oidc_sign_in(page, url: str, who: str) -> None:
     page.goto(url)
     page.get_by_role("button", name="Sign in with single sign-on").click()
     # The provider's own page: who signs in.
     page.locator('input[name="sub"]').wait_for(timeout=WAIT_MS)
     assert page.url.startswith("http://localhost:")
-    page.locator('input[name="sub"]').fill(OIDC_USER)
+    page.locator('input[name="sub"]').fill(who)
     page.get_by_role("button", name="Authorize").click()
+
+
+def test_sign_in_with_the_oidc_provider(server, page):
+    url, db = server
+    oidc_sign_in(page, url, OIDC_USER)
     page.get_by_text(f"Signed in as {OIDC_USER}").wait_for(timeout=WAIT_MS)
     wait_idle(page)
     assert page.url.startswith(url)
@@ -248,11 +262,7 @@ def test_sign_in_with_the_oidc_provider(server, page):
 
 def test_an_oidc_identity_without_a_role_sees_nothing(server, page):
     url, db = server
-    page.goto(url)
-    page.get_by_role("button", name="Sign in with single sign-on").click()
-    page.locator('input[name="sub"]').wait_for(timeout=WAIT_MS)
-    page.locator('input[name="sub"]').fill("mallory@example.com")
-    page.get_by_role("button", name="Authorize").click()
+    oidc_sign_in(page, url, "mallory@example.com")
     page.get_by_text("no role in this app").wait_for(timeout=WAIT_MS)
     wait_idle(page)
     text = body(page)
@@ -261,3 +271,30 @@ def test_an_oidc_identity_without_a_role_sees_nothing(server, page):
     with Store(db) as store:
         [event] = store.audit_events(actor="mallory@example.com")
         assert (event.action, event.detail) == ("signin_failed", {"reason": "no role"})
+
+
+def test_an_idle_oidc_session_is_signed_out_in_this_tab_and_the_next(tmp_path, provider, page):
+    # Its own server, with a 15-second idle time (shorter would race a slow sign-in).
+    db = tmp_path / "idle.db"
+    with Store(db) as store:
+        accounts.add_user(store, OIDC_USER, "viewer", actor="test", oidc=True)
+    port = free_port()
+    secrets = write_secrets(tmp_path / "secrets.toml", port, provider)
+    with reflection_app(db, secrets, port, "--session-idle", "0.25") as url:
+        oidc_sign_in(page, url, OIDC_USER)
+        page.get_by_text(f"Signed in as {OIDC_USER}").wait_for(timeout=WAIT_MS)
+        wait_idle(page)
+        page.wait_for_timeout(17_000)
+        # The next click in this tab finds the session idle: signed out, cookie dropped.
+        page.get_by_role("link", name="Dashboard").first.click()  # a new run of this session
+        page.get_by_role("button", name="End session").click(timeout=WAIT_MS)
+        page.get_by_role("button", name="Sign in with single sign-on").wait_for(timeout=WAIT_MS)
+        # A new tab with a fresh sign-in, left idle, then opened again: the cookie alone
+        # does not let it back in.
+        oidc_sign_in(page, url, OIDC_USER)
+        page.get_by_text(f"Signed in as {OIDC_USER}").wait_for(timeout=WAIT_MS)
+        page.wait_for_timeout(17_000)
+        page.goto(url)
+        page.get_by_role("button", name="End session").click(timeout=WAIT_MS)
+        page.get_by_role("button", name="Sign in with single sign-on").wait_for(timeout=WAIT_MS)
+        assert "Signed in as" not in body(page)
