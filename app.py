@@ -4,6 +4,7 @@ import streamlit as st
 
 from reflection import ui
 
+ui.require_role("read")
 ui.page_header(
     "Reflection Studio", caption="Recycle instruction data with an oracle, then review it."
 )

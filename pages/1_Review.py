@@ -6,10 +6,12 @@ from reflection import ui
 from reflection.errors import ReflectionError
 from reflection.review import queue as review
 
+ui.require_role("read")
 ui.page_header("Review", "🔍")
 store = ui.get_store()
 dataset = ui.require_dataset(store)
 name = ui.annotator()
+viewer = not ui.allowed("decide")  # the buttons say so; the callbacks refuse in any case
 session = ui.review_session(store, dataset.id, ui.queue_filters(store, dataset.id))
 
 
@@ -23,6 +25,7 @@ def act(action, *args, **kwargs):
         ui.flash("error", str(exc))
 
 
+@ui.guard("decide")
 def decide(decision, candidate_id=None):
     sid = session.current_id
     note = st.session_state.get(f"note_{sid}", "")
@@ -38,6 +41,7 @@ def decide(decision, candidate_id=None):
     )
 
 
+@ui.guard("decide")
 def save_edit(base):
     sid = session.current_id
     text = {f: st.session_state.get(f"edit_{f}_{sid}", "") for f in review.FIELDS}
@@ -45,6 +49,11 @@ def save_edit(base):
     tags = review.parse_tags(st.session_state.get(f"tags_{sid}", ""))
     act(session.save_edit, store, base, text, annotator=name, note=note, tags=tags)
     st.session_state["_editing"] = None
+
+
+@ui.guard("decide")
+def undo():
+    act(session.undo_last, store, name)
 
 
 with st.sidebar.form("jump", border=False):
@@ -61,13 +70,7 @@ nav[0].button(
 nav[1].button(
     "Next", icon=":material/arrow_forward:", shortcut="N", on_click=act, args=(session.next, store)
 )
-nav[2].button(
-    "Undo",
-    icon=":material/undo:",
-    shortcut="U",
-    on_click=act,
-    args=(session.undo_last, store, name),
-)
+nav[2].button("Undo", icon=":material/undo:", shortcut="U", on_click=undo, disabled=viewer)
 if sid is None:
     st.success(f"Queue finished: {len(session.ids):,} samples in it. Change the filters for more.")
     st.stop()
@@ -93,21 +96,21 @@ keys[0].button(
     "Accept candidate",
     shortcut="A",
     type="primary",
-    disabled=shown is None,
+    disabled=shown is None or viewer,
     on_click=decide,
     args=("accept", chosen_id),
     width="stretch",
 )
-keys[1].button(
-    "Accept original", shortcut="O", on_click=decide, args=("accept", None), width="stretch"
-)
-keys[2].button("Edit", shortcut="E", on_click=ui.start_edit, args=(sid,), width="stretch")
-keys[3].button("Reject", shortcut="X", on_click=decide, args=("reject",), width="stretch")
-keys[4].button("Skip", shortcut="S", on_click=decide, args=("skip",), width="stretch")
+for key, (label, shortcut, callback, args) in enumerate(
+    (("Accept original", "O", decide, ("accept", None)), ("Edit", "E", ui.start_edit, (sid,)),
+     ("Reject", "X", decide, ("reject",)), ("Skip", "S", decide, ("skip",))), start=1,
+):  # fmt: skip
+    keys[key].button(label, shortcut=shortcut, on_click=callback, args=args, disabled=viewer,
+                     width="stretch")  # fmt: skip
 keys[5].button(
     "As suggested",
     shortcut="G",
-    disabled=follow is None,
+    disabled=follow is None or viewer,
     on_click=decide,
     args=follow or ("skip",),
     width="stretch",

@@ -7,6 +7,7 @@ from reflection.errors import ReflectionError
 from reflection.records import COMPARISONS, REFLECTED_KINDS, REVIEW_STATUSES, Condition
 from reflection.select import bulk
 
+ui.require_role("bulk")
 ui.page_header(
     "Bulk decisions",
     "🧹",
@@ -84,6 +85,7 @@ if preview.examples:
     )
 
 
+@ui.guard("bulk")
 def apply_rule() -> None:
     try:
         run = bulk.apply(store, dataset.id, rule, annotator=name)
@@ -92,6 +94,7 @@ def apply_rule() -> None:
         ui.flash("error", str(exc))
 
 
+@ui.guard("bulk")
 def undo_run(run_id: int) -> None:
     try:
         undone = bulk.undo(store, run_id, annotator=name)

@@ -6,6 +6,7 @@ from reflection import ui
 from reflection.review import dashboard, figures, spotcheck
 from reflection.store import Store
 
+ui.require_role("read")
 ui.page_header("Dashboard", "📊", caption="Every chart follows the dataset picked in the sidebar.")
 store = ui.get_store()
 dataset = ui.require_dataset(store)

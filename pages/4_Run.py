@@ -11,6 +11,7 @@ from reflection.scoring.settings import ScoringSettings
 FAMILIES = {"text": "Text statistics (fast, no model)", "ifd": "IFD (student model)",
             "rifd": "Reversed IFD (student model)", "drift": "Topic drift (MiniLM embeddings)"}  # fmt: skip
 
+ui.require_role("run")
 ui.page_header(
     "Run",
     "⚙️",
@@ -49,6 +50,7 @@ else:
     st.caption("Scoring is resumable: versions that already have the score are skipped.")
 
 
+@ui.guard("run")
 def start() -> None:
     try:
         if task == "Reflect with an oracle":
@@ -70,6 +72,7 @@ def start() -> None:
 st.button("Start", type="primary", on_click=start, key="run_start")
 
 
+@ui.guard("run")
 def stop(run_id: int) -> None:
     if not jobs.stop_job(ui.db_path(), run_id):
         ui.flash("warning", f"Job {run_id} is not running in this app process.")

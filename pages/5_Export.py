@@ -10,6 +10,7 @@ from reflection.errors import ReflectionError
 from reflection.export import curated as export
 from reflection.formats import FORMATS, SUFFIXES
 
+ui.require_role("export")
 ui.page_header(
     "Export", "📦", caption="Accepted versions (and edits) go out; rejected samples never do."
 )
@@ -65,6 +66,7 @@ def write_to(path: Path) -> export.ExportResult:
     )
 
 
+@ui.guard("export")
 def prepare_download() -> None:
     """Export to a temporary file and keep its bytes for the download button."""
     try:
@@ -89,13 +91,15 @@ else:
         )
 
 st.subheader("Write to a path on this machine")
-target = st.text_input("Path", placeholder=f"/data/{dataset.name}_curated{SUFFIXES.get(fmt, '')}",
-                       key="export_path")  # fmt: skip
+roots = ", ".join(f"`{root}`" for root in ui.team_settings().data_roots)
+target = st.text_input("Path", placeholder=f"{dataset.name}_curated{SUFFIXES.get(fmt, '')}",
+                       key="export_path", help=f"Inside the data roots: {roots}")  # fmt: skip
 
 
+@ui.guard("paths")
 def write_path() -> None:
     try:
-        result = write_to(Path(target.strip()).expanduser())
+        result = write_to(ui.confined_path(target))
         ui.flash(
             "success", f"Wrote {result.written:,} records to {result.path} (run {result.run_id})."
         )

@@ -7,6 +7,7 @@ from reflection.errors import ReflectionError
 from reflection.ingest import adopt
 from reflection.review import spotcheck
 
+ui.require_role("import")
 ui.page_header(
     "Import & spot-check",
     "📥",
@@ -34,7 +35,9 @@ with importing:
         path = ""
     else:
         upload = None
-        path = st.text_input("Path", placeholder="/data/alpaca_reflected.json").strip()
+        roots = ", ".join(f"`{root}`" for root in ui.team_settings().data_roots)
+        path = st.text_input("Path", placeholder="alpaca_reflected.json",
+                             help=f"Inside the data roots: {roots}").strip()  # fmt: skip
     left, right = st.columns(2)
     target = left.text_input(
         "Dataset", value=dataset.name if dataset else "", help="Paired and pairs files create it."
@@ -65,7 +68,7 @@ with importing:
                     store, upload.getvalue(), upload.name, **options
                 )
             else:
-                result = adopt.import_candidates(store, path, **options)
+                result = adopt.import_candidates(store, ui.confined_path(path), **options)
         except ReflectionError as exc:
             ui.show_error(exc)
         else:  # rerun so the dataset picker and the spot-check tab see the new data

@@ -10,7 +10,9 @@ from .errors import (
     InputError,
     NotFoundError,
     OracleError,
+    PermissionDenied,
     ReflectionError,
+    SignInError,
     StoreError,
 )
 from .records import (
@@ -75,6 +77,7 @@ __all__ = [
     "NotFoundError",
     "OracleConfig",
     "OracleError",
+    "PermissionDenied",
     "PriceTable",
     "PromptSet",
     "ReflectionError",
@@ -85,6 +88,7 @@ __all__ = [
     "SampleState",
     "Score",
     "ScoringSettings",
+    "SignInError",
     "Store",
     "StoreError",
     "Suggestion",

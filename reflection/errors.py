@@ -44,3 +44,11 @@ class OracleError(ReflectionError):
 
 class ConfigError(ReflectionError):
     """A setting is missing or invalid."""
+
+
+class PermissionDenied(ReflectionError):
+    """The signed-in account's role does not allow this, or a path lies outside the data roots."""
+
+
+class SignInError(ReflectionError):
+    """A sign-in was refused: wrong name or password, too many failures, or no role given."""

@@ -1,16 +1,11 @@
-"""Commands for datasets: import, export, stats, and the app."""
+"""Commands for datasets: import, export, stats (the app and the demo: cli/serve.py)."""
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import click
 
-from ..config import default_db_path
-from ..demo import app_path, build_demo
 from ..export.curated import UNDECIDED_POLICIES, export_dataset
 from ..formats import FORMATS
 from ..ingest.datasets import import_dataset
@@ -130,68 +125,3 @@ def stats_command(db, dataset, as_json):
             click.echo(f"{name.replace('_', ' ')}: {value}")
     for name, line in spot_lines:
         click.echo(f"spot-check {name}: {line}")
-
-
-def _serve(db: Path, port: int | None, headless: bool) -> None:
-    app = app_path()
-    command = [
-        sys.executable,
-        "-m",
-        "streamlit",
-        "run",
-        str(app),
-        "--browser.gatherUsageStats",
-        "false",
-        # The pages draw their own sidebar navigation (ui.sidebar_navigation).
-        "--client.showSidebarNavigation",
-        "false",
-    ]
-    if port:
-        command += ["--server.port", str(port)]
-    if headless:
-        command += ["--server.headless", "true"]
-    env = {**os.environ, "REFLECTION_DB": str(Path(db).resolve())}
-    click.echo(f"Serving {db} with Streamlit (Ctrl+C stops)")
-    sys.exit(subprocess.call(command, env=env, cwd=app.parent))
-
-
-@main.command("app")
-@db_option
-@click.option("--port", type=int, help="Port (default: Streamlit's, 8501).")
-@click.option("--headless", is_flag=True, help="Do not open a browser.")
-def app_command(db, port, headless):
-    """Start the review app on a database.
-
-    \b
-    Example:
-      reflection app --db alpaca.db
-    """
-    path = db or default_db_path()
-    with open_store(path):
-        pass  # creates or migrates the file before the app opens it
-    _serve(path, port, headless)
-
-
-@main.command("demo")
-@click.option(
-    "--db",
-    type=click.Path(dir_okay=False, path_type=Path),
-    default=Path("demo.db"),
-    show_default=True,
-    help="Where to build the demo database.",
-)
-@click.option("--port", type=int, help="Port (default: Streamlit's, 8501).")
-@click.option("--headless", is_flag=True, help="Do not open a browser.")
-@click.option("--build-only", is_flag=True, help="Build the database and exit.")
-def demo_command(db, port, headless, build_only):
-    """Build the demo database from data/demo (if missing) and start the app on it.
-
-    \b
-    Example:
-      reflection demo --headless
-    """
-    if not Path(db).exists():
-        summary = build_demo(db)
-        click.echo(f"Built {db}: {summary}")
-    if not build_only:
-        _serve(db, port, headless)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from .accounts import Account, AccountStore, SignInFailures
 from .analytics import AnalyticsStore
 from .audit import AuditEvent, AuditStore
 from .base import StoreBase, now
@@ -35,6 +36,7 @@ class Store(
     SpotCheckStore,
     OracleJobStore,
     AuditStore,
+    AccountStore,
     StoreBase,
 ):
     """Everything the library keeps, in one SQLite file."""
@@ -84,4 +86,13 @@ class Store(
         }
 
 
-__all__ = ["MIGRATIONS", "AuditEvent", "Store", "ensure_schema", "now", "scrub"]
+__all__ = [
+    "MIGRATIONS",
+    "Account",
+    "AuditEvent",
+    "SignInFailures",
+    "Store",
+    "ensure_schema",
+    "now",
+    "scrub",
+]

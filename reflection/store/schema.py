@@ -260,6 +260,33 @@ def m010_audit(db: sqlite_utils.Database) -> None:
     db.execute("CREATE INDEX audit_action ON audit(action, id)")
 
 
+def m011_accounts(db: sqlite_utils.Database) -> None:
+    """Accounts (built-in with an argon2 hash, or an OIDC e-mail address) and sign-in failures.
+
+    Names are unique whatever their case (`Alice` and `alice` are one account). Failures are
+    kept per name, whether or not the account exists, so guessing is slowed for every name.
+    """
+    _script(
+        db,
+        """
+        CREATE TABLE accounts (
+            name TEXT PRIMARY KEY COLLATE NOCASE,
+            role TEXT NOT NULL,
+            kind TEXT NOT NULL,
+            password_hash TEXT,
+            created_at TEXT NOT NULL,
+            updated_at TEXT NOT NULL
+        );
+        CREATE TABLE signin_failures (
+            name TEXT PRIMARY KEY COLLATE NOCASE,
+            failures INTEGER NOT NULL,
+            last_failed_at TEXT NOT NULL,
+            blocked_until REAL NOT NULL
+        )
+        """,
+    )
+
+
 MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [
     m001_initial,
     m002_review_queue,
@@ -271,6 +298,7 @@ MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [
     m008_review_range_index,
     m009_score_changes,
     m010_audit,
+    m011_accounts,
 ]
 
 

@@ -1,10 +1,21 @@
 """The Streamlit layer: the only code in `reflection` that imports streamlit.
 
 Pages call these helpers and the library; nothing here holds business logic. By concern:
-`session` (the store, dataset picker, annotator, flash messages), `nav` (page files, header,
-links), `review_widgets` (the Review page's parts) and `home` (the overview).
+`auth` (sign-in, the role check each page and callback makes, typed paths), `session` (the
+store, dataset picker, annotator, flash messages), `nav` (page files, header, links),
+`review_widgets` (the Review page's parts) and `home` (the overview).
 """
 
+from .auth import (
+    User,
+    allowed,
+    confined_path,
+    current_user,
+    guard,
+    require_role,
+    sign_out,
+    team_settings,
+)
 from .home import dataset_overview
 from .nav import PAGES, page_exists, page_for, page_header, page_links, sidebar_navigation
 from .review_widgets import (
@@ -41,10 +52,14 @@ __all__ = [
     "ANNOTATOR_KEY",
     "DATASET_KEY",
     "PAGES",
+    "User",
     "VIEW_MODES",
+    "allowed",
     "annotator",
     "cached_diff",
     "candidate_details",
+    "confined_path",
+    "current_user",
     "dataset_overview",
     "dataset_picker",
     "db_path",
@@ -52,6 +67,7 @@ __all__ = [
     "flag_list",
     "flash",
     "get_store",
+    "guard",
     "html_list",
     "page_exists",
     "page_for",
@@ -59,6 +75,7 @@ __all__ = [
     "page_links",
     "queue_filters",
     "require_dataset",
+    "require_role",
     "review_history",
     "review_session",
     "scores_table",
@@ -67,7 +84,9 @@ __all__ = [
     "show_flash",
     "show_version_field",
     "sidebar_navigation",
+    "sign_out",
     "start_edit",
     "state_and_suggestion",
     "status_counts_line",
+    "team_settings",
 ]

@@ -10,7 +10,8 @@ from pathlib import Path
 
 import streamlit as st
 
-from .session import db_path
+from ..team import access
+from .session import ROLE_KEY, db_path
 
 # file, label, icon, what it is for; in the order of the work.
 PAGES = (
@@ -29,7 +30,24 @@ STEP_PAGES = {
     "bulk": "pages/2_Bulk.py",
     "export": "pages/5_Export.py",
 }
+# What a role needs to use each page (ui.auth checks it on the page; here it only decides
+# which links a signed-in account is shown).
+PAGE_ACTIONS = {
+    "app.py": "read",
+    "pages/6_Import.py": "import",
+    "pages/1_Review.py": "read",
+    "pages/2_Bulk.py": "bulk",
+    "pages/3_Dashboard.py": "read",
+    "pages/4_Run.py": "run",
+    "pages/5_Export.py": "export",
+}
 _ROOT = Path(__file__).resolve().parent.parent.parent
+
+
+def _visible(page: str) -> bool:
+    """The page exists and this session's role (none without sign-in) may use it."""
+    action = PAGE_ACTIONS.get(page, "read")
+    return page_exists(page) and access.allowed(st.session_state.get(ROLE_KEY), action)
 
 
 def page_exists(page: str) -> bool:
@@ -39,13 +57,13 @@ def page_exists(page: str) -> bool:
 def page_for(step: str) -> str | None:
     """The page file a library step opens, when this app has it."""
     page = STEP_PAGES.get(step)
-    return page if page and page_exists(page) else None
+    return page if page and _visible(page) else None
 
 
 def page_links() -> None:
     """Links to every page that exists, each with one line on what it is for."""
     for page, label, icon, what in PAGES:
-        if page_exists(page):
+        if _visible(page):
             st.page_link(page, label=f"{label}: {what}", icon=icon)
 
 
@@ -74,5 +92,5 @@ def sidebar_navigation() -> None:
     if not main or Path(main).resolve() != _ROOT / "app.py":
         return
     for page, label, icon in (("app.py", "Home", ":material/home:"), *(p[:3] for p in PAGES)):
-        if page_exists(page):
+        if _visible(page):
             st.sidebar.page_link(page, label=label, icon=icon)

@@ -25,6 +25,8 @@ from ..store import Store
 _STORE_KEY = "_reflection_store"
 DATASET_KEY = "dataset_name"  # the picked dataset's name, shared by every page
 ANNOTATOR_KEY = "annotator"  # the annotator's name, asked once per session
+ACCOUNT_KEY = "_account"  # the signed-in account's name (ui.auth): the annotator then
+ROLE_KEY = "_account_role"  # its role as of this run (ui.auth), for what navigation shows
 
 
 def db_path() -> Path:
@@ -94,8 +96,12 @@ def set_annotator(name: str) -> None:
 def annotator(*, required: bool = True) -> str:
     """The annotator's name: asked once per session (a form in the page), shown in the sidebar.
 
-    With `required`, the page stops at the form until a name is given.
+    With `required`, the page stops at the form until a name is given. When someone is signed
+    in (ui.auth), the name is their account's, and there is no form to type another.
     """
+    account = st.session_state.get(ACCOUNT_KEY)
+    if account:
+        return account
     name = st.session_state.get(ANNOTATOR_KEY, "")
     if name:
         st.sidebar.caption(f"Annotator: **{html.escape(name)}**")
