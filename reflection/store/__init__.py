@@ -9,6 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 from .analytics import AnalyticsStore
+from .assignments import AssignmentStore
 from .audit import AuditEvent, AuditStore
 from .base import StoreBase, now
 from .candidates import CandidateStore
@@ -35,6 +36,7 @@ class Store(
     SpotCheckStore,
     OracleJobStore,
     AuditStore,
+    AssignmentStore,
     StoreBase,
 ):
     """Everything the library keeps, in one SQLite file."""
