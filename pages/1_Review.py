@@ -10,7 +10,7 @@ ui.page_header("Review", "🔍")
 store = ui.get_store()
 dataset = ui.require_dataset(store)
 name = ui.annotator()
-session = ui.review_session(store, dataset.id, ui.queue_filters(store, dataset.id))
+session = ui.review_session(store, dataset.id, ui.queue_filters(store, dataset.id), name)
 
 
 def act(action, *args, **kwargs):
@@ -73,10 +73,10 @@ if sid is None:
     st.stop()
 nav[3].caption(
     f"Sample **{sid}** · {session.index + 1:,} of {session.size_label} in queue · "
-    f"{ui.status_counts_line(store, dataset.id)}"
+    f"{ui.status_counts_line(store, dataset.id, session.reviewer)}"
 )
 
-item = review.load_item(store, sid)
+item = review.load_item(store, sid, session.reviewer)
 options = [None, *(c.id for c in item.candidates)]
 shown_default = review.default_candidate(item)
 chosen_id = st.selectbox(
