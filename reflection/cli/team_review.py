@@ -7,12 +7,8 @@ import getpass
 import click
 
 from ..team import agreement as agreement_stats
-from ..team.assign import assign_dataset, progress, reassign
+from ..team.assign import assign_dataset, parse_names, progress, reassign
 from .common import db_option, echo_json, main, only_dataset, open_store
-
-
-def _names(text: str) -> list[str]:
-    return [name.strip() for name in text.split(",")]
 
 
 def _actor(function):
@@ -62,7 +58,7 @@ def assign_command(db, dataset, reviewers, overlap, limit, seed, actor):
     with open_store(db) as store:
         name = dataset or only_dataset(store)
         result = assign_dataset(
-            store, name, _names(reviewers), overlap, limit=limit, seed=seed, actor=actor
+            store, name, parse_names(reviewers), overlap, limit=limit, seed=seed, actor=actor
         )
         click.echo(
             f"Assigned {result.samples:,} samples of {result.dataset!r} "
@@ -89,7 +85,7 @@ def reassign_command(db, dataset, reviewer, to, seed, actor):
     """
     with open_store(db) as store:
         name = dataset or only_dataset(store)
-        result = reassign(store, name, reviewer, _names(to), seed=seed, actor=actor)
+        result = reassign(store, name, reviewer, parse_names(to), seed=seed, actor=actor)
         spread = ", ".join(f"{k} {v:,}" for k, v in result.to.items())
         click.echo(f"Moved {result.moved:,} open samples from {reviewer} ({spread})")
         if result.unplaced:

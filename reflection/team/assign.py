@@ -37,6 +37,11 @@ def reviewer_names(names: Iterable[str]) -> list[str]:
     return cleaned
 
 
+def parse_names(text: str) -> list[str]:
+    """Comma-separated names, trimmed, empty ones dropped (order kept)."""
+    return [name.strip() for name in text.split(",") if name.strip()]
+
+
 class Dealer:
     """Deals reviewers to samples, `overlap` distinct ones each, balanced across them."""
 

@@ -2,7 +2,8 @@
 
 Pages call these helpers and the library; nothing here holds business logic. By concern:
 `session` (the store, dataset picker, annotator, flash messages), `nav` (page files, header,
-links), `review_widgets` (the Review page's parts) and `home` (the overview).
+links), `review_widgets` (the Review page's parts), `team_widgets` (assignment progress,
+disputes, agreement) and `home` (the overview).
 """
 
 from .home import dataset_overview
@@ -36,12 +37,15 @@ from .session import (
     show_error,
     show_flash,
 )
+from .team_widgets import adopt_label, agreement_section, progress_table, show_dispute
 
 __all__ = [
     "ANNOTATOR_KEY",
     "DATASET_KEY",
     "PAGES",
     "VIEW_MODES",
+    "adopt_label",
+    "agreement_section",
     "annotator",
     "cached_diff",
     "candidate_details",
@@ -57,6 +61,7 @@ __all__ = [
     "page_for",
     "page_header",
     "page_links",
+    "progress_table",
     "queue_filters",
     "require_dataset",
     "review_history",
@@ -64,6 +69,7 @@ __all__ = [
     "scores_table",
     "set_annotator",
     "show_error",
+    "show_dispute",
     "show_flash",
     "show_version_field",
     "sidebar_navigation",

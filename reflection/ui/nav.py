@@ -20,6 +20,8 @@ PAGES = (
     ("pages/3_Dashboard.py", "Dashboard", ":material/monitoring:", "progress, annotators, shifts"),
     ("pages/4_Run.py", "Run", ":material/play_circle:", "reflect or score a selection"),
     ("pages/5_Export.py", "Export", ":material/download:", "the curated set, with provenance"),
+    ("pages/7_Assign.py", "Assign", ":material/group:", "reviewers, overlap, progress (admin)"),
+    ("pages/8_Adjudicate.py", "Adjudicate", ":material/gavel:", "settle disagreements (admin)"),
 )
 # The library's step names (`review.overview.STEPS`) and the page each one opens.
 STEP_PAGES = {
