@@ -2,16 +2,21 @@
 
 Reviewers are dealt like cards. The deck is a stream of *rounds*, each a seeded shuffle of
 every reviewer, and each sample takes the next `overlap` of them. Every round gives each
-reviewer one sample, so in one run their loads differ by at most one. Where a sample's hand
+reviewer one sample, so their loads never differ by more than one. Where a sample's hand
 straddles two rounds, the reviewers already in it go to the back of the new round, so no
 sample gets anyone twice (and the round still holds everyone once). Shuffling every round
 mixes the pairs: every two reviewers share samples, which Cohen's kappa per pair needs.
+This is "the least loaded reviewers, ties drawn at random", in O(1) a sample.
+
+Reviewers who start with unequal loads (a second run, a reviewer added later) first catch
+up: while loads differ by more than one, each sample goes to the least loaded (ties drawn
+at random); then one round of those one below the rest levels them, and rounds follow.
 
 `Dealer` is pure and deterministic given the seed. `assign_dataset` streams: it reads the
 samples nobody is assigned yet, CHUNK ids at a time in id order, and commits each chunk's
 assignments, so a million samples take flat memory, and a run that stops half-way is
-finished by running it again (assigned samples are left as they are). Its first round puts
-the reviewers with the fewest active assignments first, so a later run evens out loads.
+finished by running it again (assigned samples are left as they are). It starts from the
+reviewers' active assignments, so a later run evens out loads.
 """
 
 from __future__ import annotations
@@ -60,10 +65,30 @@ class Dealer:
             )
         self.overlap = overlap
         self.rng = random.Random(seed)
-        loads = loads or {}
-        # The first round: the least loaded first, ties in a seeded random order.
-        keyed = [(loads.get(r, 0), self.rng.random(), r) for r in self.reviewers]
-        self.round = [r for _, _, r in sorted(keyed)]
+        self.loads = {r: (loads or {}).get(r, 0) for r in self.reviewers}
+        self.round: list[str] = []
+        self.position = 0
+        if not self._catching_up():
+            self._level()
+
+    def _catching_up(self) -> bool:
+        return max(self.loads.values()) - min(self.loads.values()) > 1
+
+    def _least_loaded(self) -> list[str]:
+        """A hand while loads differ by more than one: the least loaded, ties drawn at random."""
+        ranked = sorted(self.reviewers, key=lambda r: (self.loads[r], self.rng.random()))
+        hand = ranked[: self.overlap]
+        for reviewer in hand:
+            self.loads[reviewer] += 1
+        if not self._catching_up():
+            self._level()
+        return hand
+
+    def _level(self) -> None:
+        """The first round: only those one below the others (everyone when all are level)."""
+        low = min(self.loads.values())
+        self.round = [r for r in self.reviewers if self.loads[r] == low]
+        self.rng.shuffle(self.round)
         self.position = 0
 
     def _next_round(self, hand: list[str]) -> None:
@@ -74,6 +99,8 @@ class Dealer:
 
     def hand(self) -> list[str]:
         """The next sample's reviewers."""
+        if not self.round and self._catching_up():
+            return self._least_loaded()
         hand: list[str] = []
         while len(hand) < self.overlap:
             if self.position == len(self.round):
