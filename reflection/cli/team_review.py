@@ -25,7 +25,7 @@ def _echo_progress(rows: list[dict]) -> None:
     if not rows:
         click.echo("No assignments.")
         return
-    width = max(len(row["reviewer"]) for row in rows)
+    width = max(len("reviewer"), *(len(row["reviewer"]) for row in rows))
     click.echo(f"{'reviewer':<{width}}  assigned  decided  skipped    open   done")
     for row in rows:
         click.echo(
