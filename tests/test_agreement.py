@@ -12,7 +12,7 @@ from reflection.records import Candidate, Review, Sample
 from reflection.team import agreement as stats
 from reflection.team.agreement import category, compute
 
-O, R, E = "original", "rejected", "edited"
+ORIG, R, E = "original", "rejected", "edited"
 C5, C7 = "candidate 5", "candidate 7"
 
 # Two reviewers, ten samples. a: O x6, R x4; b: O x4, then R R R R R O.
@@ -25,7 +25,7 @@ C5, C7 = "candidate 5", "candidate 7"
 TWO = {
     n: {"a": a, "b": b}
     for n, (a, b) in enumerate(
-        zip([O] * 6 + [R] * 4, [O] * 4 + [R] * 5 + [O], strict=True), start=1
+        zip([ORIG] * 6 + [R] * 4, [ORIG] * 4 + [R] * 5 + [ORIG], strict=True), start=1
     )
 }
 
@@ -42,7 +42,7 @@ THREE = {
     1: {"a": C5, "b": C5, "c": C5},
     2: {"a": C5, "b": C7, "c": C5},
     3: {"a": R, "b": R, "c": R},
-    4: {"a": O, "b": E, "c": O},
+    4: {"a": ORIG, "b": E, "c": ORIG},
 }
 
 
@@ -67,7 +67,7 @@ def test_three_reviewers_by_hand_where_the_candidate_counts():
         ("a", "c"): pytest.approx(1.0),
         ("b", "c"): pytest.approx(5 / 13),
     }
-    assert result.categories == sorted([C5, C7, E, O, R])
+    assert result.categories == sorted([C5, C7, E, ORIG, R])
 
 
 def test_confusion_against_the_majority_or_the_adjudication():
@@ -86,7 +86,7 @@ def test_confusion_against_the_majority_or_the_adjudication():
 
 
 def test_fleiss_uses_the_most_usual_number_of_ratings_alpha_uses_all():
-    ratings = {**THREE, 5: {"a": O, "b": R}}  # one sample decided by two of three
+    ratings = {**THREE, 5: {"a": ORIG, "b": R}}  # one sample decided by two of three
     result = compute(ratings, bootstrap=0)
     assert result.n_items == 5 and result.fleiss_n_items == 4
     assert result.fleiss_kappa == pytest.approx(7 / 13)
@@ -94,7 +94,7 @@ def test_fleiss_uses_the_most_usual_number_of_ratings_alpha_uses_all():
 
 
 def test_single_ratings_do_not_count_and_undefined_statistics_are_none():
-    same = {1: {"a": O, "b": O}, 2: {"a": O, "b": O}, 3: {"a": R}}
+    same = {1: {"a": ORIG, "b": ORIG}, 2: {"a": ORIG, "b": ORIG}, 3: {"a": R}}
     result = compute(same, bootstrap=50)
     assert result.n_items == 2 and result.percent == 1.0
     assert result.fleiss_kappa is None and result.krippendorff_alpha is None
@@ -135,7 +135,7 @@ def _reviewed(store):
     store.add_samples(ds.id, [Sample(instruction=f"q{n}", output="x") for n in range(11)])
     ids = store.sample_ids(ds.id)
     store.add_assignments(ds.id, [(s, r) for s in ids for r in ("a", "b")])
-    decision = {O: "accept", R: "reject"}
+    decision = {ORIG: "accept", R: "reject"}
     for sid, n in zip(ids, range(1, 11), strict=False):
         for reviewer in ("a", "b"):
             store.add_review(
@@ -189,9 +189,7 @@ def test_agreement_command_json_keys(store):
     )
     assert result.exit_code == 0, result.output
     data = json.loads(result.output)
-    assert {"percent", "cohen_kappa", "fleiss_kappa", "krippendorff_alpha", "n_items"} <= set(
-        data
-    )
+    assert {"percent", "cohen_kappa", "fleiss_kappa", "krippendorff_alpha", "n_items"} <= set(data)
     assert data["n_items"] == 10
     assert data["percent"] == pytest.approx(0.7)
     assert data["cohen_kappa"] == [{"a": "a", "b": "b", "kappa": pytest.approx(0.4), "n": 10}]
