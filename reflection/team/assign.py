@@ -6,7 +6,8 @@ reviewer one sample, so their loads never differ by more than one. Where a sampl
 straddles two rounds, the reviewers already in it go to the back of the new round, so no
 sample gets anyone twice (and the round still holds everyone once). Shuffling every round
 mixes the pairs: every two reviewers share samples, which Cohen's kappa per pair needs.
-This is "the least loaded reviewers, ties drawn at random", in O(1) a sample.
+This is "the least loaded reviewers, ties drawn at random", in O(1) a sample, with the
+rounds drawn many at a time by numpy.
 
 Reviewers who start with unequal loads (a second run, a reviewer added later) first catch
 up: while loads differ by more than one, each sample goes to the least loaded (ties drawn
@@ -24,6 +25,9 @@ from __future__ import annotations
 import random
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
+from itertools import islice
+
+import numpy as np
 
 from ..errors import NotFoundError, ReflectionError
 from ..store import Store
@@ -65,18 +69,21 @@ class Dealer:
             )
         self.overlap = overlap
         self.rng = random.Random(seed)
-        self.loads = {r: (loads or {}).get(r, 0) for r in self.reviewers}
-        self.round: list[str] = []
-        self.position = 0
+        self.shuffles = np.random.default_rng(seed)
+        self.names = np.array(self.reviewers, dtype=object)
+        found = loads or {}
+        self.loads = [found.get(r, 0) for r in self.reviewers]  # kept while catching up
+        # What is left of the round being dealt: reviewer indexes, next first.
+        self.pending: list[int] = []
         if not self._catching_up():
             self._level()
 
     def _catching_up(self) -> bool:
-        return max(self.loads.values()) - min(self.loads.values()) > 1
+        return max(self.loads) - min(self.loads) > 1
 
-    def _least_loaded(self) -> list[str]:
+    def _least_loaded(self) -> list[int]:
         """A hand while loads differ by more than one: the least loaded, ties drawn at random."""
-        ranked = sorted(self.reviewers, key=lambda r: (self.loads[r], self.rng.random()))
+        ranked = sorted(range(len(self.loads)), key=lambda r: (self.loads[r], self.rng.random()))
         hand = ranked[: self.overlap]
         for reviewer in hand:
             self.loads[reviewer] += 1
@@ -86,34 +93,44 @@ class Dealer:
 
     def _level(self) -> None:
         """The first round: only those one below the others (everyone when all are level)."""
-        low = min(self.loads.values())
-        self.round = [r for r in self.reviewers if self.loads[r] == low]
-        self.rng.shuffle(self.round)
-        self.position = 0
+        low = min(self.loads)
+        self.pending = [r for r, load in enumerate(self.loads) if load == low]
+        self.rng.shuffle(self.pending)
 
-    def _next_round(self, hand: list[str]) -> None:
-        fresh = list(self.reviewers)
-        self.rng.shuffle(fresh)
-        self.round = [r for r in fresh if r not in hand] + [r for r in fresh if r in hand]
-        self.position = 0
+    def hands(self, n: int) -> np.ndarray:
+        """The next `n` samples' reviewers, as indexes into `reviewers`: shape (n, overlap)."""
+        o, k = self.overlap, len(self.reviewers)
+        caught_up: list[list[int]] = []
+        while len(caught_up) < n and self._catching_up():
+            caught_up.append(self._least_loaded())
+        need = (n - len(caught_up)) * o
+        stream = self.pending  # starts where a hand starts
+        rounds = -(-max(0, need - len(stream)) // k)
+        # Many rounds at once: each row a random permutation of the reviewers.
+        for order in self.shuffles.random((rounds, k)).argsort(axis=1).tolist():
+            h = len(stream) % o  # reviewers already in the hand this round completes
+            if h:
+                hand = stream[-h:]
+                if any(r in hand for r in order[: o - h]):
+                    order = [r for r in order if r not in hand] + [r for r in order if r in hand]
+            stream.extend(order)
+        self.pending = stream[need:]
+        dealt = np.array(stream[:need], dtype=np.int64).reshape(-1, o)
+        if caught_up:
+            return np.concatenate([np.array(caught_up, dtype=np.int64).reshape(-1, o), dealt])
+        return dealt
 
-    def hand(self) -> list[str]:
-        """The next sample's reviewers."""
-        if not self.round and self._catching_up():
-            return self._least_loaded()
-        hand: list[str] = []
-        while len(hand) < self.overlap:
-            if self.position == len(self.round):
-                self._next_round(hand)
-            hand.append(self.round[self.position])
-            self.position += 1
-        return hand
+    def pairs(self, sample_ids: Sequence[int]) -> list[tuple[int, str]]:
+        """(sample id, reviewer) for the next samples, `overlap` per sample, in order."""
+        hands = self.hands(len(sample_ids))
+        ids = np.repeat(np.asarray(sample_ids, dtype=np.int64), self.overlap).tolist()
+        return list(zip(ids, self.names[hands.ravel()].tolist(), strict=True))
 
     def deal(self, sample_ids: Iterable[int]) -> Iterator[tuple[int, str]]:
-        """(sample id, reviewer) pairs, `overlap` per sample."""
-        for sample_id in sample_ids:
-            for reviewer in self.hand():
-                yield sample_id, reviewer
+        """(sample id, reviewer) pairs, `overlap` per sample (dealt CHUNK samples at a time)."""
+        ids = iter(sample_ids)
+        while chunk := list(islice(ids, CHUNK)):
+            yield from self.pairs(chunk)
 
 
 @dataclass
@@ -145,7 +162,7 @@ def assign_dataset(
         ids = store.unassigned_sample_ids(ds.id, after, want)
         if not ids:
             break
-        pairs_written += store.add_assignments(ds.id, list(dealer.deal(ids)))
+        pairs_written += store.add_assignments(ds.id, dealer.pairs(ids))
         samples += len(ids)
         after = ids[-1]
     store.add_audit_event(
