@@ -176,7 +176,9 @@ class ReviewSession:
         (and in an assigned queue, assigned to its reviewer)."""
         if store.sample_dataset(sample_id) != self.dataset_id:
             raise NotFoundError(f"no sample {sample_id} in this dataset")
-        if self.reviewer is not None and not store.is_assigned(sample_id, self.reviewer):
+        if self.reviewer is not None and not store.is_assigned(
+            self.dataset_id, sample_id, self.reviewer
+        ):
             raise NotFoundError(f"sample {sample_id} is not assigned to {self.reviewer}")
         if sample_id in self.ids:
             self.index = self.ids.index(sample_id)
@@ -210,7 +212,9 @@ class ReviewSession:
         )
         # Checked inside the write: a reassignment cannot slip in between.
         with store.transaction():
-            if self.reviewer is not None and not store.is_assigned(sample_id, self.reviewer):
+            if self.reviewer is not None and not store.is_assigned(
+                self.dataset_id, sample_id, self.reviewer
+            ):
                 raise ReflectionError(
                     f"sample {sample_id} is no longer assigned to {self.reviewer}"
                 )

@@ -104,16 +104,17 @@ class ReviewStore(StoreBase):
             return
         # A decision only changes its own track: no replay needed.
         self._set_track(sample["dataset_id"], track_of(review), review)
-        if self._sample_assigned(review.sample_id):
+        if self.dataset_assigned(sample["dataset_id"]):
             standing = self._settled(review.sample_id)
         else:
             standing = review
         self._set_state(review.sample_id, sample["dataset_id"], standing)
 
-    def _sample_assigned(self, sample_id: int) -> bool:
-        """Whether the sample was ever assigned (then it replays per reviewer)."""
+    def dataset_assigned(self, dataset_id: int) -> bool:
+        """Whether any of the dataset's samples was ever assigned to a reviewer (then its
+        samples replay per reviewer)."""
         found = self.conn.execute(
-            "SELECT 1 FROM assignments WHERE sample_id = ? LIMIT 1", [sample_id]
+            "SELECT 1 FROM assignments WHERE dataset_id = ? LIMIT 1", [dataset_id]
         ).fetchone()
         return found is not None
 
@@ -122,7 +123,7 @@ class ReviewStore(StoreBase):
         if dataset_id is None:
             dataset_id = self.scalar("SELECT dataset_id FROM samples WHERE id = ?", [sample_id])
         reviews = self.reviews_for(sample_id)
-        assigned = self._sample_assigned(sample_id)
+        assigned = self.dataset_assigned(dataset_id)
         tracks = tracks_in_force(reviews, assigned)
         self.conn.execute("DELETE FROM reviewer_state WHERE sample_id = ?", [sample_id])
         for track, review in tracks.items():

@@ -271,15 +271,17 @@ def m012_assignments(db: sqlite_utils.Database) -> None:
         """
         ALTER TABLE reviews ADD COLUMN kind TEXT NOT NULL DEFAULT '';
         -- state: 'active' (the reviewer's to decide) or 'withdrawn' (reassigned to another).
+        -- One key and no other index: a reviewer's queue is one range of it, and a million
+        -- samples at overlap 3 write three million rows (no foreign key check on each: the
+        -- library assigns only the dataset's own sample ids).
         CREATE TABLE assignments (
-            sample_id INTEGER NOT NULL REFERENCES samples(id),
-            reviewer TEXT NOT NULL,
             dataset_id INTEGER NOT NULL,
+            reviewer TEXT NOT NULL,
+            sample_id INTEGER NOT NULL,
             state TEXT NOT NULL DEFAULT 'active',
             assigned_at TEXT NOT NULL,
-            PRIMARY KEY (sample_id, reviewer)
+            PRIMARY KEY (dataset_id, reviewer, sample_id)
         ) WITHOUT ROWID;
-        CREATE INDEX assignments_reviewer ON assignments(dataset_id, reviewer, state, sample_id);
         -- Derived from reviews (rebuildable): the review in force on each track of a sample,
         -- a reviewer's own (kind '') or the shared adjudication track (kind 'adjudication').
         CREATE TABLE reviewer_state (

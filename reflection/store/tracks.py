@@ -4,10 +4,12 @@ A sample's reviews fall on *tracks*. Each reviewer has a track of their own deci
 admins share one adjudication track (reviews of kind `adjudication`). What stands on each
 track is cached in `reviewer_state`; what stands for the sample as a whole in `sample_state`.
 
-- An unassigned sample (no row in `assignments`) replays as it always has: one stack for
-  all its reviews, where an `undo` pops the latest decision whoever made it. The sample's
-  state is the top of that stack; a reviewer's track holds their latest review still on it.
-- An assigned sample keeps one stack per track: a reviewer's `undo` takes back their own
+- A sample of an unassigned dataset (no row in `assignments`) replays as it always has: one
+  stack for all its reviews, where an `undo` pops the latest decision whoever made it. The
+  sample's state is the top of that stack; a reviewer's track holds their latest review
+  still on it.
+- A sample of an assigned dataset keeps one stack per track (its reviews replay so from the
+  dataset's first assignment on): a reviewer's `undo` takes back their own
   latest decision, never another reviewer's. The sample's state is *settled*: the
   adjudication in force if there is one; else the decision every reviewer who decided agrees
   on (the latest of them); else none, so a disputed sample reads as undecided until an admin

@@ -223,7 +223,7 @@ def reassign(
     moved = unplaced = 0
     for start in range(0, len(open_ids), CHUNK):
         chunk = open_ids[start : start + CHUNK]
-        taken = store.assignees(chunk)
+        taken = store.assignees(ds.id, chunk, targets)
         moves = []
         for sample_id in chunk:
             eligible = [t for t in targets if t not in taken.get(sample_id, ())]
