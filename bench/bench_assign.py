@@ -2,7 +2,8 @@
 
 Builds a store of N samples (rows inserted directly: assignment never reads their text, so
 the full-text index is left empty), then runs each step in a fresh process on its own copy
-of the file, and reports wall time and that process's peak RSS:
+of the file, and reports wall time, that process's CPU time (user + system: what the step
+costs whatever else the machine runs) and its peak RSS:
 
   - read_ids (baseline): stream the unassigned sample ids, CHUNK at a time, as assign does;
   - deal (baseline): the Dealer alone, N samples in chunks, no database;
@@ -90,6 +91,8 @@ def child(mode: str, db: Path, n: int, overlap: int, k: int) -> dict:
                 done = assign.assign_dataset(store, ds.id, reviewers(k), overlap, seed=1)
                 result["assignments"] = done.assignments
     result["seconds"] = time.perf_counter() - started
+    used = os.times()
+    result["cpu_seconds"] = used.user + used.system  # this process's own, whatever the load
     result["peak_rss_mib"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     return result
 
@@ -146,9 +149,10 @@ def main() -> None:
             rows.append((mode, measure(mode, work, args)))
         print(f"\nassign {args.samples:,} samples, overlap {args.overlap}, "
               f"{args.reviewers} reviewers (each step a fresh process)")  # fmt: skip
-        print(f"{'step':<10} {'seconds':>8} {'peak RSS MiB':>13}")
+        print(f"{'step':<10} {'seconds':>8} {'CPU s':>7} {'peak RSS MiB':>13}")
         for mode, found in rows:
-            print(f"{mode:<10} {found['seconds']:>8.2f} {found['peak_rss_mib']:>13.0f}")
+            print(f"{mode:<10} {found['seconds']:>8.2f} {found['cpu_seconds']:>7.2f}"
+                  f" {found['peak_rss_mib']:>13.0f}")  # fmt: skip
         took = rows[-1][1]["seconds"]
         floor = sum(found["seconds"] for mode, found in rows[:-1])
         print(f"\nassign / (read_ids + deal + write) = {took / floor:.2f}"
