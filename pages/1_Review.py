@@ -12,7 +12,7 @@ store = ui.get_store()
 dataset = ui.require_dataset(store)
 name = ui.annotator()
 viewer = not ui.allowed("decide")  # the buttons say so; the callbacks refuse in any case
-session = ui.review_session(store, dataset.id, ui.queue_filters(store, dataset.id))
+session = ui.review_session(store, dataset.id, ui.queue_filters(store, dataset.id), name)
 
 
 def act(action, *args, **kwargs):
@@ -76,10 +76,10 @@ if sid is None:
     st.stop()
 nav[3].caption(
     f"Sample **{sid}** · {session.index + 1:,} of {session.size_label} in queue · "
-    f"{ui.status_counts_line(store, dataset.id)}"
+    f"{ui.status_counts_line(store, dataset.id, session.reviewer)}"
 )
 
-item = review.load_item(store, sid)
+item = review.load_item(store, sid, session.reviewer)
 options = [None, *(c.id for c in item.candidates)]
 shown_default = review.default_candidate(item)
 chosen_id = st.selectbox(

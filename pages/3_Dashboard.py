@@ -53,6 +53,8 @@ left, right = st.columns(2)
 left.plotly_chart(figures.acceptance_figure(data), width="stretch")
 right.plotly_chart(figures.flags_figure(data), width="stretch")
 
+ui.agreement_section(store, dataset.id)
+
 spot_figures = spotcheck.narrowing_figures(store, dataset.id)
 if spot_figures:
     st.subheader("Spot-checks: how the estimate narrows as samples are reviewed")

@@ -9,6 +9,7 @@ from reflection import ui
 from reflection.errors import ReflectionError
 from reflection.export import curated as export
 from reflection.formats import FORMATS, SUFFIXES
+from reflection.team.consensus import CONSENSUS_MODES
 
 ui.require_role("export")
 ui.page_header(
@@ -25,6 +26,11 @@ POLICY_HELP = {
 }
 left, middle, right = st.columns(3)
 fmt = left.selectbox("Format", FORMATS, key="export_format")
+consensus = left.selectbox(
+    "Several reviewers", [None, *CONSENSUS_MODES], key="export_consensus",
+    format_func=lambda mode: mode or "the decision in force",
+    help="Where several reviewers decided a sample, what counts.",
+)  # fmt: skip
 undecided = middle.radio(
     "Undecided samples", export.UNDECIDED_POLICIES, key="export_undecided",
     format_func=lambda p: f"{p}: {POLICY_HELP[p]}",
@@ -36,17 +42,19 @@ provenance = right.checkbox(
 
 
 @st.cache_data(show_spinner="Counting…", max_entries=16)
-def preview(_store, path: str, dataset_id: int, version: tuple, fmt, undecided, provenance):
+def preview(_store, path: str, dataset_id: int, version: tuple, fmt, undecided, provenance,
+            consensus):  # fmt: skip
     """The first records and the counts, until the store changes (its version is the key)."""
     return export.export_records(
-        _store, dataset_id, fmt, undecided=undecided, provenance=provenance, limit=5
-    )
+        _store, dataset_id, fmt, undecided=undecided, provenance=provenance, limit=5,
+        consensus=consensus,
+    )  # fmt: skip
 
 
 try:
     version = tuple(sorted(store.version().items()))
     records, counts = preview(
-        store, str(store.path), dataset.id, version, fmt, undecided, provenance
+        store, str(store.path), dataset.id, version, fmt, undecided, provenance, consensus
     )
 except ReflectionError as exc:
     ui.show_error(exc)
@@ -62,8 +70,9 @@ for record in records:
 
 def write_to(path: Path) -> export.ExportResult:
     return export.export_dataset(
-        store, dataset.id, path, fmt, undecided=undecided, provenance=provenance
-    )
+        store, dataset.id, path, fmt, undecided=undecided, provenance=provenance,
+        consensus=consensus,
+    )  # fmt: skip
 
 
 @ui.guard("export")

@@ -130,6 +130,9 @@ class Review:
     run_id: int | None = None
     id: int | None = None
     created_at: str = ""
+    # "" for a reviewer's own decision; "adjudication" for an admin's final decision on a
+    # sample its reviewers disagree on (reflection.team.adjudicate).
+    kind: str = ""
 
 
 @dataclass

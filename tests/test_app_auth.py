@@ -28,6 +28,8 @@ NEEDS = {  # the action each page checks first
     "pages/4_Run.py": "run",
     "pages/5_Export.py": "export",
     "pages/6_Import.py": "import",
+    "pages/7_Assign.py": "assign",
+    "pages/8_Adjudicate.py": "adjudicate",
 }
 USERS = {"ana": "admin", "rev": "reviewer", "vic": "viewer"}
 PASSWORD = "correct horse battery"

@@ -49,7 +49,9 @@ def test_counts_progress_and_next_step(tmp_path, monkeypatch):
     assert "Review" in [link.proto.page for link in at.get("page_link")]
     # The sidebar names the home page Home (not Streamlit's "app") and lists the work's order.
     nav = [link.proto.label for link in at.sidebar.get("page_link")]
-    assert nav == ["Home", "Import", "Review", "Bulk", "Dashboard", "Run", "Export"]
+    assert nav == [
+        "Home", "Import", "Review", "Bulk", "Dashboard", "Run", "Export", "Assign", "Adjudicate",
+    ]  # fmt: skip
     next(b for b in at.button if b.label == "Start reviewing").click()  # key N
     at.session_state["annotator"] = "ann"
     at.run()

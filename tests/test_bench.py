@@ -59,6 +59,12 @@ def test_bench_diff():
     assert "demo_reflected" in out and "alpaca_other" in out
 
 
+def test_bench_assign():
+    out = _run("bench/bench_assign.py", "--samples", "2000")
+    assert "ok: 6,000 rows, 0 samples without 3 distinct reviewers" in out
+    assert "assign / (read_ids + deal + write)" in out
+
+
 @pytest.mark.slow
 def test_bench_reflect():
     out = _run(

@@ -10,6 +10,7 @@ from ..export.curated import UNDECIDED_POLICIES, export_dataset
 from ..formats import FORMATS
 from ..ingest.datasets import import_dataset
 from ..review import spotcheck
+from ..team.consensus import CONSENSUS_MODES
 from .common import db_option, echo_json, main, only_dataset, open_store
 
 
@@ -77,20 +78,27 @@ def import_command(path, db, dataset, fmt, columns, split):
 )
 @click.option("--with-scores", is_flag=True, help="Add each record's scores as fields (ifd_ppl, rifd_ppl, ...).")  # fmt: skip
 @click.option("--scores-from", multiple=True, help="With --with-scores: the scorer to use where several scored a metric (repeatable).")  # fmt: skip
-def export_command(out, db, dataset, fmt, undecided, provenance, with_scores, scores_from):
+@click.option("--consensus", type=click.Choice(CONSENSUS_MODES), help="Where several reviewers decided a sample, what counts: the majority, a unanimous decision, or the adjudication (else unanimous). Default: the decision in force.")  # fmt: skip
+def export_command(
+    out, db, dataset, fmt, undecided, provenance, with_scores, scores_from, consensus
+):
     """Export the curated set: accepted versions, with rejected samples left out.
+
+    With --consensus, a sample whose reviewers reach no consensus counts as undecided, and
+    --provenance lists every reviewer's decision.
 
     \b
     Example:
       reflection export --out curated.json
       reflection export --out train.jsonl --format openai --undecided original --provenance
       reflection export --out scored.json --undecided suggested --with-scores
+      reflection export --out team.json --consensus majority --provenance
     """
     with open_store(db) as store:
         name = dataset or only_dataset(store)
         result = export_dataset(
             store, name, out, fmt, undecided=undecided, provenance=provenance,
-            with_scores=with_scores, scores_from=scores_from,
+            with_scores=with_scores, scores_from=scores_from, consensus=consensus,
         )  # fmt: skip
     details = ", ".join(f"{k} {v}" for k, v in result.counts.items() if k != "written")
     click.echo(f"Wrote {result.written} records to {result.path} ({result.format}; {details})")

@@ -6,6 +6,13 @@ undone) follow a policy: `skip` leaves them out, `original` keeps the original, 
 keeps the version the selection rules suggest (the original where there is no suggestion,
 nothing where the suggestion is to leave the sample out).
 The same database state always gives the same bytes.
+
+When a sample has several reviewers' decisions, `consensus` says which counts (see
+reflection.team.consensus): `majority`, `unanimous`, or `adjudicated` (the admin's decision,
+else unanimous). A sample they leave without a decision follows the undecided policy (and is
+counted as `disputed` when its reviewers disagree). Without `consensus`, the decision in force
+counts, as above: for an assigned sample that is the adjudicated consensus (store/tracks.py).
+With a consensus and provenance, every reviewer's decision is listed with the record.
 """
 
 from __future__ import annotations
@@ -18,8 +25,9 @@ from typing import Any
 
 from ..errors import ReflectionError
 from ..formats import format_for_path, to_record, write_dataset
-from ..records import Candidate, Sample
+from ..records import Candidate, Sample, SampleState
 from ..store import Store
+from ..team.consensus import CONSENSUS_MODES, consensus_votes, is_disputed, sample_votes
 
 UNDECIDED_POLICIES = ("skip", "original", "suggested")
 
@@ -34,6 +42,9 @@ class Chosen:
     annotator: str = ""
     decided_at: str = ""
     rule: str = ""
+    consensus: str = ""  # the consensus mode that chose it, if one did
+    reviews: list[dict[str, Any]] | None = None  # every reviewer's decision, with a consensus
+    disputed: bool = False  # its reviewers disagree and no consensus was reached
 
     def version(self) -> dict[str, Any]:
         source = self.candidate or self.sample
@@ -58,6 +69,7 @@ class Chosen:
             "rule": self.rule,
             "annotator": self.annotator,
             "decided_at": self.decided_at,
+            **({"consensus": self.consensus, "reviews": self.reviews} if self.consensus else {}),
         }
 
 
@@ -70,19 +82,59 @@ class ExportResult:
     run_id: int | None = None
 
 
-def chosen_versions(store: Store, dataset: str | int, undecided: str = "skip") -> Iterator[Chosen]:
+def _consensus_states(
+    store: Store, dataset_id: int, mode: str
+) -> tuple[dict[int, SampleState], dict[int, list[dict]], set[int]]:
+    """The decision `mode` picks for each sample, every sample's votes, and the disputed."""
+    states: dict[int, SampleState] = {}
+    votes: dict[int, list[dict]] = {}
+    disputed: set[int] = set()
+    for sample, vote in consensus_votes(sample_votes(store, dataset_id), mode):
+        listed = [*sample.votes, *([sample.adjudication] if sample.adjudication else [])]
+        votes[sample.sample_id] = [v.as_dict() for v in listed]
+        if vote is not None:
+            states[sample.sample_id] = SampleState(
+                sample.sample_id, vote.status, vote.review_id, vote.candidate_id,
+                vote.annotator, vote.decided_at,
+            )  # fmt: skip
+        elif is_disputed(sample):
+            disputed.add(sample.sample_id)
+    return states, votes, disputed
+
+
+def chosen_versions(
+    store: Store, dataset: str | int, undecided: str = "skip", consensus: str | None = None
+) -> Iterator[Chosen]:
     """Each sample's exported version in source order; `counts` in export_records tallies them."""
     if undecided not in UNDECIDED_POLICIES:
         raise ReflectionError(
             f"unknown undecided policy {undecided!r}; expected {', '.join(UNDECIDED_POLICIES)}"
         )
+    if consensus is not None and consensus not in CONSENSUS_MODES:
+        raise ReflectionError(
+            f"unknown consensus {consensus!r}; expected {', '.join(CONSENSUS_MODES)}"
+        )
     ds = store.dataset(dataset)
-    states = store.states(ds.id)
-    suggestions = store.suggestions(ds.id) if undecided == "suggested" else {}
+    if consensus is None:
+        states, votes, disputed = store.states(ds.id), {}, set()
+    else:
+        states, votes, disputed = _consensus_states(store, ds.id, consensus)
+    for chosen in _chosen(store, ds.id, states, undecided):
+        if consensus is not None:
+            chosen.consensus = consensus
+            chosen.reviews = votes.get(chosen.sample.id, [])
+            chosen.disputed = chosen.sample.id in disputed
+        yield chosen
+
+
+def _chosen(
+    store: Store, dataset_id: int, states: dict[int, SampleState], undecided: str
+) -> Iterator[Chosen]:
+    suggestions = store.suggestions(dataset_id) if undecided == "suggested" else {}
     wanted = {s.candidate_id for s in states.values() if s.status in ("accepted", "edited")}
     wanted |= {s.candidate_id for s in suggestions.values()}
     candidates = store.candidates_by_id(c for c in wanted if c)
-    for sample in store.samples(ds.id):
+    for sample in store.samples(dataset_id):
         state = states.get(sample.id)
         status = state.status if state else "undecided"
         if status == "rejected":
@@ -113,6 +165,7 @@ def export_records(
     limit: int | None = None,
     with_scores: bool = False,
     scores_from: Sequence[str] = (),
+    consensus: str | None = None,
 ) -> tuple[list[dict], dict[str, int]]:
     """The records an export would write (the first `limit` of them) and counts by reason.
 
@@ -123,8 +176,9 @@ def export_records(
     records: list[dict] = []
     versions: list[tuple[int, int | None]] = []
     counts: Counter[str] = Counter()
-    for chosen in chosen_versions(store, dataset, undecided):
+    for chosen in chosen_versions(store, dataset, undecided, consensus):
         counts[chosen.reason] += 1
+        counts["disputed"] += chosen.disputed
         if chosen.reason in ("rejected", "undecided", "suggested-reject"):
             continue
         if limit is not None and len(records) >= limit:
@@ -144,6 +198,8 @@ def export_records(
             record.update({name: fields[version].get(name) for name in names})
     counts["written"] = counts["accepted"] + counts["edited"] + counts["suggested"]
     counts["written"] += counts["undecided-original"]
+    if consensus is None:
+        counts.pop("disputed", None)
     return records, dict(sorted(counts.items()))
 
 
@@ -165,6 +221,7 @@ def export_dataset(
     provenance: bool = False,
     with_scores: bool = False,
     scores_from: Sequence[str] = (),
+    consensus: str | None = None,
 ) -> ExportResult:
     """Write the curated set to `path` atomically and record the export as a run."""
     path = Path(path)
@@ -172,9 +229,10 @@ def export_dataset(
     ds = store.dataset(dataset)
     records, counts = export_records(
         store, ds.id, fmt, undecided=undecided, provenance=provenance,
-        with_scores=with_scores, scores_from=scores_from,
+        with_scores=with_scores, scores_from=scores_from, consensus=consensus,
     )  # fmt: skip
     settings = {
+        "consensus": consensus,
         "path": str(path),
         "format": fmt,
         "undecided": undecided,

@@ -10,6 +10,7 @@ from typing import Any
 
 from .accounts import Account, AccountStore, SignInFailures
 from .analytics import AnalyticsStore
+from .assignments import AssignmentStore
 from .audit import AuditEvent, AuditStore
 from .base import StoreBase, now
 from .candidates import CandidateStore
@@ -37,6 +38,7 @@ class Store(
     OracleJobStore,
     AuditStore,
     AccountStore,
+    AssignmentStore,
     StoreBase,
 ):
     """Everything the library keeps, in one SQLite file."""

@@ -53,6 +53,9 @@ class QueueQuery:
     sort_metric: str = ""
     descending: bool = False
     spotcheck: int | None = None  # only this spot-check's samples, in its drawn order
+    # A reviewer's own queue on an assigned dataset: only their active assignments, and
+    # statuses are their own decisions (blind to the other reviewers').
+    reviewer: str | None = None
 
 
 def fts_query(text: str) -> str:
@@ -108,14 +111,22 @@ class QueueStore(StoreBase):
         """The dataset a sample belongs to, or None if there is no such sample."""
         return self.scalar("SELECT dataset_id FROM samples WHERE id = ?", [sample_id])
 
-    def statuses_of(self, sample_ids: list[int]) -> dict[int, str]:
-        """The review status of each sample (undecided when it has no review in force)."""
+    def statuses_of(self, sample_ids: list[int], reviewer: str | None = None) -> dict[int, str]:
+        """The review status of each sample (undecided when it has no review in force);
+        with `reviewer`, where each stands for that reviewer alone."""
         found = dict.fromkeys(sample_ids, "undecided")
-        rows = self.conn.execute(
-            "SELECT sample_id, status FROM sample_state"
-            " WHERE sample_id IN (SELECT value FROM json_each(?))",
-            [json_list(sample_ids)],
-        )
+        if reviewer is None:
+            rows = self.conn.execute(
+                "SELECT sample_id, status FROM sample_state"
+                " WHERE sample_id IN (SELECT value FROM json_each(?))",
+                [json_list(sample_ids)],
+            )
+        else:
+            rows = self.conn.execute(
+                "SELECT sample_id, status FROM reviewer_state WHERE kind = '' AND reviewer = ?"
+                " AND sample_id IN (SELECT value FROM json_each(?))",
+                [reviewer, json_list(sample_ids)],
+            )
         found.update(dict(rows.fetchall()))
         return found
 
@@ -154,8 +165,14 @@ class QueueStore(StoreBase):
         if q.spotcheck is not None:
             where.append("s.id IN (SELECT sample_id FROM spotcheck_items WHERE spotcheck_id = ?)")
             params.append(q.spotcheck)
+        if q.reviewer is not None:
+            where.append(
+                "s.id IN (SELECT sample_id FROM assignments WHERE dataset_id = ?"
+                " AND reviewer = ? AND state = 'active')"
+            )
+            params += [dataset_id, q.reviewer]
         if q.statuses:
-            where.append(self._status_sql(q.statuses, dataset_id, params))
+            where.append(self._status_sql(q.statuses, dataset_id, params, q.reviewer))
         if q.flags:
             where.append(self._flags_sql(q.flags, dataset_id, params))
         for item in q.ranges:
@@ -177,23 +194,31 @@ class QueueStore(StoreBase):
         return sql, join_params + params
 
     @staticmethod
-    def _status_sql(statuses: tuple[str, ...], dataset_id: int, params: list) -> str:
+    def _status_sql(
+        statuses: tuple[str, ...], dataset_id: int, params: list, reviewer: str | None = None
+    ) -> str:
         unknown = set(statuses) - set(STATUSES)
         if unknown:
             raise ReflectionError(
                 f"unknown status {sorted(unknown)[0]!r} (expected one of {', '.join(STATUSES)})"
             )
+        # A reviewer's queue reads their own track; the shared queue the sample's state.
+        if reviewer is None:
+            source, source_params = "sample_state WHERE dataset_id = ?", [dataset_id]
+        else:
+            source = "reviewer_state WHERE dataset_id = ? AND kind = '' AND reviewer = ?"
+            source_params = [dataset_id, reviewer]
         decided = [s for s in statuses if s != "undecided"]
         parts = []
         if decided:
             parts.append(
-                "s.id IN (SELECT sample_id FROM sample_state WHERE dataset_id = ?"
+                f"s.id IN (SELECT sample_id FROM {source}"
                 f" AND status IN ({','.join('?' * len(decided))}))"
             )
-            params += [dataset_id, *decided]
+            params += [*source_params, *decided]
         if "undecided" in statuses:
-            parts.append("s.id NOT IN (SELECT sample_id FROM sample_state WHERE dataset_id = ?)")
-            params.append(dataset_id)
+            parts.append(f"s.id NOT IN (SELECT sample_id FROM {source})")
+            params += source_params
         return "(" + " OR ".join(parts) + ")"
 
     @staticmethod

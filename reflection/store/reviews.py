@@ -1,7 +1,10 @@
-"""Reviews are append-only; `sample_state` caches the review in force for each sample.
+"""Reviews are append-only; `sample_state` caches the review in force for each sample, and
+`reviewer_state` the one in force on each reviewer's own track (and the adjudication track).
 
-The state of a sample is found by replaying its reviews as a stack: every decision pushes,
-an `undo` pops. So undo restores the decision before, and a second undo the one before that.
+How reviews replay into those two caches, for unassigned and assigned samples alike, is
+explained in store/tracks.py: an unassigned sample replays as a stack where every decision
+pushes and an `undo` pops, so undo restores the decision before, and a second undo the one
+before that; an assigned sample keeps a stack per reviewer and settles on their agreement.
 """
 
 from __future__ import annotations
@@ -10,14 +13,20 @@ from collections.abc import Iterable
 
 from ..errors import NotFoundError, ReflectionError
 from ..records import DECISIONS, UNDECIDED, Review, SampleState
-from .base import StoreBase, dumps, from_db_candidate, loads, now, to_db_candidate
+from .base import StoreBase, dumps, from_db_candidate, json_list, loads, now, to_db_candidate
+from .tracks import (
+    REVIEW_KINDS,
+    STATUS_OF_DECISION,
+    Track,
+    in_force,
+    settle,
+    track_of,
+    tracks_in_force,
+)
 
-STATUS_OF_DECISION = {
-    "accept": "accepted",
-    "edit": "edited",
-    "reject": "rejected",
-    "skip": "skipped",
-}
+DECISION_OF_STATUS = {status: decision for decision, status in STATUS_OF_DECISION.items()}
+
+__all__ = ["DECISION_OF_STATUS", "STATUS_OF_DECISION", "ReviewStore"]
 
 
 def _review(row: dict) -> Review:
@@ -27,15 +36,15 @@ def _review(row: dict) -> Review:
     return Review(**row)
 
 
-def _in_force(reviews: list[Review]) -> Review | None:
-    stack: list[Review] = []
-    for review in reviews:
-        if review.decision == "undo":
-            if stack:
-                stack.pop()
-        else:
-            stack.append(review)
-    return stack[-1] if stack else None
+def _state(row: dict) -> SampleState:
+    return SampleState(
+        sample_id=row["sample_id"],
+        status=row["status"],
+        review_id=row["review_id"],
+        candidate_id=from_db_candidate(row["candidate_id"]),
+        annotator=row["annotator"],
+        decided_at=row["decided_at"],
+    )
 
 
 class ReviewStore(StoreBase):
@@ -71,10 +80,12 @@ class ReviewStore(StoreBase):
                 raise ReflectionError(f"candidate {review.candidate_id} is not a human edit")
         elif review.decision == "edit":
             raise ReflectionError("an edit decision needs the edited candidate")
+        if review.kind not in REVIEW_KINDS:
+            raise ReflectionError(f"unknown review kind {review.kind!r}")
         review.created_at = review.created_at or now()
         cursor = self.conn.execute(
             "INSERT INTO reviews (sample_id, decision, candidate_id, annotator, note, tags,"
-            " run_id, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            " run_id, created_at, kind) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
             [
                 review.sample_id,
                 review.decision,
@@ -84,13 +95,92 @@ class ReviewStore(StoreBase):
                 dumps(review.tags),
                 review.run_id,
                 review.created_at,
+                review.kind,
             ],
         )
         review.id = cursor.lastrowid
-        in_force = (
-            review if review.decision != "undo" else _in_force(self.reviews_for(review.sample_id))
+        if review.decision == "undo":
+            self.replay_sample(review.sample_id, sample["dataset_id"])
+            return
+        # A decision only changes its own track: no replay needed.
+        self._set_track(sample["dataset_id"], track_of(review), review)
+        if self.dataset_assigned(sample["dataset_id"]):
+            standing = self._settled(review.sample_id)
+        else:
+            standing = review
+        self._set_state(review.sample_id, sample["dataset_id"], standing)
+
+    def dataset_assigned(self, dataset_id: int) -> bool:
+        """Whether any of the dataset's samples was ever assigned to a reviewer (then its
+        samples replay per reviewer)."""
+        found = self.conn.execute(
+            "SELECT 1 FROM assignments WHERE dataset_id = ? LIMIT 1", [dataset_id]
+        ).fetchone()
+        return found is not None
+
+    def replay_sample(self, sample_id: int, dataset_id: int | None = None) -> None:
+        """Recompute a sample's cached states from its reviews (inside the caller's transaction)."""
+        if dataset_id is None:
+            dataset_id = self.scalar("SELECT dataset_id FROM samples WHERE id = ?", [sample_id])
+        reviews = self.reviews_for(sample_id)
+        assigned = self.dataset_assigned(dataset_id)
+        tracks = tracks_in_force(reviews, assigned)
+        self.conn.execute("DELETE FROM reviewer_state WHERE sample_id = ?", [sample_id])
+        for track, review in tracks.items():
+            self._set_track(dataset_id, track, review)
+        standing = (
+            settle(tracks, self.edit_texts(tracks.values())) if assigned else in_force(reviews)
         )
-        self._set_state(review.sample_id, sample["dataset_id"], in_force)
+        self._set_state(sample_id, dataset_id, standing)
+
+    def _set_track(self, dataset_id: int, track: Track, review: Review) -> None:
+        self.conn.execute(
+            "INSERT OR REPLACE INTO reviewer_state (sample_id, kind, reviewer, dataset_id, status,"
+            " review_id, candidate_id, annotator, decided_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            [
+                review.sample_id,
+                track[0],
+                track[1],
+                dataset_id,
+                STATUS_OF_DECISION[review.decision],
+                review.id,
+                to_db_candidate(review.candidate_id),
+                review.annotator,
+                review.created_at,
+            ],
+        )
+
+    def tracks(self, sample_id: int) -> dict[Track, Review]:
+        """The review in force on each track of a sample, from the cache (notes and tags empty)."""
+        rows = self.query("SELECT * FROM reviewer_state WHERE sample_id = ?", [sample_id])
+        return {
+            (row["kind"], row["reviewer"]): Review(
+                sample_id=sample_id,
+                decision=DECISION_OF_STATUS[row["status"]],
+                candidate_id=from_db_candidate(row["candidate_id"]),
+                annotator=row["annotator"],
+                id=row["review_id"],
+                created_at=row["decided_at"],
+                kind=row["kind"],
+            )
+            for row in rows
+        }
+
+    def _settled(self, sample_id: int) -> Review | None:
+        tracks = self.tracks(sample_id)
+        return settle(tracks, self.edit_texts(tracks.values()))
+
+    def edit_texts(self, reviews: Iterable[Review]) -> dict[int, tuple[str, str, str]]:
+        """The text of each edit these reviews accepted: two edits agree when it is the same."""
+        ids = [r.candidate_id for r in reviews if r.decision == "edit" and r.candidate_id]
+        if not ids:
+            return {}
+        rows = self.conn.execute(
+            "SELECT id, instruction, input, output FROM candidates"
+            " WHERE id IN (SELECT value FROM json_each(?))",
+            [json_list(ids)],
+        )
+        return {row[0]: tuple(row[1:]) for row in rows}
 
     def _set_state(self, sample_id: int, dataset_id: int, review: Review | None) -> None:
         if review is None:
@@ -110,10 +200,18 @@ class ReviewStore(StoreBase):
             ],
         )
 
-    def undo(self, sample_id: int, annotator: str = "", run_id: int | None = None) -> Review:
-        """Take back the decision in force for a sample (if there is none, nothing changes)."""
+    def undo(
+        self, sample_id: int, annotator: str = "", run_id: int | None = None, kind: str = ""
+    ) -> Review:
+        """Take back the decision in force for a sample (if there is none, nothing changes).
+
+        On an assigned sample it is `annotator`'s own decision, or with kind "adjudication"
+        the adjudication, that is taken back.
+        """
         return self.add_review(
-            Review(sample_id=sample_id, decision="undo", annotator=annotator, run_id=run_id)
+            Review(
+                sample_id=sample_id, decision="undo", annotator=annotator, run_id=run_id, kind=kind
+            )
         )
 
     def undo_run(self, run_id: int, annotator: str = "") -> int:
@@ -128,8 +226,16 @@ class ReviewStore(StoreBase):
                 self._append(Review(sample_id=sample_id, decision="undo", annotator=annotator))
         return len(rows)
 
-    def reviews_for(self, sample_id: int) -> list[Review]:
-        rows = self.query("SELECT * FROM reviews WHERE sample_id = ? ORDER BY id", [sample_id])
+    def reviews_for(self, sample_id: int, annotator: str | None = None) -> list[Review]:
+        """A sample's reviews, oldest first; with `annotator`, only that reviewer's own."""
+        if annotator is None:
+            rows = self.query("SELECT * FROM reviews WHERE sample_id = ? ORDER BY id", [sample_id])
+        else:
+            rows = self.query(
+                "SELECT * FROM reviews WHERE sample_id = ? AND annotator = ? AND kind = ''"
+                " ORDER BY id",
+                [sample_id, annotator],
+            )
         return [_review(row) for row in rows]
 
     def state(self, sample_id: int) -> SampleState:
@@ -139,6 +245,14 @@ class ReviewStore(StoreBase):
         row.pop("dataset_id")
         row["candidate_id"] = from_db_candidate(row["candidate_id"])
         return SampleState(**row)
+
+    def reviewer_state(self, sample_id: int, reviewer: str) -> SampleState:
+        """Where a sample stands for one reviewer: their own decision in force, if any."""
+        row = self.query_one(
+            "SELECT * FROM reviewer_state WHERE sample_id = ? AND kind = '' AND reviewer = ?",
+            [sample_id, reviewer],
+        )
+        return SampleState(sample_id=sample_id) if row is None else _state(row)
 
     def states(self, dataset_id: int) -> dict[int, SampleState]:
         """The state of every decided sample of a dataset (absent ones are undecided)."""
@@ -163,10 +277,10 @@ class ReviewStore(StoreBase):
         return counts
 
     def rebuild_states(self) -> None:
-        """Recompute the state cache from the review log (it is derived data)."""
+        """Recompute the state caches from the review log (they are derived data)."""
         with self.transaction():
             self.conn.execute("DELETE FROM sample_state")
+            self.conn.execute("DELETE FROM reviewer_state")
             ids = [r[0] for r in self.conn.execute("SELECT DISTINCT sample_id FROM reviews")]
             for sample_id in ids:
-                dataset_id = self.scalar("SELECT dataset_id FROM samples WHERE id = ?", [sample_id])
-                self._set_state(sample_id, dataset_id, _in_force(self.reviews_for(sample_id)))
+                self.replay_sample(sample_id)

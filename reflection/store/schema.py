@@ -10,6 +10,9 @@ from collections.abc import Callable
 
 import sqlite_utils
 
+from ..records import Review
+from .tracks import STATUS_OF_DECISION, tracks_in_force
+
 
 def _script(db: sqlite_utils.Database, sql: str) -> None:
     # Not executescript(): it commits first, which would break the migration's transaction.
@@ -287,6 +290,74 @@ def m011_accounts(db: sqlite_utils.Database) -> None:
     )
 
 
+def m012_assignments(db: sqlite_utils.Database) -> None:
+    """Team review: who is assigned which sample, each reviewer's decision in force, and
+    adjudications (reviews of kind `adjudication`). See store/tracks.py for the model."""
+    _script(
+        db,
+        """
+        ALTER TABLE reviews ADD COLUMN kind TEXT NOT NULL DEFAULT '';
+        -- state: 'active' (the reviewer's to decide) or 'withdrawn' (reassigned to another).
+        -- One key and no other index: a reviewer's queue is one range of it, and a million
+        -- samples at overlap 3 write three million rows (no foreign key check on each: the
+        -- library assigns only the dataset's own sample ids).
+        CREATE TABLE assignments (
+            dataset_id INTEGER NOT NULL,
+            reviewer TEXT NOT NULL,
+            sample_id INTEGER NOT NULL,
+            state TEXT NOT NULL DEFAULT 'active',
+            assigned_at TEXT NOT NULL,
+            PRIMARY KEY (dataset_id, reviewer, sample_id)
+        ) WITHOUT ROWID;
+        -- Derived from reviews (rebuildable): the review in force on each track of a sample,
+        -- a reviewer's own (kind '') or the shared adjudication track (kind 'adjudication').
+        CREATE TABLE reviewer_state (
+            sample_id INTEGER NOT NULL REFERENCES samples(id),
+            kind TEXT NOT NULL DEFAULT '',
+            reviewer TEXT NOT NULL,
+            dataset_id INTEGER NOT NULL,
+            status TEXT NOT NULL,
+            review_id INTEGER NOT NULL,
+            candidate_id INTEGER NOT NULL DEFAULT 0,
+            annotator TEXT NOT NULL DEFAULT '',
+            decided_at TEXT NOT NULL DEFAULT '',
+            PRIMARY KEY (sample_id, kind, reviewer)
+        ) WITHOUT ROWID;
+        CREATE INDEX reviewer_state_queue
+            ON reviewer_state(dataset_id, kind, reviewer, status, sample_id);
+        """,
+    )
+    # Existing reviews predate assignments: each sample replays on its one shared stack.
+    rows = db.execute(
+        "SELECT r.id, r.sample_id, r.decision, r.candidate_id, r.annotator, r.created_at,"
+        " s.dataset_id FROM reviews r JOIN samples s ON s.id = r.sample_id"
+        " ORDER BY r.sample_id, r.id"
+    ).fetchall()
+    by_sample: dict[int, list] = {}
+    for row in rows:
+        by_sample.setdefault(row[1], []).append(row)
+    for sample_id, found in by_sample.items():
+        reviews = [
+            Review(
+                sample_id=sample_id,
+                decision=r[2],
+                candidate_id=r[3] or None,
+                annotator=r[4],
+                created_at=r[5],
+                id=r[0],
+            )  # fmt: skip
+            for r in found
+        ]
+        for (kind, reviewer), review in tracks_in_force(reviews, assigned=False).items():
+            db.execute(
+                "INSERT INTO reviewer_state (sample_id, kind, reviewer, dataset_id, status,"
+                " review_id, candidate_id, annotator, decided_at)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                [sample_id, kind, reviewer, found[0][6], STATUS_OF_DECISION[review.decision],
+                 review.id, review.candidate_id or 0, review.annotator, review.created_at],
+            )  # fmt: skip
+
+
 MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [
     m001_initial,
     m002_review_queue,
@@ -299,6 +370,7 @@ MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [
     m009_score_changes,
     m010_audit,
     m011_accounts,
+    m012_assignments,
 ]
 
 

@@ -3,7 +3,8 @@
 Pages call these helpers and the library; nothing here holds business logic. By concern:
 `auth` (sign-in, the role check each page and callback makes, typed paths), `session` (the
 store, dataset picker, annotator, flash messages), `nav` (page files, header, links),
-`review_widgets` (the Review page's parts) and `home` (the overview).
+`review_widgets` (the Review page's parts), `team_widgets` (assignment progress, disputes,
+agreement) and `home` (the overview).
 """
 
 from .auth import (
@@ -47,6 +48,7 @@ from .session import (
     show_error,
     show_flash,
 )
+from .team_widgets import adopt_label, agreement_section, progress_table, show_dispute
 
 __all__ = [
     "ANNOTATOR_KEY",
@@ -54,6 +56,8 @@ __all__ = [
     "PAGES",
     "User",
     "VIEW_MODES",
+    "adopt_label",
+    "agreement_section",
     "allowed",
     "annotator",
     "cached_diff",
@@ -73,6 +77,7 @@ __all__ = [
     "page_for",
     "page_header",
     "page_links",
+    "progress_table",
     "queue_filters",
     "require_dataset",
     "require_role",
@@ -81,6 +86,7 @@ __all__ = [
     "scores_table",
     "set_annotator",
     "show_error",
+    "show_dispute",
     "show_flash",
     "show_version_field",
     "sidebar_navigation",

@@ -21,6 +21,8 @@ PAGES = (
     ("pages/3_Dashboard.py", "Dashboard", ":material/monitoring:", "progress, annotators, shifts"),
     ("pages/4_Run.py", "Run", ":material/play_circle:", "reflect or score a selection"),
     ("pages/5_Export.py", "Export", ":material/download:", "the curated set, with provenance"),
+    ("pages/7_Assign.py", "Assign", ":material/group:", "reviewers, overlap, progress (admin)"),
+    ("pages/8_Adjudicate.py", "Adjudicate", ":material/gavel:", "settle disagreements (admin)"),
 )
 # The library's step names (`review.overview.STEPS`) and the page each one opens.
 STEP_PAGES = {
@@ -40,6 +42,8 @@ PAGE_ACTIONS = {
     "pages/3_Dashboard.py": "read",
     "pages/4_Run.py": "run",
     "pages/5_Export.py": "export",
+    "pages/7_Assign.py": "assign",
+    "pages/8_Adjudicate.py": "adjudicate",
 }
 _ROOT = Path(__file__).resolve().parent.parent.parent
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import streamlit as st
 
 from .. import diff
@@ -54,8 +56,15 @@ def queue_filters(store: Store, dataset_id: int) -> review.QueueQuery:
     )
 
 
-def review_session(store: Store, dataset_id: int, query: review.QueueQuery) -> review.ReviewSession:
-    """This browser session's ReviewSession, re-queried when the dataset or filters change."""
+def review_session(
+    store: Store, dataset_id: int, query: review.QueueQuery, annotator: str = ""
+) -> review.ReviewSession:
+    """This browser session's ReviewSession, re-queried when the dataset or filters change.
+
+    On an assigned dataset it is `annotator`'s own queue (blind to the other reviewers').
+    """
+    reviewer = review.queue_reviewer(store, dataset_id, annotator) if annotator else None
+    query = dataclasses.replace(query, reviewer=reviewer)
     session = st.session_state.get(_SESSION_KEY)
     if session is None or session.dataset_id != dataset_id:
         session = review.ReviewSession.open(store, dataset_id, query)
@@ -97,8 +106,16 @@ def start_edit(sample_id: int | None) -> None:
     st.session_state["_editing"] = sample_id
 
 
-def status_counts_line(store: Store, dataset_id: int) -> str:
-    """ "12 accepted · 3 rejected · ..." for the dataset, statuses with a count only."""
+def status_counts_line(store: Store, dataset_id: int, reviewer: str | None = None) -> str:
+    """ "12 accepted · 3 rejected · ..." for the dataset, statuses with a count only; for a
+    reviewer's assigned queue, their own progress."""
+    if reviewer is not None:
+        mine = store.reviewer_progress(dataset_id, reviewer)
+        if not mine:
+            return "nothing assigned to you"
+        row = mine[0]
+        skipped = f" · {row['skipped']:,} skipped" if row["skipped"] else ""
+        return f"{row['decided']:,} of your {row['assigned']:,} assigned decided{skipped}"
     counts = store.status_counts(dataset_id)
     return " · ".join(f"{n:,} {status}" for status, n in counts.items() if n)
 
