@@ -4,7 +4,7 @@ One click group (`common.main`); its commands live in modules by concern (data, 
 oracle, scoring), which register themselves on it when imported here.
 """
 
-from . import candidates, data, oracle, scoring
+from . import candidates, data, learn, oracle, scoring
 from .common import main
 
-__all__ = ["candidates", "data", "main", "oracle", "scoring"]
+__all__ = ["candidates", "data", "learn", "main", "oracle", "scoring"]
