@@ -14,6 +14,7 @@ from .base import StoreBase, now
 from .candidates import CandidateStore
 from .oracle_jobs import OracleJobStore
 from .queue import QueueStore
+from .review_origins import ReviewOriginStore
 from .reviews import ReviewStore
 from .runs import RunStore, scrub
 from .samples import SampleStore
@@ -27,6 +28,7 @@ class Store(
     SampleStore,
     CandidateStore,
     ReviewStore,
+    ReviewOriginStore,
     ScoreStore,
     ScoringStore,
     RunStore,

@@ -260,6 +260,14 @@ def m010_audit(db: sqlite_utils.Database) -> None:
     db.execute("CREATE INDEX audit_action ON audit(action, id)")
 
 
+def m015_review_origins(db: sqlite_utils.Database) -> None:
+    """Where an imported review came from; `key` makes a second import of a file add nothing."""
+    db.execute(
+        "CREATE TABLE review_origins (review_id INTEGER PRIMARY KEY REFERENCES reviews(id),"
+        " key TEXT NOT NULL UNIQUE, origin TEXT NOT NULL DEFAULT '{}')"
+    )
+
+
 MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [
     m001_initial,
     m002_review_queue,
@@ -271,6 +279,7 @@ MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [
     m008_review_range_index,
     m009_score_changes,
     m010_audit,
+    m015_review_origins,
 ]
 
 
