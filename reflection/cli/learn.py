@@ -7,7 +7,7 @@ from pathlib import Path
 import click
 
 from ..export.revisions import REVISION_SHAPES, RevisionFilter, export_revisions
-from .common import db_option, main, only_dataset, open_store
+from .common import db_option, echo_json, main, only_dataset, open_store
 
 
 def revision_options(function):
@@ -62,3 +62,81 @@ def import_reviews_command(path, db, dataset, reviewer):
         f"Imported {result.added} reviews from {path} ({result.format}) into {name!r};"
         f" {result.skipped} already imported"
     )
+
+
+@main.group("experiment")
+def experiment_group() -> None:
+    """Prompt experiments: reflect one seeded spot-check with several templates, compare."""
+
+
+@experiment_group.command("create")
+@db_option
+@click.option("--dataset", help="Dataset name (default: the only one).")
+@click.option("--name", help="Experiment name (default: the template names and the seed).")
+@click.option("--templates", required=True, help="Comma-separated TOML template files (two or more).")  # fmt: skip
+@click.option("--size", type=int, default=100, show_default=True, help="Samples drawn.")
+@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--mode", type=click.Choice(("instruction", "response", "both")), default="response", show_default=True)  # fmt: skip
+@click.option("--base-url", help="Endpoint (default: $OPENAI_BASE_URL, then OpenAI).")
+@click.option("--model", default="gpt-4o-mini", show_default=True, help="Oracle model.")
+@click.option("--api-key", help="Key (default: $OPENAI_API_KEY). Never stored or logged.")
+@click.option("--concurrency", type=int, default=16, show_default=True)
+@click.option("--max-tokens", type=int, default=2048, show_default=True)
+@click.option("--json-mode", is_flag=True, help="Ask for a JSON object (structured output).")
+def experiment_create(db, dataset, name, templates, size, seed, mode, base_url, model, api_key,
+                      concurrency, max_tokens, json_mode):  # fmt: skip
+    """Draw a seeded spot-check and reflect it once per template; review it blind.
+
+    \b
+    Example:
+      reflection experiment create --dataset alpaca --templates a.toml,b.toml --size 100 --seed 7
+      reflection experiment show a-vs-b-s7
+    """
+    from ..reflect.settings import OracleConfig
+    from ..review import experiment as ex
+
+    paths = [Path(p.strip()) for p in templates.split(",") if p.strip()]
+    name = name or "-vs-".join(p.stem for p in paths) + f"-s{seed}"
+    config = OracleConfig.from_env(
+        model=model, base_url=base_url, api_key=api_key, concurrency=concurrency,
+        max_tokens=max_tokens, json_mode=json_mode,
+    )  # fmt: skip
+    config.validate()
+    with open_store(db) as store:
+        ds = dataset or only_dataset(store)
+        spot = ex.create_experiment(store, ds, name, paths, size=size, seed=seed, mode=mode)
+        for arm, summary in ex.reflect_arms(store, spot.id, oracle=config):
+            click.echo(f"{arm}: {summary.describe()}")
+    click.echo(f"Experiment {name!r}: {spot.size} samples; review them with the spot-check queue.")
+
+
+@experiment_group.command("show")
+@click.argument("name")
+@db_option
+@click.option("--difference", type=float, default=0.1, show_default=True, help="Acceptance difference the sample-size estimate is for.")  # fmt: skip
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+def experiment_show(name, db, difference, as_json):
+    """Per template: acceptance (Wilson 95 %), edit rate, IFD / r-IFD change, cost; tests."""
+    from ..review import experiment as ex
+
+    with open_store(db) as store:
+        result = ex.report(store, name, difference=difference)
+    if as_json:
+        echo_json(result.as_dict())
+        return
+    for line in ex.report_lines(result):
+        click.echo(line)
+
+
+@experiment_group.command("promote")
+@click.argument("name")
+@db_option
+@click.option("--template", help="Promote this arm (default: the most accepted one).")
+@click.option("--actor", default="", help="Who promotes it (recorded).")
+def experiment_promote(name, db, template, actor):
+    """Make the winning template the default for later `reflect` runs (recorded)."""
+    from ..review import experiment as ex
+
+    with open_store(db) as store:
+        chosen = ex.promote(store, name, template, actor=actor)
+    click.echo(f"Promoted {chosen!r} from experiment {name!r}: `reflect` now uses it by default.")

@@ -120,6 +120,14 @@ def reflect_command(db, dataset, mode, base_url, model, api_key, concurrency, li
     prompts = load_prompts(templates) if templates else DEFAULT_PROMPTS
     table = PriceTable.from_file(prices) if prices else PriceTable()
     with open_store(db) as store:
+        if not templates:  # a template promoted by a prompt experiment, if any
+            from ..review.experiment import promoted_prompts
+
+            promoted = promoted_prompts(store)
+            if promoted:
+                prompts, detail = promoted
+                click.echo(f"Templates: {detail['name']!r}, promoted from experiment"
+                           f" {detail['experiment']!r} (--templates overrides)")  # fmt: skip
         name = dataset or only_dataset(store)
         common = dict(mode=mode, oracle=config, prompts=prompts, prices=table, limit=limit,
                       compress_first=compress_first)  # fmt: skip

@@ -12,6 +12,7 @@ from .analytics import AnalyticsStore
 from .audit import AuditEvent, AuditStore
 from .base import StoreBase, now
 from .candidates import CandidateStore
+from .experiments import ExperimentStore
 from .oracle_jobs import OracleJobStore
 from .queue import QueueStore
 from .review_origins import ReviewOriginStore
@@ -35,6 +36,7 @@ class Store(
     AnalyticsStore,
     QueueStore,
     SpotCheckStore,
+    ExperimentStore,
     OracleJobStore,
     AuditStore,
     StoreBase,
