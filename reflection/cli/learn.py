@@ -72,7 +72,10 @@ def experiment_group() -> None:
 @experiment_group.command("create")
 @db_option
 @click.option("--dataset", help="Dataset name (default: the only one).")
-@click.option("--name", help="Experiment name (default: the template names and the seed).")
+@click.option(
+    "--name",
+    help="Experiment name, shown to reviewers: keep template names out (default: experiment-sSEED).",
+)
 @click.option("--templates", required=True, help="Comma-separated TOML template files (two or more).")  # fmt: skip
 @click.option("--size", type=int, default=100, show_default=True, help="Samples drawn.")
 @click.option("--seed", type=int, default=0, show_default=True)
@@ -90,13 +93,13 @@ def experiment_create(db, dataset, name, templates, size, seed, mode, base_url, 
     \b
     Example:
       reflection experiment create --dataset alpaca --templates a.toml,b.toml --size 100 --seed 7
-      reflection experiment show a-vs-b-s7
+      reflection experiment show experiment-s7
     """
     from ..reflect.settings import OracleConfig
     from ..review import experiment as ex
 
     paths = [Path(p.strip()) for p in templates.split(",") if p.strip()]
-    name = name or "-vs-".join(p.stem for p in paths) + f"-s{seed}"
+    name = name or f"experiment-s{seed}"  # shown to reviewers: never the template names
     config = OracleConfig.from_env(
         model=model, base_url=base_url, api_key=api_key, concurrency=concurrency,
         max_tokens=max_tokens, json_mode=json_mode,

@@ -122,6 +122,15 @@ def blind_order(store: Store, name: str | int, sample_id: int) -> list[tuple[str
     return [(f"Version {chr(65 + i)}", cid) for i, cid in enumerate(versions)]
 
 
+def blind_labels(store: Store, spotcheck_id: int, sample_id: int) -> dict[int, str] | None:
+    """{candidate id: "Version A", ...} in blind order when the spot-check is a prompt
+    experiment (None otherwise); the Review page shows these instead of ids and kinds."""
+    spot = store.spotcheck(spotcheck_id)
+    if not spot.settings.get("experiment"):
+        return None
+    return {cid: label for label, cid in blind_order(store, spot.id, sample_id)}
+
+
 @dataclass
 class Arm:
     name: str
@@ -297,3 +306,21 @@ def report_lines(result: ExperimentReport) -> list[str]:
             f" {need} decided samples per arm"
         )
     return lines
+
+
+def reports(store: Store, dataset_id: int) -> list[ExperimentReport]:
+    """The report of every prompt experiment of a dataset (the Dashboard)."""
+    return [
+        report(store, s.id) for s in store.spotchecks(dataset_id) if s.settings.get("experiment")
+    ]
+
+
+def arm_rows(result: ExperimentReport) -> list[dict[str, Any]]:
+    """One row per arm, for a table."""
+    return [
+        {"template": a.name, "decided": a.decided, "accepted": a.accepted,
+         "acceptance": a.acceptance, "wilson_low": a.interval[0], "wilson_high": a.interval[1],
+         "edit_rate": a.edit_rate, "ifd_change": a.ifd_change, "rifd_change": a.rifd_change,
+         "cost": a.cost}
+        for a in result.arms
+    ]  # fmt: skip

@@ -20,6 +20,7 @@ from .review_widgets import (
     start_edit,
     state_and_suggestion,
     status_counts_line,
+    version_choices,
 )
 from .session import (
     ANNOTATOR_KEY,
@@ -70,4 +71,5 @@ __all__ = [
     "start_edit",
     "state_and_suggestion",
     "status_counts_line",
+    "version_choices",
 ]
