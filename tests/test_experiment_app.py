@@ -19,8 +19,8 @@ TEMPLATE = (
 )
 
 
-@pytest.fixture
-def db(tmp_path, monkeypatch):
+def build_experiment_db(tmp_path):
+    """Six samples, all drawn into experiment 'exp', each reflected by 'terse' and 'thorough'."""
     path = tmp_path / "exp.db"
     paths = []
     for name, style in (("terse", "short"), ("thorough", "long")):
@@ -37,6 +37,12 @@ def db(tmp_path, monkeypatch):
                 store.add_candidate(Candidate(sample_id=sid, kind="response", prompt_hash=arm["hash"],
                                               output=f"{arm['hash'][:4]} answer {sid}", model="m"))  # fmt: skip
         ids = store.spotcheck_sample_ids(spot.id)
+    return path, ids
+
+
+@pytest.fixture
+def db(tmp_path, monkeypatch):
+    path, ids = build_experiment_db(tmp_path)
     monkeypatch.setenv("REFLECTION_DB", str(path))
     return path, ids
 
@@ -106,3 +112,12 @@ def test_dashboard_shows_each_arm(db):
     assert set(rows) == {"terse", "thorough"}
     assert (rows[winner]["accepted"], rows[winner]["decided"]) == (1, 1)
     assert any("to detect a 10% difference" in c.value for c in at.caption)
+
+
+def test_all_samples_queue_is_blind_too(db):
+    """Outside the experiment's queue the drawn samples stay blind."""
+    at = AppTest.from_file(PAGE, default_timeout=60)
+    at.session_state["annotator"] = "ann"
+    at.run()
+    version = next(s for s in at.selectbox if s.label == "Version shown beside the original")
+    assert version.options == ["original", "Version A", "Version B"]

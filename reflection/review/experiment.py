@@ -122,13 +122,17 @@ def blind_order(store: Store, name: str | int, sample_id: int) -> list[tuple[str
     return [(f"Version {chr(65 + i)}", cid) for i, cid in enumerate(versions)]
 
 
-def blind_labels(store: Store, spotcheck_id: int, sample_id: int) -> dict[int, str] | None:
-    """{candidate id: "Version A", ...} in blind order when the spot-check is a prompt
-    experiment (None otherwise); the Review page shows these instead of ids and kinds."""
-    spot = store.spotcheck(spotcheck_id)
-    if not spot.settings.get("experiment"):
-        return None
-    return {cid: label for label, cid in blind_order(store, spot.id, sample_id)}
+def blind_labels(
+    store: Store, dataset_id: int, sample_id: int, spotcheck_id: int | None = None
+) -> dict[int, str] | None:
+    """{candidate id: "Version A", ...} in blind order for a sample in a prompt experiment
+    (the queue's spot-check if it is one, else any experiment drawing the sample); None for
+    other samples. The Review page shows these labels instead of ids and kinds."""
+    spots = sorted(store.spotchecks(dataset_id), key=lambda s: s.id != spotcheck_id)
+    for spot in spots:
+        if spot.settings.get("experiment") and sample_id in store.spotcheck_sample_ids(spot.id):
+            return {cid: label for label, cid in blind_order(store, spot.id, sample_id)}
+    return None
 
 
 @dataclass

@@ -66,12 +66,12 @@ def review_session(store: Store, dataset_id: int, query: review.QueueQuery) -> r
 
 
 def version_choices(store: Store, query: review.QueueQuery, item) -> tuple[list, dict, object]:
-    """The versions to pick from, their labels and the one shown first. In a prompt
-    experiment's queue they are blind: "Version A", "B", ... in a seeded order per sample, with
+    """The versions to pick from, their labels and the one shown first. For a sample in a
+    prompt experiment they are blind: "Version A", "B", ... in a seeded order per sample, with
     no id, kind or template, and the first of them shown first."""
     from ..review.experiment import blind_labels
 
-    blind = blind_labels(store, query.spotcheck, item.sample.id) if query.spotcheck else None
+    blind = blind_labels(store, item.sample.dataset_id, item.sample.id, query.spotcheck)
     labels = {c.id: review.candidate_label(c) for c in item.candidates} | {None: "original"}
     if not blind:
         shown = review.default_candidate(item)
