@@ -28,11 +28,11 @@ from typing import Any
 
 from ..errors import ReflectionError
 from ..records import IFD_METRIC, RIFD_METRIC
-from ..reflect.prompts import PromptSet, load_prompts, prompt_hash, prompts_from_toml
+from ..reflect.promoted import PROMOTE_ACTION, promoted_prompts  # noqa: F401 (re-exported)
+from ..reflect.prompts import load_prompts, prompt_hash, prompts_from_toml
 from ..store import Store
 from .spotcheck import create_spotcheck
 
-PROMOTE_ACTION = "template.promote"
 DECIDED = ("accepted", "edited", "rejected")
 
 
@@ -272,15 +272,6 @@ def promote(store: Store, name: str | int, template: str | None = None, *, actor
                 "hash": arm["hash"], "acceptance": stats.acceptance, "decided": stats.decided},
     )  # fmt: skip
     return template
-
-
-def promoted_prompts(store: Store) -> tuple[PromptSet, dict[str, Any]] | None:
-    """The latest promoted template set and its audit detail, or None."""
-    events = store.audit_events(action=PROMOTE_ACTION, limit=1)
-    if not events:
-        return None
-    detail = events[0].detail
-    return prompts_from_toml(detail["text"], detail["path"]), {**detail, "name": events[0].target}
 
 
 def _pct(value: float | None) -> str:
