@@ -119,7 +119,12 @@ def experiment_create(db, dataset, name, templates, size, seed, mode, base_url, 
 @click.option("--difference", type=float, default=0.1, show_default=True, help="Acceptance difference the sample-size estimate is for.")  # fmt: skip
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 def experiment_show(name, db, difference, as_json):
-    """Per template: acceptance (Wilson 95 %), edit rate, IFD / r-IFD change, cost; tests."""
+    """Per template: acceptance (Wilson 95 %), edit rate, IFD / r-IFD change, cost; tests.
+
+    \b
+    Example:
+      reflection experiment show experiment-s7 --difference 0.05
+    """
     from ..review import experiment as ex
 
     with open_store(db) as store:
@@ -137,7 +142,12 @@ def experiment_show(name, db, difference, as_json):
 @click.option("--template", help="Promote this arm (default: the most accepted one).")
 @click.option("--actor", default="", help="Who promotes it (recorded).")
 def experiment_promote(name, db, template, actor):
-    """Make the winning template the default for later `reflect` runs (recorded)."""
+    """Make the winning template the default for later `reflect` runs (recorded).
+
+    \b
+    Example:
+      reflection experiment promote experiment-s7 --actor lead
+    """
     from ..review import experiment as ex
 
     with open_store(db) as store:
