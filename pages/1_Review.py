@@ -80,13 +80,12 @@ nav[3].caption(
 )
 
 item = review.load_item(store, sid, session.reviewer)
-options = [None, *(c.id for c in item.candidates)]
-shown_default = review.default_candidate(item)
+options, labels, first = ui.version_choices(store, session.query, item)
 chosen_id = st.selectbox(
     "Version shown beside the original",
     options,
-    index=options.index(shown_default.id if shown_default else None),
-    format_func=lambda cid: review.candidate_label(item.candidate(cid)),
+    index=options.index(first),
+    format_func=labels.__getitem__,
     key=f"version_{sid}",
 )
 shown = item.candidate(chosen_id)
@@ -119,7 +118,7 @@ ui.state_and_suggestion(item)
 
 if st.session_state.get("_editing") == sid:
     with st.form(f"edit_form_{sid}"):
-        st.caption(f"Editing {review.candidate_label(shown)}: saved as a new version and accepted")
+        st.caption(f"Editing {labels[chosen_id]}: saved as a new version and accepted")
         for field in review.FIELDS:
             base_text = getattr(shown or item.sample, field)
             st.text_area(field.capitalize(), base_text, key=f"edit_{field}_{sid}", height=160)

@@ -3,7 +3,7 @@
 import streamlit as st
 
 from reflection import ui
-from reflection.review import dashboard, figures, spotcheck
+from reflection.review import dashboard, experiment, figures, spotcheck
 from reflection.store import Store
 
 ui.require_role("read")
@@ -61,3 +61,9 @@ if spot_figures:
 for start in range(0, len(spot_figures), 2):
     for column, figure in zip(st.columns(2), spot_figures[start : start + 2], strict=False):
         column.plotly_chart(figure, width="stretch")
+
+for result in experiment.reports(store, dataset.id):
+    st.subheader(f"Prompt experiment {result.name}: {result.size} samples")
+    st.dataframe(experiment.arm_rows(result), hide_index=True)
+    for line in experiment.report_lines(result)[1 + len(result.arms) :]:
+        st.caption(line.strip())

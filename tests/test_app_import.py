@@ -63,7 +63,7 @@ def test_upload_imports_candidates_into_a_new_dataset(db, alpaca_records):
     click(at, "Import candidates")
     assert [s.value.replace("\\", "") for s in at.success] == [
         "Imported reflected.json (paired, kind response, matched by hash) into dataset 'alpaca':"
-        " 40 candidates added; 40 originals added"
+        " 40 candidates added; 40 originals added; 0 of 40 records matched a sample"
     ]
     with Store(db) as store:
         ds = store.dataset("alpaca")

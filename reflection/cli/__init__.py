@@ -4,7 +4,17 @@ One click group (`common.main`); its commands live in modules by concern (data, 
 oracle, scoring, serve, team, team_review), which register themselves on it when imported here.
 """
 
-from . import candidates, data, oracle, scoring, serve, team, team_review
+from . import candidates, data, learn, oracle, scoring, serve, team, team_review
 from .common import main
 
-__all__ = ["candidates", "data", "main", "oracle", "scoring", "serve", "team", "team_review"]
+__all__ = [
+    "candidates",
+    "data",
+    "learn",
+    "main",
+    "oracle",
+    "scoring",
+    "serve",
+    "team",
+    "team_review",
+]

@@ -12,6 +12,7 @@ from ..ingest.datasets import import_dataset
 from ..review import spotcheck
 from ..team.consensus import CONSENSUS_MODES
 from .common import db_option, echo_json, main, only_dataset, open_store
+from .learn import export_revisions_command, revision_options
 
 
 def _columns(pairs: tuple[str, ...]) -> dict[str, str]:
@@ -65,7 +66,7 @@ def import_command(path, db, dataset, fmt, columns, split):
 @click.option("--out", "out", required=True, type=click.Path(path_type=Path), help="File to write.")
 @db_option
 @click.option("--dataset", help="Dataset name (default: the only one).")
-@click.option("--format", "fmt", type=click.Choice(FORMATS), help="Default: from the extension.")
+@click.option("--format", "fmt", type=click.Choice((*FORMATS, "revisions")), help="Default: from the extension; `revisions`: the reviewers' edits as revision pairs.")  # fmt: skip
 @click.option(
     "--undecided",
     type=click.Choice(UNDECIDED_POLICIES),
@@ -79,8 +80,18 @@ def import_command(path, db, dataset, fmt, columns, split):
 @click.option("--with-scores", is_flag=True, help="Add each record's scores as fields (ifd_ppl, rifd_ppl, ...).")  # fmt: skip
 @click.option("--scores-from", multiple=True, help="With --with-scores: the scorer to use where several scored a metric (repeatable).")  # fmt: skip
 @click.option("--consensus", type=click.Choice(CONSENSUS_MODES), help="Where several reviewers decided a sample, what counts: the majority, a unanimous decision, or the adjudication (else unanimous). Default: the decision in force.")  # fmt: skip
+@revision_options
 def export_command(
-    out, db, dataset, fmt, undecided, provenance, with_scores, scores_from, consensus
+    out,
+    db,
+    dataset,
+    fmt,
+    undecided,
+    provenance,
+    with_scores,
+    scores_from,
+    consensus,
+    **revisions,
 ):
     """Export the curated set: accepted versions, with rejected samples left out.
 
@@ -94,6 +105,8 @@ def export_command(
       reflection export --out scored.json --undecided suggested --with-scores
       reflection export --out team.json --consensus majority --provenance
     """
+    if fmt == "revisions":
+        return export_revisions_command(out, db, dataset, **revisions)
     with open_store(db) as store:
         name = dataset or only_dataset(store)
         result = export_dataset(

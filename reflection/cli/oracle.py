@@ -110,16 +110,22 @@ def reflect_command(db, dataset, mode, base_url, model, api_key, concurrency, li
     """
     from ..reflect.pipeline import estimate_reflection, reflect_dataset
     from ..reflect.pricing import PriceTable
-    from ..reflect.prompts import DEFAULT_PROMPTS, load_prompts
+    from ..reflect.promoted import promoted_prompts
+    from ..reflect.prompts import load_prompts
 
     config = OracleConfig.from_env(
         model=model, base_url=base_url, api_key=api_key, concurrency=concurrency,
         max_attempts=max_attempts, timeout=timeout, rpm=rpm, tpm=tpm, temperature=temperature,
         max_tokens=max_tokens, json_mode=json_mode, dialect=dialect,
     )  # fmt: skip
-    prompts = load_prompts(templates) if templates else DEFAULT_PROMPTS
+    prompts = load_prompts(templates) if templates else None  # None: promoted, else built-in
     table = PriceTable.from_file(prices) if prices else PriceTable()
     with open_store(db) as store:
+        promoted = None if templates else promoted_prompts(store)
+        if promoted:
+            detail = promoted[1]
+            click.echo(f"Templates: {detail['name']!r}, promoted from experiment"
+                       f" {detail['experiment']!r} (--templates overrides)")  # fmt: skip
         name = dataset or only_dataset(store)
         common = dict(mode=mode, oracle=config, prompts=prompts, prices=table, limit=limit,
                       compress_first=compress_first)  # fmt: skip

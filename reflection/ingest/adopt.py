@@ -68,6 +68,7 @@ class AdoptResult:
     scores: int = 0
     judge_unparsed: int = 0
     run_id: int | None = None
+    matched: int = 0  # records that named a sample already in the dataset
 
 
 # --- building candidates ---------------------------------------------------------------------
@@ -235,6 +236,7 @@ def import_candidates(
         hashlib.sha256(f"{digest}:{split_read}".encode()).hexdigest() if split_read else digest
     )
     result = AdoptResult(name, shape, kind, match, len(rows))
+    result.matched = sum(1 for row in rows if row.sample_id is not None)
     settings = {"path": source_name or str(path), "sha256": digest, "shape": shape, "kind": kind,
                 "match": match, "model": model, "fields": fields,
                 **({"split": split_read} if split_read else {})}  # fmt: skip
@@ -332,6 +334,7 @@ def summary(result: AdoptResult, path: str | Path) -> str:
         parts.append(f"{result.scores:,} judge scores")
     if result.judge_unparsed:
         parts.append(f"{result.judge_unparsed:,} records with unparsed judge scores")
+    parts.append(f"{result.matched:,} of {result.records:,} records matched a sample")
     return (
         f"Imported {path} ({result.shape}, kind {result.kind}, matched by {result.match}) into"
         f" dataset {result.dataset!r}: " + "; ".join(parts)

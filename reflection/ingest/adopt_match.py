@@ -37,11 +37,39 @@ class SampleIndex:
                 elif how == "position":
                     key = sample.position
                 else:  # field:NAME
-                    key = id_key(sample.meta.get(how.removeprefix("field:")))
+                    key = field_key(sample, how.removeprefix("field:"))
                 if key is not None:
                     table.setdefault(key, []).append(sample.id)
             self._by[how] = table
         return self._by[how]
+
+
+TEXT_FIELDS = ("instruction", "input", "output")
+
+
+def field_key(sample_or_record: Any, name: str) -> str | None:
+    """The value --match field:NAME compares: a core field's text with its whitespace
+    normalised, else the id in the sample's extra field (or the record's field) NAME."""
+    if isinstance(sample_or_record, Sample):
+        if name in TEXT_FIELDS:
+            return " ".join(getattr(sample_or_record, name).split())
+        return id_key(sample_or_record.meta.get(name))
+    value = sample_or_record.get(name) if isinstance(sample_or_record, dict) else None
+    if name in TEXT_FIELDS:
+        return " ".join(value.split()) if isinstance(value, str) else None
+    return id_key(value)
+
+
+def _unmatched(index: SampleIndex, name: str, key: str) -> str:
+    """Why no sample has a record's value of field NAME, naming the side that lacks it."""
+    if name in TEXT_FIELDS:
+        return f"no sample's {name!r} equals the record's {name!r} (whitespace normalised)"
+    if index.samples and not index.by(f"field:{name}"):
+        return (
+            f"the dataset's samples carry no field {name!r} (the record's {name!r} is {key!r});"
+            " match by a field both sides have: instruction, input, output or an extra field"
+        )
+    return f"id {key!r} has no sample in the dataset"
 
 
 def _original_key(row: Row) -> tuple[str, str, str]:
@@ -71,7 +99,9 @@ def _candidates_of(
         return found
     found = index.by(match).get(row.key, [])
     if not found and not carries:
-        raise InputError(path, f"id {row.key!r} has no sample in the dataset", **row.where)
+        raise InputError(
+            path, _unmatched(index, match.removeprefix("field:"), row.key), **row.where
+        )
     return found
 
 
@@ -103,20 +133,33 @@ def match_rows(
     for position, row in enumerate(rows):
         if by_field:
             name = match.removeprefix("field:")
-            row.key = id_key(row.record.get(name)) if isinstance(row.record, dict) else None
+            source = row.record if isinstance(row.record, dict) else {}
+            if name in TEXT_FIELDS and name in row.new:  # the record's text, as read
+                source = row.new
+            row.key = field_key(source, name)
             if row.key is None:
-                raise InputError(path, f"no usable id in field {name!r}", **row.where)
-            if row.key in ids_seen:
+                has = name in source
                 raise InputError(
-                    path, f"duplicate id {row.key!r} (also record {ids_seen[row.key]})", **row.where
+                    path, f"no usable id in field {name!r} of the record"
+                    + ("" if has else f" (it has no field {name!r})"), **row.where,
+                )  # fmt: skip
+            if row.key in ids_seen:
+                what = f"{name!r}" if name in TEXT_FIELDS else f"id {row.key!r}"
+                raise InputError(
+                    path, f"duplicate {what} (also record {ids_seen[row.key]})", **row.where
                 )
             ids_seen[row.key] = row.number
         found = _candidates_of(path, row, position, index, match)
         if len(found) > 1:
+            shared = f"; {len(found)} samples share its {match.removeprefix('field:')!r}"
             raise InputError(
                 path,
-                f"matches {len(found)} samples ({', '.join(map(str, found[:5]))}); match by"
-                " field:NAME to say which",
+                f"matches {len(found)} samples ({', '.join(map(str, found[:5]))})"
+                + (
+                    shared + ": match by another field"
+                    if by_field
+                    else "; match by field:NAME to say which"
+                ),
                 **row.where,
             )
         if not found:  # an original not yet in the dataset

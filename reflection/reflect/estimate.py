@@ -8,7 +8,8 @@ from ..records import Dataset
 from ..store import Store
 from .plan import Planner, check_mode, dataset_of, samples_of
 from .pricing import Estimate, PriceTable, TokenCounter
-from .prompts import DEFAULT_PROMPTS, PromptSet
+from .promoted import default_prompts
+from .prompts import PromptSet
 from .settings import OracleConfig
 
 ESTIMATE_SAMPLE_CHARS = 2_000_000  # prompt text counted exactly before extrapolating
@@ -20,7 +21,7 @@ def estimate_reflection(
     *,
     mode: str = "instruction",
     oracle: OracleConfig | None = None,
-    prompts: PromptSet = DEFAULT_PROMPTS,
+    prompts: PromptSet | None = None,
     prices: PriceTable | None = None,
     sample_ids: Iterable[int] | None = None,
     limit: int | None = None,
@@ -32,6 +33,7 @@ def estimate_reflection(
     config = oracle or OracleConfig.from_env()
     prices = prices or PriceTable()
     data = dataset_of(store, dataset)
+    prompts = prompts or default_prompts(store)  # the promoted template, else the built-in
     planner = Planner(config, prompts, prices)
     samples = samples_of(store, data, sample_ids, limit)
     counter = TokenCounter()

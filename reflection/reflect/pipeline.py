@@ -29,7 +29,8 @@ from .estimate import estimate_reflection
 from .oracle import Oracle, Reply, Retry, reply_from_response
 from .plan import MODES, Job, Planner, Progress, RunSummary, check_mode, dataset_of, samples_of
 from .pricing import PriceTable
-from .prompts import DEFAULT_PROMPTS, PromptSet
+from .promoted import default_prompts
+from .prompts import PromptSet
 from .settings import OracleConfig
 
 __all__ = ["MODES", "Job", "Planner", "RunSummary", "estimate_reflection", "reflect_dataset"]
@@ -257,7 +258,7 @@ def reflect_dataset(
     *,
     mode: str = "instruction",
     oracle: OracleConfig | None = None,
-    prompts: PromptSet = DEFAULT_PROMPTS,
+    prompts: PromptSet | None = None,
     prices: PriceTable | None = None,
     sample_ids: Iterable[int] | None = None,
     limit: int | None = None,
@@ -285,6 +286,7 @@ def reflect_dataset(
     config = oracle or OracleConfig.from_env()
     config.validate()
     data = dataset_of(store, dataset)
+    prompts = prompts or default_prompts(store)  # the promoted template, else the built-in
     planner = Planner(config, prompts, prices or PriceTable())
     samples = samples_of(store, data, sample_ids, limit)
     if batch:

@@ -252,10 +252,20 @@ def load_prompts(path: str | Path) -> PromptSet:
     """Templates from a TOML file; kinds it leaves out keep the built-in ones."""
     path = Path(path)
     try:
-        data = tomllib.loads(path.read_text(encoding="utf-8"))
+        text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
         raise InputError(path, "template file not found") from None
-    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+    except UnicodeDecodeError as exc:
+        raise InputError(path, f"not a valid TOML template file ({exc})") from None
+    return prompts_from_toml(text, path)
+
+
+def prompts_from_toml(text: str, path: str | Path) -> PromptSet:
+    """Templates from the text of a TOML file (`path` names it in errors and as the source)."""
+    path = Path(path)
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
         raise InputError(path, f"not a valid TOML template file ({exc})") from None
     unknown = sorted(set(data) - set(KINDS))
     if unknown:

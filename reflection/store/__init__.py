@@ -14,8 +14,10 @@ from .assignments import AssignmentStore
 from .audit import AuditEvent, AuditStore
 from .base import StoreBase, now
 from .candidates import CandidateStore
+from .experiments import ExperimentStore
 from .oracle_jobs import OracleJobStore
 from .queue import QueueStore
+from .review_origins import ReviewOriginStore
 from .reviews import ReviewStore
 from .runs import RunStore, scrub
 from .samples import SampleStore
@@ -29,12 +31,14 @@ class Store(
     SampleStore,
     CandidateStore,
     ReviewStore,
+    ReviewOriginStore,
     ScoreStore,
     ScoringStore,
     RunStore,
     AnalyticsStore,
     QueueStore,
     SpotCheckStore,
+    ExperimentStore,
     OracleJobStore,
     AuditStore,
     AccountStore,

@@ -32,6 +32,7 @@ from .review_widgets import (
     start_edit,
     state_and_suggestion,
     status_counts_line,
+    version_choices,
 )
 from .session import (
     ANNOTATOR_KEY,
@@ -95,4 +96,5 @@ __all__ = [
     "state_and_suggestion",
     "status_counts_line",
     "team_settings",
+    "version_choices",
 ]

@@ -74,6 +74,24 @@ def review_session(
     return session
 
 
+def version_choices(store: Store, query: review.QueueQuery, item) -> tuple[list, dict, object]:
+    """The versions to pick from, their labels and the one shown first. For a sample in a
+    prompt experiment they are blind: "Version A", "B", ... in a seeded order per sample, with
+    no id, kind or template, and the first of them shown first."""
+    from ..review.experiment import blind_labels
+
+    blind = blind_labels(store, item.sample.dataset_id, item.sample.id, query.spotcheck)
+    labels = {c.id: review.candidate_label(c) for c in item.candidates} | {None: "original"}
+    if not blind:
+        shown = review.default_candidate(item)
+        return [None, *(c.id for c in item.candidates)], labels, shown.id if shown else None
+    rest = [c.id for c in item.candidates if c.id not in blind]
+    labels.update(blind)
+    decided = item.state.candidate_id
+    first = decided if decided and decided in labels else next(iter(blind))
+    return [None, *blind, *rest], labels, first
+
+
 def show_version_field(label: str, old: str, new: str, mode: str) -> None:
     """One field (instruction, input or output) of the original beside the shown version."""
     if not old and not new:
