@@ -24,6 +24,7 @@ from ..records import (
     SampleState,
     Score,
     Suggestion,
+    stored_id,
 )
 from ..records import REVIEW_STATUSES as STATUSES
 from ..store import Store
@@ -308,7 +309,7 @@ class ReviewSession:
                 tags=list(tags or []),
             )
         )
-        self.undo_stack = [*self.undo_stack, (sample_id, review.id)][-UNDO_WINDOW:]
+        self.undo_stack = [*self.undo_stack, (sample_id, stored_id(review))][-UNDO_WINDOW:]
         self.next(store)
         return review
 

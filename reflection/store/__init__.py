@@ -24,15 +24,15 @@ from .spotcheck import SpotCheckStore
 
 class Store(
     SampleStore,
+    OracleJobStore,  # a CandidateStore
     CandidateStore,
     ReviewStore,
     ScoreStore,
     ScoringStore,
     RunStore,
     AnalyticsStore,
+    SpotCheckStore,  # a QueueStore
     QueueStore,
-    SpotCheckStore,
-    OracleJobStore,
     StoreBase,
 ):
     """Everything the library keeps, in one SQLite file."""

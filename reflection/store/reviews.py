@@ -7,6 +7,7 @@ an `undo` pops. So undo restores the decision before, and a second undo the one 
 from __future__ import annotations
 
 from collections.abc import Iterable
+from typing import Any
 
 from ..errors import NotFoundError, ReflectionError
 from ..records import DECISIONS, UNDECIDED, Review, SampleState
@@ -20,7 +21,7 @@ STATUS_OF_DECISION = {
 }
 
 
-def _review(row: dict) -> Review:
+def _review(row: dict[str, Any]) -> Review:
     row = dict(row)
     row["tags"] = loads(row["tags"], [])
     row["candidate_id"] = from_db_candidate(row["candidate_id"])
