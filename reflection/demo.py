@@ -8,7 +8,7 @@ from pathlib import Path
 
 from .errors import InputError, ReflectionError
 from .ingest.datasets import import_dataset
-from .records import Candidate, Score
+from .records import Candidate, Score, stored_id
 from .store import Store
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -46,7 +46,9 @@ def build_demo(path: str | Path, data_dir: str | Path = DEMO_DIR) -> str:
         raise ReflectionError(f"{path} already exists; remove it to rebuild the demo")
     with Store(path) as store:
         result = import_dataset(store, data_dir / "samples.jsonl", dataset=DEMO_DATASET)
-        by_position = {s.position: s.id for s in store.samples(store.dataset(DEMO_DATASET).id)}
+        by_position = {
+            s.position: stored_id(s) for s in store.samples(store.dataset(DEMO_DATASET).id)
+        }
         candidates = _demo_candidates(data_dir / "candidates.jsonl", by_position)
         store.add_candidates(candidates.values())
         scores = _demo_scores(data_dir / "scores.jsonl", by_position, candidates)
@@ -59,7 +61,9 @@ def build_demo(path: str | Path, data_dir: str | Path = DEMO_DIR) -> str:
     )
 
 
-def _demo_candidates(path: Path, by_position: dict[int, int]) -> dict[tuple[int, str], Candidate]:
+def _demo_candidates(
+    path: Path, by_position: dict[int | None, int]
+) -> dict[tuple[int | None, str], Candidate]:
     found = {}
     for number, row in _jsonl(path):
         sample_id = by_position.get(row.get("position"))
@@ -81,7 +85,9 @@ def _demo_candidates(path: Path, by_position: dict[int, int]) -> dict[tuple[int,
 
 
 def _demo_scores(
-    path: Path, by_position: dict[int, int], candidates: dict[tuple[int, str], Candidate]
+    path: Path,
+    by_position: dict[int | None, int],
+    candidates: dict[tuple[int | None, str], Candidate],
 ) -> list[Score]:
     """Precomputed scores (student-model IFD and the like) keyed by position and version."""
     scores = []

@@ -1,5 +1,18 @@
 """Errors users see. The message of each is meant to be shown as it is."""
 
+from __future__ import annotations
+
+import os
+from typing import TypedDict
+
+
+class Where(TypedDict, total=False):
+    """A record's place in a file, as readers keep it: `InputError(path, problem, **where)`."""
+
+    line: int
+    record: int
+    split: str
+
 
 class ReflectionError(Exception):
     """Base class: something the user can fix or should know about."""
@@ -10,13 +23,13 @@ class InputError(ReflectionError):
 
     def __init__(
         self,
-        path,
+        path: str | os.PathLike[str],
         problem: str,
         *,
         line: int | None = None,
         record: int | None = None,
         split: str | None = None,
-    ):
+    ) -> None:
         self.path = str(path)
         self.line = line
         self.record = record

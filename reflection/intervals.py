@@ -13,6 +13,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 from statistics import NormalDist
+from typing import Any
 
 Z95 = NormalDist().inv_cdf(0.975)  # 1.959963984540054
 ALL = "all"
@@ -69,27 +70,28 @@ class Estimate:
     @property
     def acceptance(self) -> tuple[float, float, float] | None:
         """Acceptance rate (good share) with its 95 % interval."""
-        if self.rate is None:
+        if self.rate is None or self.low is None or self.high is None:
             return None
         return 1 - self.rate, 1 - self.high, 1 - self.low
 
     @property
     def bad_count(self) -> tuple[float, float, float] | None:
         """Bad samples implied in the whole population: (estimate, low, high)."""
-        if self.rate is None:
+        if self.rate is None or self.low is None or self.high is None:
             return None
         n = self.population
         return self.rate * n, self.low * n, self.high * n
 
     def sentence(self) -> str:
         """'accepting everything would keep about 620 ± 340 bad samples of 3,111 (…)'."""
-        if self.rate is None:
+        count, acceptance = self.bad_count, self.acceptance
+        if count is None or acceptance is None:
             return f"no reviews yet ({self.drawn:,} drawn of {self.population:,})"
-        value, low, high = self.bad_count
+        value, low, high = count
         half = (high - low) / 2
         step = _round_step(half)
         about, plus = round(value / step) * step, round(half / step) * step
-        accept, alow, ahigh = self.acceptance
+        accept, alow, ahigh = acceptance
         return (
             f"{self.good:,} of {self.reviewed:,} reviewed accepted ({_pct(accept)}, 95 % CI"
             f" {_pct(alow)}–{_pct(ahigh)}): accepting everything would keep about {about:,.0f}"
@@ -97,7 +99,7 @@ class Estimate:
             f" (95 % CI {math.floor(low):,}–{math.ceil(high):,})"
         )
 
-    def as_dict(self) -> dict:
+    def as_dict(self) -> dict[str, Any]:
         count = self.bad_count or (None, None, None)
         return {
             "stratum": self.stratum,
@@ -126,7 +128,7 @@ def _round_step(half: float) -> float:
     """A rounding step with two significant digits of the interval's half-width."""
     if half <= 0:
         return 1.0
-    return max(1.0, 10 ** (math.floor(math.log10(half)) - 1))
+    return max(1.0, float(10 ** (math.floor(math.log10(half)) - 1)))
 
 
 def stratum_estimate(
@@ -151,7 +153,8 @@ def combined_estimate(strata: list[Estimate], stratum: str = ALL) -> Estimate:
     if len(strata) == 1:
         return stratum_estimate(stratum, population, drawn, reviewed, bad)
     covered = sum(s.population for s in seen)
-    rate = sum(s.population * s.rate for s in seen) / covered
+    # Every reviewed stratum has a rate.
+    rate = sum(s.population * s.rate for s in seen if s.rate is not None) / covered
     weights = sum(
         (s.population / covered) ** 2 / effective_n(s.reviewed, s.population) for s in seen
     )

@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from .errors import ConfigError, ReflectionError
+from .records import stored_id
 from .reflect.settings import MODES, OracleConfig
 from .scoring.settings import ScoringSettings
 from .store import Store
@@ -122,19 +123,19 @@ def start_job(db_path: str | Path, spec: JobSpec) -> int:
     db_path = Path(db_path)
     with Store(db_path) as store:
         store.dataset(spec.dataset_id)  # NotFoundError before any thread starts
-        run = store.start_run("job", spec.dataset_id, spec.settings())
-        store.update_run(run.id, counters={"done": 0, "total": 0, "heartbeat": time.time()})
+        run_id = stored_id(store.start_run("job", spec.dataset_id, spec.settings()))
+        store.update_run(run_id, counters={"done": 0, "total": 0, "heartbeat": time.time()})
     stop = threading.Event()
     thread = threading.Thread(
         target=_work,
-        args=(db_path, run.id, spec, stop),
-        name=f"reflection-job-{run.id}",
+        args=(db_path, run_id, spec, stop),
+        name=f"reflection-job-{run_id}",
         daemon=True,
     )
     with _LOCK:
-        _JOBS[_key(db_path, run.id)] = _Handle(thread, stop)
+        _JOBS[_key(db_path, run_id)] = _Handle(thread, stop)
     thread.start()
-    return run.id
+    return run_id
 
 
 def stop_job(db_path: str | Path, run_id: int) -> bool:
@@ -176,7 +177,7 @@ def job_state(store: Store, run_id: int) -> JobState:
     ):
         status = "interrupted"
     return JobState(
-        run_id=run.id,
+        run_id=run_id,
         task=run.settings.get("task", ""),
         status=status,
         done=int(counters.get("done", 0)),
@@ -193,15 +194,17 @@ def job_state(store: Store, run_id: int) -> JobState:
 def jobs(store: Store, dataset_id: int | None = None, limit: int = 10) -> list[JobState]:
     """The newest jobs, newest first."""
     runs = store.runs("job", dataset_id)[-limit:]
-    return [job_state(store, run.id) for run in reversed(runs)]
+    return [job_state(store, stored_id(run)) for run in reversed(runs)]
 
 
 def reap(store: Store) -> int:
     """Mark jobs that died with their process as `interrupted`; returns how many."""
     found = 0
     for run in store.runs("job"):
-        if run.status == ACTIVE and job_state(store, run.id).status == "interrupted":
-            store.update_run(run.id, status="interrupted", error="the app stopped during the job")
+        if run.status == ACTIVE and job_state(store, stored_id(run)).status == "interrupted":
+            store.update_run(
+                stored_id(run), status="interrupted", error="the app stopped during the job"
+            )
             found += 1
     return found
 
@@ -293,7 +296,7 @@ def _work(db_path: Path, run_id: int, spec: JobSpec, stop: threading.Event) -> N
         store.update_run(run_id, status=status)
 
 
-def _reflect(store, spec: JobSpec, stop, reporter: _Reporter) -> str:
+def _reflect(store: Store, spec: JobSpec, stop: threading.Event, reporter: _Reporter) -> str:
     from .reflect.pipeline import reflect_dataset
 
     def progress(counters: dict[str, Any]) -> None:
@@ -316,7 +319,7 @@ def _reflect(store, spec: JobSpec, stop, reporter: _Reporter) -> str:
     return "stopped" if summary.status == "stopped" else "done"
 
 
-def _score(store, spec: JobSpec, stop, reporter: _Reporter) -> str:
+def _score(store: Store, spec: JobSpec, stop: threading.Event, reporter: _Reporter) -> str:
     from .scoring.compute import count_work, score_dataset
 
     assert spec.scoring is not None  # validated before the thread started

@@ -11,7 +11,7 @@ import operator
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 from .errors import ConfigError
 
@@ -176,6 +176,18 @@ class Run:
     id: int | None = None
     started_at: str = ""
     finished_at: str = ""
+
+
+class _Storable(Protocol):
+    @property
+    def id(self) -> int | None: ...
+
+
+def stored_id(record: _Storable) -> int:
+    """The id of a record the store has written or read; ValueError for one it never held."""
+    if record.id is None:
+        raise ValueError(f"this {type(record).__name__} has not been stored")
+    return record.id
 
 
 def content_hash(sample: Sample) -> str:

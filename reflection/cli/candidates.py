@@ -10,6 +10,7 @@ import click
 from ..errors import ReflectionError
 from ..formats import FORMATS
 from ..ingest import adopt
+from ..records import stored_id
 from ..review import spotcheck
 from .common import db_option, echo_json, main, only_dataset, open_store
 
@@ -158,7 +159,7 @@ def spotcheck_create(
             edges=cuts,
             version=version,
         )
-        drawn = len(store.spotcheck_sample_ids(spot.id))
+        drawn = len(store.spotcheck_sample_ids(stored_id(spot)))
     strata = ", ".join(f"{k} {v:,}" for k, v in spot.strata.items())
     click.echo(
         f"Spot-check {spot.name!r}: drew {drawn:,} of {spot.population:,} samples (seed {seed};"

@@ -25,7 +25,7 @@ from typing import Any
 
 from ..errors import ReflectionError
 from ..formats import format_for_path, to_record, write_dataset
-from ..records import Candidate, Sample, SampleState
+from ..records import Candidate, Sample, SampleState, stored_id
 from ..store import Store
 from ..team.consensus import CONSENSUS_MODES, consensus_votes, is_disputed, sample_votes
 
@@ -135,17 +135,18 @@ def _chosen(
     wanted |= {s.candidate_id for s in suggestions.values()}
     candidates = store.candidates_by_id(c for c in wanted if c)
     for sample in store.samples(dataset_id):
-        state = states.get(sample.id)
+        sample_id = stored_id(sample)
+        state = states.get(sample_id)
         status = state.status if state else "undecided"
         if status == "rejected":
             yield Chosen(sample, None, "rejected")
-        elif status in ("accepted", "edited"):
+        elif state is not None and status in ("accepted", "edited"):
             candidate = candidates.get(state.candidate_id) if state.candidate_id else None
             yield Chosen(sample, candidate, status, state.annotator, state.decided_at)
         elif undecided == "skip":
             yield Chosen(sample, None, "undecided")
-        elif undecided == "suggested" and sample.id in suggestions:
-            suggestion = suggestions[sample.id]
+        elif undecided == "suggested" and sample_id in suggestions:
+            suggestion = suggestions[sample_id]
             if suggestion.decision == "reject":
                 yield Chosen(sample, None, "suggested-reject", rule=suggestion.rule)
                 continue
@@ -187,7 +188,9 @@ def export_records(
         if provenance:
             _add_provenance(record, chosen.provenance(name), fmt)
         records.append(record)
-        versions.append((chosen.sample.id, chosen.candidate.id if chosen.candidate else None))
+        versions.append(
+            (stored_id(chosen.sample), chosen.candidate.id if chosen.candidate else None)
+        )
     if with_scores:
         from ..scoring.fields import scores_for_export
 

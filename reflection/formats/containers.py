@@ -17,12 +17,10 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from ..errors import InputError
+from ..errors import InputError, Where
 from .records import type_name
 
 csv.field_size_limit(1 << 30)  # long answers exceed the default 128 KiB cell limit
-
-Where = dict[str, int]
 
 
 def _text(path: Path) -> str:
@@ -64,7 +62,7 @@ def _read_jsonl(path: Path, text: str | None = None) -> list[tuple[Where, Any]]:
     text = _text(path) if text is None else text
     if not text.strip():
         raise InputError(path, "the file is empty")
-    rows = []
+    rows: list[tuple[Where, Any]] = []
     for number, line in enumerate(text.splitlines(), start=1):
         if not line.strip():
             continue
@@ -86,7 +84,7 @@ def _read_csv(path: Path) -> list[tuple[Where, Any]]:
         raise InputError(path, "the file is empty")
     delimiter = "\t" if path.suffix.lower() == ".tsv" else ","
     reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter, strict=True)
-    rows = []
+    rows: list[tuple[Where, Any]] = []
     try:
         header = next(reader)
         if len(set(header)) != len(header):
@@ -152,11 +150,11 @@ def _read_hf(path: Path, split: str | None) -> list[tuple[Where, Any]]:
             loaded = datasets.load_dataset(builder, data_files=str(path))
     except Exception as exc:
         raise InputError(path, f"`datasets` cannot load it ({type(exc).__name__}: {exc})") from None
-    where: dict = {}
+    where: Where = {}
     if isinstance(loaded, datasets.DatasetDict):
         names = list(loaded)
         chosen = split or ("train" if "train" in names else names[0] if len(names) == 1 else None)
-        if chosen not in loaded:
+        if chosen is None or chosen not in loaded:
             raise InputError(path, f"choose a split with --split: {', '.join(names)}")
         loaded = loaded[chosen]
         if len(names) > 1:  # where there was a choice, every record says which split it is in

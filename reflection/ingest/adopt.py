@@ -30,7 +30,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..errors import InputError, ReflectionError
-from ..records import Candidate, Sample, Score, content_hash
+from ..records import Candidate, Sample, Score, content_hash, stored_id
 from ..reflect.parse import parse
 from ..store import Store
 from .adopt_files import (
@@ -96,7 +96,8 @@ def _infer_kind(shape: str, rows: list[Row], index: SampleIndex) -> str:
     if shape == "paired":
         return "instruction" if any("instruction" in r.new for r in rows) else "response"
     for row in rows:  # aligned: a changed instruction or input makes it instruction reflection
-        sample = index.samples[row.sample_id]  # aligned rows all matched a sample
+        assert row.sample_id is not None  # aligned rows all matched a sample
+        sample = index.samples[row.sample_id]
         if norm(row.new["instruction"]) != norm(sample.instruction) or norm(
             row.new["input"]
         ) != norm(sample.input):
@@ -127,7 +128,9 @@ def _version(row: Row, sample: Sample, kind: str) -> Candidate:
     return candidate
 
 
-def _judge_scores(row: Row, sample_id: int, candidate_id: int, scorer: str, run_id: int):
+def _judge_scores(
+    row: Row, sample_id: int, candidate_id: int | None, scorer: str, run_id: int | None
+) -> list[Score]:
     """The judge's scores for the original (Answer1) and candidate (Answer2), order-averaged."""
     forward, reverse = row.judge.get("scores"), row.judge.get("scores_reverse")
     firsts, seconds = [], []
@@ -257,9 +260,11 @@ def import_candidates(
                     index.samples[sample.id] = sample
             candidates, pending_scores = [], []
             for row in rows:
-                sample_id = (
-                    row.sample_id if row.sample_id is not None else new_samples[row.new_index].id
-                )
+                if row.sample_id is not None:
+                    sample_id = row.sample_id
+                else:
+                    assert row.new_index is not None  # it matched nothing: its original is new
+                    sample_id = stored_id(new_samples[row.new_index])
                 sample = index.samples[sample_id]
                 candidate = _version(row, sample, kind)
                 if row.raw is None and content_key(
@@ -282,7 +287,7 @@ def import_candidates(
                     candidate.origin["original_model"] = original_model
                 candidates.append(candidate)
                 pending_scores.append(row)
-            done = store.done_job_keys(c.job_key for c in candidates)
+            done = store.done_job_keys(c.job_key for c in candidates if c.job_key)
             result.already_imported = len(done)
             store.add_candidates(candidates)
             result.candidates_added = len(candidates) - len(done)

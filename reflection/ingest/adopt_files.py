@@ -9,9 +9,9 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal, overload
 
-from ..errors import InputError
+from ..errors import InputError, Where
 from ..formats import read_dataset
 from ..formats.containers import read_records
 from ..records import Sample
@@ -44,7 +44,7 @@ class Row:
     """One validated record, before matching."""
 
     number: int  # 1-based record number
-    where: dict[str, int]
+    where: Where
     record: Any
     original: Sample | None = None  # set when the record carries its original's text
     new: dict[str, str] = field(default_factory=dict)
@@ -77,20 +77,22 @@ def id_key(value: Any) -> str | None:
 # --- reading ---------------------------------------------------------------------------------
 
 
-def read_rows(path: Path, split: str | None = None) -> tuple[list[tuple[dict, Any]], dict]:
+def read_rows(
+    path: Path, split: str | None = None
+) -> tuple[list[tuple[Where, Any]], dict[str, Any]]:
     """[(where, record)] of any JSON/JSONL/CSV/Parquet file or `datasets` folder (`split` picks
     a DatasetDict's split), strings allowed; and its meta info."""
     if not path.exists():
         raise InputError(path, "no such file or directory")
     suffix = path.suffix.lower()
     if suffix in (".jsonl", ".ndjson"):
-        rows = []
+        rows: list[tuple[Where, Any]] = []
         data = path.read_bytes()
         try:
             text = data.decode("utf-8-sig")
         except UnicodeDecodeError as exc:
-            line = data[: exc.start].count(b"\n") + 1
-            raise InputError(path, "not valid UTF-8; save the file as UTF-8", line=line) from None
+            bad = data[: exc.start].count(b"\n") + 1
+            raise InputError(path, "not valid UTF-8; save the file as UTF-8", line=bad) from None
         for number, line in enumerate(text.splitlines(), start=1):
             if line.strip():
                 try:
@@ -104,7 +106,7 @@ def read_rows(path: Path, split: str | None = None) -> tuple[list[tuple[dict, An
         if split and container != "hf":
             raise InputError(path, "--split applies to a Hugging Face `datasets` folder only")
         rows = read_records(path, container, split=split)
-    meta: dict = {}
+    meta: dict[str, Any] = {}
     if len(rows) == 1 and isinstance(rows[0][1], dict) and isinstance(rows[0][1].get("data"), list):
         # A wrapper object, e.g. Cherry LLM's {"Meta_Info": {...}, "data": [...]}.
         wrapper = rows[0][1]
@@ -115,7 +117,7 @@ def read_rows(path: Path, split: str | None = None) -> tuple[list[tuple[dict, An
     return rows, meta if isinstance(meta, dict) else {}
 
 
-def _resolve(record: dict, ours: str, fields: dict[str, str]) -> str | None:
+def _resolve(record: dict[str, Any], ours: str, fields: dict[str, str]) -> str | None:
     """The file's name for our field in this record, or None if absent."""
     if ours in fields:
         return fields[ours] if fields[ours] in record else None
@@ -140,7 +142,15 @@ def detect_shape(record: Any, fields: dict[str, str] | None = None) -> str:
     return "aligned"
 
 
-def _text(path: Path, row: Row, name: str, fields: dict, *, required: bool) -> str | None:
+@overload
+def _text(
+    path: Path, row: Row, name: str, fields: dict[str, str], *, required: Literal[True]
+) -> str: ...
+@overload
+def _text(
+    path: Path, row: Row, name: str, fields: dict[str, str], *, required: bool
+) -> str | None: ...
+def _text(path: Path, row: Row, name: str, fields: dict[str, str], *, required: bool) -> str | None:
     key = _resolve(row.record, name, fields)
     if key is None:
         if required:
@@ -177,7 +187,14 @@ def _judge_pair(path: Path, row: Row, value: Any, key: str) -> tuple[float, floa
     return None if min(pair) < 0 else (pair[0], pair[1])
 
 
-def rows_for_shape(path, shape, rows, fields, meta, model) -> list[Row]:
+def rows_for_shape(
+    path: Path,
+    shape: str,
+    rows: list[tuple[Where, Any]],
+    fields: dict[str, str],
+    meta: dict[str, Any],
+    model: str,
+) -> list[Row]:
     out = []
     for number, (where, record) in enumerate(rows, start=1):
         row = Row(number=number, where=where, record=record)
@@ -234,7 +251,12 @@ def rows_for_shape(path, shape, rows, fields, meta, model) -> list[Row]:
 
 
 def aligned_rows(
-    path, fmt, columns, model, wheres: list[dict] | None = None, split: str | None = None
+    path: Path,
+    fmt: str | None,
+    columns: dict[str, str] | None,
+    model: str,
+    wheres: list[Where] | None = None,
+    split: str | None = None,
 ) -> list[Row]:
     """A second dataset's records as new versions; `wheres` gives their lines, when known."""
     samples, _ = read_dataset(path, fmt, columns=columns, split=split)

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import InputError
-from ..records import Sample
+from ..records import Sample, stored_id
 from ..store import Store
 from .adopt_files import Row, content_key, id_key
 
@@ -23,13 +23,14 @@ class SampleIndex:
     def __init__(self, store: Store, dataset_id: int | None):
         self.samples: dict[int, Sample] = {}
         if dataset_id is not None:
-            self.samples = {s.id: s for s in store.samples(dataset_id)}
-        self._by: dict[str, dict] = {}
+            self.samples = {stored_id(s): s for s in store.samples(dataset_id)}
+        self._by: dict[str, dict[Any, list[int]]] = {}
 
     def by(self, how: str) -> dict[Any, list[int]]:
         if how not in self._by:
             table: dict[Any, list[int]] = {}
             for sample in self.samples.values():
+                key: Any
                 if how == "content":
                     key = content_key(sample.instruction, sample.input, sample.output)
                 elif how == "prompt":
@@ -39,7 +40,7 @@ class SampleIndex:
                 else:  # field:NAME
                     key = field_key(sample, how.removeprefix("field:"))
                 if key is not None:
-                    table.setdefault(key, []).append(sample.id)
+                    table.setdefault(key, []).append(stored_id(sample))
             self._by[how] = table
         return self._by[how]
 
@@ -72,9 +73,8 @@ def _unmatched(index: SampleIndex, name: str, key: str) -> str:
     return f"id {key!r} has no sample in the dataset"
 
 
-def _original_key(row: Row) -> tuple[str, str, str]:
-    o = row.original
-    return content_key(o.instruction, o.input, o.output)
+def _original_key(original: Sample) -> tuple[str, str, str]:
+    return content_key(original.instruction, original.input, original.output)
 
 
 def _candidates_of(
@@ -87,10 +87,11 @@ def _candidates_of(
         if not found:
             raise InputError(path, f"no sample at position {position}", **row.where)
         return found
-    if match == "hash" and carries:
-        return index.by("content").get(_original_key(row), [])
+    if match == "hash" and row.original is not None:
+        return index.by("content").get(_original_key(row.original), [])
     if match == "hash":
-        found = index.by("prompt").get(content_key(row.new["instruction"], row.new["input"], ""))
+        prompt = content_key(row.new["instruction"], row.new["input"], "")
+        found = index.by("prompt").get(prompt, [])
         if not found:
             raise InputError(
                 path, "no sample has this instruction and input (a new instruction cannot be"
@@ -128,7 +129,7 @@ def match_rows(
     by_field = match.startswith("field:")
     ids_seen: dict[str, int] = {}  # id value -> record number
     samples_seen: dict[int, int] = {}  # sample id -> record number
-    added: dict[tuple, int] = {}
+    added: dict[tuple[str, str, str], int] = {}
     new_samples: list[Sample] = []
     for position, row in enumerate(rows):
         if by_field:
@@ -163,14 +164,17 @@ def match_rows(
                 **row.where,
             )
         if not found:  # an original not yet in the dataset
-            row.new_index = added.setdefault(_original_key(row), len(new_samples))
+            assert row.original is not None  # only a record that carries one matches nothing
+            row.new_index = added.setdefault(_original_key(row.original), len(new_samples))
             if row.new_index == len(new_samples):
                 new_samples.append(row.original)
             continue
         row.sample_id = sample_id = found[0]
         sample = index.samples[sample_id]
         if row.original is not None:
-            if content_key(sample.instruction, sample.input, sample.output) != _original_key(row):
+            if content_key(sample.instruction, sample.input, sample.output) != _original_key(
+                row.original
+            ):
                 raise InputError(
                     path,
                     f"its original differs from sample {sample.id} (position {sample.position})",

@@ -12,12 +12,13 @@ from __future__ import annotations
 import json
 import threading
 import time
+from collections.abc import Iterable
 from typing import Any
 
 import openai
 
 from ..errors import OracleError
-from ..records import Dataset, Sample
+from ..records import Candidate, Dataset, Sample
 from ..store import Store
 from .oracle import Reply, reply_from_response
 from .plan import Job, Planner, Progress, RunSummary
@@ -27,7 +28,9 @@ _COUNTERS = ("total", "stored", "ok", "partial", "failed", "truncated", "error",
              "cached", "blocked", "requests", "prompt_tokens", "completion_tokens")  # fmt: skip
 
 
-def _resolve(store: Store, planner: Planner, run_id: int, jobs: list[Job], counters) -> list[Job]:
+def _resolve(
+    store: Store, planner: Planner, run_id: int, jobs: list[Job], counters: dict[str, Any]
+) -> list[Job]:
     """Follow chains through stored and cached jobs; return the jobs that need the oracle."""
     pending: list[Job] = []
     while jobs:
@@ -58,7 +61,7 @@ def _resolve(store: Store, planner: Planner, run_id: int, jobs: list[Job], count
     return pending
 
 
-def _count(counters: dict, candidates) -> None:
+def _count(counters: dict[str, Any], candidates: Iterable[Candidate]) -> None:
     for candidate in candidates:
         counters["stored"] += 1
         counters[candidate.status] += 1

@@ -84,7 +84,7 @@ def _base(kind: str) -> str:
     return "response" if kind in ("response", "both") else kind
 
 
-def _is_header(match: re.Match) -> bool:
+def _is_header(match: re.Match[str]) -> bool:
     """A name on its own line, or marked as a heading: not a sentence that starts with it."""
     marked = match["hash"] or match["bold"] or match["colon"]
     bracketed = match["open"] and match["close"]

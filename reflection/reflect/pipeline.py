@@ -23,7 +23,7 @@ from collections.abc import Iterable, Iterator
 from typing import Any
 
 from ..errors import OracleError
-from ..records import Candidate, Dataset, Sample
+from ..records import Candidate, Dataset, Sample, stored_id
 from ..store import Store
 from .estimate import estimate_reflection
 from .oracle import Oracle, Reply, Retry, reply_from_response
@@ -72,7 +72,7 @@ class _Runner:
             cached = self.store.cache_get_many(
                 job.request_key for job in jobs if job.key not in done
             )  # fmt: skip
-            follow = []
+            follow: list[Job] = []
             for job in jobs:
                 if job.key in done:
                     self.counters["skipped"] += 1
@@ -300,7 +300,7 @@ def reflect_dataset(
         "templates": prompts.instruction.source, **config.settings(),
     }  # fmt: skip
     with store.run("reflect", data.id, settings) as run:
-        runner = _Runner(store, planner, run.id, progress=progress, stop_event=stop_event,
+        runner = _Runner(store, planner, stored_id(run), progress=progress, stop_event=stop_event,
                          flush_interval=flush_interval, flush_items=flush_items)  # fmt: skip
         try:
             run.status = asyncio.run(runner.execute(samples, mode, compress_first))
@@ -309,4 +309,4 @@ def reflect_dataset(
             run.counters = runner.snapshot()
             raise
         run.counters = runner.snapshot()
-    return RunSummary(run.id, run.status, run.counters)
+    return RunSummary(stored_id(run), run.status, run.counters)

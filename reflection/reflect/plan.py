@@ -171,7 +171,13 @@ class Planner:
         )  # fmt: skip
 
     def candidate(
-        self, job: Job, reply: Reply, run_id: int | None, *, cached=False, batch=False
+        self,
+        job: Job,
+        reply: Reply,
+        run_id: int | None,
+        *,
+        cached: bool = False,
+        batch: bool = False,
     ) -> Candidate:
         cost = 0.0 if cached else self.prices.cost(
             self.config.model, reply.prompt_tokens, reply.completion_tokens, batch=batch
@@ -213,7 +219,9 @@ def dataset_of(store: Store, dataset: Dataset | str | int) -> Dataset:
     return dataset if isinstance(dataset, Dataset) else store.dataset(dataset)
 
 
-def samples_of(store: Store, dataset: Dataset, sample_ids, limit) -> list[Sample]:
+def samples_of(
+    store: Store, dataset: Dataset, sample_ids: Iterable[int] | None, limit: int | None
+) -> list[Sample]:
     samples = list(store.samples(dataset.id, ids=sample_ids))
     return samples[:limit] if limit is not None else samples
 

@@ -54,7 +54,7 @@ class OracleConfig:
 
     def params(self) -> dict[str, Any]:
         """The generation parameters: part of every job key and stored on every candidate."""
-        params = {"temperature": self.temperature, "max_tokens": self.max_tokens}
+        params: dict[str, Any] = {"temperature": self.temperature, "max_tokens": self.max_tokens}
         if self.json_mode:
             params["json_mode"] = True
         if self.dialect != "openai":

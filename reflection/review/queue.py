@@ -17,6 +17,7 @@ from ..records import (
     IFD_METRIC,
     Candidate,
     Review,
+    stored_id,
 )
 from ..records import REVIEW_STATUSES as STATUSES
 from ..store import Store
@@ -219,7 +220,7 @@ class ReviewSession:
                     f"sample {sample_id} is no longer assigned to {self.reviewer}"
                 )
             store.add_review(review)
-        self.undo_stack = [*self.undo_stack, (sample_id, review.id)][-UNDO_WINDOW:]
+        self.undo_stack = [*self.undo_stack, (sample_id, stored_id(review))][-UNDO_WINDOW:]
         self.next(store)
         return review
 

@@ -28,7 +28,7 @@ import plotly.graph_objects as go
 
 from ..errors import ReflectionError
 from ..intervals import ALL, Estimate, combined_estimate, stratum_estimate
-from ..records import CANDIDATE_KINDS
+from ..records import CANDIDATE_KINDS, stored_id
 from ..store import Store
 from ..store.spotcheck import SpotCheck, SpotItem
 
@@ -37,6 +37,7 @@ GOOD = ("candidate", "accepted")
 ALLOCATIONS = ("proportional", "equal")
 VERSIONS = ("original", "candidate")
 BAD_STATUSES = ("edited", "rejected")
+Counts = Counter[str]  # per stratum
 # Kinds an oracle (or an import) makes; human edits are made during review, not checked by it.
 ORACLE_KINDS = tuple(kind for kind in CANDIDATE_KINDS if kind != "edit")
 NARROWING_COLUMNS = [
@@ -222,8 +223,12 @@ def spotcheck_queue(
     dataset_id = store.dataset(dataset).id if dataset is not None else None
     spot = store.spotcheck(name, dataset_id)
     if not pending:
-        return store.spotcheck_sample_ids(spot.id)
-    return [item.sample_id for item in store.spotcheck_items(spot.id) if _verdict(item, "") is None]
+        return store.spotcheck_sample_ids(stored_id(spot))
+    return [
+        item.sample_id
+        for item in store.spotcheck_items(stored_id(spot))
+        if _verdict(item, "") is None
+    ]
 
 
 def _verdict(item: SpotItem, good: str) -> bool | None:
@@ -235,17 +240,19 @@ def _verdict(item: SpotItem, good: str) -> bool | None:
     return good == "candidate" and item.candidate_id is None
 
 
-def _estimates(spot: SpotCheck, drawn: Counter, reviewed: Counter, bad: Counter) -> list[Estimate]:
+def _estimates(spot: SpotCheck, drawn: Counts, reviewed: Counts, bad: Counts) -> list[Estimate]:
     return [
         stratum_estimate(name, size, drawn[name], reviewed[name], bad[name])
         for name, size in spot.strata.items()
     ]
 
 
-def _tally(spot: SpotCheck, items: list[SpotItem]) -> tuple[Counter, Counter, Counter]:
+def _tally(spot: SpotCheck, items: list[SpotItem]) -> tuple[Counts, Counts, Counts]:
     """Drawn, reviewed and bad counts per stratum."""
     good = spot.settings.get("good", "accepted")
-    drawn, reviewed, bad = Counter(item.stratum for item in items), Counter(), Counter()
+    drawn = Counter(item.stratum for item in items)
+    reviewed: Counts = Counter()
+    bad: Counts = Counter()
     for item in items:
         verdict = _verdict(item, good)
         if verdict is not None:
@@ -281,13 +288,13 @@ def report(store: Store, name: str | int, dataset: str | int | None = None) -> S
     """Where a spot-check stands: the bad share with its interval, overall and per stratum."""
     dataset_id = store.dataset(dataset).id if dataset is not None else None
     spot = store.spotcheck(name, dataset_id)
-    strata = _estimates(spot, *_tally(spot, store.spotcheck_items(spot.id)))
+    strata = _estimates(spot, *_tally(spot, store.spotcheck_items(stored_id(spot))))
     return SpotCheckReport(spot, combined_estimate(strata), strata)
 
 
 def reports(store: Store, dataset_id: int | None = None) -> list[SpotCheckReport]:
     """Every spot-check's report (of one dataset, or of all)."""
-    return [report(store, spot.id) for spot in store.spotchecks(dataset_id)]
+    return [report(store, stored_id(spot)) for spot in store.spotchecks(dataset_id)]
 
 
 def narrowing(store: Store, name: str | int, dataset: str | int | None = None) -> pd.DataFrame:
@@ -300,17 +307,19 @@ def narrowing(store: Store, name: str | int, dataset: str | int | None = None) -
     """
     dataset_id = store.dataset(dataset).id if dataset is not None else None
     spot = store.spotcheck(name, dataset_id)
-    items = store.spotcheck_items(spot.id)
+    items = store.spotcheck_items(stored_id(spot))
     good = spot.settings.get("good", "accepted")
     decided = sorted(
         (item for item in items if _verdict(item, good) is not None),
         key=lambda item: (item.decided_at, item.rank),
     )
-    drawn, reviewed, bad = Counter(item.stratum for item in items), Counter(), Counter()
+    drawn = Counter(item.stratum for item in items)
+    reviewed: Counts = Counter()
+    bad: Counts = Counter()
     rows = []
     for count, item in enumerate(decided, start=1):
         reviewed[item.stratum] += 1
-        bad[item.stratum] += _verdict(item, good)
+        bad[item.stratum] += _verdict(item, good) is True  # decided: a verdict
         strata = _estimates(spot, drawn, reviewed, bad)
         shown = [combined_estimate(strata)]
         if spot.stratify:
@@ -335,7 +344,7 @@ def narrowing(store: Store, name: str | int, dataset: str | int | None = None) -
 def delete_spotcheck(store: Store, name: str | int, dataset: str | int | None = None) -> None:
     """Forget a spot-check's queue (the decisions made through it stay)."""
     dataset_id = store.dataset(dataset).id if dataset is not None else None
-    store.delete_spotcheck(store.spotcheck(name, dataset_id).id)
+    store.delete_spotcheck(stored_id(store.spotcheck(name, dataset_id)))
 
 
 def spotcheck_stats(store: Store, dataset_id: int | None = None) -> dict[str, dict]:
@@ -343,7 +352,7 @@ def spotcheck_stats(store: Store, dataset_id: int | None = None) -> dict[str, di
     found = {}
     for spot in store.spotchecks(dataset_id):
         key = spot.name if spot.name not in found else f"{spot.name} (dataset {spot.dataset_id})"
-        found[key] = report(store, spot.id).as_dict()
+        found[key] = report(store, stored_id(spot)).as_dict()
     return found
 
 
@@ -382,7 +391,7 @@ def narrowing_figures(store: Store, dataset_id: int) -> list[go.Figure]:
     """One narrowing chart per spot-check of the dataset that has reviews (for the dashboard)."""
     figures = []
     for spot in store.spotchecks(dataset_id):
-        frame = narrowing(store, spot.id)
+        frame = narrowing(store, stored_id(spot))
         if not frame.empty:
             figures.append(narrowing_figure(frame, f"Spot-check {spot.name}: bad samples implied"))
     return figures

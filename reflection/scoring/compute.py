@@ -8,18 +8,31 @@ have the score are skipped.
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import TYPE_CHECKING, TypedDict
 
+from ..store import Store
+from .forward import LossModel
 from .runner import ScoreSummary, count_versions, score_drift, score_student, score_text
 from .settings import ScoringSettings
+
+if TYPE_CHECKING:  # the judge (and openai) load only when a judge score is asked for
+    from .judge import JudgeSummary
 
 # Called when a family starts, with its label and how many versions it will look at.
 OnFamily = Callable[[str, int], None]
 Progress = Callable[[int], None]
 
 
-def count_work(store, dataset: str | int, settings: ScoringSettings) -> int:
+class _Versions(TypedDict):
+    """Which versions every family looks at."""
+
+    limit: int | None
+    kinds: tuple[str, ...] | None
+
+
+def count_work(store: Store, dataset: str | int, settings: ScoringSettings) -> int:
     """How many version scorings `score_dataset` will look at, over all families."""
-    options = {"limit": settings.limit, "kinds": settings.kinds}
+    options: _Versions = {"limit": settings.limit, "kinds": settings.kinds}
     total = 0
     for metric in settings.metrics:
         originals = metric not in ("drift",) and not (metric == "judge" and settings.pairwise)
@@ -28,17 +41,17 @@ def count_work(store, dataset: str | int, settings: ScoringSettings) -> int:
 
 
 def score_dataset(
-    store,
+    store: Store,
     dataset: str | int,
     settings: ScoringSettings,
     *,
     on_family: OnFamily | None = None,
     progress: Progress | None = None,
-) -> list[ScoreSummary]:
+) -> list[ScoreSummary | JudgeSummary]:
     """Compute every score `settings` asks for; returns one summary per family and run."""
     settings.validate()
-    options = {"limit": settings.limit, "kinds": settings.kinds}
-    results: list = []
+    options: _Versions = {"limit": settings.limit, "kinds": settings.kinds}
+    results: list[ScoreSummary | JudgeSummary] = []
 
     def begin(label: str, total: int) -> None:
         if on_family is not None:
@@ -82,7 +95,7 @@ def score_dataset(
     return results
 
 
-def _student(settings: ScoringSettings):
+def _student(settings: ScoringSettings) -> LossModel:
     if settings.student_endpoint:
         from .endpoint import endpoint_student
 

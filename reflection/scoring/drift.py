@@ -92,8 +92,8 @@ def similarities(
     pairs: Sequence[tuple[str, str]], device: str = "cpu", batch_size: int = 64
 ) -> list[float]:
     """Cosine similarity of each (original, reflected) text pair; identical texts give 1.0."""
-    found: list[float | None] = [1.0 if a.strip() == b.strip() else None for a, b in pairs]
-    todo = [i for i, value in enumerate(found) if value is None]
+    found = [1.0] * len(pairs)  # identical texts; the others are computed below
+    todo = [i for i, (a, b) in enumerate(pairs) if a.strip() != b.strip()]
     if todo:
         texts = sorted({t for i in todo for t in pairs[i]})
         vectors = embed(texts, device, batch_size)
@@ -101,7 +101,7 @@ def similarities(
         for i in todo:
             a, b = pairs[i]
             found[i] = float(vectors[where[a]] @ vectors[where[b]])
-    return found  # type: ignore[return-value]
+    return found
 
 
 def instruction_text(instruction: str, input: str = "") -> str:

@@ -19,6 +19,7 @@ import urllib.error
 import urllib.request
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from typing import Any
 
 from ..config import api_key as resolve_api_key
 from ..errors import ConfigError, OracleError
@@ -33,7 +34,7 @@ class EndpointStudent:
 
     base_url: str
     model: str
-    tokenizer: object
+    tokenizer: Any  # a transformers tokenizer
     name: str
     api_key: str | None = field(default=None, repr=False)
     concurrency: int = 8
@@ -44,7 +45,7 @@ class EndpointStudent:
         suffix = "" if max_length == DEFAULT_MAX_LENGTH else f":{max_length}"
         return f"{self.name}@{template_name(template)}{suffix}"
 
-    def losses(self, seqs: list[Seq], **_batching) -> list[float | None]:
+    def losses(self, seqs: list[Seq], **_batching: Any) -> list[float | None]:
         """Mean target cross-entropy of each sequence, one request per sequence."""
         with ThreadPoolExecutor(max_workers=self.concurrency) as pool:
             return list(pool.map(self._loss, seqs))

@@ -12,10 +12,12 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 
 from ..errors import ConfigError
+from ..records import Score
+from ..store import Store
 
 
 def scores_for_export(
-    store, versions: Iterable[tuple[int, int | None]], scorers: Sequence[str] = ()
+    store: Store, versions: Iterable[tuple[int, int | None]], scorers: Sequence[str] = ()
 ) -> dict[tuple[int, int | None], dict[str, float | None]]:
     """{(sample id, candidate id): {field: value}} for the versions an export writes."""
     wanted = list(versions)
@@ -27,7 +29,7 @@ def scores_for_export(
     ids = list(by_sample)
     for start in range(0, len(ids), 500):
         for sample_id, scores in store.scores_for_samples(ids[start : start + 500]).items():
-            options: dict[tuple[int | None, str], list] = {}
+            options: dict[tuple[int | None, str], list[Score]] = {}
             for score in scores:
                 if score.candidate_id in by_sample[sample_id]:
                     options.setdefault((score.candidate_id, score.metric), []).append(score)
@@ -36,7 +38,7 @@ def scores_for_export(
     return found
 
 
-def _pick(given: list, rank: dict[str, int], metric: str):
+def _pick(given: list[Score], rank: dict[str, int], metric: str) -> Score:
     preferred = sorted((s for s in given if s.scorer in rank), key=lambda s: rank[s.scorer])
     if preferred:
         return preferred[0]

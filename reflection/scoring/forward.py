@@ -12,17 +12,32 @@ from __future__ import annotations
 import copy
 from collections.abc import Iterator
 from dataclasses import dataclass
+from typing import Any, Protocol
 
 from .pairs import DEFAULT_MAX_LENGTH, Seq
 from .templates import template_name
+
+
+class LossModel(Protocol):
+    """What IFD scoring needs of a student: a local `Student` or an `EndpointStudent`."""
+
+    name: str
+    device: str
+    tokenizer: Any
+
+    def scorer(self, template: str, max_length: int = DEFAULT_MAX_LENGTH) -> str: ...
+
+    def losses(self, seqs: list[Seq], **batching: Any) -> list[float | None]: ...
 
 
 @dataclass
 class Student:
     """A causal LM and its tokenizer, loaded from local files only."""
 
-    model: object
-    tokenizer: object
+    # A transformers causal LM and its tokenizer: Any, as torch and transformers are optional
+    # and mypy does not follow them.
+    model: Any
+    tokenizer: Any
     name: str
     device: str
 
@@ -31,7 +46,7 @@ class Student:
         suffix = "" if max_length == DEFAULT_MAX_LENGTH else f":{max_length}"
         return f"{self.name}@{template_name(template)}{suffix}"
 
-    def losses(self, seqs: list[Seq], **batching) -> list[float | None]:
+    def losses(self, seqs: list[Seq], **batching: Any) -> list[float | None]:
         """Mean target cross-entropy of each sequence (see `sequence_losses`)."""
         return sequence_losses(self, seqs, **batching)
 

@@ -31,14 +31,15 @@ passes with labels at batch size 1) and the yardstick the tests hold the fast pa
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
+from typing import Any
 
-from .forward import Student, device_defaults
+from .forward import LossModel, device_defaults
 from .pairs import DEFAULT_MAX_LENGTH, PARTS, IfdResult, Pair, build_sequences
 from .templates import template_name
 
 
 def iter_ifd(
-    student: Student,
+    student: LossModel,
     pairs: Iterable[Pair],
     template: str = "alpaca",
     *,
@@ -97,7 +98,7 @@ def iter_ifd(
 
 
 def compute_ifd(
-    student: Student, pairs: Iterable[Pair], template: str = "alpaca", **options
+    student: LossModel, pairs: Iterable[Pair], template: str = "alpaca", **options: Any
 ) -> list[IfdResult]:
     """Score all pairs with the fast path; see `iter_ifd` for the options."""
     return [result for group in iter_ifd(student, pairs, template, **options) for result in group]

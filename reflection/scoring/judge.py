@@ -20,6 +20,7 @@ import json
 import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from typing import Any, TypeGuard
 
 from ..records import Score
 from ..reflect.oracle import (
@@ -30,6 +31,7 @@ from ..reflect.oracle import (
     request_body,
     request_key,
 )
+from ..store import Store
 from .versions import Version, dataset_versions
 
 SYSTEM = (
@@ -132,7 +134,7 @@ def parse_rating(text: str) -> tuple[float | None, str]:
     return None, ""
 
 
-def _two_scores(value) -> bool:
+def _two_scores(value: object) -> TypeGuard[list[int | float]]:
     return (
         isinstance(value, list)
         and len(value) == 2
@@ -154,11 +156,12 @@ def parse_pair(text: str) -> tuple[tuple[float, float] | None, str]:
         a, b = _valid(match.group(1)), _valid(match.group(2))
         if a is not None and b is not None:
             return (a, b), _reason(text)
-    labelled = {}
+    labelled: dict[str, float | None] = {}
     for which, value in _LABELLED.findall(text):
         labelled.setdefault(which, _valid(value))
-    if labelled.get("1") is not None and labelled.get("2") is not None:
-        return (labelled["1"], labelled["2"]), _reason(text)
+    first, second = labelled.get("1"), labelled.get("2")
+    if first is not None and second is not None:
+        return (first, second), _reason(text)
     return None, ""
 
 
@@ -177,7 +180,13 @@ class JudgeSummary:
     run_id: int | None = None
 
 
-async def _ask(oracle: Oracle, store, body: dict, summary: JudgeSummary, gate) -> Reply:
+async def _ask(
+    oracle: Oracle,
+    store: Store,
+    body: dict[str, Any],
+    summary: JudgeSummary,
+    gate: asyncio.Semaphore,
+) -> Reply:
     key = request_key(body)
     cached = store.cache_get(key)
     if cached is not None:
@@ -205,7 +214,16 @@ def _detail(reply: Reply, reason: str, error: str = "") -> dict:
     return detail
 
 
-async def _judge_async(store, dataset_id, config, pairwise, limit, kinds, progress, chunk):
+async def _judge_async(
+    store: Store,
+    dataset_id: int,
+    config: OracleConfig,
+    pairwise: bool,
+    limit: int | None,
+    kinds: Iterable[str] | None,
+    progress: Callable[[int], None] | None,
+    chunk: int,
+) -> JudgeSummary:
     scorer = config.model
     family = "judge_pair" if pairwise else "judge"
     summary = JudgeSummary(family, scorer)
@@ -213,7 +231,7 @@ async def _judge_async(store, dataset_id, config, pairwise, limit, kinds, progre
     with store.run("score", dataset_id, settings) as run:
         summary.run_id = run.id
         done = store.scored_versions(dataset_id, family, scorer)
-        jobs: list[tuple[Version, Version | None]] = []
+        jobs: list[tuple[Version, Version]] = []  # (version, its original: pairwise only)
         for _sample, versions in dataset_versions(store, dataset_id, kinds=kinds, limit=limit):
             original = versions[0]
             for version in versions:
@@ -222,7 +240,7 @@ async def _judge_async(store, dataset_id, config, pairwise, limit, kinds, progre
                 if version.key in done:
                     summary.skipped += 1
                     continue
-                jobs.append((version, original if pairwise else None))
+                jobs.append((version, original))
         gate = asyncio.Semaphore(config.concurrency)
         async with Oracle(config) as oracle:
             for start in range(0, len(jobs), chunk):
@@ -247,7 +265,15 @@ def _counters(summary: JudgeSummary) -> dict:
             "cached": summary.cached, "requests": summary.requests}  # fmt: skip
 
 
-async def _single(oracle, store, config, version, summary, gate, run_id) -> Score:
+async def _single(
+    oracle: Oracle,
+    store: Store,
+    config: OracleConfig,
+    version: Version,
+    summary: JudgeSummary,
+    gate: asyncio.Semaphore,
+    run_id: int | None,
+) -> Score:
     reply = await _ask(oracle, store, _body(config, single_messages(version)), summary, gate)
     value, reason = parse_rating(reply.text) if reply.status != "error" else (None, "")
     error = "" if value is not None or reply.status == "error" else "no 1-10 score in the reply"
@@ -255,7 +281,16 @@ async def _single(oracle, store, config, version, summary, gate, run_id) -> Scor
                  _detail(reply, reason, error), run_id)  # fmt: skip
 
 
-async def _pairwise(oracle, store, config, version, original, summary, gate, run_id) -> list[Score]:
+async def _pairwise(
+    oracle: Oracle,
+    store: Store,
+    config: OracleConfig,
+    version: Version,
+    original: Version,
+    summary: JudgeSummary,
+    gate: asyncio.Semaphore,
+    run_id: int | None,
+) -> list[Score]:
     forward, backward = await asyncio.gather(
         _ask(oracle, store, _body(config, pairwise_messages(original, version)), summary, gate),
         _ask(oracle, store, _body(config, pairwise_messages(version, original)), summary, gate),
@@ -276,7 +311,7 @@ async def _pairwise(oracle, store, config, version, original, summary, gate, run
             ours, theirs = (scores[0], scores[1]) if flip else (scores[1], scores[0])
             reflected.append(ours)
             base.append(theirs)
-    detail = {"orders": orders}
+    detail: dict[str, Any] = {"orders": orders}
     value = margin = None
     if reflected:
         value = sum(reflected) / len(reflected)
@@ -301,7 +336,7 @@ async def _pairwise(oracle, store, config, version, original, summary, gate, run
 
 
 def score_judge(
-    store,
+    store: Store,
     dataset: str | int,
     config: OracleConfig,
     *,

@@ -8,11 +8,13 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
+from typing import Any
 
 from ..errors import ConfigError
 from ..records import DRIFT_THRESHOLD, Score
+from ..store import Store
 from . import drift as drift_module
-from .forward import Student
+from .forward import LossModel, Student
 from .ifd import iter_ifd
 from .pairs import DEFAULT_MAX_LENGTH, IfdResult, Pair
 from .student import SMOLLM2, load_student
@@ -37,20 +39,28 @@ class ScoreSummary:
     scored: int = 0
     skipped: int = 0
     run_id: int | None = None
-    counters: dict = field(default_factory=dict)
+    counters: dict[str, Any] = field(default_factory=dict)
 
-    def run_counters(self) -> dict:
+    def run_counters(self) -> dict[str, Any]:
         """What the run record keeps."""
         return {"scored": self.scored, "skipped": self.skipped, **self.counters}
 
 
-def _settings(family: str, settings: dict) -> dict:
+def _settings(family: str, settings: dict[str, Any]) -> dict[str, Any]:
     return {"metric": family, **settings}
 
 
-def _todo(store, dataset_id, family, scorer, limit, kinds) -> tuple[list[Version], int]:
+def _todo(
+    store: Store,
+    dataset_id: int,
+    family: str,
+    scorer: str,
+    limit: int | None,
+    kinds: Iterable[str] | None,
+) -> tuple[list[Version], int]:
     done = store.scored_versions(dataset_id, _MARKER[family], scorer)
-    todo, skipped = [], 0
+    todo: list[Version] = []
+    skipped = 0
     for _sample, versions in dataset_versions(store, dataset_id, kinds=kinds, limit=limit):
         for version in versions:
             if version.key in done:
@@ -84,11 +94,11 @@ def student_scores(
 
 
 def score_student(
-    store,
+    store: Store,
     dataset: str | int,
     families: Iterable[str] = ("ifd", "rifd"),
     *,
-    student: str | Student = SMOLLM2,
+    student: str | LossModel = SMOLLM2,
     template: str = "alpaca",
     max_length: int = DEFAULT_MAX_LENGTH,
     device: str | None = None,
@@ -103,7 +113,7 @@ def score_student(
     families = [f for f in ("ifd", "rifd") if f in set(families)]
     if not families:
         raise ConfigError("score_student scores the families ifd and rifd")
-    loaded = student if hasattr(student, "losses") else load_student(str(student), device)
+    loaded = load_student(student, device) if isinstance(student, str) else student
     scorer = loaded.scorer(template, max_length)
     summaries = []
     for family in families:
@@ -142,7 +152,7 @@ def score_student(
 
 
 def score_text(
-    store,
+    store: Store,
     dataset: str | int,
     *,
     limit: int | None = None,
@@ -182,7 +192,7 @@ def score_text(
 
 
 def score_drift(
-    store,
+    store: Store,
     dataset: str | int,
     *,
     device: str = "cpu",
@@ -228,7 +238,14 @@ def score_drift(
     return summary
 
 
-def count_versions(store, dataset: str | int, *, limit=None, kinds=None, originals=True) -> int:
+def count_versions(
+    store: Store,
+    dataset: str | int,
+    *,
+    limit: int | None = None,
+    kinds: Iterable[str] | None = None,
+    originals: bool = True,
+) -> int:
     """How many versions a scoring call would look at (for progress bars)."""
     ds = store.dataset(dataset)
     return sum(

@@ -21,6 +21,7 @@ import shutil
 import tempfile
 from functools import lru_cache
 from pathlib import Path
+from typing import Any
 
 from ..config import cache_dir
 from ..errors import ConfigError
@@ -91,7 +92,7 @@ def _load_student(spec: str, device: str, dtype: str):
     folder, gguf_file, name = resolve_student(spec)
     if device.startswith("cuda") and not torch.cuda.is_available():
         raise ConfigError("--device cuda: no CUDA device is available")
-    kwargs = {"local_files_only": True}
+    kwargs: dict[str, Any] = {"local_files_only": True}
     cached = _cached_folder(folder / gguf_file, dtype) if gguf_file else None
     if cached is not None and (cached / _COMPLETE).exists():
         folder = cached

@@ -5,7 +5,8 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 
-from ..records import Candidate, Sample
+from ..records import Candidate, Sample, stored_id
+from ..store import Store
 
 ORIGINAL = "original"
 # Candidates whose request or parse failed carry no usable pair.
@@ -30,7 +31,9 @@ class Version:
 
 
 def original_version(sample: Sample) -> Version:
-    return Version(sample.id, None, ORIGINAL, sample.instruction, sample.input, sample.output)
+    return Version(
+        stored_id(sample), None, ORIGINAL, sample.instruction, sample.input, sample.output
+    )
 
 
 def candidate_version(sample: Sample, candidate: Candidate) -> Version | None:
@@ -49,7 +52,7 @@ def candidate_version(sample: Sample, candidate: Candidate) -> Version | None:
         else (sample.instruction, sample.input)
     )
     return Version(
-        sample.id,
+        stored_id(sample),
         candidate.id,
         candidate.kind,
         instruction,
@@ -60,7 +63,7 @@ def candidate_version(sample: Sample, candidate: Candidate) -> Version | None:
 
 
 def dataset_versions(
-    store,
+    store: Store,
     dataset_id: int,
     *,
     kinds: Iterable[str] | None = None,
@@ -78,7 +81,7 @@ def dataset_versions(
         candidates = store.candidates_for_samples(part)
         for sample in store.samples(dataset_id, part):
             found = [original_version(sample)] if include_original else []
-            for candidate in candidates.get(sample.id, []):
+            for candidate in candidates.get(stored_id(sample), []):
                 if wanted is not None and candidate.kind not in wanted:
                     continue
                 version = candidate_version(sample, candidate)

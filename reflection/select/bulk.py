@@ -14,7 +14,16 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from ..errors import NotFoundError, ReflectionError
-from ..records import DRIFT_METRIC, DRIFT_THRESHOLD, IFD_METRIC, Condition, Review, Run
+from ..records import (
+    DRIFT_METRIC,
+    DRIFT_THRESHOLD,
+    IFD_METRIC,
+    Candidate,
+    Condition,
+    Review,
+    Run,
+    Sample,
+)
 from ..records import REVIEW_STATUSES as STATUSES
 from ..store import Store
 
@@ -148,6 +157,7 @@ def preview(store: Store, dataset_id: int, rule: BulkRule, examples: int = 5) ->
     scores = store.scores_of_versions(shown, metrics)
     found = []
     for sample_id, cid in shown:
+        version: Candidate | Sample
         if cid:
             version = store.candidate(cid)
             kind = version.kind

@@ -127,7 +127,8 @@ def selective(
     confidence = None
     if best_q is not None:
         o_ifd, q_ifd = original.get(ifd), best_q.get(ifd)
-        if not _eligible_stage1(original, ifd) or q_ifd > o_ifd:
+        assert q_ifd is not None  # best_q is eligible
+        if o_ifd is None or not _eligible_stage1(original, ifd) or q_ifd > o_ifd:
             current = best_q
             why = f"reflected instruction: IFD {_fmt(q_ifd)} > original {_fmt(o_ifd)}"
             confidence = _margin(q_ifd, o_ifd) if o_ifd is not None else None
@@ -144,7 +145,8 @@ def selective(
     )
     if best_a is not None:
         c_rifd, a_rifd = current.get(rifd), best_a.get(rifd)
-        if not _passes(current, ifd, rifd) or a_rifd < c_rifd:
+        assert a_rifd is not None  # best_a passes
+        if c_rifd is None or not _passes(current, ifd, rifd) or a_rifd < c_rifd:
             chosen = best_a
             why += f"; reflected response: r-IFD {_fmt(a_rifd)}"
             why += f" < {_fmt(c_rifd)}" if c_rifd is not None else ""
@@ -207,36 +209,50 @@ def judge_margin(
     if metric.endswith("_margin"):
         return _lead(versions, margin, metric)
     original = next((v for v in versions if v.candidate_id is None), None)
-    if original is None or original.get(metric) is None:
+    base = None if original is None else original.get(metric)
+    if base is None:
         return None
-    base = original.get(metric)
-    rivals = [v for v in versions if v.candidate_id is not None and v.get(metric) is not None]
-    best = max(rivals, key=lambda v: (v.get(metric), -(v.candidate_id or 0)), default=None)
-    if best is not None and best.get(metric) - base >= margin:
-        gap = best.get(metric) - base
+    rivals = _rivals(versions, metric)
+    if not rivals:
+        return None
+    top, best = max(rivals, key=_rank)
+    if top - base >= margin:
+        gap = top - base
         return Choice(
             best.candidate_id,
             ACCEPT,
-            f"{best.label}: {metric} {best.get(metric):g} beats original {base:g} by {gap:g}",
+            f"{best.label}: {metric} {top:g} beats original {base:g} by {gap:g}",
             min(1.0, gap / 9),
         )
-    if best is None:
-        return None
     return Choice(
         None,
         ACCEPT,
-        f"original kept: best reflection {metric} {best.get(metric):g} vs {base:g}"
+        f"original kept: best reflection {metric} {top:g} vs {base:g}"
         f" (margin {margin:g} not reached)",
         None,
     )
 
 
+def _rivals(versions: Sequence[Scored], metric: str) -> list[tuple[float, Scored]]:
+    """(value, version) of the reflected versions with a value of `metric`."""
+    return [
+        (value, v)
+        for v in versions
+        if v.candidate_id is not None and (value := v.get(metric)) is not None
+    ]
+
+
+def _rank(item: tuple[float, Scored]) -> tuple[float, int]:
+    """Higher values first, then the older version (lower id)."""
+    value, version = item
+    return value, -(version.candidate_id or 0)
+
+
 def _lead(versions: Sequence[Scored], margin: float, metric: str) -> Choice | None:
-    rivals = [v for v in versions if v.candidate_id is not None and v.get(metric) is not None]
+    rivals = _rivals(versions, metric)
     if not rivals:
         return None
-    best = max(rivals, key=lambda v: (v.get(metric), -(v.candidate_id or 0)))
-    lead = best.get(metric)
+    lead, best = max(rivals, key=_rank)
     if lead >= margin:
         return Choice(
             best.candidate_id, ACCEPT, f"{best.label}: {metric} {lead:+g} (>= {margin:g})",
@@ -266,17 +282,17 @@ def topk(
     choices: dict[int, Choice] = {}
     for sample_id, versions in samples.items():
         pool = [v for v in versions if version == "best" or v.candidate_id is None]
-        scored = [v for v in pool if v.get(metric) is not None]
+        scored = [(value, v) for v in pool if (value := v.get(metric)) is not None]
         if not scored:
             continue
-        usable = [v for v in scored if v.get(metric) < below]
+        usable = [(value, v) for value, v in scored if value < below]
         if not usable:
             choices[sample_id] = Choice(
                 None, REJECT, f"{metric} >= {below:g} for every version (misaligned)", 1.0
             )
             continue
-        pick = max(usable, key=lambda v: (v.get(metric), -(v.candidate_id or 0)))
-        ranked.append((pick.get(metric), sample_id, pick))
+        value, pick = max(usable, key=_rank)
+        ranked.append((value, sample_id, pick))
     keep = math.floor(percent / 100 * len(samples))
     ranked.sort(key=lambda item: (-item[0], item[1]))
     for rank, (value, sample_id, pick) in enumerate(ranked, start=1):

@@ -7,8 +7,9 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping, Sequence
 
 from ..errors import ConfigError
-from ..records import Suggestion
+from ..records import Suggestion, stored_id
 from ..scoring.versions import dataset_versions
+from ..store import Store
 from .rules import (
     ACCEPT,
     DEFAULT_PREFERENCE,
@@ -32,7 +33,7 @@ def _needed(rule: str, conditions: Sequence[Condition], metric: str | None) -> l
 
 
 def pick_scorers(
-    store, dataset_id: int, metrics: Iterable[str], prefer: Sequence[str] = ()
+    store: Store, dataset_id: int, metrics: Iterable[str], prefer: Sequence[str] = ()
 ) -> dict[str, str]:
     """Which scorer's values to read for each metric: the first of `prefer` that gave it, else
     the only one that did; ConfigError when several did and none is preferred."""
@@ -51,26 +52,30 @@ def pick_scorers(
     return chosen
 
 
-def scored_versions(store, dataset_id: int, scorers: Mapping[str, str], *, limit=None):
+def scored_versions(
+    store: Store, dataset_id: int, scorers: Mapping[str, str], *, limit: int | None = None
+) -> dict[int, list[Scored]]:
     """{sample id: [Scored]} for a dataset, reading each metric from its chosen scorer."""
 
     samples: dict[int, list[Scored]] = {}
+    # Per sample, per version (candidate id): the scores its Scored reads.
+    tables: dict[int, dict[int | None, dict[str, float | None]]] = {}
     for sample, versions in dataset_versions(store, dataset_id, limit=limit):
-        values: dict[int | None, dict[str, float | None]] = {}
-        samples[sample.id] = [
+        values = tables[stored_id(sample)] = {}
+        samples[stored_id(sample)] = [
             Scored(v.candidate_id, v.kind, v.parent_id, values.setdefault(v.candidate_id, {}))
             for v in versions
         ]
     for sample_id, scores in store.scores_for_samples(list(samples)).items():
-        by_version = {v.candidate_id: v for v in samples[sample_id]}
+        by_version = tables[sample_id]
         for score in scores:
             if scorers.get(score.metric) == score.scorer and score.candidate_id in by_version:
-                by_version[score.candidate_id].scores[score.metric] = score.value  # type: ignore[index]
+                by_version[score.candidate_id][score.metric] = score.value
     return samples
 
 
 def suggest(
-    store,
+    store: Store,
     dataset: str | int,
     rule: str = "selective",
     *,
@@ -90,19 +95,19 @@ def suggest(
     if rule not in RULES:
         raise ConfigError(f"unknown rule {rule!r}: choose one of {', '.join(RULES)}")
     ds = store.dataset(dataset)
-    conditions = [c if isinstance(c, Condition) else parse_condition(c) for c in conditions]
-    needed = _needed(rule, conditions, metric)
+    parsed = [c if isinstance(c, Condition) else parse_condition(c) for c in conditions]
+    needed = _needed(rule, parsed, metric)
     chosen_scorers = pick_scorers(store, ds.id, needed, scorers)
-    settings = {"rule": rule, "scorers": chosen_scorers, "conditions": [str(c) for c in conditions],
+    settings = {"rule": rule, "scorers": chosen_scorers, "conditions": [str(c) for c in parsed],
                 "prefer": list(prefer), "otherwise": otherwise, "percent": percent,
                 "metric": metric, "margin": margin}  # fmt: skip
     with store.run("suggest", ds.id, settings) as run:
         samples = scored_versions(store, ds.id, chosen_scorers, limit=limit)
         choices = apply_rule(
-            rule, samples, conditions=conditions, prefer=prefer, otherwise=otherwise,
+            rule, samples, conditions=parsed, prefer=prefer, otherwise=otherwise,
             percent=percent, metric=metric, margin=margin,
         )  # fmt: skip
-        name = rule if rule != "threshold" else f"threshold:{' and '.join(map(str, conditions))}"
+        name = rule if rule != "threshold" else f"threshold:{' and '.join(map(str, parsed))}"
         rows = [
             Suggestion(
                 sid, c.candidate_id, name, c.reason, c.confidence, run.id, decision=c.decision

@@ -29,6 +29,7 @@ from .spotcheck import SpotCheckStore
 
 class Store(
     SampleStore,
+    OracleJobStore,  # a CandidateStore
     CandidateStore,
     ReviewStore,
     ReviewOriginStore,
@@ -36,10 +37,9 @@ class Store(
     ScoringStore,
     RunStore,
     AnalyticsStore,
+    SpotCheckStore,  # a QueueStore
     QueueStore,
-    SpotCheckStore,
     ExperimentStore,
-    OracleJobStore,
     AuditStore,
     AccountStore,
     AssignmentStore,

@@ -113,7 +113,7 @@ class AnalyticsStore(StoreBase):
         where, params = self._dataset_range(dataset_id)
         found = []
         for metric, scorer in self.metric_scorers():
-            row = self.query_one(
+            [row] = self.query(  # an aggregate: one row
                 f"SELECT count(value) AS n, min(value) AS lo, max(value) AS hi"
                 f" FROM scores {_BY_METRIC} WHERE metric = ? AND scorer = ?"
                 f" AND {where.format(col='sample_id')}",
@@ -157,7 +157,7 @@ class AnalyticsStore(StoreBase):
         where, params = self._dataset_range(dataset_id)
         # GROUP BY rather than count(DISTINCT): with one scorer the index yields sample ids
         # in order, so no temporary B-tree is built.
-        return self.scalar(
+        return self.count(
             f"SELECT count(*) FROM (SELECT sample_id FROM scores {_BY_METRIC} WHERE metric = ?"
             f" AND scorer IN ({','.join('?' * len(scorers))})"
             f" AND {where.format(col='sample_id')} AND value {op} ? GROUP BY sample_id)",
@@ -167,7 +167,7 @@ class AnalyticsStore(StoreBase):
     def samples_with_candidate_status(self, dataset_id: int, statuses: Sequence[str]) -> int:
         """Samples with at least one candidate in one of `statuses`."""
         where, params = self._dataset_range(dataset_id)
-        return self.scalar(
+        return self.count(
             f"SELECT count(DISTINCT sample_id) FROM candidates"
             f" WHERE status IN ({','.join('?' * len(statuses))})"
             f" AND {where.format(col='sample_id')}",
@@ -175,7 +175,7 @@ class AnalyticsStore(StoreBase):
         )
 
     def samples_without_candidates(self, dataset_id: int) -> int:
-        return self.scalar(
+        return self.count(
             "SELECT count(*) FROM samples s WHERE s.dataset_id = ?"
             " AND NOT EXISTS (SELECT 1 FROM candidates c WHERE c.sample_id = s.id)",
             [dataset_id],
@@ -194,7 +194,7 @@ class AnalyticsStore(StoreBase):
             " GROUP BY c.kind ORDER BY c.kind",
             [dataset_id],
         )
-        original = self.query_one(
+        [original] = self.query(  # an aggregate: one row
             "SELECT count(*) AS offered,"
             " coalesce(sum(status = 'accepted' AND candidate_id = 0), 0) AS accepted"
             " FROM sample_state WHERE dataset_id = ?"
@@ -238,7 +238,9 @@ class AnalyticsStore(StoreBase):
         bad_status = set(statuses) - set(STATUSES)
         if bad_status or not statuses:
             raise ReflectionError(f"unknown sample status {sorted(bad_status)} in a bulk rule")
-        joins, clauses, params = [], ["s.dataset_id = ?"], [dataset_id]
+        joins: list[str] = []
+        clauses = ["s.dataset_id = ?"]
+        params: list[Any] = [dataset_id]
         if target == "suggested":
             joins.append("JOIN suggestions sg ON sg.sample_id = s.id")
             version = "sg.candidate_id"

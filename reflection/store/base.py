@@ -5,10 +5,10 @@ from __future__ import annotations
 import contextlib
 import json
 import sqlite3
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, Self
 
 import sqlite_utils
 
@@ -33,7 +33,7 @@ def loads(text: str | None, default: Any = None) -> Any:
     return json.loads(text)
 
 
-def json_list(values) -> str:
+def json_list(values: Iterable[Any]) -> str:
     """Values as one parameter for `IN (SELECT value FROM json_each(?))`: any number of them
     in one statement, where a placeholder per value would hit SQLite's variable limit."""
     return json.dumps(list(values))
@@ -46,6 +46,13 @@ def to_db_candidate(candidate_id: int | None) -> int:
 
 def from_db_candidate(value: int | None) -> int | None:
     return value or None
+
+
+def inserted_id(cursor: sqlite3.Cursor) -> int:
+    """The id of the row an INSERT on this cursor just added."""
+    if cursor.lastrowid is None:  # only when the cursor never inserted a row
+        raise StoreError("the database did not report the id of the row it inserted")
+    return cursor.lastrowid
 
 
 class StoreBase:
@@ -80,10 +87,10 @@ class StoreBase:
     def close(self) -> None:
         self.db.close()
 
-    def __enter__(self):
+    def __enter__(self) -> Self:
         return self
 
-    def __exit__(self, *exc) -> None:
+    def __exit__(self, *exc: object) -> None:
         self.close()
 
     @property
@@ -115,6 +122,11 @@ class StoreBase:
     def query_one(self, sql: str, params: Any = ()) -> dict[str, Any] | None:
         rows = self.query(sql, params)
         return rows[0] if rows else None
+
+    def count(self, sql: str, params: Any = ()) -> int:
+        """The value of a `SELECT count(...)` query (which always returns one row)."""
+        value: int = self.conn.execute(sql, params).fetchone()[0]
+        return value
 
     def scalar(self, sql: str, params: Any = ()) -> Any:
         row = self.conn.execute(sql, params).fetchone()

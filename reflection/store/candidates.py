@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
+from typing import Any
 
 from ..errors import NotFoundError
 from ..records import CANDIDATE_KINDS, Candidate
-from .base import StoreBase, dumps, json_list, loads, now
+from .base import StoreBase, dumps, inserted_id, json_list, loads, now
 
 _FIELDS = (
     "sample_id", "kind", "parent_id", "instruction", "input", "output", "critique", "raw",
@@ -15,14 +16,14 @@ _FIELDS = (
 )  # fmt: skip
 
 
-def _candidate(row: dict) -> Candidate:
+def _candidate(row: dict[str, Any]) -> Candidate:
     row = dict(row)
     row["params"] = loads(row["params"], {})
     row["origin"] = loads(row["origin"], {})
     return Candidate(**row)
 
 
-def _row(candidate: Candidate, created: str) -> tuple:
+def _row(candidate: Candidate, created: str) -> tuple[Any, ...]:
     if candidate.kind not in CANDIDATE_KINDS:
         raise ValueError(f"unknown candidate kind {candidate.kind!r}")
     values = {
@@ -38,7 +39,7 @@ class CandidateStore(StoreBase):
     def add_candidates(self, candidates: Iterable[Candidate]) -> list[int]:
         """Insert candidates; sets and returns their ids. A repeated job_key keeps the first."""
         created = now()
-        ids = []
+        ids: list[int] = []
         sql = (
             f"INSERT INTO candidates ({', '.join(_FIELDS)}) VALUES ({', '.join('?' * len(_FIELDS))})"
             " ON CONFLICT (job_key) DO NOTHING"
@@ -47,12 +48,13 @@ class CandidateStore(StoreBase):
             for candidate in candidates:
                 cursor = self.conn.execute(sql, _row(candidate, created))
                 if cursor.rowcount == 0:  # job already stored by an earlier run
-                    candidate.id = self.scalar(
+                    candidate_id: int = self.scalar(
                         "SELECT id FROM candidates WHERE job_key = ?", [candidate.job_key]
                     )
                 else:
-                    candidate.id = cursor.lastrowid
-                ids.append(candidate.id)
+                    candidate_id = inserted_id(cursor)
+                candidate.id = candidate_id
+                ids.append(candidate_id)
         return ids
 
     def add_candidate(self, candidate: Candidate) -> int:
@@ -96,8 +98,8 @@ class CandidateStore(StoreBase):
 
     def count_candidates(self, dataset_id: int | None = None) -> int:
         if dataset_id is None:
-            return self.scalar("SELECT count(*) FROM candidates")
-        return self.scalar(
+            return self.count("SELECT count(*) FROM candidates")
+        return self.count(
             "SELECT count(*) FROM candidates c JOIN samples s ON s.id = c.sample_id"
             " WHERE s.dataset_id = ?",
             [dataset_id],

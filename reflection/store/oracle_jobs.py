@@ -8,21 +8,27 @@ by the retry's result unless someone already reviewed, scored or built on it.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from typing import TypeVar
 
 from ..records import Candidate
-from .base import StoreBase, now
-from .candidates import _candidate
+from .base import now
+from .candidates import CandidateStore, _candidate
 
 ERROR_SUFFIX = ":error"
 
 
-def _chunks(values: list, size: int = 500):
+T = TypeVar("T")
+
+
+def _chunks(values: list[T], size: int = 500) -> Iterator[list[T]]:
     for start in range(0, len(values), size):
         yield values[start : start + size]
 
 
-class OracleJobStore(StoreBase):
+class OracleJobStore(CandidateStore):
+    """Builds on candidates: a finished job is saved as one."""
+
     def candidates_by_job_keys(self, keys: Iterable[str]) -> dict[str, Candidate]:
         """Stored candidates by job key (error rows are not included)."""
         found: dict[str, Candidate] = {}

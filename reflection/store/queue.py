@@ -97,7 +97,7 @@ class QueueStore(StoreBase):
     def queue_count(self, dataset_id: int, query: QueueQuery | None = None) -> int:
         """How many of the dataset's samples match `query`."""
         sql, params = self._queue_sql(dataset_id, query or QueueQuery(), order=False)
-        return self.scalar(f"SELECT count(*) FROM ({sql})", params)
+        return self.count(f"SELECT count(*) FROM ({sql})", params)
 
     def catalog_version(self) -> tuple[int, int]:
         """(max dataset id, max sample id): changes whenever a dataset or sample is added."""
@@ -109,7 +109,10 @@ class QueueStore(StoreBase):
 
     def sample_dataset(self, sample_id: int) -> int | None:
         """The dataset a sample belongs to, or None if there is no such sample."""
-        return self.scalar("SELECT dataset_id FROM samples WHERE id = ?", [sample_id])
+        dataset_id: int | None = self.scalar(
+            "SELECT dataset_id FROM samples WHERE id = ?", [sample_id]
+        )
+        return dataset_id
 
     def statuses_of(self, sample_ids: list[int], reviewer: str | None = None) -> dict[int, str]:
         """The review status of each sample (undecided when it has no review in force);
@@ -156,7 +159,7 @@ class QueueStore(StoreBase):
         q: QueueQuery,
         order: bool = True,
         exclude: list[int] | None = None,
-    ) -> tuple[str, list]:
+    ) -> tuple[str, list[Any]]:
         where = ["s.dataset_id = ?"]
         params: list[Any] = [dataset_id]
         if exclude:
@@ -195,7 +198,7 @@ class QueueStore(StoreBase):
 
     @staticmethod
     def _status_sql(
-        statuses: tuple[str, ...], dataset_id: int, params: list, reviewer: str | None = None
+        statuses: tuple[str, ...], dataset_id: int, params: list[Any], reviewer: str | None = None
     ) -> str:
         unknown = set(statuses) - set(STATUSES)
         if unknown:
@@ -222,7 +225,7 @@ class QueueStore(StoreBase):
         return "(" + " OR ".join(parts) + ")"
 
     @staticmethod
-    def _flags_sql(flags: tuple[str, ...], dataset_id: int, params: list) -> str:
+    def _flags_sql(flags: tuple[str, ...], dataset_id: int, params: list[Any]) -> str:
         parts = []
         imported = [f for f in flags if f not in DERIVED_FLAGS]
         for flag in flags:
@@ -256,7 +259,7 @@ class QueueStore(StoreBase):
         return "(" + " OR ".join(parts) + ")"
 
     @staticmethod
-    def _range_sql(item: ScoreRange, params: list) -> str:
+    def _range_sql(item: ScoreRange, params: list[Any]) -> str:
         if item.version not in VERSIONS:
             raise ReflectionError(
                 f"unknown version {item.version!r} (expected one of {', '.join(VERSIONS)})"
@@ -274,7 +277,7 @@ class QueueStore(StoreBase):
         )
 
     @staticmethod
-    def _order_sql(q: QueueQuery) -> tuple[str, list, str]:
+    def _order_sql(q: QueueQuery) -> tuple[str, list[Any], str]:
         """(JOIN clause, its params, ORDER BY clause) for the queue's order.
 
         A metric order joins one GROUP BY pass over that metric's scores (one row per sample)

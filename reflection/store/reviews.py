@@ -10,6 +10,7 @@ before that; an assigned sample keeps a stack per reviewer and settles on their 
 from __future__ import annotations
 
 from collections.abc import Iterable
+from typing import Any
 
 from ..errors import NotFoundError, ReflectionError
 from ..records import DECISIONS, UNDECIDED, Review, SampleState
@@ -29,7 +30,7 @@ DECISION_OF_STATUS = {status: decision for decision, status in STATUS_OF_DECISIO
 __all__ = ["DECISION_OF_STATUS", "STATUS_OF_DECISION", "ReviewStore"]
 
 
-def _review(row: dict) -> Review:
+def _review(row: dict[str, Any]) -> Review:
     row = dict(row)
     row["tags"] = loads(row["tags"], [])
     row["candidate_id"] = from_db_candidate(row["candidate_id"])

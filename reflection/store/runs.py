@@ -7,7 +7,7 @@ from contextlib import contextmanager
 from typing import Any
 
 from ..errors import NotFoundError
-from ..records import Run
+from ..records import Run, stored_id
 from .base import StoreBase, dumps, loads, now
 
 # Setting names that may hold a secret: never written to the database.
@@ -24,7 +24,7 @@ def scrub(settings: dict[str, Any]) -> dict[str, Any]:
     return clean
 
 
-def _run(row: dict) -> Run:
+def _run(row: dict[str, Any]) -> Run:
     row = dict(row)
     row["settings"] = loads(row["settings"], {})
     row["counters"] = loads(row["counters"], {})
@@ -33,7 +33,7 @@ def _run(row: dict) -> Run:
 
 class RunStore(StoreBase):
     def start_run(
-        self, kind: str, dataset_id: int | None = None, settings: dict | None = None
+        self, kind: str, dataset_id: int | None = None, settings: dict[str, Any] | None = None
     ) -> Run:
         run = Run(
             kind=kind, dataset_id=dataset_id, settings=scrub(settings or {}), started_at=now()
@@ -51,13 +51,14 @@ class RunStore(StoreBase):
         self,
         run_id: int,
         *,
-        counters: dict | None = None,
+        counters: dict[str, Any] | None = None,
         status: str | None = None,
         error: str | None = None,
-        settings: dict | None = None,
+        settings: dict[str, Any] | None = None,
     ) -> None:
         """Record progress; a status other than `running` also stamps the finish time."""
-        sets, params = [], []
+        sets: list[str] = []
+        params: list[Any] = []
         if counters is not None:
             sets.append("counters = ?")
             params.append(dumps(counters))
@@ -79,7 +80,7 @@ class RunStore(StoreBase):
 
     @contextmanager
     def run(
-        self, kind: str, dataset_id: int | None = None, settings: dict | None = None
+        self, kind: str, dataset_id: int | None = None, settings: dict[str, Any] | None = None
     ) -> Iterator[Run]:
         """Record a run around a block: ``with store.run("export", ds.id, settings) as run:``.
 
@@ -90,19 +91,20 @@ class RunStore(StoreBase):
         is left claiming to have happened.
         """
         run = self.start_run(kind, dataset_id, settings)
+        run_id = stored_id(run)
         try:
             yield run
         except BaseException as exc:
             interrupted = isinstance(exc, KeyboardInterrupt)
             self.update_run(
-                run.id,
+                run_id,
                 counters=run.counters,
                 status="stopped" if interrupted else "failed",
                 error="interrupted" if interrupted else str(exc) or type(exc).__name__,
             )
             raise
         run.status = "done" if run.status == "running" else run.status
-        self.update_run(run.id, counters=run.counters, status=run.status)
+        self.update_run(run_id, counters=run.counters, status=run.status)
 
     def get_run(self, run_id: int) -> Run:
         row = self.query_one("SELECT * FROM runs WHERE id = ?", [run_id])
@@ -111,7 +113,8 @@ class RunStore(StoreBase):
         return _run(row)
 
     def runs(self, kind: str | None = None, dataset_id: int | None = None) -> list[Run]:
-        clauses, params = [], []
+        clauses: list[str] = []
+        params: list[Any] = []
         if kind:
             clauses.append("kind = ?")
             params.append(kind)
@@ -121,12 +124,14 @@ class RunStore(StoreBase):
         where = f"WHERE {' AND '.join(clauses)}" if clauses else ""
         return [_run(row) for row in self.query(f"SELECT * FROM runs {where} ORDER BY id", params)]
 
-    def cache_get(self, key: str) -> dict | None:
+    def cache_get(self, key: str) -> dict[str, Any] | None:
         """A cached oracle response for this request key, if any."""
         row = self.conn.execute("SELECT response FROM oracle_cache WHERE key = ?", [key]).fetchone()
         return loads(row[0]) if row else None
 
-    def cache_put(self, key: str, model: str, request: dict, response: dict) -> None:
+    def cache_put(
+        self, key: str, model: str, request: dict[str, Any], response: dict[str, Any]
+    ) -> None:
         with self.transaction():
             self.conn.execute(
                 "INSERT OR REPLACE INTO oracle_cache (key, model, request, response, created_at)"

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable, Iterator
+from typing import Any
 
 from ..errors import NotFoundError
 from ..records import Dataset, Sample, content_hash, sample_flags
@@ -15,7 +16,7 @@ _SAMPLE_COLUMNS = (
 )
 
 
-def _sample(row: dict) -> Sample:
+def _sample(row: dict[str, Any]) -> Sample:
     return Sample(
         id=row["id"],
         dataset_id=row["dataset_id"],
@@ -135,5 +136,5 @@ class SampleStore(StoreBase):
 
     def count_samples(self, dataset_id: int | None = None) -> int:
         if dataset_id is None:
-            return self.scalar("SELECT count(*) FROM samples")
-        return self.scalar("SELECT count(*) FROM samples WHERE dataset_id = ?", [dataset_id])
+            return self.count("SELECT count(*) FROM samples")
+        return self.count("SELECT count(*) FROM samples WHERE dataset_id = ?", [dataset_id])

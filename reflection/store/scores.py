@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
+from typing import Any
 
 from ..records import Score, Suggestion
 from .base import (
@@ -17,7 +18,7 @@ from .base import (
 from .schema import SCORE_CHANGES_SELECT
 
 
-def _score(row: dict) -> Score:
+def _score(row: dict[str, Any]) -> Score:
     row = dict(row)
     row["detail"] = loads(row["detail"], {})
     row["candidate_id"] = from_db_candidate(row["candidate_id"])

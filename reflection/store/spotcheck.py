@@ -14,8 +14,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ..errors import NotFoundError, ReflectionError
-from .base import StoreBase, dumps, loads, now
-from .queue import DERIVED_FLAGS, QueueQuery
+from ..records import DERIVED_FLAGS
+from .base import dumps, loads, now
+from .queue import QueueQuery, QueueStore
 
 
 @dataclass
@@ -48,14 +49,16 @@ class SpotItem:
     bulk: bool = False  # the decision in force came from a bulk rule, not a person
 
 
-def _spotcheck(row: dict) -> SpotCheck:
+def _spotcheck(row: dict[str, Any]) -> SpotCheck:
     row = dict(row)
     row["strata"] = loads(row["strata"], {})
     row["settings"] = loads(row["settings"], {})
     return SpotCheck(**row)
 
 
-class SpotCheckStore(StoreBase):
+class SpotCheckStore(QueueStore):
+    """Builds on the queue: strata are the queue's flags."""
+
     # --- spot-checks ------------------------------------------------------------------------
 
     def add_spotcheck(self, spot: SpotCheck, items: Iterable[tuple[int, str]]) -> SpotCheck:
@@ -232,4 +235,7 @@ class SpotCheckStore(StoreBase):
         return found
 
     def max_position(self, dataset_id: int) -> int | None:
-        return self.scalar("SELECT max(position) FROM samples WHERE dataset_id = ?", [dataset_id])
+        position: int | None = self.scalar(
+            "SELECT max(position) FROM samples WHERE dataset_id = ?", [dataset_id]
+        )
+        return position
