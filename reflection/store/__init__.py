@@ -31,6 +31,7 @@ class Store(
     SampleStore,
     OracleJobStore,  # a CandidateStore
     CandidateStore,
+    AssignmentStore,  # a ReviewStore
     ReviewStore,
     ReviewOriginStore,
     ScoreStore,
@@ -42,7 +43,6 @@ class Store(
     ExperimentStore,
     AuditStore,
     AccountStore,
-    AssignmentStore,
     StoreBase,
 ):
     """Everything the library keeps, in one SQLite file."""

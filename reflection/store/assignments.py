@@ -14,12 +14,14 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator, Sequence
 from typing import Any
 
-from .base import StoreBase, json_list, now
+from .base import json_list, now
+from .reviews import ReviewStore
 
 ACTIVE, WITHDRAWN = "active", "withdrawn"
 
 
-class AssignmentStore(StoreBase):
+# A ReviewStore: a dataset's first assignments replay its reviews per reviewer.
+class AssignmentStore(ReviewStore):
     def assigned_reviewers(self, dataset_id: int) -> list[str]:
         """Everyone with an assignment in the dataset, active or withdrawn, by name."""
         # A skip-scan over the key: one seek per reviewer, not a read of every row.
@@ -154,7 +156,7 @@ class AssignmentStore(StoreBase):
                 )
         return len(moves)
 
-    def reviewer_progress(self, dataset_id: int, reviewer: str | None = None) -> list[dict]:
+    def reviewer_progress(self, dataset_id: int, reviewer: str | None = None) -> list[dict[str, Any]]:
         """Per reviewer: active assignments, how many they decided, skipped, and left open."""
         where, params = "a.dataset_id = ? AND a.state = ?", [dataset_id, ACTIVE]
         if reviewer is not None:

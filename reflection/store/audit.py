@@ -51,7 +51,8 @@ class AuditStore(StoreBase):
         self, *, action: str | None = None, actor: str | None = None, limit: int | None = None
     ) -> list[AuditEvent]:
         """Events oldest first, optionally of one action or one actor; the newest `limit`."""
-        clauses, params = [], []
+        clauses: list[str] = []
+        params: list[Any] = []
         if action:
             clauses.append("action = ?")
             params.append(action)

@@ -207,7 +207,8 @@ class QueueStore(StoreBase):
             )
         # A reviewer's queue reads their own track; the shared queue the sample's state.
         if reviewer is None:
-            source, source_params = "sample_state WHERE dataset_id = ?", [dataset_id]
+            source = "sample_state WHERE dataset_id = ?"
+            source_params: list[Any] = [dataset_id]
         else:
             source = "reviewer_state WHERE dataset_id = ? AND kind = '' AND reviewer = ?"
             source_params = [dataset_id, reviewer]

@@ -37,7 +37,7 @@ def _review(row: dict[str, Any]) -> Review:
     return Review(**row)
 
 
-def _state(row: dict) -> SampleState:
+def _state(row: dict[str, Any]) -> SampleState:
     return SampleState(
         sample_id=row["sample_id"],
         status=row["status"],

@@ -6,6 +6,8 @@ Kept apart from schema.py (which lists every migration in order) only to keep mo
 
 from __future__ import annotations
 
+from typing import Any
+
 import sqlite_utils
 
 from ..records import Review
@@ -99,7 +101,7 @@ def m012_assignments(db: sqlite_utils.Database) -> None:
         " s.dataset_id FROM reviews r JOIN samples s ON s.id = r.sample_id"
         " ORDER BY r.sample_id, r.id"
     ).fetchall()
-    by_sample: dict[int, list] = {}
+    by_sample: dict[int, list[Any]] = {}
     for row in rows:
         by_sample.setdefault(row[1], []).append(row)
     for sample_id, found in by_sample.items():
