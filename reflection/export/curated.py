@@ -84,10 +84,10 @@ class ExportResult:
 
 def _consensus_states(
     store: Store, dataset_id: int, mode: str
-) -> tuple[dict[int, SampleState], dict[int, list[dict]], set[int]]:
+) -> tuple[dict[int, SampleState], dict[int, list[dict[str, Any]]], set[int]]:
     """The decision `mode` picks for each sample, every sample's votes, and the disputed."""
     states: dict[int, SampleState] = {}
-    votes: dict[int, list[dict]] = {}
+    votes: dict[int, list[dict[str, Any]]] = {}
     disputed: set[int] = set()
     for sample, vote in consensus_votes(sample_votes(store, dataset_id), mode):
         listed = [*sample.votes, *([sample.adjudication] if sample.adjudication else [])]
@@ -115,6 +115,8 @@ def chosen_versions(
             f"unknown consensus {consensus!r}; expected {', '.join(CONSENSUS_MODES)}"
         )
     ds = store.dataset(dataset)
+    votes: dict[int, list[dict[str, Any]]]
+    disputed: set[int]
     if consensus is None:
         states, votes, disputed = store.states(ds.id), {}, set()
     else:
@@ -122,8 +124,8 @@ def chosen_versions(
     for chosen in _chosen(store, ds.id, states, undecided):
         if consensus is not None:
             chosen.consensus = consensus
-            chosen.reviews = votes.get(chosen.sample.id, [])
-            chosen.disputed = chosen.sample.id in disputed
+            chosen.reviews = votes.get(stored_id(chosen.sample), [])
+            chosen.disputed = stored_id(chosen.sample) in disputed
         yield chosen
 
 

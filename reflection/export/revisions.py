@@ -24,6 +24,7 @@ from ..diff import diff_stats, word_diff
 from ..errors import ReflectionError
 from ..formats.containers import write_records
 from ..formats.records import to_chat
+from ..records import stored_id
 from ..store import Store
 from .curated import ExportResult
 
@@ -93,8 +94,8 @@ def revision_records(
     bases = store.candidates_by_id(e.parent_id for e in edits.values() if e.parent_id)
     records = []
     for sample in store.samples(ds.id, sorted(states)):
-        state = states[sample.id]
-        edit = edits.get(state.candidate_id)
+        state = states[stored_id(sample)]
+        edit = edits.get(state.candidate_id) if state.candidate_id is not None else None
         if edit is None:
             continue
         base = bases.get(edit.parent_id) if edit.parent_id else None

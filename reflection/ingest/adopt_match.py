@@ -98,6 +98,7 @@ def _candidates_of(
                 " matched by hash; use --match position or field:NAME)", **row.where,
             )  # fmt: skip
         return found
+    assert row.key is not None  # the caller keys every record matched by field
     found = index.by(match).get(row.key, [])
     if not found and not carries:
         raise InputError(

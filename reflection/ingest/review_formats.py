@@ -31,7 +31,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ..errors import InputError
+from ..errors import InputError, Where
 from ..formats.records import type_name
 
 REVIEW_FORMATS = ("plain", "argilla", "labelstudio")
@@ -43,7 +43,7 @@ KEY_KINDS = ("sample_id", "position", "content_hash", "match")
 class Incoming:
     """One review as read, before it is matched to a sample."""
 
-    where: dict[str, int]
+    where: Where
     key: tuple[str, Any]  # (kind, value); kind in KEY_KINDS or "content"
     decision: str
     reviewer: str
@@ -55,7 +55,7 @@ class Incoming:
     origin: dict[str, Any] = field(default_factory=dict)
 
 
-def detect(path: Path, first: Any, where: dict) -> str:
+def detect(path: Path, first: Any, where: Where) -> str:
     if not isinstance(first, dict):
         raise InputError(path, f"expected an object, got {type_name(first)}", **where)
     if "annotations" in first and "data" in first:
@@ -70,7 +70,7 @@ def detect(path: Path, first: Any, where: dict) -> str:
     )  # fmt: skip
 
 
-def _version(path: Path, where: dict, value: Any, name: str) -> int | None:
+def _version(path: Path, where: Where, value: Any, name: str) -> int | None:
     if value in (None, "original"):
         return None
     if isinstance(value, int) and not isinstance(value, bool) and value > 0:
@@ -78,13 +78,13 @@ def _version(path: Path, where: dict, value: Any, name: str) -> int | None:
     raise InputError(path, f'{name} must be "original" or a candidate id, not {value!r}', **where)
 
 
-def _text(path: Path, where: dict, value: Any, name: str) -> str:
+def _text(path: Path, where: Where, value: Any, name: str) -> str:
     if not isinstance(value, str):
         raise InputError(path, f"{name} must be text, not {type_name(value)}", **where)
     return value
 
 
-def plain(path: Path, where: dict, record: Any, reviewer: str) -> list[Incoming]:
+def plain(path: Path, where: Where, record: Any, reviewer: str) -> list[Incoming]:
     if not isinstance(record, dict):
         raise InputError(path, f"expected an object, got {type_name(record)}", **where)
     keys = [k for k in KEY_KINDS if k in record]
@@ -117,7 +117,7 @@ def plain(path: Path, where: dict, record: Any, reviewer: str) -> list[Incoming]
     ]
 
 
-def _key_of(path: Path, where: dict, meta: dict, texts: dict) -> tuple[str, Any]:
+def _key_of(path: Path, where: Where, meta: dict, texts: dict) -> tuple[str, Any]:
     for kind in ("sample_id", "position", "content_hash"):
         if meta.get(kind) is not None:
             return (kind, meta[kind])
@@ -130,7 +130,7 @@ def _key_of(path: Path, where: dict, meta: dict, texts: dict) -> tuple[str, Any]
 
 
 def _from_answers(
-    path: Path, where: dict, answers: dict[str, Any], key, reviewer: str, time: str, origin: dict
+    path: Path, where: Where, answers: dict[str, Any], key, reviewer: str, time: str, origin: dict
 ) -> Incoming:
     """One reviewer's answers ({question: value}) as a review."""
     decision = answers.get("decision")
@@ -148,7 +148,7 @@ def _from_answers(
     return Incoming(where, key, decision, reviewer, time, edited=edited, origin=origin)
 
 
-def argilla(path: Path, where: dict, record: Any, reviewer: str) -> list[Incoming]:
+def argilla(path: Path, where: Where, record: Any, reviewer: str) -> list[Incoming]:
     if not isinstance(record, dict) or not isinstance(record.get("fields"), dict):
         raise InputError(path, "an Argilla record needs a `fields` object", **where)
     key = _key_of(path, where, record.get("metadata") or {}, record["fields"])
@@ -182,7 +182,7 @@ def argilla(path: Path, where: dict, record: Any, reviewer: str) -> list[Incomin
     return found
 
 
-def labelstudio(path: Path, where: dict, record: Any, reviewer: str) -> list[Incoming]:
+def labelstudio(path: Path, where: Where, record: Any, reviewer: str) -> list[Incoming]:
     if not isinstance(record, dict) or not isinstance(record.get("data"), dict):
         raise InputError(path, "a Label Studio task needs a `data` object", **where)
     key = _key_of(path, where, record["data"], record["data"])

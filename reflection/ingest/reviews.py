@@ -18,7 +18,7 @@ from typing import Any
 
 from ..errors import InputError, ReflectionError
 from ..formats.containers import read_records
-from ..records import Candidate, Review
+from ..records import Candidate, Review, stored_id
 from ..store import Store
 from .adopt_files import id_key, norm
 from .adopt_match import SampleIndex
@@ -43,15 +43,16 @@ class _Samples(SampleIndex):
     def find(self, path: Path, item: Incoming) -> int:
         kind, value = item.key
         if kind == "sample_id":
-            sid = int(value) if id_key(value) and id_key(value).isdigit() else None
-            if sid not in self.samples:
+            digits = id_key(value)
+            sid = int(value) if digits and digits.isdigit() else None
+            if sid is None or sid not in self.samples:
                 raise InputError(path, f"no sample with id {value!r} in the dataset", **item.where)
             return sid
         if kind == "position":
             found = self.by("position").get(value if isinstance(value, int) else None, [])
             what = f"at position {value!r}"
         elif kind == "content_hash":
-            found = [s.id for s in self.samples.values() if s.content_hash == value]
+            found = [stored_id(s) for s in self.samples.values() if s.content_hash == value]
             what = f"with content hash {value!r}"
         elif kind == "content":
             found = self.by_text().get(tuple(_field_key(k, value[k]) for k in TEXT_FIELDS), [])
@@ -75,7 +76,7 @@ class _Samples(SampleIndex):
             table: dict[Any, list[int]] = {}
             for s in self.samples.values():
                 key = tuple(_field_key(k, getattr(s, k)) for k in TEXT_FIELDS)
-                table.setdefault(key, []).append(s.id)
+                table.setdefault(key, []).append(stored_id(s))
             self._by["text"] = table
         return self._by["text"]
 
@@ -86,7 +87,9 @@ class _Samples(SampleIndex):
         if how not in self._by:
             table: dict[Any, list[int]] = {}
             for sample in self.samples.values():
-                table.setdefault(_field_key(name, getattr(sample, name)), []).append(sample.id)
+                table.setdefault(_field_key(name, getattr(sample, name)), []).append(
+                    stored_id(sample)
+                )
             self._by[how] = table
         return self._by[how]
 
@@ -107,7 +110,9 @@ def _import_key(item: Incoming, sample_id: int, edited: dict[str, str]) -> str:
     return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()
 
 
-def _check(store: Store, path: Path, item: Incoming, sample_id: int, index: _Samples) -> dict:
+def _check(
+    store: Store, path: Path, item: Incoming, sample_id: int, index: _Samples
+) -> dict[str, str]:
     """Validate one matched review; returns the full edited text (edits) or {}."""
     where = item.where
     if item.decision not in IMPORTED_DECISIONS:
@@ -182,7 +187,9 @@ def import_reviews(
                 candidate_id = store.add_candidate(
                     Candidate(
                         sample_id=sample_id, kind="edit", parent_id=item.edited_from,
-                        annotator=item.reviewer, origin={"imported": item.origin}, **edited,
+                        annotator=item.reviewer, origin={"imported": item.origin},
+                        instruction=edited["instruction"], input=edited["input"],
+                        output=edited["output"],
                     )
                 )  # fmt: skip
             try:
@@ -195,7 +202,7 @@ def import_reviews(
                 )  # fmt: skip
             except ReflectionError as exc:
                 raise InputError(path, str(exc), **item.where) from None
-            store.add_review_origin(review.id, key, item.origin)
+            store.add_review_origin(stored_id(review), key, item.origin)
             added += 1
         run.counters = {"read": len(planned), "added": added, "skipped": len(planned) - added}
     return ReviewImportResult(ds.name, fmt, len(planned), added, len(planned) - added, run.id)

@@ -22,12 +22,13 @@ from __future__ import annotations
 import itertools
 import math
 import random
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from ..errors import ReflectionError
-from ..records import IFD_METRIC, RIFD_METRIC
+from ..records import IFD_METRIC, RIFD_METRIC, stored_id
 from ..reflect.promoted import PROMOTE_ACTION, promoted_prompts  # noqa: F401 (re-exported)
 from ..reflect.prompts import load_prompts, prompt_hash, prompts_from_toml
 from ..store import Store
@@ -44,7 +45,7 @@ def create_experiment(
     store: Store,
     dataset: str | int,
     name: str,
-    templates: list[str | Path],
+    templates: Sequence[str | Path],
     *,
     size: int = 100,
     seed: int = 0,
@@ -54,7 +55,7 @@ def create_experiment(
     """Draw the spot-check and record the arms; `reflect_arms` then reflects it per template."""
     if len(templates) < 2:
         raise ReflectionError("an experiment compares at least two templates")
-    arms = []
+    arms: list[dict[str, Any]] = []
     for path in templates:
         path = Path(path)
         prompts = load_prompts(path)
@@ -65,7 +66,7 @@ def create_experiment(
     names = [a["name"] for a in arms]
     if len(set(names)) < len(names):
         raise ReflectionError(f"two templates share the name {names!r}: rename one file")
-    hashes = {}
+    hashes: dict[str, str] = {}
     for arm in arms:
         if arm["hash"] in hashes:
             raise ReflectionError(
@@ -77,7 +78,7 @@ def create_experiment(
         store, dataset, name, size=size, seed=seed, good="accepted", annotator=annotator
     )
     settings = {**spot.settings, "experiment": {"mode": mode, "arms": arms}}
-    store.set_spotcheck_settings(spot.id, settings)
+    store.set_spotcheck_settings(stored_id(spot), settings)
     spot.settings = settings
     return spot
 
@@ -130,8 +131,9 @@ def blind_labels(
     other samples. The Review page shows these labels instead of ids and kinds."""
     spots = sorted(store.spotchecks(dataset_id), key=lambda s: s.id != spotcheck_id)
     for spot in spots:
-        if spot.settings.get("experiment") and sample_id in store.spotcheck_sample_ids(spot.id):
-            return {cid: label for label, cid in blind_order(store, spot.id, sample_id)}
+        spot_id = stored_id(spot)
+        if spot.settings.get("experiment") and sample_id in store.spotcheck_sample_ids(spot_id):
+            return {cid: label for label, cid in blind_order(store, spot_id, sample_id)}
     return None
 
 
@@ -306,7 +308,9 @@ def report_lines(result: ExperimentReport) -> list[str]:
 def reports(store: Store, dataset_id: int) -> list[ExperimentReport]:
     """The report of every prompt experiment of a dataset (the Dashboard)."""
     return [
-        report(store, s.id) for s in store.spotchecks(dataset_id) if s.settings.get("experiment")
+        report(store, stored_id(s))
+        for s in store.spotchecks(dataset_id)
+        if s.settings.get("experiment")
     ]
 
 

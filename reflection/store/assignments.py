@@ -156,7 +156,9 @@ class AssignmentStore(ReviewStore):
                 )
         return len(moves)
 
-    def reviewer_progress(self, dataset_id: int, reviewer: str | None = None) -> list[dict[str, Any]]:
+    def reviewer_progress(
+        self, dataset_id: int, reviewer: str | None = None
+    ) -> list[dict[str, Any]]:
         """Per reviewer: active assignments, how many they decided, skipped, and left open."""
         where, params = "a.dataset_id = ? AND a.state = ?", [dataset_id, ACTIVE]
         if reviewer is not None:

@@ -156,15 +156,17 @@ def sign_in(
             f"Too many failed sign-ins for {name}: wait {wait} s before trying again."
         )
     account = store.account(name)
+    stored = account.password_hash if account is not None and account.kind == "password" else None
     valid = False
     try:
-        if account is not None and account.kind == "password" and account.password_hash:
-            valid = _HASHER.verify(account.password_hash, password)
+        if stored:
+            valid = _HASHER.verify(stored, password)
         else:
             _HASHER.verify(_dummy_hash(), password)
     except (VerifyMismatchError, VerificationError, InvalidHashError):
         valid = False
-    if not valid:
+    # Only a stored hash can be valid; naming `account` and `stored` narrows them for mypy.
+    if not valid or account is None or not stored:
         failures = (record.failures if record else 0) + 1
         store.record_signin_failure(name, failures, now + block_seconds(failures))
         store.add_audit_event(
@@ -172,7 +174,7 @@ def sign_in(
         )
         raise SignInError("Wrong name or password.")
     with store.transaction():
-        if _HASHER.check_needs_rehash(account.password_hash):
+        if _HASHER.check_needs_rehash(stored):
             store.update_account(account.name, password_hash=_HASHER.hash(password))
         store.clear_signin_failures(account.name)
         store.add_audit_event(account.name, "signin", account.name, detail={"method": "password"})

@@ -64,6 +64,7 @@ def load_dispute(store: Store, sample_id: int) -> Dispute:
     candidates = store.candidates_for(sample_id)
     dispute = Dispute(sample, candidates)
     notes = {r.id: r.note for r in store.reviews_for(sample_id)}
+    assert sample.dataset_id is not None  # every stored sample belongs to a dataset
     for found in sample_votes(store, sample.dataset_id, [sample_id]):
         dispute.adjudication = found.adjudication
         for vote in sorted(found.votes, key=lambda v: v.reviewer):

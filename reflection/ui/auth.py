@@ -95,7 +95,8 @@ def _oidc_account(store: Store, idle_s: float) -> str | None:
     email = str(st.user.get("email") or "")
     if st.session_state.get(_REFUSED_KEY) == email:
         return None
-    issued = float(st.user.get("iat") or 0)
+    iat = st.user.get("iat") or 0
+    issued = float(iat) if isinstance(iat, int | float | str) else 0.0
     last = max(issued, _activity().get(email.lower(), 0.0))
     if issued and time.time() - last > idle_s:
         st.session_state[_NOTICE_KEY] = "Your sign-in expired: sign in again."
