@@ -31,7 +31,9 @@ import contextlib
 import email.parser
 import hashlib
 import json
+import os
 import re
+import signal
 import subprocess
 import sys
 import time
@@ -53,6 +55,11 @@ DEFAULTS = {
     "seed": 1234,
     "batch_delay": 0.2,  # seconds a batch stays in_progress
     "model": "fake-oracle",
+    # Crash tests: SIGKILL process `kill_pid` `kill_delay` seconds after the `kill_after`-th
+    # reply answered 200, so the kill lands while the client is holding replies it has read.
+    "kill_pid": 0,
+    "kill_after": 0,
+    "kill_delay": 0.005,
 }
 
 _REASONS = {200: "OK", 400: "Bad Request", 404: "Not Found", 429: "Too Many Requests", 500: "Error"}
@@ -147,10 +154,15 @@ class FakeOracle:
             "faults": Counter(),
             "by_ref": Counter(),  # every chat request received, by messages hash
             "ok_by_ref": Counter(),  # requests answered 200
+            "ok": 0,
             "in_flight": 0,
             "max_in_flight": 0,
             "batch_lines": 0,
         }
+
+    def _kill(self) -> None:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(self.config["kill_pid"], signal.SIGKILL)
 
     def stats_json(self) -> dict:
         stats = {k: dict(v) if isinstance(v, Counter) else v for k, v in self.stats.items()}
@@ -215,6 +227,9 @@ class FakeOracle:
                 return
             conn.respond(200, self.completion(body, fault))
             stats["ok_by_ref"][ref] += 1
+            stats["ok"] += 1
+            if self.config["kill_pid"] and stats["ok"] == self.config["kill_after"]:
+                asyncio.get_running_loop().call_later(self.config["kill_delay"], self._kill)
         finally:
             stats["in_flight"] -= 1
 

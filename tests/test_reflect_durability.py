@@ -18,6 +18,7 @@ from click.testing import CliRunner
 from reflection.cli import main
 from reflection.export.curated import export_dataset
 from reflection.records import Review, Sample
+from reflection.reflect.oracle import Oracle
 from reflection.reflect.pipeline import reflect_dataset
 from reflection.reflect.settings import OracleConfig
 from reflection.store import Store
@@ -53,26 +54,28 @@ def test_sigkill_mid_run_loses_nothing_and_resends_nothing_stored(
     tmp_path, alpaca_records, fake_oracle
 ):
     db = tmp_path / "kill.db"
-    _fill(db, alpaca_records, 400)
-    # ~7.5 s of work: the kill must land mid-run even when this test's process is starved.
+    total = 800
+    _fill(db, alpaca_records, total)
+    # ~7.5 s of work, killed after ~2 s.
     fake_oracle.configure(latency=0.3)
-    concurrency = 16
+    concurrency = 32
     env = {**os.environ, "OPENAI_API_KEY": SENTINEL}
     process = subprocess.Popen(
         _cli(db, fake_oracle, "--concurrency", str(concurrency)),
         cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
     )  # fmt: skip
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline and len(_committed(db)) < 100:
-        time.sleep(0.05)
-    assert process.poll() is None, "the run ended before the kill could land"
-    process.send_signal(signal.SIGKILL)
-    process.wait()
+    # The oracle itself kills the run 5 ms after its 200th reply: the client has read the
+    # latest replies and not yet done anything else with them, the moment a buffered
+    # writer loses them.
+    fake_oracle.configure(kill_pid=process.pid, kill_after=200)
+    process.wait(timeout=60)
+    assert process.returncode == -signal.SIGKILL, "the run ended before the kill could land"
     first = fake_oracle.stats()
     stored = _committed(db)
-    assert 100 <= len(stored) < 400, "the kill must land mid-run"
+    assert 0 < len(stored) < total, "the kill must land mid-run"
     stored_refs = {re.search(r"ref:(\w+)", raw)[1] for _, raw in stored}
 
+    fake_oracle.configure(kill_pid=0)
     fake_oracle.reset()
     subprocess.run(_cli(db, fake_oracle, "--concurrency", str(concurrency)), cwd=ROOT, env=env,
                    check=True, capture_output=True, timeout=120)  # fmt: skip
@@ -82,15 +85,44 @@ def test_sigkill_mid_run_loses_nothing_and_resends_nothing_stored(
     per_sample = {}
     for sample_id, _ in rows:
         per_sample[sample_id] = per_sample.get(sample_id, 0) + 1
-    assert len(per_sample) == 400, "no sample lost"
+    assert len(per_sample) == total, "no sample lost"
     assert set(per_sample.values()) == {1}, "none duplicated"
     assert not stored_refs & set(second["by_ref"]), "nothing stored is asked for again"
-    # Asked for again: requests in flight at the kill (the server may have answered them, the
-    # client never read the reply) and replies read but not yet committed (one 20 ms flush
-    # window: about 3 at this rate, more on a busy machine).
+    # Asked for again: only requests in flight at the kill (the server may have answered
+    # them, the client never read the reply). A reply that was read is committed before
+    # anything else happens, so none of those is paid for twice.
     resent = set(first["ok_by_ref"]) & set(second["by_ref"])
-    assert len(resent) <= concurrency + 8
-    assert second["requests"] == 400 - len(stored)
+    assert len(resent) <= concurrency
+    assert second["requests"] == total - len(stored)
+
+
+def test_a_reply_is_committed_before_the_next_one_is_read(
+    tmp_path, alpaca_records, fake_oracle, monkeypatch
+):
+    """Whatever moment a kill lands at, every reply read before it is in the database."""
+    db = tmp_path / "each.db"
+    _fill(db, alpaca_records, 60)
+    fake_oracle.configure(latency=0.02)
+    read: list[int] = []  # replies read so far, counted when the next one arrives
+    behind: list[tuple[int, int]] = []
+    original = Oracle.attempt
+
+    async def attempt(self, *args, **kwargs):
+        result = await original(self, *args, **kwargs)
+        with sqlite3.connect(db) as conn:  # another connection sees only what is committed
+            committed = conn.execute("SELECT count(*) FROM candidates").fetchone()[0]
+        if committed < len(read):
+            behind.append((len(read), committed))
+        read.append(1)
+        return result
+
+    monkeypatch.setattr(Oracle, "attempt", attempt)
+    config = OracleConfig(model="gpt-4o-mini", base_url=fake_oracle.base_url, api_key="k",
+                          concurrency=8)  # fmt: skip
+    with Store(db) as store:
+        summary = reflect_dataset(store, "alpaca", mode="response", oracle=config)
+    assert summary.counters["stored"] == len(read) == 60
+    assert behind == []
 
 
 @pytest.mark.slow

@@ -6,9 +6,11 @@ parameters) is served from the oracle cache and not sent.
 
 Requests run through a bounded pool of workers (`OracleConfig.concurrency`), never in batches
 that wait for their slowest member; a request waiting to be retried waits outside the pool.
-Finished jobs are buffered for at most `flush_interval` seconds (20 ms by default, or
-`flush_items` jobs) and written in one transaction with their cache entries, so a SIGKILL
-loses at most the requests in flight and the last fraction of a second of replies.
+Each reply is committed with its cache entry as soon as it is read, before it is counted
+or its chain continues (WAL with synchronous=NORMAL makes a commit cheap), so a SIGKILL loses
+at most the requests in flight: a reply that was paid for and read is never asked for again.
+Answers served from the cache are not paid for; they are written every `flush_interval`
+seconds (20 ms by default), in one transaction.
 """
 
 from __future__ import annotations
@@ -40,14 +42,14 @@ QUEUE_AHEAD = 64  # jobs kept queued beyond twice the concurrency
 
 
 class _Runner:
-    """One live run: a worker pool over a queue, and a writer that commits in small batches."""
+    """One live run: a worker pool over a queue; each reply committed as it is read."""
 
     def __init__(self, store: Store, planner: Planner, run_id: int, *, progress, stop_event,
-                 flush_interval: float, flush_items: int):  # fmt: skip
+                 flush_interval: float):  # fmt: skip
         self.store, self.planner, self.run_id = store, planner, run_id
         self.config = planner.config
         self.progress, self.stop_event = progress, stop_event
-        self.flush_interval, self.flush_items = flush_interval, flush_items
+        self.flush_interval = flush_interval
         self.buffer: list[tuple[Job, Candidate, Reply | None]] = []
         self.outstanding = 0
         self.in_flight = 0
@@ -122,8 +124,7 @@ class _Runner:
                 continue
             candidate = self.planner.candidate(job, result, self.run_id)
             self.buffer.append((job, candidate, result))
-            if len(self.buffer) >= self.flush_items:
-                self.flush()
+            self.flush()  # stored before it is counted: a kill cannot lose a paid reply
 
     def _put(self, job: Job, priority: int = 1) -> None:
         if not self.stopping:
@@ -267,7 +268,6 @@ def reflect_dataset(
     progress: Progress | None = None,
     stop_event: threading.Event | None = None,
     flush_interval: float = 0.02,
-    flush_items: int = 256,
     poll_interval: float = 30.0,
 ) -> RunSummary:
     """Reflect a dataset's samples with an oracle; resumable, safe to call from a thread.
@@ -301,7 +301,7 @@ def reflect_dataset(
     }  # fmt: skip
     with store.run("reflect", data.id, settings) as run:
         runner = _Runner(store, planner, stored_id(run), progress=progress, stop_event=stop_event,
-                         flush_interval=flush_interval, flush_items=flush_items)  # fmt: skip
+                         flush_interval=flush_interval)  # fmt: skip
         try:
             run.status = asyncio.run(runner.execute(samples, mode, compress_first))
         except BaseException:
