@@ -77,8 +77,12 @@ def test_run_page_shows_live_progress_and_survives_a_reload(app, page):
         running = sorted(s for s in seen if "running" in s)
         assert len(running) >= 2, seen  # the list moved on by itself, no reload
         page.reload()
-        page.wait_for_timeout(2000)
-        assert "Job" in progress_text(page)  # a new session still sees the job
+        # A new session still sees the job (waited for: a reload on a busy machine takes a while).
+        page.wait_for_function(
+            "() => [...document.querySelectorAll('[data-testid=stProgress]')]"
+            ".some(e => e.innerText.includes('Job'))",
+            timeout=30_000,
+        )
         page.wait_for_function(
             "() => [...document.querySelectorAll('[data-testid=stProgress]')]"
             ".some(e => e.innerText.includes('done · 8/8'))",
@@ -118,7 +122,17 @@ def test_sidebar_navigation_names_home_and_follows_the_work(app, page):
     assert page.locator("[data-testid='stSidebarNav']").count() == 0  # Streamlit's own is off
     links = [text.strip() for text in sidebar.get_by_role("link").all_inner_texts()]
     labels = [text.split("\n")[-1].strip() for text in links]
-    assert labels == ["Home", "Import", "Review", "Bulk", "Dashboard", "Run", "Export"], links
+    assert labels == [
+        "Home",
+        "Import",
+        "Review",
+        "Bulk",
+        "Dashboard",
+        "Run",
+        "Export",
+        "Assign",
+        "Adjudicate",
+    ], links
     sidebar.get_by_role("link", name="Dashboard").click()
     page.get_by_role("heading", name="Dashboard").first.wait_for(timeout=30_000)
     assert page.url.rstrip("/").endswith("/Dashboard")
