@@ -111,7 +111,7 @@ def suggest_command(db, dataset, rule, scorers, conditions, prefer, otherwise, p
       reflection suggest --rule topk --percent 10
       reflection suggest --rule judge --margin 1.5
     """
-    from ..select.suggestions import suggest
+    from ..select.suggestions import describe_missing, suggest
 
     with open_store(db) as store:
         name = dataset or only_dataset(store)
@@ -120,4 +120,10 @@ def suggest_command(db, dataset, rule, scorers, conditions, prefer, otherwise, p
             prefer=[p.strip() for p in prefer.split(",") if p.strip()], otherwise=otherwise,
             percent=percent, metric=metric, margin=margin,
         )  # fmt: skip
+    missing, flags = counts.pop("missing", {}), counts.pop("flags", {})
     click.echo(", ".join(f"{k.replace('_', ' ')} {v}" for k, v in counts.items()))
+    if flags:
+        said = ", ".join(f"{flag} {n}" for flag, n in flags.items())
+        click.echo(f"flags (a flagged version is never suggested): {said}")
+    for line in describe_missing(missing):
+        click.echo(f"note: {line}", err=True)
