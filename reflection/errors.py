@@ -44,3 +44,7 @@ class OracleError(ReflectionError):
 
 class ConfigError(ReflectionError):
     """A setting is missing or invalid."""
+
+
+class ConfirmationNeeded(ReflectionError):
+    """An action needs a second, explicit yes (e.g. accepting an empty output)."""

@@ -77,6 +77,14 @@ RELEVANCE_THRESHOLD = 0.15
 # A judge rating (1-10) at or below this flags judge_low; only where a judge has rated.
 JUDGE_METRIC = "judge"
 JUDGE_FLOOR = 3.0
+# Where the queue finds a content flag: the metric whose score detail carries it.
+FLAG_METRICS = {
+    EMPTY_FLAG: CHECKS_METRIC,
+    META_TALK_FLAG: CHECKS_METRIC,
+    REPETITIVE_FLAG: CHECKS_METRIC,
+    LENGTH_FLAG: CHECKS_METRIC,
+    OFF_TOPIC_FLAG: RELEVANCE_METRIC,
+}
 # Flags the review queue derives from scores and statuses.
 DERIVED_FLAGS = (
     "misaligned",

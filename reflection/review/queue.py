@@ -10,49 +10,49 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from ..errors import NotFoundError, ReflectionError
-from ..records import (
-    DERIVED_FLAGS,
-    DRIFT_METRIC,
-    DRIFT_THRESHOLD,
-    IFD_METRIC,
-    MISALIGNED_IFD,
-    PARSE_FAILED_STATUSES,
-    Candidate,
-    Review,
-    Sample,
-    SampleState,
-    Score,
-    Suggestion,
-)
+from ..errors import ConfirmationNeeded, NotFoundError, ReflectionError
+from ..records import DERIVED_FLAGS, DRIFT_METRIC, IFD_METRIC, Candidate, Review
 from ..records import REVIEW_STATUSES as STATUSES
 from ..store import Store
 from ..store.queue import VERSIONS, QueueQuery, ScoreRange
+from .item import (
+    METRIC_ORDER,
+    ReviewItem,
+    acceptance_warning,
+    candidate_label,
+    content_flags,
+    default_candidate,
+    item_flags,
+    load_item,
+    score_rows,
+    suggested_decision,
+)
 
 __all__ = [
     "DERIVED_FLAGS",
     "FIELDS",
-    "SORTS",
-    "STATUSES",
-    "VERSIONS",
+    "METRIC_ORDER",
     "QueueQuery",
     "ReviewItem",
     "ReviewSession",
+    "SORTS",
+    "STATUSES",
     "ScoreRange",
+    "VERSIONS",
+    "acceptance_warning",
     "candidate_label",
+    "content_flags",
     "default_candidate",
     "flag_names",
     "item_flags",
     "load_item",
     "parse_tags",
     "score_rows",
-    "suggested_decision",
     "sort_query",
+    "suggested_decision",
 ]
 
 FIELDS = ("instruction", "input", "output")
-# Metrics shown first, in this order; any others follow alphabetically.
-METRIC_ORDER = ("ifd_ppl", "rifd_ppl", "judge", "drift", "words_instruction", "words_output")
 # Queue orders offered to annotators: label -> (sort key, metric, descending).
 SORTS: dict[str, tuple[str, str, bool]] = {
     "Source order": ("position", "", False),
@@ -88,117 +88,6 @@ def parse_tags(text: str) -> list[str]:
 def flag_names(store: Store, dataset_id: int) -> list[str]:
     """Every flag a queue can filter by: derived flags, then the dataset's import flags."""
     return [*DERIVED_FLAGS, *store.sample_flag_names(dataset_id)]
-
-
-@dataclass
-class ReviewItem:
-    """Everything the Review page shows about one sample."""
-
-    sample: Sample
-    candidates: list[Candidate]
-    scores: list[Score]
-    suggestion: Suggestion | None
-    state: SampleState
-    history: list[Review]
-
-    def candidate(self, candidate_id: int | None) -> Candidate | None:
-        for candidate in self.candidates:
-            if candidate.id == candidate_id:
-                return candidate
-        return None
-
-
-def load_item(store: Store, sample_id: int) -> ReviewItem:
-    """One sample with its candidates, scores, suggestion, state and review history."""
-    return ReviewItem(
-        sample=store.sample(sample_id),
-        candidates=store.candidates_for(sample_id),
-        scores=store.scores_for(sample_id),
-        suggestion=store.suggestion(sample_id),
-        state=store.state(sample_id),
-        history=store.reviews_for(sample_id),
-    )
-
-
-def default_candidate(item: ReviewItem) -> Candidate | None:
-    """The candidate to show first: the one in force, else the suggested, else the newest ok."""
-    for wanted in (item.state.candidate_id, item.suggestion and item.suggestion.candidate_id):
-        if wanted and item.candidate(wanted):
-            return item.candidate(wanted)
-    usable = [c for c in item.candidates if c.status == "ok"] or item.candidates
-    return usable[-1] if usable else None
-
-
-def suggested_decision(item: ReviewItem) -> tuple[str, int | None] | None:
-    """What following the suggestion records: ("accept", version) or ("reject", None)."""
-    s = item.suggestion
-    if s is None or (s.candidate_id and item.candidate(s.candidate_id) is None):
-        return None
-    if getattr(s, "decision", "accept") == "reject":
-        return ("reject", None)
-    return ("accept", s.candidate_id)
-
-
-def candidate_label(candidate: Candidate | None) -> str:
-    """How a version is named in selectors: "original" or "#12 response (ok)"."""
-    if candidate is None:
-        return "original"
-    by = f" by {candidate.annotator}" if candidate.kind == "edit" and candidate.annotator else ""
-    return f"#{candidate.id} {candidate.kind}{by} ({candidate.status})"
-
-
-def _metric_rank(name: str) -> tuple[int, str]:
-    return (METRIC_ORDER.index(name) if name in METRIC_ORDER else len(METRIC_ORDER), name)
-
-
-def score_rows(item: ReviewItem, candidate: Candidate | None) -> list[dict]:
-    """Scores of the original and of `candidate`, one row per metric (and scorer if several).
-
-    Rows: metric, original, candidate, change (candidate minus original, None if either is
-    missing). Important metrics (IFD, r-IFD, judge, drift, lengths) come first.
-    """
-    cid = candidate.id if candidate else None
-    scorers: dict[str, set[str]] = {}
-    values: dict[tuple[str, str, int | None], Score] = {}
-    for score in item.scores:
-        if score.candidate_id not in (None, cid):
-            continue
-        scorers.setdefault(score.metric, set()).add(score.scorer)
-        key = (score.metric, score.scorer, score.candidate_id)
-        if key not in values or (score.id or 0) > (values[key].id or 0):
-            values[key] = score
-    rows = []
-    for metric in sorted(scorers, key=_metric_rank):
-        for scorer in sorted(scorers[metric]):
-            original = values.get((metric, scorer, None))
-            shown = values.get((metric, scorer, cid)) if cid else None
-            a = original.value if original else None
-            b = shown.value if shown else None
-            label = metric if len(scorers[metric]) == 1 or not scorer else f"{metric} [{scorer}]"
-            change = b - a if a is not None and b is not None else None
-            rows.append({"metric": label, "original": a, "candidate": b, "change": change})
-    return rows
-
-
-def item_flags(item: ReviewItem) -> list[str]:
-    """Problems worth a reviewer's eye, each with the version it concerns."""
-    flags = [f"{flag} (import)" for flag in item.sample.flags]
-    for score in item.scores:
-        where = "original" if score.candidate_id is None else f"#{score.candidate_id}"
-        if score.value is None:
-            continue
-        if score.metric == IFD_METRIC and score.value >= MISALIGNED_IFD:
-            flags.append(f"misaligned: IFD {score.value:.2f} ≥ {MISALIGNED_IFD:g} ({where})")
-        if score.metric == DRIFT_METRIC and score.value < DRIFT_THRESHOLD:
-            flags.append(f"drift: similarity {score.value:.2f} < {DRIFT_THRESHOLD:g} ({where})")
-    for candidate in item.candidates:
-        if candidate.status in PARSE_FAILED_STATUSES:
-            flags.append(f"parse {candidate.status} (#{candidate.id})")
-        elif candidate.status == "truncated":
-            flags.append(f"truncated (#{candidate.id})")
-    if not item.candidates:
-        flags.append("no candidate")
-    return list(dict.fromkeys(flags))
 
 
 @dataclass
@@ -291,13 +180,23 @@ class ReviewSession:
         candidate_id: int | None = None,
         note: str = "",
         tags: list[str] | None = None,
+        confirmed: bool = False,
     ) -> Review:
-        """Record a decision on the current sample (committed), then move to the next one."""
+        """Record a decision on the current sample (committed), then move to the next one.
+
+        Accepting an empty output or a truncated reply raises ConfirmationNeeded (its message
+        says why) unless `confirmed`.
+        """
         sample_id = self.current_id
         if sample_id is None:
             raise ReflectionError("the queue is finished: there is no sample to decide on")
         if decision == "undo":
             raise ReflectionError("use undo_last() to take a decision back")
+        if decision == "accept" and not confirmed:
+            candidate = store.candidate(candidate_id) if candidate_id else None
+            warning = acceptance_warning(store.sample(sample_id), candidate)
+            if warning:
+                raise ConfirmationNeeded(warning)
         review = store.add_review(
             Review(
                 sample_id=sample_id,

@@ -48,6 +48,7 @@ from ..records import (
     REPETITIVE_FLAG,
     TRUNCATED_FLAG,
     Score,
+    compared,
 )
 
 CHECK_METRICS = ("meta_talk", "repetition", "compression", "length_ratio", CHECKS_METRIC)
@@ -228,10 +229,8 @@ def relevance_flags(value: float | None, threshold: float = RELEVANCE_THRESHOLD)
     """The off_topic flag of a relevance value, with its reason."""
     if value is None or value >= threshold:
         return {}
-    return {
-        OFF_TOPIC_FLAG: f"the answer's similarity to the instruction is {value:.3f}"
-        f" (flagged below {threshold:g})"
-    }
+    shown, limit = compared(value, "<", threshold, exact_b=True)
+    return {OFF_TOPIC_FLAG: f"the answer's similarity to the instruction is {shown} < {limit}"}
 
 
 def version_flags(scores: Iterable[Score]) -> dict[str, str]:

@@ -1,15 +1,22 @@
 """The one entry point for scoring a dataset: `score_dataset(store, dataset, settings)`.
 
 Both the CLI and background jobs call it. It computes each asked-for family in a fixed order
-(text, drift, the student's IFD / r-IFD, the judge), each resumable: versions that already
-have the score are skipped.
+(text and content checks, drift, relevance, the student's IFD / r-IFD, the judge), each
+resumable: versions that already have the score are skipped.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
 
-from .runner import ScoreSummary, count_versions, score_drift, score_student, score_text
+from .runner import (
+    ScoreSummary,
+    count_versions,
+    score_drift,
+    score_relevance,
+    score_student,
+    score_text,
+)
 from .settings import ScoringSettings
 
 # Called when a family starts, with its label and how many versions it will look at.
@@ -51,6 +58,13 @@ def score_dataset(
         begin("drift", count_versions(store, dataset, originals=False, **options))
         results.append(
             score_drift(
+                store, dataset, device=settings.device or "cpu", progress=progress, **options
+            )
+        )
+    if "relevance" in settings.metrics:
+        begin("relevance", count_versions(store, dataset, **options))
+        results.append(
+            score_relevance(
                 store, dataset, device=settings.device or "cpu", progress=progress, **options
             )
         )
