@@ -48,3 +48,7 @@ class ConfigError(ReflectionError):
 
 class ConfirmationNeeded(ReflectionError):
     """An action needs a second, explicit yes (e.g. accepting an empty output)."""
+
+
+class ExportError(ReflectionError):
+    """An export that would write nothing useful, and why."""

@@ -15,6 +15,7 @@ from ..export.curated import UNDECIDED_POLICIES, export_dataset
 from ..formats import FORMATS
 from ..ingest.datasets import import_dataset
 from ..review import spotcheck
+from ..store import Store
 from .common import db_option, echo_json, main, only_dataset, open_store
 
 
@@ -95,7 +96,7 @@ def export_command(out, db, dataset, fmt, undecided, provenance, with_scores, sc
         name = dataset or only_dataset(store)
         result = export_dataset(
             store, name, out, fmt, undecided=undecided, provenance=provenance,
-            with_scores=with_scores, scores_from=scores_from,
+            with_scores=with_scores, scores_from=scores_from, allow_empty=False,
         )  # fmt: skip
     details = ", ".join(f"{k} {v}" for k, v in result.counts.items() if k != "written")
     click.echo(f"Wrote {result.written} records to {result.path} ({result.format}; {details})")
@@ -167,8 +168,8 @@ def app_command(db, port, headless):
       reflection app --db alpaca.db
     """
     path = db or default_db_path()
-    with open_store(path):
-        pass  # creates or migrates the file before the app opens it
+    with Store(path):
+        pass  # creates or migrates the file before the app opens it: the app writes to it
     _serve(path, port, headless)
 
 

@@ -36,6 +36,18 @@ def gguf_path() -> Path:
     return path
 
 
+def default_log() -> Path:
+    """Where `reflection oracle serve` keeps llama.cpp's output: the cache folder (config.py),
+    else the system's temporary folder."""
+    import tempfile
+
+    from ..config import cache_dir
+
+    folder = cache_dir() or Path(tempfile.gettempdir())
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder / "oracle.log"
+
+
 def free_port(host: str = "127.0.0.1") -> int:
     with socket.socket() as sock:
         sock.bind((host, 0))

@@ -194,14 +194,16 @@ def content_checks(
         words, base = len(output.split()), len(original_output.split())
         if ratio is not None and output.strip():
             if ratio < LENGTH_RATIO_MIN and base >= LENGTH_MIN_WORDS:
+                share, limit = compared(100 * ratio, "<", 100 * LENGTH_RATIO_MIN, digits=0, exact_b=True)  # fmt: skip
                 flags[LENGTH_FLAG] = (
-                    f"{words} words, {ratio:.0%} of the original's {base}"
-                    f" (flagged below {LENGTH_RATIO_MIN:.0%})"
+                    f"{words} word{'s' * (words != 1)}, {share}% of the original's {base}"
+                    f" (flagged below {limit}%)"
                 )
             elif ratio > LENGTH_RATIO_MAX and base >= LENGTH_MAX_BASE:
+                times, limit = compared(ratio, ">", LENGTH_RATIO_MAX, digits=1, exact_b=True)
                 flags[LENGTH_FLAG] = (
-                    f"{words} words, {ratio:.1f} times the original's {base}"
-                    f" (flagged above {LENGTH_RATIO_MAX:g} times)"
+                    f"{words} words, {times} times the original's {base}"
+                    f" (flagged above {limit} times)"
                 )
     values[CHECKS_METRIC] = float(len(flags))
     return Checks(values, flags)

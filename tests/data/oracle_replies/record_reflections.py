@@ -62,7 +62,8 @@ def main() -> None:
                 reply = json.loads(response.read())
             choice = reply["choices"][0]
             line = {
-                "record": index, "kind": "response", "format": "grammar",
+                "record": index, "instruction": sample.instruction, "input": sample.input,
+                "output": sample.output, "kind": "response", "format": "grammar",
                 "max_tokens": args.max_tokens, "finish_reason": choice["finish_reason"],
                 "completion_tokens": reply.get("usage", {}).get("completion_tokens"),
                 "reply": choice["message"]["content"], "seconds": round(time.time() - started, 1),
