@@ -76,15 +76,10 @@ def _printed(value: float, text: str) -> bool:
     return f"{value:.{places}f}" == text
 
 
-@settings(max_examples=300, deadline=None)
-@given(tables())
-def test_every_reason_is_true(versions):
-    choice = selective(versions)
-    if not any(v.get("ifd_ppl") is not None and v.get("rifd_ppl") is not None for v in versions):
-        assert choice is None
-        return
+def assert_true_reason(versions: list[Scored], decision: str, candidate_id, reason: str) -> None:
+    """Every number in `reason` is its version's score, every comparison holds, every step
+    names its rule; an accepted version is unflagged and aligned."""
     by_label = {v.label: v for v in versions}
-    reason = choice.reason
     for name, a, label_a, op, b, label_b in COMPARISON.findall(reason):
         first = _value(by_label[label_a], name)
         assert first is not None and _printed(first, a), (reason, label_a)
@@ -102,9 +97,19 @@ def test_every_reason_is_true(versions):
         assert flag in by_label[label].flags, reason
     for clause in reason.split("; "):
         assert any(rule in clause for rule in RULES) or clause.endswith(" kept"), clause
-    if choice.decision == "accept":
-        chosen = next(v for v in versions if v.candidate_id == choice.candidate_id)
+    if decision == "accept":
+        chosen = next(v for v in versions if v.candidate_id == candidate_id)
         assert not chosen.flags, reason
         assert chosen.get("ifd_ppl") < 1 and chosen.get("rifd_ppl") < 1, reason
     else:
-        assert choice.candidate_id is None and "left out by" in reason
+        assert candidate_id is None and "left out by" in reason
+
+
+@settings(max_examples=300, deadline=None)
+@given(tables())
+def test_every_reason_is_true(versions):
+    choice = selective(versions)
+    if not any(v.get("ifd_ppl") is not None and v.get("rifd_ppl") is not None for v in versions):
+        assert choice is None
+        return
+    assert_true_reason(versions, choice.decision, choice.candidate_id, choice.reason)

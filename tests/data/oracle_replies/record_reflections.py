@@ -1,7 +1,7 @@
 """Record real response reflections of the local SmolLM2 oracle, as `reflection reflect` asks.
 
     python tests/data/oracle_replies/record_reflections.py [--start 0] [--count 24] \
-        [--max-tokens 512] [--alpaca PATH]
+        [--max-tokens 512] [--threads 1] [--alpaca PATH]
 
 Starts llama.cpp's server with SmolLM2-135M-Instruct and sends, for each Alpaca record, the very
 request `reflection reflect --mode response --dialect llama.cpp --max-tokens N` sends (built by
@@ -41,9 +41,13 @@ def main() -> None:
     parser.add_argument("--max-tokens", type=int, default=512)
     parser.add_argument("--alpaca", type=Path, default=ALPACA)
     parser.add_argument("--out", type=Path, default=HERE / "smollm2_reflections.jsonl")
+    # One thread: on a busy 2-core machine two OpenMP threads spin-wait on each other (12x
+    # slower here).
+    parser.add_argument("--threads", type=int, default=1)
     args = parser.parse_args()
     records = json.loads(args.alpaca.read_text(encoding="utf-8"))
-    with LocalOracle(log=HERE / ".record.log") as oracle, open(args.out, "a") as out:
+    log = HERE / ".record.log"
+    with LocalOracle(threads=args.threads, log=log) as oracle, open(args.out, "a") as out:
         config = OracleConfig(
             model=oracle.model, base_url=oracle.base_url, api_key="local", dialect="llama.cpp",
             max_tokens=args.max_tokens, temperature=0.7,
