@@ -30,14 +30,8 @@ def decide(decision, candidate_id=None):
     sid = session.current_id
     note = st.session_state.get(f"note_{sid}", "")
     tags = review.parse_tags(st.session_state.get(f"tags_{sid}", ""))
-    act(
-        session.decide,
-        store,
-        decision,
-        annotator=name,
-        candidate_id=candidate_id,
-        note=note,
-        tags=tags,
+    ui.decide_or_ask(
+        session, store, decision, annotator=name, candidate_id=candidate_id, note=note, tags=tags
     )
 
 
@@ -114,6 +108,7 @@ keys[5].button(
     args=follow or ("skip",),
     width="stretch",
 )
+ui.confirm_pending(session, store)
 ui.state_and_suggestion(item)
 
 if st.session_state.get("_editing") == sid:
@@ -122,6 +117,7 @@ if st.session_state.get("_editing") == sid:
         for field in review.FIELDS:
             base_text = getattr(shown or item.sample, field)
             st.text_area(field.capitalize(), base_text, key=f"edit_{field}_{sid}", height=160)
+        ui.focus_first_field("Instruction")
         st.form_submit_button(
             "Save edit and accept", type="primary", on_click=save_edit, args=(shown,)
         )

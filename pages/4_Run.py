@@ -8,8 +8,10 @@ from reflection.reflect.settings import DEFAULT_CONCURRENCY, MODES, OracleConfig
 from reflection.scoring.settings import ScoringSettings
 
 # The scores a page job offers (the judge needs more settings than a form here: use the CLI).
-FAMILIES = {"text": "Text statistics (fast, no model)", "ifd": "IFD (student model)",
-            "rifd": "Reversed IFD (student model)", "drift": "Topic drift (MiniLM embeddings)"}  # fmt: skip
+FAMILIES = {"text": "Text statistics and content checks (fast, no model)",
+            "ifd": "IFD (student model)", "rifd": "Reversed IFD (student model)",
+            "drift": "Topic drift (MiniLM embeddings)",
+            "relevance": "Answer relevance (MiniLM embeddings)"}  # fmt: skip
 
 ui.require_role("run")
 ui.page_header(

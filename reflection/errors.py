@@ -65,3 +65,11 @@ class PermissionDenied(ReflectionError):
 
 class SignInError(ReflectionError):
     """A sign-in was refused: wrong name or password, too many failures, or no role given."""
+
+
+class ConfirmationNeeded(ReflectionError):
+    """An action needs a second, explicit yes (e.g. accepting an empty output)."""
+
+
+class ExportError(ReflectionError):
+    """An export that would write nothing useful, and why."""

@@ -43,8 +43,66 @@ DRIFT_METRIC = "drift"
 MISALIGNED_IFD = 1.0
 # Instruction similarity below this: the reflection has wandered off-topic (flag `drift`).
 DRIFT_THRESHOLD = 0.5
+# Content checks (scoring/checks.py): what a version's output is, read from its text alone.
+# Each check stores a number; a version that fails one carries the check's flag and a reason
+# (in the detail of its CHECKS_METRIC score), and no selection rule ever suggests it.
+CHECKS_METRIC = "content_flags"  # the number of flags raised; detail {"flags": {flag: reason}}
+EMPTY_FLAG = "empty"  # no output at all
+TRUNCATED_FLAG = "truncated"  # the oracle's reply was cut off at the token limit
+META_TALK_FLAG = (
+    "meta_talk"  # talks about the answer (critique, plans, edits) instead of giving one
+)
+REPETITIVE_FLAG = "repetitive"  # loops: the same word sequences again and again
+LENGTH_FLAG = "length"  # far shorter (or far longer) than the original's output
+OFF_TOPIC_FLAG = "off_topic"  # the answer's embedding is far from the instruction's (relevance)
+JUDGE_LOW_FLAG = "judge_low"  # a configured judge rated it at or below JUDGE_FLOOR
+CONTENT_FLAGS = (EMPTY_FLAG, TRUNCATED_FLAG, META_TALK_FLAG, REPETITIVE_FLAG, LENGTH_FLAG)
+# A sentence share at or above this, of sentences that talk about the answer: flag meta_talk.
+META_TALK_SHARE = 0.34
+# Share of repeated word 4-grams at or above this: flag repetitive (songs with a chorus reach
+# 0.3-0.39 among the Alpaca answers; loops 0.5 and more) ...
+REPEATED_NGRAM_SHARE = 0.4
+# ... or zlib-compressed size over raw size at or below this, for outputs of 400+ characters.
+COMPRESSION_FLOOR = 0.25
+COMPRESSION_MIN_CHARS = 400
+# Output words over the original's: below LENGTH_RATIO_MIN (when the original has at least
+# LENGTH_MIN_WORDS words) or above LENGTH_RATIO_MAX (when the original has at least
+# LENGTH_MAX_BASE words; a reflection of a one-line answer may well be ten times longer).
+LENGTH_RATIO_MIN = 0.2
+LENGTH_MIN_WORDS = 10
+LENGTH_RATIO_MAX = 8.0
+LENGTH_MAX_BASE = 40
+# `relevance`: cosine similarity of a version's output to its instruction and input (MiniLM).
+# Among the 3,111 Alpaca answers the median is 0.64 and 10 fall below 0.05: "<nooutput>",
+# "No output possible...", "Correct.", and a few short stories (fiction shares few words with
+# "write a story"), so the flag is kept for answers that are nearly unrelated.
+RELEVANCE_METRIC = "relevance"
+RELEVANCE_THRESHOLD = 0.05
+# A judge rating (1-10) at or below this flags judge_low; only where a judge has rated.
+JUDGE_METRIC = "judge"
+JUDGE_FLOOR = 3.0
+# Where the queue finds a content flag: the metric whose score detail carries it.
+FLAG_METRICS = {
+    EMPTY_FLAG: CHECKS_METRIC,
+    META_TALK_FLAG: CHECKS_METRIC,
+    REPETITIVE_FLAG: CHECKS_METRIC,
+    LENGTH_FLAG: CHECKS_METRIC,
+    OFF_TOPIC_FLAG: RELEVANCE_METRIC,
+}
 # Flags the review queue derives from scores and statuses.
-DERIVED_FLAGS = ("misaligned", "drift", "parse_failed", "truncated", "no_candidate")
+DERIVED_FLAGS = (
+    "misaligned",
+    "drift",
+    "parse_failed",
+    "truncated",
+    "no_candidate",
+    EMPTY_FLAG,
+    META_TALK_FLAG,
+    REPETITIVE_FLAG,
+    LENGTH_FLAG,
+    OFF_TOPIC_FLAG,
+    JUDGE_LOW_FLAG,
+)
 
 
 @dataclass
@@ -228,6 +286,26 @@ OPERATORS: dict[str, Callable[[float, float], bool]] = {
 # The comparisons offered to people, in order ("=" is read as "==").
 COMPARISONS = ("<", "<=", ">", ">=", "==", "!=")
 _CONDITION = re.compile(r"^\s*([A-Za-z_][\w.]*)\s*(<=|>=|==|!=|<|>|=)\s*(-?[\d.]+(?:e-?\d+)?)\s*$")
+
+
+# How reasons print two comparisons.
+_PRINTED = {"≤": "<=", "≥": ">="}
+
+
+def compared(a: float, op: str, b: float, *, digits: int = 3, exact_b: bool = False):
+    """`a` and `b` as text, each with the fewest decimals (at least `digits`) at which the
+    printed numbers compare by `op` as the numbers themselves do, so a reason never reads
+    "0.443 < 0.443" or "1.000 < 1". `exact_b` prints `b` (a threshold) as it is, e.g. "1"."""
+    test = OPERATORS[_PRINTED.get(op, op)]
+    if not test(a, b):
+        raise ValueError(f"{a!r} {op} {b!r} does not hold: a reason must not say it")
+    threshold = f"{b:g}" if float(f"{b:g}") == b else repr(b)
+    for places in range(digits, 18):
+        left = f"{a:.{places}f}"
+        right = threshold if exact_b else f"{b:.{places}f}"
+        if test(float(left), float(right)):
+            return left, right
+    return repr(a), threshold if exact_b else repr(b)
 
 
 @dataclass(frozen=True)

@@ -60,6 +60,10 @@ DEFAULTS = {
     "kill_pid": 0,
     "kill_after": 0,
     "kill_delay": 0.005,
+    # Recorded replies to replay: [{"contains": text, "content": reply, "finish_reason": ...,
+    # "completion_tokens": n}]. A request whose prompt contains `contains` gets that reply
+    # (the first such entry), whatever the format it asks for; others get a made-up one.
+    "scripted": [],
 }
 
 _REASONS = {200: "OK", 400: "Bad Request", 404: "Not Found", 429: "Too Many Requests", 500: "Error"}
@@ -172,15 +176,24 @@ class FakeOracle:
         self.arrivals[ref] += 1
         return fault_for(self.config, ref, self.arrivals[ref])
 
+    def scripted(self, body: dict) -> dict | None:
+        prompt = "\n".join(str(m.get("content", "")) for m in body.get("messages", []))
+        return next((e for e in self.config["scripted"] if e["contains"] in prompt), None)
+
     def completion(self, body: dict, fault: str | None) -> dict:
         text = fake_reply(body)
         finish = "stop"
+        replay = self.scripted(body)
+        if replay is not None:
+            text, finish = replay["content"], replay.get("finish_reason", "stop")
         if fault == "truncate":
             text, finish = text[: len(text) // 2], "length"
         elif fault == "garbage":
             text = "I am sorry, but I would rather talk about the weather today."
         prompt_chars = sum(len(str(m.get("content", ""))) for m in body.get("messages", []))
         usage = {"prompt_tokens": prompt_chars // 4 + 1, "completion_tokens": len(text) // 4 + 1}
+        if replay is not None and replay.get("completion_tokens"):
+            usage["completion_tokens"] = replay["completion_tokens"]
         usage["total_tokens"] = usage["prompt_tokens"] + usage["completion_tokens"]
         return {
             "id": "chatcmpl-" + request_ref(body.get("messages", [])),

@@ -193,6 +193,12 @@ def test_flag_names_and_metric_names(queue_store):
         "parse_failed",
         "truncated",
         "no_candidate",
+        "empty",
+        "meta_talk",
+        "repetitive",
+        "length",
+        "off_topic",
+        "judge_low",
         "odd_source",
     ]
     assert store.metric_names() == ["drift", "ifd_ppl"]

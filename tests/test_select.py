@@ -119,8 +119,43 @@ def test_selective_rule(case, given, candidate, decision):
 def test_selective_reason_names_the_numbers():
     choice = selective(versions((0.5, 0.5), (0.7, 0.6), None, (0.8, 0.3)))
     assert choice.reason == (
-        "reflected instruction: IFD 0.700 > original 0.500; reflected response: r-IFD 0.300 < 0.600"
+        "instruction #1 chosen by the higher-IFD rule: IFD 0.700 (instruction #1) > 0.500"
+        " (original); both #3 chosen by the lower-r-IFD rule: r-IFD 0.300 (both #3) < 0.600"
+        " (instruction #1)"
     )
+
+
+def test_a_reason_says_why_the_original_was_excluded():
+    # The reported case: the original's IFD >= 1 left it out, and the reason compared r-IFDs
+    # that did not compare that way ("r-IFD 0.443 < 0.391").
+    choice = selective(versions((1.02, 0.391), None, (0.8, 0.443), None))
+    assert (choice.candidate_id, choice.decision) == (2, "accept")
+    assert choice.reason == (
+        "response #2 replaces the response of original, which is excluded: IFD 1.020 (original) ≥ 1"
+    )
+
+
+def test_close_values_are_printed_so_the_comparison_holds():
+    choice = selective(versions((0.44301, 0.5), (0.44349, 0.5)))  # both 0.443 to 3 places
+    assert "IFD 0.4435 (instruction #1) > 0.4430 (original)" in choice.reason
+    choice = selective(versions((0.99996, 0.5), None, (0.5, 0.2)))
+    assert choice.candidate_id == 2  # 0.99996 < 1: the original is eligible, A wins on r-IFD
+
+
+def test_flagged_versions_are_never_chosen():
+    flagged = {"meta_talk": "1 of 1 sentences talk about the answer"}
+    given = versions((0.5, 0.5), None, (0.4, 0.2), None)
+    given[1] = Scored(2, "response", None, {"ifd_ppl": 0.4, "rifd_ppl": 0.2}, flagged)
+    choice = selective(given)
+    assert (choice.candidate_id, choice.decision) == (None, "accept")
+    assert choice.reason == (
+        "response kept: no reflected response is eligible (response #2 is flagged meta_talk:"
+        " 1 of 1 sentences talk about the answer)"
+    )
+    # A flagged original cannot be kept either: the sample is left out.
+    given[0] = Scored(None, "original", None, {"ifd_ppl": 0.5, "rifd_ppl": 0.5}, {"empty": "x"})
+    choice = selective(given)
+    assert choice.decision == "reject" and "original is flagged empty: x" in choice.reason
 
 
 def test_nan_counts_as_missing():
@@ -252,7 +287,8 @@ def test_suggest_stores_one_suggestion_per_sample(scored_store):
     store, ds, ids, q = scored_store
     counts = suggest(store, ds.id)
     assert counts == {"samples": 4, "suggested": 3, "no_suggestion": 1, "accept_original": 1,
-                      "accept_reflected": 1, "reject": 1}  # fmt: skip
+                      "accept_reflected": 1, "reject": 1, "flagged_versions": 0, "flags": {},
+                      "missing": {"ifd_ppl": 2, "rifd_ppl": 2, "relevance": 8}}  # fmt: skip
     found = store.suggestions(ds.id)
     assert (found[ids[0]].candidate_id, found[ids[0]].decision) == (q[0], "accept")
     assert (found[ids[1]].candidate_id, found[ids[1]].decision) == (None, "accept")
@@ -358,9 +394,18 @@ def test_cli_score_suggest_stats_export(scored_store, tmp_path):
     assert "text: 8 scored, 0 already done (text, run" in result.output
     result = runner.invoke(main, ["suggest", "--db", db])
     assert result.exit_code == 0, result.output
-    assert result.output.strip() == (
-        "samples 4, suggested 3, no suggestion 1, accept original 1, accept reflected 1, reject 1"
+    assert result.stdout.strip() == (
+        "samples 4, suggested 3, no suggestion 1, accept original 1, accept reflected 1,"
+        " reject 1, flagged versions 0"
     )
+    assert result.stderr.splitlines() == [
+        "note: 2 versions have no IFD (ifd_ppl): a rule cannot choose them;"
+        " run `reflection score --metric ifd`",
+        "note: 2 versions have no r-IFD (rifd_ppl): a rule cannot choose them;"
+        " run `reflection score --metric rifd`",
+        "note: 8 versions have no relevance (relevance): off-topic answers among them go"
+        " unflagged; run `reflection score --metric relevance`",
+    ]
     result = runner.invoke(
         main, ["suggest", "--db", db, "--rule", "threshold", "--where", "ifd_ppl<<1"]
     )

@@ -111,4 +111,4 @@ def test_score_text_in_the_store_is_resumable(store):
     assert 0 < scores[(cid, "diff_ratio")] < 1
     again = score_text(store, ds.id)
     assert (again.scored, again.skipped) == (0, 3)
-    assert store.runs("score")[-1].counters == {"scored": 0, "skipped": 3, "scores": 0}
+    assert store.runs("score")[-1].counters == {"scored": 0, "skipped": 3, "scores": 0, "flags": {}}

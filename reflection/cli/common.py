@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 import click
@@ -33,8 +35,22 @@ def db_option(function):
     )(function)
 
 
-def open_store(db: Path | None) -> Store:
-    return Store(db or default_db_path())
+@contextlib.contextmanager
+def open_store(db: Path | None) -> Iterator[Store]:
+    """The store for one command. A database file the command created and left blank (a
+    read-only command, or one that failed before writing) is removed again: a command never
+    leaves an empty reflection.db behind."""
+    path = Path(db or default_db_path())
+    created = not path.exists()
+    store = Store(path)
+    try:
+        yield store
+    finally:
+        blank = created and store.is_blank()
+        store.close()
+        if blank:
+            for leftover in (path, Path(f"{path}-wal"), Path(f"{path}-shm")):
+                leftover.unlink(missing_ok=True)
 
 
 def echo_json(value) -> None:

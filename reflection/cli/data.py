@@ -111,7 +111,7 @@ def export_command(
         name = dataset or only_dataset(store)
         result = export_dataset(
             store, name, out, fmt, undecided=undecided, provenance=provenance,
-            with_scores=with_scores, scores_from=scores_from, consensus=consensus,
+            with_scores=with_scores, scores_from=scores_from, consensus=consensus, allow_empty=False,
         )  # fmt: skip
     details = ", ".join(f"{k} {v}" for k, v in result.counts.items() if k != "written")
     click.echo(f"Wrote {result.written} records to {result.path} ({result.format}; {details})")

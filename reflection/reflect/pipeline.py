@@ -175,7 +175,7 @@ class _Runner:
         elapsed = time.monotonic() - self.started
         sent = c["stored"] - c["cached"]
         c["elapsed_s"] = round(elapsed, 3)
-        c["rate"] = round(sent / elapsed, 2) if elapsed > 0 else 0.0
+        c["rate"] = round(sent / elapsed, 4) if elapsed > 0 else 0.0  # 1 in 60 s: 0.0167
         left = c["total"] - c["blocked"] - c["skipped"] - c["stored"]
         c["eta_s"] = round(left / c["rate"], 1) if c["rate"] else None
         c["cost"] = round(c["cost"], 6)

@@ -22,6 +22,7 @@ from ..records import (
     PARSE_FAILED_STATUSES,
 )
 from ..store import Store
+from ..store.queue import QueueQuery
 
 # Shown first among the score histograms when present: IFD, r-IFD, judge ratings, lengths.
 PREFERRED_METRICS = ("ifd_ppl", "rifd_ppl", "judge", "words_output", "drift", "words_instruction")
@@ -227,6 +228,9 @@ def flags(store: Store, dataset_id: int) -> pd.DataFrame:
         "truncated": store.samples_with_candidate_status(dataset_id, ("truncated",)),
         "no_candidate": store.samples_without_candidates(dataset_id),
     }
+    for flag in DERIVED_FLAGS:  # the content flags, through the review queue's own filter
+        if flag not in counts:
+            counts[flag] = store.queue_count(dataset_id, QueueQuery(flags=(flag,)))
     rows = [{"flag": flag, "n": counts[flag], "from": "review"} for flag in DERIVED_FLAGS]
     rows += [
         {"flag": flag, "n": n, "from": "import"}

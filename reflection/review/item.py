@@ -1,4 +1,9 @@
-"""One sample as a reviewer sees it: its versions, scores, flags and where it stands."""
+"""One sample as the Review page shows it: its versions, scores, flags and suggestion.
+
+Pure functions over a loaded `ReviewItem` (one read of the store per sample): which version to
+show first, the score table, the flags with their reasons, and whether accepting a version
+needs a second yes.
+"""
 
 from __future__ import annotations
 
@@ -16,7 +21,9 @@ from ..records import (
     SampleState,
     Score,
     Suggestion,
+    compared,
 )
+from ..scoring.checks import version_flags
 from ..store import Store
 
 # Metrics shown first, in this order; any others follow alphabetically.
@@ -133,22 +140,52 @@ def score_rows(item: ReviewItem, candidate: Candidate | None) -> list[dict]:
     return rows
 
 
+def _where(candidate_id: int | None) -> str:
+    return "original" if candidate_id is None else f"#{candidate_id}"
+
+
+def content_flags(item: ReviewItem) -> dict[int | None, dict[str, str]]:
+    """Each version's content flags (checks, relevance, a judge's low rating) with reasons."""
+    found: dict[int | None, dict[str, str]] = {}
+    for score in item.scores:
+        flags = version_flags([score])
+        if flags:
+            found.setdefault(score.candidate_id, {}).update(flags)
+    return found
+
+
 def item_flags(item: ReviewItem) -> list[str]:
     """Problems worth a reviewer's eye, each with the version it concerns."""
     flags = [f"{flag} (import)" for flag in item.sample.flags]
+    checked = content_flags(item)
+    for candidate_id, found in checked.items():
+        flags += [f"{flag}: {why} ({_where(candidate_id)})" for flag, why in sorted(found.items())]
     for score in item.scores:
-        where = "original" if score.candidate_id is None else f"#{score.candidate_id}"
+        where = _where(score.candidate_id)
         if score.value is None:
             continue
         if score.metric == IFD_METRIC and score.value >= MISALIGNED_IFD:
-            flags.append(f"misaligned: IFD {score.value:.2f} ≥ {MISALIGNED_IFD:g} ({where})")
+            value, limit = compared(score.value, "≥", MISALIGNED_IFD, digits=2, exact_b=True)
+            flags.append(f"misaligned: IFD {value} ≥ {limit} ({where})")
         if score.metric == DRIFT_METRIC and score.value < DRIFT_THRESHOLD:
-            flags.append(f"drift: similarity {score.value:.2f} < {DRIFT_THRESHOLD:g} ({where})")
+            value, limit = compared(score.value, "<", DRIFT_THRESHOLD, digits=2, exact_b=True)
+            flags.append(f"drift: similarity {value} < {limit} ({where})")
     for candidate in item.candidates:
         if candidate.status in PARSE_FAILED_STATUSES:
             flags.append(f"parse {candidate.status} (#{candidate.id})")
-        elif candidate.status == "truncated":
+        elif candidate.status == "truncated" and "truncated" not in checked.get(candidate.id, {}):
             flags.append(f"truncated (#{candidate.id})")
     if not item.candidates:
         flags.append("no candidate")
     return list(dict.fromkeys(flags))
+
+
+def acceptance_warning(sample: Sample, candidate: Candidate | None) -> str | None:
+    """Why accepting this version needs a second yes (empty output, truncated reply), or None."""
+    label = candidate_label(candidate)
+    output = candidate.output if candidate is not None else sample.output
+    if not output.strip():
+        return f"{label} has an empty output: accepted, it is exported as an empty answer."
+    if candidate is not None and candidate.status == "truncated":
+        return f"{label} was cut off at the token limit: its answer may stop mid-sentence."
+    return None

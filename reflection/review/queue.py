@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from ..errors import NotFoundError, ReflectionError
+from ..errors import ConfirmationNeeded, NotFoundError, ReflectionError
 from ..records import (
     DERIVED_FLAGS,
     DRIFT_METRIC,
@@ -23,8 +23,11 @@ from ..records import REVIEW_STATUSES as STATUSES
 from ..store import Store
 from ..store.queue import VERSIONS, QueueQuery, ScoreRange
 from .item import (
+    METRIC_ORDER,
     ReviewItem,
+    acceptance_warning,
     candidate_label,
+    content_flags,
     default_candidate,
     item_flags,
     load_item,
@@ -36,14 +39,17 @@ from .item import (
 __all__ = [
     "DERIVED_FLAGS",
     "FIELDS",
-    "SORTS",
-    "STATUSES",
-    "VERSIONS",
+    "METRIC_ORDER",
     "QueueQuery",
     "ReviewItem",
     "ReviewSession",
+    "SORTS",
+    "STATUSES",
     "ScoreRange",
+    "VERSIONS",
+    "acceptance_warning",
     "candidate_label",
+    "content_flags",
     "default_candidate",
     "flag_names",
     "item_flags",
@@ -51,8 +57,8 @@ __all__ = [
     "parse_tags",
     "queue_reviewer",
     "score_rows",
-    "suggested_decision",
     "sort_query",
+    "suggested_decision",
 ]
 
 FIELDS = ("instruction", "input", "output")
@@ -196,13 +202,23 @@ class ReviewSession:
         candidate_id: int | None = None,
         note: str = "",
         tags: list[str] | None = None,
+        confirmed: bool = False,
     ) -> Review:
-        """Record a decision on the current sample (committed), then move to the next one."""
+        """Record a decision on the current sample (committed), then move to the next one.
+
+        Accepting an empty output or a truncated reply raises ConfirmationNeeded (its message
+        says why) unless `confirmed`.
+        """
         sample_id = self.current_id
         if sample_id is None:
             raise ReflectionError("the queue is finished: there is no sample to decide on")
         if decision == "undo":
             raise ReflectionError("use undo_last() to take a decision back")
+        if decision == "accept" and not confirmed:
+            candidate = store.candidate(candidate_id) if candidate_id else None
+            warning = acceptance_warning(store.sample(sample_id), candidate)
+            if warning:
+                raise ConfirmationNeeded(warning)
         review = Review(
             sample_id=sample_id,
             decision=decision,

@@ -1,8 +1,8 @@
 """The one entry point for scoring a dataset: `score_dataset(store, dataset, settings)`.
 
 Both the CLI and background jobs call it. It computes each asked-for family in a fixed order
-(text, drift, the student's IFD / r-IFD, the judge), each resumable: versions that already
-have the score are skipped.
+(text and content checks, drift, relevance, the student's IFD / r-IFD, the judge), each
+resumable: versions that already have the score are skipped.
 """
 
 from __future__ import annotations
@@ -12,7 +12,14 @@ from typing import TYPE_CHECKING, TypedDict
 
 from ..store import Store
 from .forward import LossModel
-from .runner import ScoreSummary, count_versions, score_drift, score_student, score_text
+from .runner import (
+    ScoreSummary,
+    count_versions,
+    score_drift,
+    score_relevance,
+    score_student,
+    score_text,
+)
 from .settings import ScoringSettings
 
 if TYPE_CHECKING:  # the judge (and openai) load only when a judge score is asked for
@@ -64,6 +71,13 @@ def score_dataset(
         begin("drift", count_versions(store, dataset, originals=False, **options))
         results.append(
             score_drift(
+                store, dataset, device=settings.device or "cpu", progress=progress, **options
+            )
+        )
+    if "relevance" in settings.metrics:
+        begin("relevance", count_versions(store, dataset, **options))
+        results.append(
+            score_relevance(
                 store, dataset, device=settings.device or "cpu", progress=progress, **options
             )
         )

@@ -11,9 +11,10 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ..errors import ConfigError
-from ..records import DRIFT_THRESHOLD, Score
+from ..records import CHECKS_METRIC, DRIFT_THRESHOLD, RELEVANCE_METRIC, RELEVANCE_THRESHOLD, Score
 from ..store import Store
 from . import drift as drift_module
+from .checks import check_scores, content_checks, relevance_flags
 from .forward import LossModel, Student
 from .ifd import iter_ifd
 from .pairs import DEFAULT_MAX_LENGTH, IfdResult, Pair
@@ -24,10 +25,13 @@ from .text import text_scores, text_stats
 from .versions import Version, dataset_versions
 
 Progress = Callable[[int], None]
-FAMILIES = ("ifd", "rifd", "text", "drift", "judge")
+FAMILIES = ("ifd", "rifd", "text", "drift", "relevance", "judge")
 # Each student family: the losses it needs and the metric that marks a version as done.
 _STUDENT_PARTS = {"ifd": ("A_direct", "A_condition"), "rifd": ("Q_direct", "Q_condition")}
-_MARKER = {"ifd": "ifd_ppl", "rifd": "rifd_ppl", "text": "words_output", "drift": "drift"}
+# (Text's marker is the content checks' metric, so versions scored before the checks existed
+# get them on the next run.)
+_MARKER = {"ifd": "ifd_ppl", "rifd": "rifd_ppl", "text": CHECKS_METRIC, "drift": "drift",
+           "relevance": RELEVANCE_METRIC}  # fmt: skip
 
 
 @dataclass
@@ -160,10 +164,12 @@ def score_text(
     progress: Progress | None = None,
     chunk: int = 500,
 ) -> ScoreSummary:
-    """Lengths of every version, and diff ratio and subject overlap of each reflected one."""
+    """Lengths and content checks (checks.py) of every version, and diff ratio and subject
+    overlap of each reflected one."""
     ds = store.dataset(dataset)
     done = store.scored_versions(ds.id, _MARKER["text"], TEXT_SCORER)
-    summary = ScoreSummary("text", TEXT_SCORER, counters={"scores": 0})
+    summary = ScoreSummary("text", TEXT_SCORER, counters={"scores": 0, "flags": {}})
+    flagged: dict[str, int] = summary.counters["flags"]
     with store.run("score", ds.id, _settings("text", {"scorer": TEXT_SCORER})) as run:
         summary.run_id = run.id
         pending: list[Score] = []
@@ -178,8 +184,17 @@ def score_text(
                     None if version.candidate_id is None else original,
                 )  # fmt: skip
                 pending += text_scores(version.sample_id, version.candidate_id, stats, run.id)
+                checks = content_checks(
+                    version.output, status=version.status,
+                    original_output=None if version.candidate_id is None else sample.output,
+                )  # fmt: skip
+                pending += check_scores(
+                    version.sample_id, version.candidate_id, checks, run.id, TEXT_SCORER
+                )
+                for flag in checks.flags:
+                    flagged[flag] = flagged.get(flag, 0) + 1
                 summary.scored += 1
-                summary.counters["scores"] = summary.counters.get("scores", 0) + len(stats)
+                summary.counters["scores"] += len(stats) + len(checks.values)
             if len(pending) >= chunk:
                 store.put_scores(pending)
                 pending = []
@@ -236,6 +251,68 @@ def score_drift(
                 progress(len(part))
         run.counters = summary.run_counters()
     return summary
+
+
+def score_relevance(
+    store,
+    dataset: str | int,
+    *,
+    device: str = "cpu",
+    limit: int | None = None,
+    kinds: Iterable[str] | None = None,
+    threshold: float = RELEVANCE_THRESHOLD,
+    progress: Progress | None = None,
+    chunk: int = 256,
+) -> ScoreSummary:
+    """Cosine similarity of each version's output to its instruction and input (flag
+    `off_topic` below threshold); an empty output has no value (the checks flag it)."""
+    ds = store.dataset(dataset)
+    scorer = drift_module.EMBEDDER
+    done = store.scored_versions(ds.id, _MARKER["relevance"], scorer)
+    summary = ScoreSummary("relevance", scorer, counters={"flags": {}})
+    todo: list[Version] = []
+    for _sample, versions in dataset_versions(store, ds.id, kinds=kinds, limit=limit):
+        for version in versions:
+            if version.key in done:
+                summary.skipped += 1
+            else:
+                todo.append(version)
+    settings = _settings("relevance", {"scorer": scorer, "threshold": threshold})
+    with store.run("score", ds.id, settings) as run:
+        summary.run_id = run.id
+        for start in range(0, len(todo), chunk):
+            part = todo[start : start + chunk]
+            texts = [(drift_module.instruction_text(v.instruction, v.input), v.output)
+                     for v in part if v.output.strip()]  # fmt: skip
+            values = iter(drift_module.similarities(texts, device))
+            scores = []
+            for v in part:
+                value = next(values) if v.output.strip() else None
+                flags = relevance_flags(value, threshold)
+                for flag in flags:
+                    summary.counters["flags"][flag] = summary.counters["flags"].get(flag, 0) + 1
+                detail = {"threshold": threshold, "flags": flags}
+                scores.append(Score(v.sample_id, RELEVANCE_METRIC, value, scorer,
+                                    v.candidate_id, detail, run.id))  # fmt: skip
+            store.put_scores(scores)
+            summary.scored += len(part)
+            run.counters = summary.run_counters()
+            if progress:
+                progress(len(part))
+        run.counters = summary.run_counters()
+    return summary
+
+
+def count_unscored(store, dataset_id: int, family: str, *, limit=None, kinds=None) -> int:
+    """How many versions lack `family`'s scores from its fixed scorer (text, drift, relevance)."""
+    scorer = TEXT_SCORER if family == "text" else drift_module.EMBEDDER
+    done = store.scored_versions(dataset_id, _MARKER[family], scorer)
+    return sum(
+        1
+        for _, versions in dataset_versions(store, dataset_id, kinds=kinds, limit=limit)
+        for v in versions
+        if v.key not in done and (family != "drift" or v.candidate_id is not None)
+    )
 
 
 def count_versions(

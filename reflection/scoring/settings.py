@@ -15,7 +15,7 @@ from .pairs import DEFAULT_MAX_LENGTH
 from .student import SMOLLM2
 
 # What can be computed. `student` is shorthand for both IFD and r-IFD.
-METRICS = ("text", "ifd", "rifd", "drift", "judge")
+METRICS = ("text", "ifd", "rifd", "drift", "relevance", "judge")
 _ALIASES = {"student": ("ifd", "rifd")}
 DEFAULT_TEMPLATE = "alpaca"
 
@@ -29,7 +29,7 @@ class ScoringSettings:
     template: str = DEFAULT_TEMPLATE
     max_length: int = DEFAULT_MAX_LENGTH
     batch_size: int | None = None  # sequences per forward pass (default by device)
-    device: str | None = None  # default: cuda when present (students), cpu (drift)
+    device: str | None = None  # default: cuda when present (students), cpu (drift, relevance)
     limit: int | None = None  # only the first N samples
     kinds: tuple[str, ...] | None = None  # only candidates of these kinds
     student_endpoint: str | None = None  # a vLLM completions endpoint serving the student

@@ -24,6 +24,7 @@ class Version:
     input: str
     output: str
     parent_id: int | None = None
+    status: str = "ok"  # the candidate's parse or request status; "ok" for the original
 
     @property
     def key(self) -> tuple[int, int | None]:
@@ -37,10 +38,12 @@ def original_version(sample: Sample) -> Version:
 
 
 def candidate_version(sample: Sample, candidate: Candidate) -> Version | None:
-    """The full pair a candidate stands for, or None when it has no usable text.
+    """The full pair a candidate stands for, or None when it has no text at all.
 
     A candidate that leaves its instruction empty keeps the original's instruction and input
-    (a response-only reflection); one that leaves its output empty keeps the original output.
+    (a response-only reflection made elsewhere may carry only its answer). Its output is
+    always its own: an empty output is scored, flagged and shown as the empty text it is,
+    never as the original's (which it would be exported as if accepted: nothing).
     """
     if candidate.status in UNUSABLE_STATUSES:
         return None
@@ -57,8 +60,9 @@ def candidate_version(sample: Sample, candidate: Candidate) -> Version | None:
         candidate.kind,
         instruction,
         input,
-        candidate.output or sample.output,
+        candidate.output,
         candidate.parent_id,
+        candidate.status,
     )
 
 

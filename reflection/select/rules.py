@@ -14,14 +14,21 @@ parent) and the response reflection of Q (QA, any candidate whose parent is Q).
 
 Where we differ from the seed script, and why: a version with IFD >= 1 (or no score) cannot
 win a stage (the seed lets it win stage 1 and then drops the sample at step 3), because
-IFD >= 1 marks a misaligned pair, not a hard one; and a sample whose best version is an
-unreflected one is kept rather than dropped (the seed's script comments those lines out; that
-is a data-budget choice the top-k rule covers). Samples with no IFD / r-IFD scores at all get
-no suggestion.
+IFD >= 1 marks a misaligned pair, not a hard one; a version with a content flag (an empty or
+truncated output, meta-talk, repetition, an odd length, an off-topic answer, a low judge
+rating: scoring/checks.py) cannot win either, since a student happily finds an empty or
+looping text easy to predict; and a sample whose best version is an unreflected one is kept
+rather than dropped (the seed's script comments those lines out; that is a data-budget choice
+the top-k rule covers). Samples with no IFD / r-IFD scores at all get no suggestion.
+
+A reason names the rule behind each step (higher IFD, lower r-IFD, IFD and r-IFD below 1, a
+content flag) and prints every number it compares with enough decimals that the printed
+comparison holds, each number followed by the version it belongs to.
 
 Other rules: `threshold` (the first version, in a preferred order, meeting every condition such
 as `ifd_ppl<1`), `topk` (Cherry LLM: the top k % of samples by IFD among those below 1), and
-`judge` (the reflected version whose judge score beats the original's by a margin).
+`judge` (the reflected version whose judge score beats the original's by a margin). None of
+them ever picks a flagged version on its merits.
 Suggestions are stored apart from reviews: they never change a human decision, and export
 uses them only for samples nobody has decided.
 """
@@ -33,7 +40,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 from ..errors import ConfigError
-from ..records import Condition
+from ..records import Condition, compared
 
 RULES = ("selective", "threshold", "topk", "judge")
 ACCEPT, REJECT = "accept", "reject"
@@ -48,6 +55,7 @@ class Scored:
     kind: str = "original"
     parent_id: int | None = None
     scores: Mapping[str, float | None] = field(default_factory=dict)
+    flags: Mapping[str, str] = field(default_factory=dict)  # content flag -> reason
 
     def get(self, metric: str) -> float | None:
         value = self.scores.get(metric)
@@ -75,27 +83,54 @@ def parse_condition(text: str) -> Condition:
     return Condition.parse(text)
 
 
-def _fmt(value: float | None) -> str:
-    return "—" if value is None else f"{value:.3f}"
-
-
 def _margin(a: float, b: float) -> float:
     """A confidence in [0, 1]: the relative gap between two compared scores."""
     top = max(abs(a), abs(b))
     return 0.0 if top == 0 else min(1.0, abs(a - b) / top)
 
 
-# --------------------------------------------------------------------------- selective
+def _vs(name: str, a: Scored, op: str, b: Scored, metric: str) -> str:
+    """`IFD 0.812 (instruction #5) > 0.634 (original)`: a true comparison of two versions."""
+    left, right = compared(a.get(metric), op, b.get(metric))
+    return f"{name} {left} ({a.label}) {op} {right} ({b.label})"
 
 
-def _eligible_stage1(version: Scored, ifd: str) -> bool:
-    value = version.get(ifd)
-    return value is not None and value < 1
+def _vs_one(name: str, a: Scored, op: str, metric: str) -> str:
+    """`IFD 1.020 (original) ≥ 1`: a true comparison with the misalignment threshold."""
+    left, right = compared(a.get(metric), op, 1.0, exact_b=True)
+    return f"{name} {left} ({a.label}) {op} {right}"
 
 
-def _passes(version: Scored, ifd: str, rifd: str) -> bool:
-    a, b = version.get(ifd), version.get(rifd)
-    return a is not None and b is not None and a < 1 and b < 1
+def _flagged(version: Scored) -> str | None:
+    if not version.flags:
+        return None
+    name = sorted(version.flags)[0]
+    more = f" (and {len(version.flags) - 1} more flag{'s' * (len(version.flags) > 2)})"
+    return f"{version.label} is flagged {name}: {version.flags[name]}" + (
+        more if len(version.flags) > 1 else ""
+    )
+
+
+def _excluded(version: Scored, ifd: str, rifd: str | None) -> str | None:
+    """Why a version cannot be chosen (a flag, IFD >= 1, and with `rifd` r-IFD >= 1), or None."""
+    flagged = _flagged(version)
+    if flagged:
+        return flagged
+    for name, metric in (("IFD", ifd), ("r-IFD", rifd)):
+        if metric is None:
+            continue
+        value = version.get(metric)
+        if value is None:
+            return f"{version.label} has no {name}"
+        if value >= 1:
+            return _vs_one(name, version, "≥", metric)
+    return None
+
+
+def _none_eligible(what: str, versions: Sequence[Scored], ifd: str, rifd: str | None) -> str:
+    reasons = [_excluded(v, ifd, rifd) for v in versions[:3]]
+    more = f", {len(versions) - 3} more" if len(versions) > 3 else ""
+    return f"no reflected {what} is eligible ({', '.join(r for r in reasons if r)}{more})"
 
 
 def selective(
@@ -117,52 +152,51 @@ def selective(
             return [v for v in versions if v.kind == "response" and v.parent_id is None]
         return [v for v in versions if v.parent_id == parent.candidate_id]
 
-    # Stage 1: the highest IFD below 1; the original wins ties.
-    current, why = original, "original instruction kept"
-    best_q = max(
-        (q for q in questions if _eligible_stage1(q, ifd)),
-        key=lambda q: (q.get(ifd), -(q.candidate_id or 0)),
-        default=None,
-    )
-    confidence = None
-    if best_q is not None:
-        o_ifd, q_ifd = original.get(ifd), best_q.get(ifd)
-        assert q_ifd is not None  # best_q is eligible
-        if o_ifd is None or not _eligible_stage1(original, ifd) or q_ifd > o_ifd:
-            current = best_q
-            why = f"reflected instruction: IFD {_fmt(q_ifd)} > original {_fmt(o_ifd)}"
-            confidence = _margin(q_ifd, o_ifd) if o_ifd is not None else None
-        else:
-            why = f"original instruction kept: IFD {_fmt(o_ifd)} >= reflected {_fmt(q_ifd)}"
-            confidence = _margin(q_ifd, o_ifd)
+    # Stage 1, the higher-IFD rule: the eligible instruction with the highest IFD; the original
+    # wins ties. Eligible: IFD < 1 and no flag.
+    said: list[str] = []
+    current, confidence = original, None
+    eligible_q = [q for q in questions if _excluded(q, ifd, None) is None]
+    best_q = max(eligible_q, key=lambda q: (q.get(ifd), -(q.candidate_id or 0)), default=None)
+    original_out = _excluded(original, ifd, None)
+    if best_q is None and questions:
+        said.append(f"original instruction kept: {_none_eligible('instruction', questions, ifd, None)}")  # fmt: skip
+    elif best_q is not None and original_out is not None:
+        current = best_q
+        said.append(f"{best_q.label} replaces the original instruction, which is excluded: {original_out}")  # fmt: skip
+    elif best_q is not None and best_q.get(ifd) > original.get(ifd):
+        current = best_q
+        said.append(f"{best_q.label} chosen by the higher-IFD rule: {_vs('IFD', best_q, '>', original, ifd)}")  # fmt: skip
+        confidence = _margin(best_q.get(ifd), original.get(ifd))
+    elif best_q is not None:
+        said.append(f"original instruction kept by the higher-IFD rule: {_vs('IFD', original, '≥', best_q, ifd)}")  # fmt: skip
+        confidence = _margin(best_q.get(ifd), original.get(ifd))
 
-    # Stage 2: the lowest r-IFD among the current pair and its response reflections.
+    # Stage 2, the lower-r-IFD rule: the current pair or its eligible response reflection with
+    # the lowest r-IFD; the current pair wins ties. Eligible: IFD < 1, r-IFD < 1, no flag.
     chosen = current
-    best_a = min(
-        (a for a in answers_of(current) if _passes(a, ifd, rifd)),
-        key=lambda a: (a.get(rifd), a.candidate_id or 0),
-        default=None,
-    )
-    if best_a is not None:
-        c_rifd, a_rifd = current.get(rifd), best_a.get(rifd)
-        assert a_rifd is not None  # best_a passes
-        if c_rifd is None or not _passes(current, ifd, rifd) or a_rifd < c_rifd:
-            chosen = best_a
-            why += f"; reflected response: r-IFD {_fmt(a_rifd)}"
-            why += f" < {_fmt(c_rifd)}" if c_rifd is not None else ""
-            confidence = _margin(a_rifd, c_rifd) if c_rifd is not None else confidence
-        else:
-            why += f"; response kept: r-IFD {_fmt(c_rifd)} <= reflected {_fmt(a_rifd)}"
+    answers = answers_of(current)
+    eligible_a = [a for a in answers if _excluded(a, ifd, rifd) is None]
+    best_a = min(eligible_a, key=lambda a: (a.get(rifd), a.candidate_id or 0), default=None)
+    current_out = _excluded(current, ifd, rifd)
+    if best_a is None and answers:
+        said.append(f"response kept: {_none_eligible('response', answers, ifd, rifd)}")
+    elif best_a is not None and current_out is not None:
+        chosen = best_a
+        said.append(f"{best_a.label} replaces the response of {current.label}, which is excluded: {current_out}")  # fmt: skip
+    elif best_a is not None and best_a.get(rifd) < current.get(rifd):
+        chosen = best_a
+        said.append(f"{best_a.label} chosen by the lower-r-IFD rule: {_vs('r-IFD', best_a, '<', current, rifd)}")  # fmt: skip
+        confidence = _margin(best_a.get(rifd), current.get(rifd))
+    elif best_a is not None:
+        said.append(f"response of {current.label} kept by the lower-r-IFD rule: {_vs('r-IFD', current, '≤', best_a, rifd)}")  # fmt: skip
 
-    if _passes(chosen, ifd, rifd):
-        return Choice(chosen.candidate_id, ACCEPT, why, confidence)
-    return Choice(
-        None,
-        REJECT,
-        f"no version has IFD < 1 and r-IFD < 1 (best: {chosen.label}, IFD"
-        f" {_fmt(chosen.get(ifd))}, r-IFD {_fmt(chosen.get(rifd))})",
-        1.0,
-    )
+    # The result must be aligned and unflagged: IFD < 1 and r-IFD < 1.
+    out = _excluded(chosen, ifd, rifd)
+    if out is None:
+        return Choice(chosen.candidate_id, ACCEPT, "; ".join(said) or f"{chosen.label} kept", confidence)  # fmt: skip
+    said.append(f"left out by the IFD < 1 and r-IFD < 1 rule and the content flags: {out}")
+    return Choice(None, REJECT, "; ".join(said), 1.0)
 
 
 # --------------------------------------------------------------------------- the other rules
@@ -184,7 +218,7 @@ def threshold(
         raise ConfigError("the threshold rule needs at least one condition, e.g. ifd_ppl<1")
     order = {kind: rank for rank, kind in enumerate(prefer)}
     ranked = sorted(
-        (v for v in versions if v.kind in order),
+        (v for v in versions if v.kind in order and not v.flags),
         key=lambda v: (order[v.kind], v.candidate_id or 0),
     )
     said = " and ".join(str(c) for c in conditions)
@@ -209,50 +243,42 @@ def judge_margin(
     if metric.endswith("_margin"):
         return _lead(versions, margin, metric)
     original = next((v for v in versions if v.candidate_id is None), None)
-    base = None if original is None else original.get(metric)
-    if base is None:
+    if original is None or original.get(metric) is None:
         return None
-    rivals = _rivals(versions, metric)
-    if not rivals:
-        return None
-    top, best = max(rivals, key=_rank)
-    if top - base >= margin:
-        gap = top - base
+    base = original.get(metric)
+    rivals = [
+        v for v in versions
+        if v.candidate_id is not None and v.get(metric) is not None and not v.flags
+    ]  # fmt: skip
+    best = max(rivals, key=lambda v: (v.get(metric), -(v.candidate_id or 0)), default=None)
+    if best is not None and best.get(metric) - base >= margin:
+        gap = best.get(metric) - base
         return Choice(
             best.candidate_id,
             ACCEPT,
-            f"{best.label}: {metric} {top:g} beats original {base:g} by {gap:g}",
+            f"{best.label}: {metric} {best.get(metric):g} beats original {base:g} by {gap:g}",
             min(1.0, gap / 9),
         )
+    if best is None:
+        return None
     return Choice(
         None,
         ACCEPT,
-        f"original kept: best reflection {metric} {top:g} vs {base:g}"
+        f"original kept: best reflection {metric} {best.get(metric):g} vs {base:g}"
         f" (margin {margin:g} not reached)",
         None,
     )
 
 
-def _rivals(versions: Sequence[Scored], metric: str) -> list[tuple[float, Scored]]:
-    """(value, version) of the reflected versions with a value of `metric`."""
-    return [
-        (value, v)
-        for v in versions
-        if v.candidate_id is not None and (value := v.get(metric)) is not None
-    ]
-
-
-def _rank(item: tuple[float, Scored]) -> tuple[float, int]:
-    """Higher values first, then the older version (lower id)."""
-    value, version = item
-    return value, -(version.candidate_id or 0)
-
-
 def _lead(versions: Sequence[Scored], margin: float, metric: str) -> Choice | None:
-    rivals = _rivals(versions, metric)
+    rivals = [
+        v for v in versions
+        if v.candidate_id is not None and v.get(metric) is not None and not v.flags
+    ]  # fmt: skip
     if not rivals:
         return None
-    lead, best = max(rivals, key=_rank)
+    best = max(rivals, key=lambda v: (v.get(metric), -(v.candidate_id or 0)))
+    lead = best.get(metric)
     if lead >= margin:
         return Choice(
             best.candidate_id, ACCEPT, f"{best.label}: {metric} {lead:+g} (>= {margin:g})",
@@ -281,18 +307,20 @@ def topk(
     ranked: list[tuple[float, int, Scored]] = []
     choices: dict[int, Choice] = {}
     for sample_id, versions in samples.items():
-        pool = [v for v in versions if version == "best" or v.candidate_id is None]
-        scored = [(value, v) for v in pool if (value := v.get(metric)) is not None]
+        pool = [
+            v for v in versions if (version == "best" or v.candidate_id is None) and not v.flags
+        ]
+        scored = [v for v in pool if v.get(metric) is not None]
         if not scored:
             continue
-        usable = [(value, v) for value, v in scored if value < below]
+        usable = [v for v in scored if v.get(metric) < below]
         if not usable:
             choices[sample_id] = Choice(
                 None, REJECT, f"{metric} >= {below:g} for every version (misaligned)", 1.0
             )
             continue
-        value, pick = max(usable, key=_rank)
-        ranked.append((value, sample_id, pick))
+        pick = max(usable, key=lambda v: (v.get(metric), -(v.candidate_id or 0)))
+        ranked.append((pick.get(metric), sample_id, pick))
     keep = math.floor(percent / 100 * len(samples))
     ranked.sort(key=lambda item: (-item[0], item[1]))
     for rank, (value, sample_id, pick) in enumerate(ranked, start=1):

@@ -1,15 +1,21 @@
-"""Suggestions in the store: run a selection rule (select.py, pure) over a dataset's scores
+"""Suggestions in the store: run a selection rule (rules.py, pure) over a dataset's scores
 and keep one suggestion per sample. Reviews are never touched: export uses suggestions only
-for samples nobody decided."""
+for samples nobody decided.
+
+Before a rule runs, every version gets its content checks (scoring/checks.py: instant, no
+model), so no rule ever sees a version whose flags are unknown. A rule's missing scores are
+named with the command that computes them: a rule with none of a metric it needs stops, one
+with gaps says how many versions it could not judge.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
 
 from ..errors import ConfigError
-from ..records import Suggestion, stored_id
+from ..records import RELEVANCE_METRIC, Suggestion
+from ..scoring.checks import version_flags
 from ..scoring.versions import dataset_versions
-from ..store import Store
 from .rules import (
     ACCEPT,
     DEFAULT_PREFERENCE,
@@ -20,6 +26,33 @@ from .rules import (
     apply_rule,
     parse_condition,
 )
+
+# What computes a metric a rule may need, for the message that says it is missing.
+_HOW = {
+    "ifd_ppl": ("IFD", "reflection score --metric ifd"),
+    "rifd_ppl": ("r-IFD", "reflection score --metric rifd"),
+    "judge": ("judge ratings", "reflection score --metric judge"),
+    "drift": ("drift", "reflection score --metric drift"),
+    RELEVANCE_METRIC: ("relevance", "reflection score --metric relevance"),
+}
+
+
+def _how(metric: str) -> tuple[str, str]:
+    return _HOW.get(metric, (metric, "reflection score"))
+
+
+def describe_missing(missing: Mapping[str, int]) -> list[str]:
+    """One line per metric some versions lack: how many, what it costs, what to run."""
+    lines = []
+    for metric, n in missing.items():
+        name, command = _how(metric)
+        effect = (
+            "off-topic answers among them go unflagged"
+            if metric == RELEVANCE_METRIC
+            else "a rule cannot choose them"
+        )
+        lines.append(f"{n} versions have no {name} ({metric}): {effect}; run `{command}`")
+    return lines
 
 
 def _needed(rule: str, conditions: Sequence[Condition], metric: str | None) -> list[str]:
@@ -33,7 +66,7 @@ def _needed(rule: str, conditions: Sequence[Condition], metric: str | None) -> l
 
 
 def pick_scorers(
-    store: Store, dataset_id: int, metrics: Iterable[str], prefer: Sequence[str] = ()
+    store, dataset_id: int, metrics: Iterable[str], prefer: Sequence[str] = ()
 ) -> dict[str, str]:
     """Which scorer's values to read for each metric: the first of `prefer` that gave it, else
     the only one that did; ConfigError when several did and none is preferred."""
@@ -52,30 +85,49 @@ def pick_scorers(
     return chosen
 
 
-def scored_versions(
-    store: Store, dataset_id: int, scorers: Mapping[str, str], *, limit: int | None = None
-) -> dict[int, list[Scored]]:
+def scored_versions(store, dataset_id: int, scorers: Mapping[str, str], *, limit=None):
     """{sample id: [Scored]} for a dataset, reading each metric from its chosen scorer."""
 
     samples: dict[int, list[Scored]] = {}
-    # Per sample, per version (candidate id): the scores its Scored reads.
-    tables: dict[int, dict[int | None, dict[str, float | None]]] = {}
     for sample, versions in dataset_versions(store, dataset_id, limit=limit):
-        values = tables[stored_id(sample)] = {}
-        samples[stored_id(sample)] = [
-            Scored(v.candidate_id, v.kind, v.parent_id, values.setdefault(v.candidate_id, {}))
-            for v in versions
-        ]
-    for sample_id, scores in store.scores_for_samples(list(samples)).items():
-        by_version = tables[sample_id]
-        for score in scores:
-            if scorers.get(score.metric) == score.scorer and score.candidate_id in by_version:
-                by_version[score.candidate_id][score.metric] = score.value
+        samples[sample.id] = [Scored(v.candidate_id, v.kind, v.parent_id, {}, {}) for v in versions]
+    ids = list(samples)
+    for start in range(0, len(ids), 500):
+        for sample_id, scores in store.scores_for_samples(ids[start : start + 500]).items():
+            by_version = {v.candidate_id: v for v in samples[sample_id]}
+            for score in scores:
+                version = by_version.get(score.candidate_id)
+                if version is None:
+                    continue
+                if scorers.get(score.metric) == score.scorer:
+                    version.scores[score.metric] = score.value  # type: ignore[index]
+                # Flags count from every scorer: a check failed by any is failed.
+                version.flags.update(version_flags([score]))  # type: ignore[attr-defined]
     return samples
 
 
+def missing_scores(
+    samples: Mapping[int, Sequence[Scored]], metrics: Iterable[str]
+) -> dict[str, int]:
+    """How many versions lack each metric (only metrics some version lacks)."""
+    found = {}
+    for metric in metrics:
+        lacking = sum(1 for vs in samples.values() for v in vs if v.get(metric) is None)
+        if lacking:
+            found[metric] = lacking
+    return found
+
+
+def _ensure_checks(store, dataset_id: int, limit: int | None) -> None:
+    """Content checks for every version that lacks them (pure and instant: no model)."""
+    from ..scoring.runner import count_unscored, score_text
+
+    if count_unscored(store, dataset_id, "text", limit=limit):
+        score_text(store, dataset_id, limit=limit)
+
+
 def suggest(
-    store: Store,
+    store,
     dataset: str | int,
     rule: str = "selective",
     *,
@@ -95,19 +147,30 @@ def suggest(
     if rule not in RULES:
         raise ConfigError(f"unknown rule {rule!r}: choose one of {', '.join(RULES)}")
     ds = store.dataset(dataset)
-    parsed = [c if isinstance(c, Condition) else parse_condition(c) for c in conditions]
-    needed = _needed(rule, parsed, metric)
+    conditions = [c if isinstance(c, Condition) else parse_condition(c) for c in conditions]
+    needed = _needed(rule, conditions, metric)
     chosen_scorers = pick_scorers(store, ds.id, needed, scorers)
-    settings = {"rule": rule, "scorers": chosen_scorers, "conditions": [str(c) for c in parsed],
+    absent = [m for m in needed if m not in chosen_scorers]
+    if absent:
+        what = ", ".join(f"{_how(m)[0]} ({m})" for m in absent)
+        run_it = " and ".join(f"`{_how(m)[1]}`" for m in absent)
+        raise ConfigError(
+            f"the {rule} rule needs {what} and dataset {ds.name!r} has none: run {run_it}"
+            " first (only missing scores are computed)"
+        )
+    _ensure_checks(store, ds.id, limit)
+    if store.dataset_scorers(ds.id, RELEVANCE_METRIC):
+        chosen_scorers.update(pick_scorers(store, ds.id, [RELEVANCE_METRIC], scorers))
+    settings = {"rule": rule, "scorers": chosen_scorers, "conditions": [str(c) for c in conditions],
                 "prefer": list(prefer), "otherwise": otherwise, "percent": percent,
                 "metric": metric, "margin": margin}  # fmt: skip
     with store.run("suggest", ds.id, settings) as run:
         samples = scored_versions(store, ds.id, chosen_scorers, limit=limit)
         choices = apply_rule(
-            rule, samples, conditions=parsed, prefer=prefer, otherwise=otherwise,
+            rule, samples, conditions=conditions, prefer=prefer, otherwise=otherwise,
             percent=percent, metric=metric, margin=margin,
         )  # fmt: skip
-        name = rule if rule != "threshold" else f"threshold:{' and '.join(map(str, parsed))}"
+        name = rule if rule != "threshold" else f"threshold:{' and '.join(map(str, conditions))}"
         rows = [
             Suggestion(
                 sid, c.candidate_id, name, c.reason, c.confidence, run.id, decision=c.decision
@@ -127,5 +190,13 @@ def suggest(
             ),
             "accept_reflected": sum(1 for r in rows if r.decision == ACCEPT and r.candidate_id),
             "reject": sum(1 for r in rows if r.decision == REJECT),
+            "flagged_versions": sum(1 for vs in samples.values() for v in vs if v.flags),
         }
+        flags: dict[str, int] = {}
+        for version in (v for vs in samples.values() for v in vs):
+            for flag in version.flags:
+                flags[flag] = flags.get(flag, 0) + 1
+        run.counters["flags"] = dict(sorted(flags.items()))
+        # Relevance is not a rule's input, but without it off-topic answers go unflagged.
+        run.counters["missing"] = missing_scores(samples, [*needed, RELEVANCE_METRIC])
     return run.counters

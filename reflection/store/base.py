@@ -87,6 +87,19 @@ class StoreBase:
     def close(self) -> None:
         self.db.close()
 
+    def is_blank(self) -> bool:
+        """Whether the database holds nothing but its schema: no row in any table."""
+        names = [
+            row[0]
+            for row in self.conn.execute(
+                "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite%'"
+                " AND name != '_migrations' AND name NOT LIKE '%\\_fts\\_%' ESCAPE '\\'"
+            )
+        ]
+        return not any(
+            self.conn.execute(f'SELECT 1 FROM "{name}" LIMIT 1').fetchone() for name in names
+        )
+
     def __enter__(self) -> Self:
         return self
 

@@ -16,7 +16,11 @@ from ..records import (
     DERIVED_FLAGS,
     DRIFT_METRIC,
     DRIFT_THRESHOLD,
+    FLAG_METRICS,
     IFD_METRIC,
+    JUDGE_FLOOR,
+    JUDGE_LOW_FLAG,
+    JUDGE_METRIC,
     MISALIGNED_IFD,
     PARSE_FAILED_STATUSES,
 )
@@ -249,6 +253,18 @@ class QueueStore(StoreBase):
                 params += list(statuses)
             elif flag == "no_candidate":
                 parts.append("s.id NOT IN (SELECT sample_id FROM candidates)")
+            elif flag in FLAG_METRICS:
+                # Content checks and relevance keep their flags, with reasons, in the detail.
+                parts.append(
+                    "s.id IN (SELECT sample_id FROM scores WHERE metric = ?"
+                    " AND json_extract(detail, ?) IS NOT NULL)"
+                )
+                params += [FLAG_METRICS[flag], f"$.flags.{flag}"]
+            elif flag == JUDGE_LOW_FLAG:
+                parts.append(
+                    "s.id IN (SELECT sample_id FROM scores WHERE metric = ? AND value <= ?)"
+                )
+                params += [JUDGE_METRIC, JUDGE_FLOOR]
         if imported:
             # Through the partial index of flagged samples (m007): unflagged rows are never read.
             parts.append(

@@ -7,9 +7,11 @@ import dataclasses
 import streamlit as st
 
 from .. import diff
+from ..errors import ConfirmationNeeded, ReflectionError
 from ..records import REVIEW_STATUSES
 from ..review import queue as review
 from ..store import Store
+from .session import flash
 
 VIEW_MODES = ("Diff", "Side by side", "Raw", "Markdown")
 _SESSION_KEY = "_review_session"
@@ -120,8 +122,65 @@ def show_version_field(label: str, old: str, new: str, mode: str) -> None:
 
 
 def start_edit(sample_id: int | None) -> None:
-    """Open (or with None, close) the edit form for a sample."""
+    """Open (or with None, close) the edit form for a sample; opening puts the cursor in it."""
     st.session_state["_editing"] = sample_id
+    st.session_state["_focus_edit"] = sample_id is not None
+
+
+# Puts the cursor in the edit form's first field once it is drawn (Streamlit has no autofocus).
+_FOCUS_SCRIPT = """<script>
+(function () {
+  let tries = 0;
+  function focus() {
+    const field = document.querySelector('textarea[aria-label="%s"]');
+    if (field) { field.focus(); field.setSelectionRange(0, 0); return; }
+    if (++tries < 100) { setTimeout(focus, 50); }
+  }
+  focus();
+})();
+</script>"""
+
+
+def focus_first_field(label: str) -> None:
+    """After E: the cursor goes to the field labelled `label`, once, not on every rerun."""
+    if st.session_state.pop("_focus_edit", False):
+        st.html(_FOCUS_SCRIPT % label, unsafe_allow_javascript=True)
+
+
+def decide_or_ask(
+    session: review.ReviewSession, store: Store, decision: str, *, confirmed=False, **details
+) -> None:
+    """Record a decision (a button callback). One that needs a second yes (accepting an empty
+    output or a truncated reply) is kept pending instead, for `confirm_pending` to ask."""
+    sample_id = session.current_id
+    try:
+        session.decide(store, decision, confirmed=confirmed, **details)
+        st.session_state.pop("_confirm", None)
+    except ConfirmationNeeded as exc:
+        st.session_state["_confirm"] = {
+            "sample_id": sample_id, "decision": decision, "details": details, "message": str(exc),
+        }  # fmt: skip
+    except ReflectionError as exc:
+        flash("error", str(exc))
+
+
+def _cancel_confirmation() -> None:
+    st.session_state.pop("_confirm", None)
+
+
+def confirm_pending(session: review.ReviewSession, store: Store) -> None:
+    """The second step of a decision that needs one: why, then Accept anyway (Y) or Cancel."""
+    pending = st.session_state.get("_confirm")
+    if not pending or pending["sample_id"] != session.current_id:
+        return
+    box = st.container(border=True)
+    box.warning("⚠ " + diff.escape_markdown(pending["message"]) + " Accept it anyway?")
+    left, right, _ = box.columns([1.4, 1, 4])
+    left.button(
+        "Accept anyway", type="primary", shortcut="Y", key="confirm_yes", on_click=decide_or_ask,
+        args=(session, store, pending["decision"]), kwargs={"confirmed": True, **pending["details"]},
+    )  # fmt: skip
+    right.button("Cancel", key="confirm_no", on_click=_cancel_confirmation)
 
 
 def status_counts_line(store: Store, dataset_id: int, reviewer: str | None = None) -> str:
@@ -161,19 +220,38 @@ def state_and_suggestion(item: review.ReviewItem) -> None:
         )
 
 
+def _number(value: float | None, whole: bool, signed: bool = False) -> str:
+    if value is None:
+        return "—"
+    sign = "+" if signed else ""
+    return f"{value:{sign},.0f}" if whole else f"{value:{sign}.3f}"
+
+
+def score_cells(row: dict) -> dict:
+    """One score row as the table shows it: counts without decimals, a dash where missing."""
+    present = [row[k] for k in ("original", "candidate") if row[k] is not None]
+    whole = bool(present) and all(float(v).is_integer() for v in present)
+    return {
+        "metric": row["metric"],
+        "original": _number(row["original"], whole),
+        "candidate": _number(row["candidate"], whole),
+        "change": _number(row["change"], whole, signed=True),
+    }
+
+
 def scores_table(rows: list[dict]) -> None:
     """Scores of both versions with the change, signed so a shift is visible at a glance."""
     if not rows:
         st.caption("No scores yet: run `reflection score`.")
         return
     st.dataframe(
-        rows,
+        [score_cells(row) for row in rows],
         hide_index=True,
         column_config={
             "metric": st.column_config.TextColumn("Metric"),
-            "original": st.column_config.NumberColumn("Original", format="%.3f"),
-            "candidate": st.column_config.NumberColumn("Shown version", format="%.3f"),
-            "change": st.column_config.NumberColumn("Change", format="%+.3f"),
+            "original": st.column_config.TextColumn("Original"),
+            "candidate": st.column_config.TextColumn("Shown version"),
+            "change": st.column_config.TextColumn("Change"),
         },
     )
 
@@ -207,7 +285,8 @@ def review_history(history: list) -> None:
                 {
                     "time": r.created_at[:19],
                     "decision": r.decision,
-                    "version": r.candidate_id or "original",
+                    # Text throughout: a column of ids and "original" is not one Arrow type.
+                    "version": f"#{r.candidate_id}" if r.candidate_id else "original",
                     "annotator": r.annotator,
                     "note": r.note,
                     "tags": ", ".join(r.tags),

@@ -1,0 +1,177 @@
+"""Content checks (reflection/scoring/checks.py): table-driven on written outputs, then on real
+replies of the local SmolLM2 oracle (tests/data/oracle_replies/smollm2_reflections.jsonl,
+recorded by record_reflections.py and labelled by hand below), then against the 3,111 real
+Alpaca answers, which must almost never be flagged."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from reflection.records import Sample
+from reflection.reflect.oracle import Reply
+from reflection.reflect.plan import Planner
+from reflection.reflect.pricing import PriceTable
+from reflection.reflect.prompts import DEFAULT_PROMPTS
+from reflection.reflect.settings import OracleConfig
+from reflection.scoring.checks import (
+    check_scores,
+    content_checks,
+    meta_talk,
+    relevance_flags,
+    repetition,
+    version_flags,
+)
+
+RECORDED = Path(__file__).parent / "data" / "oracle_replies" / "smollm2_reflections.jsonl"
+LOOP = "The cat sat on the mat and looked at the door. " * 12
+ESSAY = (
+    "Photosynthesis turns light into chemical energy. Chlorophyll in the chloroplasts absorbs"
+    " red and blue light. Water is split, releasing oxygen, and the energy drives the Calvin"
+    " cycle, which fixes carbon dioxide into sugars. Plants use those sugars to grow."
+)
+
+# (id, output, original output, status, expected flags)
+CASES = [
+    ("a fluent answer", ESSAY, ESSAY[:150], "ok", set()),
+    (
+        "an answer that states its result",
+        "The answer is 42, since 6 times 7 is 42.",
+        "42",
+        "ok",
+        set(),
+    ),  # fmt: skip
+    ("empty", "", ESSAY, "ok", {"empty"}),
+    ("empty because cut off", "  \n", ESSAY, "truncated", {"empty", "truncated"}),
+    ("cut off mid-answer", ESSAY, ESSAY, "truncated", {"truncated"}),
+    (
+        "announces and stops",
+        "The original answer lacks detail. The better Answer would be:",
+        ESSAY,
+        "ok",
+        {"meta_talk"},
+    ),  # fmt: skip
+    (
+        "a critique instead of an answer",
+        "Your answer is correct and has all the necessary details. The response could mention"
+        " the Calvin cycle. Photosynthesis is important.",
+        ESSAY,
+        "ok",
+        {"meta_talk"},
+    ),
+    (
+        "talk about the parts",
+        "The first part focuses on light. The second part focuses on the third part.",
+        ESSAY,
+        "ok",
+        {"meta_talk"},
+    ),  # fmt: skip
+    (
+        "a report on its own edits",
+        "I have added an example and revised the second paragraph. In this revised version the"
+        " steps are clearer.",
+        ESSAY,
+        "ok",
+        {"meta_talk"},
+    ),
+    ("a refusal", "I'm sorry, but I cannot help with that.", ESSAY, "ok", {"meta_talk"}),
+    ("a loop", LOOP, LOOP[:200], "ok", {"repetitive"}),
+    ("far too short", "Plants.", ESSAY, "ok", {"length"}),
+    ("longer than a short original is fine", ESSAY, "Light to sugar.", "ok", set()),
+]
+
+
+@pytest.mark.parametrize(
+    ("case", "output", "original", "status", "flags"), CASES, ids=[c[0] for c in CASES]
+)
+def test_content_checks(case, output, original, status, flags):
+    checks = content_checks(output, original_output=original, status=status)
+    assert set(checks.flags) == flags, checks.flags
+    assert checks.values["content_flags"] == len(flags)
+    assert all(reason for reason in checks.flags.values())
+
+
+def test_reasons_say_what_was_seen():
+    why = content_checks("The original answer lacks detail. The better Answer would be:").flags
+    assert why["meta_talk"] == (
+        "ends by announcing an answer that does not follow: “The better Answer would be:”"
+    )
+    assert content_checks("Plants.", original_output=ESSAY).flags["length"] == (
+        "1 word, 3% of the original's 39 (flagged below 20%)"
+    )
+    assert content_checks(LOOP).flags["repetitive"].startswith("91% of its word 4-grams repeat")
+
+
+def test_numbers_of_each_check():
+    assert meta_talk("") == (0.0, None)
+    assert meta_talk(ESSAY)[0] == 0.0
+    assert repetition("one two three") == 0.0  # too short to say
+    assert repetition(LOOP) == pytest.approx(1 - 11 / 129)  # 11 distinct of 129
+    checks = content_checks(ESSAY, original_output=ESSAY[:150])
+    assert checks.values["length_ratio"] == pytest.approx(39 / 22)
+    assert "length_ratio" not in content_checks(ESSAY).values  # originals have no ratio
+
+
+def test_flags_travel_in_the_scores_detail():
+    checks = content_checks("", original_output=ESSAY, status="truncated")
+    scores = check_scores(7, 3, checks, run_id=1, scorer="text")
+    carrier = next(s for s in scores if s.metric == "content_flags")
+    assert carrier.value == 2 and carrier.candidate_id == 3
+    assert version_flags(scores) == checks.flags
+    assert relevance_flags(0.149999, 0.15) == {
+        "off_topic": "the answer's similarity to the instruction is 0.149999 < 0.15"
+    }
+    assert relevance_flags(0.2, 0.15) == {} and relevance_flags(None) == {}
+
+
+# --------------------------------------------------------------------------- recorded replies
+
+# Each recorded reply by its Alpaca record, as read by a person: what it is.
+LABELS: dict[int, set[str]] = {}
+
+
+def recorded() -> list[dict]:
+    return [json.loads(line) for line in RECORDED.read_text(encoding="utf-8").splitlines()]
+
+
+def as_candidate(line: dict):
+    """The candidate `reflection reflect` stores for a recorded reply (the real Planner)."""
+    config = OracleConfig(model="smollm2-135m-instruct", base_url="http://x/v1", api_key="k",
+                          dialect="llama.cpp", max_tokens=line["max_tokens"])  # fmt: skip
+    planner = Planner(config, DEFAULT_PROMPTS, PriceTable())
+    sample = Sample(line["instruction"], line["input"], line["output"], id=1)
+    job = planner.first_jobs([sample], "response", False)[0]
+    status = "truncated" if line["finish_reason"] == "length" else "ok"
+    reply = Reply(status=status, text=line["reply"], finish_reason=line["finish_reason"])
+    return sample, planner.candidate(job, reply, None)
+
+
+@pytest.mark.parametrize("line", recorded(), ids=lambda line: f"record {line['record']}")
+def test_recorded_replies_are_flagged_as_read(line):
+    sample, candidate = as_candidate(line)
+    checks = content_checks(
+        candidate.output, original_output=sample.output, status=candidate.status
+    )
+    assert set(checks.flags) == LABELS[line["record"]], (candidate.output, checks.flags)
+
+
+def test_the_recording_has_every_kind_of_reply():
+    kinds = set().union(*LABELS.values()) | {"fluent" for v in LABELS.values() if not v}
+    assert {"empty", "truncated", "meta_talk", "fluent"} <= kinds
+
+
+# --------------------------------------------------------------------------- real answers
+
+
+def test_real_alpaca_answers_are_almost_never_flagged(alpaca_records):
+    flagged = {}
+    for number, record in enumerate(alpaca_records):
+        found = content_checks(record["output"]).flags
+        if found:
+            flagged[number] = found
+    # Two loops that are the answer's point (a musical sequence, a metaphor repeated on
+    # purpose); song lyrics with choruses stay below the repetition threshold.
+    assert len(flagged) <= 3, flagged
+    assert not any("meta_talk" in found for found in flagged.values())
