@@ -292,7 +292,9 @@ _CONDITION = re.compile(r"^\s*([A-Za-z_][\w.]*)\s*(<=|>=|==|!=|<|>|=)\s*(-?[\d.]
 _PRINTED = {"≤": "<=", "≥": ">="}
 
 
-def compared(a: float, op: str, b: float, *, digits: int = 3, exact_b: bool = False):
+def compared(
+    a: float, op: str, b: float, *, digits: int = 3, exact_b: bool = False
+) -> tuple[str, str]:
     """`a` and `b` as text, each with the fewest decimals (at least `digits`) at which the
     printed numbers compare by `op` as the numbers themselves do, so a reason never reads
     "0.443 < 0.443" or "1.000 < 1". `exact_b` prints `b` (a threshold) as it is, e.g. "1"."""

@@ -193,9 +193,11 @@ def oracle_serve_command(host, port, threads, log):
             f"Local oracle ready: --base-url {oracle.base_url} --model {oracle.model}"
             f" --dialect llama.cpp --max-tokens 512 (llama.cpp's output: {oracle.log})"
         )
-        oracle.process.wait()
+        process = oracle.process
+        assert process is not None  # start() returned, so it launched the server
+        process.wait()
         raise OracleError(
-            f"the local oracle exited with status {oracle.process.returncode};"
+            f"the local oracle exited with status {process.returncode};"
             f" llama.cpp's output is in {oracle.log}"
         )
     except KeyboardInterrupt:

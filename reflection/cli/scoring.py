@@ -57,6 +57,7 @@ def score_command(db, dataset, metrics, student, template, max_length, batch_siz
     """
     from ..reflect.settings import OracleConfig
     from ..scoring.compute import score_dataset
+    from ..scoring.runner import ScoreSummary
     from ..scoring.settings import ScoringSettings
 
     judge = None
@@ -85,7 +86,7 @@ def score_command(db, dataset, metrics, student, template, max_length, batch_siz
         )
     for r in results:
         click.echo(f"{r.family}: {r.scored} scored, {r.skipped} already done ({r.scorer}, run {r.run_id})")  # fmt: skip
-        if r.counters.get("flags"):
+        if isinstance(r, ScoreSummary) and r.counters.get("flags"):
             said = ", ".join(f"{flag} {n}" for flag, n in sorted(r.counters["flags"].items()))
             click.echo(f"  flagged: {said}")
 
@@ -124,7 +125,8 @@ def suggest_command(db, dataset, rule, scorers, conditions, prefer, otherwise, p
             prefer=[p.strip() for p in prefer.split(",") if p.strip()], otherwise=otherwise,
             percent=percent, metric=metric, margin=margin,
         )  # fmt: skip
-    missing, flags = counts.pop("missing", {}), counts.pop("flags", {})
+    missing: dict[str, int] = counts.pop("missing", {})
+    flags: dict[str, int] = counts.pop("flags", {})
     click.echo(", ".join(f"{k.replace('_', ' ')} {v}" for k, v in counts.items()))
     if flags:
         said = ", ".join(f"{flag} {n}" for flag, n in flags.items())

@@ -194,9 +194,9 @@ def content_checks(
         words, base = len(output.split()), len(original_output.split())
         if ratio is not None and output.strip():
             if ratio < LENGTH_RATIO_MIN and base >= LENGTH_MIN_WORDS:
-                share, limit = compared(100 * ratio, "<", 100 * LENGTH_RATIO_MIN, digits=0, exact_b=True)  # fmt: skip
+                shown, limit = compared(100 * ratio, "<", 100 * LENGTH_RATIO_MIN, digits=0, exact_b=True)  # fmt: skip
                 flags[LENGTH_FLAG] = (
-                    f"{words} word{'s' * (words != 1)}, {share}% of the original's {base}"
+                    f"{words} word{'s' * (words != 1)}, {shown}% of the original's {base}"
                     f" (flagged below {limit}%)"
                 )
             elif ratio > LENGTH_RATIO_MAX and base >= LENGTH_MAX_BASE:
@@ -242,10 +242,10 @@ def version_flags(scores: Iterable[Score]) -> dict[str, str]:
         carried = score.detail.get("flags") if isinstance(score.detail, Mapping) else None
         if isinstance(carried, Mapping):
             flags.update({str(k): str(v) for k, v in carried.items()})
-        judged = score.metric == JUDGE_METRIC and score.value is not None
-        if judged and score.value <= JUDGE_FLOOR:
+        value = score.value
+        if score.metric == JUDGE_METRIC and value is not None and value <= JUDGE_FLOOR:
             flags[JUDGE_LOW_FLAG] = (
-                f"the judge ({score.scorer}) rated it {score.value:g} (flagged at"
+                f"the judge ({score.scorer}) rated it {value:g} (flagged at"
                 f" {JUDGE_FLOOR:g} or below)"
             )
     return flags

@@ -89,15 +89,22 @@ def _margin(a: float, b: float) -> float:
     return 0.0 if top == 0 else min(1.0, abs(a - b) / top)
 
 
+def _known(version: Scored, metric: str) -> float:
+    """A score the caller has already seen is there (an eligible or a filtered version's)."""
+    value = version.get(metric)
+    assert value is not None, f"{version.label} has no {metric}"
+    return value
+
+
 def _vs(name: str, a: Scored, op: str, b: Scored, metric: str) -> str:
     """`IFD 0.812 (instruction #5) > 0.634 (original)`: a true comparison of two versions."""
-    left, right = compared(a.get(metric), op, b.get(metric))
+    left, right = compared(_known(a, metric), op, _known(b, metric))
     return f"{name} {left} ({a.label}) {op} {right} ({b.label})"
 
 
 def _vs_one(name: str, a: Scored, op: str, metric: str) -> str:
     """`IFD 1.020 (original) ≥ 1`: a true comparison with the misalignment threshold."""
-    left, right = compared(a.get(metric), op, 1.0, exact_b=True)
+    left, right = compared(_known(a, metric), op, 1.0, exact_b=True)
     return f"{name} {left} ({a.label}) {op} {right}"
 
 
@@ -164,13 +171,13 @@ def selective(
     elif best_q is not None and original_out is not None:
         current = best_q
         said.append(f"{best_q.label} replaces the original instruction, which is excluded: {original_out}")  # fmt: skip
-    elif best_q is not None and best_q.get(ifd) > original.get(ifd):
+    elif best_q is not None and _known(best_q, ifd) > _known(original, ifd):
         current = best_q
         said.append(f"{best_q.label} chosen by the higher-IFD rule: {_vs('IFD', best_q, '>', original, ifd)}")  # fmt: skip
-        confidence = _margin(best_q.get(ifd), original.get(ifd))
+        confidence = _margin(_known(best_q, ifd), _known(original, ifd))
     elif best_q is not None:
         said.append(f"original instruction kept by the higher-IFD rule: {_vs('IFD', original, '≥', best_q, ifd)}")  # fmt: skip
-        confidence = _margin(best_q.get(ifd), original.get(ifd))
+        confidence = _margin(_known(best_q, ifd), _known(original, ifd))
 
     # Stage 2, the lower-r-IFD rule: the current pair or its eligible response reflection with
     # the lowest r-IFD; the current pair wins ties. Eligible: IFD < 1, r-IFD < 1, no flag.
@@ -184,10 +191,10 @@ def selective(
     elif best_a is not None and current_out is not None:
         chosen = best_a
         said.append(f"{best_a.label} replaces the response of {current.label}, which is excluded: {current_out}")  # fmt: skip
-    elif best_a is not None and best_a.get(rifd) < current.get(rifd):
+    elif best_a is not None and _known(best_a, rifd) < _known(current, rifd):
         chosen = best_a
         said.append(f"{best_a.label} chosen by the lower-r-IFD rule: {_vs('r-IFD', best_a, '<', current, rifd)}")  # fmt: skip
-        confidence = _margin(best_a.get(rifd), current.get(rifd))
+        confidence = _margin(_known(best_a, rifd), _known(current, rifd))
     elif best_a is not None:
         said.append(f"response of {current.label} kept by the lower-r-IFD rule: {_vs('r-IFD', current, '≤', best_a, rifd)}")  # fmt: skip
 
@@ -243,16 +250,16 @@ def judge_margin(
     if metric.endswith("_margin"):
         return _lead(versions, margin, metric)
     original = next((v for v in versions if v.candidate_id is None), None)
-    if original is None or original.get(metric) is None:
+    base = None if original is None else original.get(metric)
+    if base is None:
         return None
-    base = original.get(metric)
     rivals = [
         v for v in versions
         if v.candidate_id is not None and v.get(metric) is not None and not v.flags
     ]  # fmt: skip
     best = max(rivals, key=lambda v: (v.get(metric), -(v.candidate_id or 0)), default=None)
-    if best is not None and best.get(metric) - base >= margin:
-        gap = best.get(metric) - base
+    if best is not None and _known(best, metric) - base >= margin:
+        gap = _known(best, metric) - base
         return Choice(
             best.candidate_id,
             ACCEPT,
@@ -278,7 +285,7 @@ def _lead(versions: Sequence[Scored], margin: float, metric: str) -> Choice | No
     if not rivals:
         return None
     best = max(rivals, key=lambda v: (v.get(metric), -(v.candidate_id or 0)))
-    lead = best.get(metric)
+    lead = _known(best, metric)
     if lead >= margin:
         return Choice(
             best.candidate_id, ACCEPT, f"{best.label}: {metric} {lead:+g} (>= {margin:g})",
@@ -313,14 +320,14 @@ def topk(
         scored = [v for v in pool if v.get(metric) is not None]
         if not scored:
             continue
-        usable = [v for v in scored if v.get(metric) < below]
+        usable = [v for v in scored if _known(v, metric) < below]
         if not usable:
             choices[sample_id] = Choice(
                 None, REJECT, f"{metric} >= {below:g} for every version (misaligned)", 1.0
             )
             continue
         pick = max(usable, key=lambda v: (v.get(metric), -(v.candidate_id or 0)))
-        ranked.append((pick.get(metric), sample_id, pick))
+        ranked.append((_known(pick, metric), sample_id, pick))
     keep = math.floor(percent / 100 * len(samples))
     ranked.sort(key=lambda item: (-item[0], item[1]))
     for rank, (value, sample_id, pick) in enumerate(ranked, start=1):

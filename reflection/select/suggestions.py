@@ -11,9 +11,10 @@ with gaps says how many versions it could not judge.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
 
 from ..errors import ConfigError
-from ..records import RELEVANCE_METRIC, Suggestion
+from ..records import RELEVANCE_METRIC, Suggestion, stored_id
 from ..scoring.checks import version_flags
 from ..scoring.versions import dataset_versions
 from .rules import (
@@ -90,7 +91,9 @@ def scored_versions(store, dataset_id: int, scorers: Mapping[str, str], *, limit
 
     samples: dict[int, list[Scored]] = {}
     for sample, versions in dataset_versions(store, dataset_id, limit=limit):
-        samples[sample.id] = [Scored(v.candidate_id, v.kind, v.parent_id, {}, {}) for v in versions]
+        samples[stored_id(sample)] = [
+            Scored(v.candidate_id, v.kind, v.parent_id, {}, {}) for v in versions
+        ]
     ids = list(samples)
     for start in range(0, len(ids), 500):
         for sample_id, scores in store.scores_for_samples(ids[start : start + 500]).items():
@@ -139,16 +142,17 @@ def suggest(
     metric: str | None = None,
     margin: float = 1.0,
     limit: int | None = None,
-) -> dict[str, int]:
-    """Apply a rule to a dataset and store one suggestion per sample; returns counts.
+) -> dict[str, Any]:
+    """Apply a rule to a dataset and store one suggestion per sample; returns counts (and, under
+    "flags" and "missing", {name: count} for content flags and for versions lacking a metric).
 
     A sample the rule has no verdict for loses any older suggestion. Reviews are untouched.
     """
     if rule not in RULES:
         raise ConfigError(f"unknown rule {rule!r}: choose one of {', '.join(RULES)}")
     ds = store.dataset(dataset)
-    conditions = [c if isinstance(c, Condition) else parse_condition(c) for c in conditions]
-    needed = _needed(rule, conditions, metric)
+    parsed = [c if isinstance(c, Condition) else parse_condition(c) for c in conditions]
+    needed = _needed(rule, parsed, metric)
     chosen_scorers = pick_scorers(store, ds.id, needed, scorers)
     absent = [m for m in needed if m not in chosen_scorers]
     if absent:
@@ -161,16 +165,16 @@ def suggest(
     _ensure_checks(store, ds.id, limit)
     if store.dataset_scorers(ds.id, RELEVANCE_METRIC):
         chosen_scorers.update(pick_scorers(store, ds.id, [RELEVANCE_METRIC], scorers))
-    settings = {"rule": rule, "scorers": chosen_scorers, "conditions": [str(c) for c in conditions],
+    settings = {"rule": rule, "scorers": chosen_scorers, "conditions": [str(c) for c in parsed],
                 "prefer": list(prefer), "otherwise": otherwise, "percent": percent,
                 "metric": metric, "margin": margin}  # fmt: skip
     with store.run("suggest", ds.id, settings) as run:
         samples = scored_versions(store, ds.id, chosen_scorers, limit=limit)
         choices = apply_rule(
-            rule, samples, conditions=conditions, prefer=prefer, otherwise=otherwise,
+            rule, samples, conditions=parsed, prefer=prefer, otherwise=otherwise,
             percent=percent, metric=metric, margin=margin,
         )  # fmt: skip
-        name = rule if rule != "threshold" else f"threshold:{' and '.join(map(str, conditions))}"
+        name = rule if rule != "threshold" else f"threshold:{' and '.join(map(str, parsed))}"
         rows = [
             Suggestion(
                 sid, c.candidate_id, name, c.reason, c.confidence, run.id, decision=c.decision
