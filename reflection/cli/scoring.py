@@ -85,8 +85,9 @@ def score_command(db, dataset, metrics, student, template, max_length, batch_siz
         )
     for r in results:
         click.echo(f"{r.family}: {r.scored} scored, {r.skipped} already done ({r.scorer}, run {r.run_id})")  # fmt: skip
-        if r.counters.get("flags"):
-            said = ", ".join(f"{flag} {n}" for flag, n in sorted(r.counters["flags"].items()))
+        flagged = getattr(r, "counters", {}).get("flags")  # text and relevance flag versions
+        if flagged:
+            said = ", ".join(f"{flag} {n}" for flag, n in sorted(flagged.items()))
             click.echo(f"  flagged: {said}")
 
 

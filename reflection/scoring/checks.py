@@ -69,6 +69,9 @@ _META = [
     # Second person about the text being written: a reviewer's voice, not an answer's.
     rf"\b(?:your|my)\s+(?:{_ANSWER}|critique|feedback)\b(?!s)",
     r"\byou(?:'ve| have)?\s+(?:requested|asked for|highlighted)\b",
+    rf"\b{_ANSWER}\s+you\s+(?:provided|gave|wrote|could provide|can provide)\b",
+    r"\b(?:I'?m|I am) glad you\b",
+    r"\bI(?:'ll| will)\s+(?:write|provide|make)\s+(?:a|an|the)\s+(?:follow-up|new|better|revised)\b",
     r"\bthe (?:question|instruction|prompt) (?:was|is) (?:a bit |too |very |rather )?(?:unclear|"
     r"vague|ambiguous|broad)\b",
     rf"\b(?:your|the|this|that|original|previous|above|given|initial|assistant'?s)\s+"
