@@ -91,13 +91,17 @@ _META = [
     r"\b(?:I|we)\s+(?:have\s+|'ve\s+)?made sure\b",
     r"\b(?:I|we)\s+will\s+make sure\b.*\b(?:feedback|answer|response|edit)",
     rf"\b(?:my|the|your)\s+(?:original|previous)\s+(?:{_ANSWER}|message|prompt|question|"
-    r"instruction)\b",
+    r"instruction|text)\s+(?:was|is|has been|had been|lacks|did not|does not)\b",
+    rf"\b(?:my|the|your)\s+(?:original|previous)\s+(?:{_ANSWER}|message|prompt|instruction)\b",
+    r"\bthan the original (?:prompt|question|instruction|answer|response)\b",
+    r"\b(?:best|better|improved)\s+(?:answer|response)\s+possible\b",
+    r"\b(?:your|my)\s+(?:editing|writing)\s+needs\b",
     r"\b(?:my|your)\s+(?:feedback|editing process|edits)\b",
     r"\b(?:this|that|the)\s+(?:sentence|paragraph|phrase|wording)\s+(?:needed|needs|was|has been|"
     r"should be)\s+(?:rewriting|rewritten|changed|revised|edited|removed|added|improved)\b",
     r"\bthe sentence\s+[\"“'].*\b(?:should|needs)\b",
-    r"\byou\s+(?:have\s+|had\s+)?(?:added|changed|removed|rewrote|rewritten)\s+(?:it|this|that|"
-    r"one|a|the)\b",
+    rf"\byou\s+(?:have\s+|had\s+)?{_ADVERB}(?:added|changed|removed|rewrote|rewritten)\s+(?:it|"
+    r"this|that|one|a|the|descriptive)\b",
     rf"\b(?:this|the|my)\s+(?:revised|improved|updated|rewritten|better)\s+(?:{_ANSWER}|version)\b",
     r"\bto answer (?:the|this|your) question\b",
     # Talk about the parts of a text instead of the text.
@@ -183,13 +187,24 @@ def length_ratio(output: str, original: str) -> float | None:
 
 
 def content_checks(
-    output: str, *, original_output: str | None = None, status: str = "ok"
+    output: str, *, original_output: str | None = None, status: str = "ok", reply: str = ""
 ) -> Checks:
-    """Every check of one version's output; `original_output` only for reflected versions."""
+    """Every check of one version's output; `original_output` only for reflected versions.
+
+    `reply`, the oracle's whole reply, tells why a truncated one was cut off: a reply that
+    loops in its critique until the token limit leaves an empty answer, and is flagged
+    repetitive as well as empty.
+    """
     values: dict[str, float | None] = {}
     flags: dict[str, str] = {}
     if status == "truncated":
         flags[TRUNCATED_FLAG] = "the oracle's reply was cut off at the token limit"
+        looping = repetition(reply)
+        if looping >= REPEATED_NGRAM_SHARE:
+            flags[REPETITIVE_FLAG] = (
+                f"the oracle's reply loops until the token limit: {looping:.0%} of its word"
+                f" 4-grams repeat earlier ones (flagged at {REPEATED_NGRAM_SHARE:.0%})"
+            )
     if not output.strip():
         flags[EMPTY_FLAG] = "the output is empty"
     share, why = meta_talk(output)
@@ -198,7 +213,9 @@ def content_checks(
         flags[META_TALK_FLAG] = why
     values["repetition"] = repeated = repetition(output)
     values["compression"] = packed = compression(output)
-    if repeated >= REPEATED_NGRAM_SHARE:
+    if REPETITIVE_FLAG in flags:
+        pass  # the whole reply loops: said above
+    elif repeated >= REPEATED_NGRAM_SHARE:
         flags[REPETITIVE_FLAG] = (
             f"{repeated:.0%} of its word 4-grams repeat earlier ones"
             f" (flagged at {REPEATED_NGRAM_SHARE:.0%})"
