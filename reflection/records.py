@@ -58,7 +58,7 @@ OFF_TOPIC_FLAG = "off_topic"  # the answer's embedding is far from the instructi
 JUDGE_LOW_FLAG = "judge_low"  # a configured judge rated it at or below JUDGE_FLOOR
 CONTENT_FLAGS = (EMPTY_FLAG, TRUNCATED_FLAG, META_TALK_FLAG, REPETITIVE_FLAG, LENGTH_FLAG)
 # A sentence share at or above this, of sentences that talk about the answer: flag meta_talk.
-META_TALK_SHARE = 0.34
+META_TALK_SHARE = 0.3
 # Share of repeated word 4-grams at or above this: flag repetitive (songs with a chorus reach
 # 0.3-0.39 among the Alpaca answers; loops 0.5 and more) ...
 REPEATED_NGRAM_SHARE = 0.4

@@ -93,3 +93,16 @@ def test_history_after_accept_and_undo_has_one_type_per_column(db):
 )  # fmt: skip
 def test_score_cells(row, cells):
     assert list(score_cells(row).values()) == cells
+
+
+def test_the_queue_filters_and_the_dashboard_count_content_flags(db):
+    from reflection.review.dashboard import flags
+    from reflection.store.queue import QueueQuery
+
+    path, ids, empty = db
+    with Store(path) as store:
+        dataset_id = store.dataset("demo").id
+        assert store.queue_ids(dataset_id, QueueQuery(flags=("empty",))) == [ids[0]]
+        assert store.queue_ids(dataset_id, QueueQuery(flags=("meta_talk",))) == []
+        counts = dict(zip(*flags(store, dataset_id)[["flag", "n"]].T.values, strict=True))
+    assert counts["empty"] == 1 and counts["truncated"] == 1 and counts["meta_talk"] == 0

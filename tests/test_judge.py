@@ -68,11 +68,11 @@ def test_prompts_show_both_pairs_and_escape_nothing():
 @pytest.fixture
 def judged_store(store):
     ds = store.ensure_dataset("d")
-    store.add_samples(ds.id, [Sample(f"Explain topic {i}.", output=" ".join(["short"] * 20)) for i in range(3)])  # fmt: skip
+    store.add_samples(ds.id, [Sample(f"Explain topic {i}.", output=" ".join(f"s{k}" for k in range(20))) for i in range(3)])  # fmt: skip
     ids = store.sample_ids(ds.id)
-    cids = store.add_candidates(
-        [Candidate(sid, "response", output=" ".join(["detailed"] * 100)) for sid in ids]
-    )
+    # A hundred different words: one word a hundred times is a loop the content checks flag.
+    words = " ".join(str(k * 7919 % 100003) for k in range(100))
+    cids = store.add_candidates([Candidate(sid, "response", output=words) for sid in ids])
     return store, ds, ids, cids
 
 

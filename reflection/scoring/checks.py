@@ -58,26 +58,50 @@ _NGRAM = 4
 # Each pattern is narrow on purpose: "The answer is 42." is an answer, "The answer is correct
 # but lacks detail." is not. Checked against the 3,111 Alpaca originals (see the tests).
 _ANSWER = r"(?:answer|response|reply)"
+_ADVERB = r"(?:(?:also|indeed|still|effectively|further|clearly|only|now|just)\s+)?"
 _META = [
     # Verdicts on an answer: a critique where the answer should be.
-    rf"\b{_ANSWER}\s+(?:is|was|seems|appears|looks)\s+(?:\w+\s+)?(?:correct|incorrect|accurate|"
-    r"inaccurate|good|great|excellent|fine|clear|unclear|concise|detailed|helpful|unhelpful|"
-    r"relevant|irrelevant|complete|incomplete|vague|thin|short|brief|too|not|well|generic|"
+    rf"\b{_ANSWER}\s+(?:is|was|seems|appears|looks)\s+(?:\w+\s+){{0,3}}?(?:correct|incorrect|"
+    r"accurate|inaccurate|good|great|excellent|fine|clear|unclear|concise|detailed|helpful|"
+    r"unhelpful|relevant|irrelevant|complete|incomplete|vague|thin|short|brief|generic|"
     r"repetitive|redundant|adequate|informative|comprehensive|wrong|missing|lacking|okay|"
-    r"satisfactory|insufficient|overly|mostly|partially|largely)\b",
+    r"satisfactory|insufficient|perfect|improvement|simplified|expanded|shortened)\b",
+    # Second person about the text being written: a reviewer's voice, not an answer's.
+    rf"\b(?:your|my)\s+(?:{_ANSWER}|critique|feedback)\b(?!s)",
+    r"\byou(?:'ve| have)?\s+(?:requested|asked for|highlighted)\b",
+    rf"\b{_ANSWER}\s+you\s+(?:provided|gave|wrote|could provide|can provide)\b",
+    r"\b(?:I'?m|I am) glad you\b",
+    r"\bI(?:'ll| will)\s+(?:write|provide|make)\s+(?:a|an|the)\s+(?:follow-up|new|better|revised)\b",
+    r"\bthe (?:question|instruction|prompt) (?:was|is) (?:a bit |too |very |rather )?(?:unclear|"
+    r"vague|ambiguous|broad)\b",
     rf"\b(?:your|the|this|that|original|previous|above|given|initial|assistant'?s)\s+"
-    rf"(?:original\s+)?{_ANSWER}\s+(?:lacks|contains|provides|includes|covers|fails|needs|misses"
-    r"|should|could|would|focuses|mentions|gives|offers|addresses|does not|doesn't|did not|"
-    r"can be|has|had)\b",
+    rf"(?:original\s+)?{_ANSWER}\s+{_ADVERB}(?:lacks|contains|provides|includes|covers|fails|"
+    r"needs|misses|should|could|would|focuses|mentions|gives|offers|addresses|does not|"
+    r"doesn't|did not|can be|has|had|conveys|concludes|aims|fixes|highlights)\b",
+    rf"\b(?:this|your|my)\s+{_ANSWER}\s+to\s+the\s+(?:question|instruction|prompt)\b",
     # Announcing an answer (often one that never comes).
     rf"\b(?:better|improved|revised|new|updated|final|corrected|rewritten)\s+(?:{_ANSWER}|"
     r"version)\s+(?:would|could|should|might|will)\s+be\b",
     rf"\bhere(?:'s| is)\s+(?:the\s+|a\s+|my\s+)?(?:better|improved|revised|new|updated|"
     rf"rewritten|corrected)\s+(?:{_ANSWER}|version)\b",
     # Reports on its own edits and plans.
-    r"\b(?:I|we)\s+(?:have\s+|'ve\s+)?(?:added|revised|rewrote|rewritten|improved|updated|"
-    r"edited|modified|expanded|corrected|rephrased|restructured|clarified)\b",
+    rf"\b(?:I|we)\s+(?:have\s+|'ve\s+)?{_ADVERB}(?:added|removed|revised|rewrote|rewritten|"
+    r"improved|updated|edited|modified|expanded|corrected|rephrased|restructured|clarified)\b",
     r"\b(?:I|we)\s+will\s+(?:now\s+)?(?:provide|rewrite|revise|improve|answer|critique|address)\b",
+    r"\b(?:I|we)\s+(?:have\s+|'ve\s+)?made sure\b",
+    r"\b(?:I|we)\s+will\s+make sure\b.*\b(?:feedback|answer|response|edit)",
+    rf"\b(?:my|the|your)\s+(?:original|previous)\s+(?:{_ANSWER}|message|prompt|question|"
+    r"instruction|text)\s+(?:was|is|has been|had been|lacks|did not|does not)\b",
+    rf"\b(?:my|the|your)\s+(?:original|previous)\s+(?:{_ANSWER}|message|prompt|instruction)\b",
+    r"\bthan the original (?:prompt|question|instruction|answer|response)\b",
+    r"\b(?:best|better|improved)\s+(?:answer|response)\s+possible\b",
+    r"\b(?:your|my)\s+(?:editing|writing)\s+needs\b",
+    r"\b(?:my|your)\s+(?:feedback|editing process|edits)\b",
+    r"\b(?:this|that|the)\s+(?:sentence|paragraph|phrase|wording)\s+(?:needed|needs|was|has been|"
+    r"should be)\s+(?:rewriting|rewritten|changed|revised|edited|removed|added|improved)\b",
+    r"\bthe sentence\s+[\"“'].*\b(?:should|needs)\b",
+    rf"\byou\s+(?:have\s+|had\s+)?{_ADVERB}(?:added|changed|removed|rewrote|rewritten)\s+(?:it|"
+    r"this|that|one|a|the|descriptive)\b",
     rf"\b(?:this|the|my)\s+(?:revised|improved|updated|rewritten|better)\s+(?:{_ANSWER}|version)\b",
     r"\bto answer (?:the|this|your) question\b",
     # Talk about the parts of a text instead of the text.
@@ -87,8 +111,9 @@ _META = [
     r"\b(?:the|this|your)\s+(?:original\s+)?(?:instruction|prompt)\s+(?:asks|requires|wants|"
     r"aims|lacks|is vague|is ambiguous|is unclear|can be rewritten|could be rewritten|"
     r"should be rewritten)\b",
-    r"\b(?:the|your|my)\s+critique\b",
-    r"\[(?:critique|better answer|new answer|new instruction|new input|answer|instruction|end)\]",
+    r"\b(?:the|your|my|a good)\s+critique\b",
+    r"\[(?:critique|better answer|new answer|new instruction|new input|answer|instruction|end|"
+    r"the answer|response|finish:?|cite[^\]]*)\]",
     rf"\byou\s+(?:should|could|need to|must)\s+(?:include|add|mention|provide|expand|"
     rf"elaborate)\b.*\b{_ANSWER}\b",
     r"\bthe topic (?:that )?you(?:'ve| have)? requested\b",
@@ -162,13 +187,24 @@ def length_ratio(output: str, original: str) -> float | None:
 
 
 def content_checks(
-    output: str, *, original_output: str | None = None, status: str = "ok"
+    output: str, *, original_output: str | None = None, status: str = "ok", reply: str = ""
 ) -> Checks:
-    """Every check of one version's output; `original_output` only for reflected versions."""
+    """Every check of one version's output; `original_output` only for reflected versions.
+
+    `reply`, the oracle's whole reply, tells why a truncated one was cut off: a reply that
+    loops in its critique until the token limit leaves an empty answer, and is flagged
+    repetitive as well as empty.
+    """
     values: dict[str, float | None] = {}
     flags: dict[str, str] = {}
     if status == "truncated":
         flags[TRUNCATED_FLAG] = "the oracle's reply was cut off at the token limit"
+        looping = repetition(reply)
+        if looping >= REPEATED_NGRAM_SHARE:
+            flags[REPETITIVE_FLAG] = (
+                f"the oracle's reply loops until the token limit: {looping:.0%} of its word"
+                f" 4-grams repeat earlier ones (flagged at {REPEATED_NGRAM_SHARE:.0%})"
+            )
     if not output.strip():
         flags[EMPTY_FLAG] = "the output is empty"
     share, why = meta_talk(output)
@@ -177,7 +213,9 @@ def content_checks(
         flags[META_TALK_FLAG] = why
     values["repetition"] = repeated = repetition(output)
     values["compression"] = packed = compression(output)
-    if repeated >= REPEATED_NGRAM_SHARE:
+    if REPETITIVE_FLAG in flags:
+        pass  # the whole reply loops: said above
+    elif repeated >= REPEATED_NGRAM_SHARE:
         flags[REPETITIVE_FLAG] = (
             f"{repeated:.0%} of its word 4-grams repeat earlier ones"
             f" (flagged at {REPEATED_NGRAM_SHARE:.0%})"

@@ -185,7 +185,7 @@ def score_text(
                 )  # fmt: skip
                 pending += text_scores(version.sample_id, version.candidate_id, stats, run.id)
                 checks = content_checks(
-                    version.output, status=version.status,
+                    version.output, status=version.status, reply=version.raw,
                     original_output=None if version.candidate_id is None else sample.output,
                 )  # fmt: skip
                 pending += check_scores(

@@ -25,6 +25,7 @@ class Version:
     output: str
     parent_id: int | None = None
     status: str = "ok"  # the candidate's parse or request status; "ok" for the original
+    raw: str = ""  # the oracle's whole reply, for the checks of a truncated one
 
     @property
     def key(self) -> tuple[int, int | None]:
@@ -63,6 +64,7 @@ def candidate_version(sample: Sample, candidate: Candidate) -> Version | None:
         candidate.output,
         candidate.parent_id,
         candidate.status,
+        candidate.raw,
     )
 
 
