@@ -264,7 +264,7 @@ def _dropped_connection(exc: BaseException) -> str | None:
     closed the socket without a reply) to httpx's timeout type; the cause chain says which it
     was: a real timeout has a TimeoutError in it, a disconnect only aiohttp's own error.
     """
-    cause, chain = exc.__cause__, []
+    cause, chain = exc.__cause__, list[BaseException]()
     while cause is not None and len(chain) < 8:
         chain.append(cause)
         cause = cause.__cause__
