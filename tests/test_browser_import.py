@@ -63,8 +63,10 @@ def test_upload_spotcheck_and_estimate_in_a_browser(server, page, alpaca_records
         assert candidate.output == first.output + " Explained further."
 
     page.get_by_role("tab", name="Spot-check").click()
+    page.get_by_role("button", name="Create spot-check").wait_for()  # the form is drawn
     name = page.get_by_role("textbox", name="Name")
     name.fill(HOSTILE)
+    name.press("Tab")  # leave the field before the click, as a person would
     page.get_by_role("button", name="Create spot-check").click()
     page.get_by_text("Spot-check created: 50 drawn of 200.").wait_for()
     with Store(db) as store:

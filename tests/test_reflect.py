@@ -185,6 +185,21 @@ def test_timeouts_and_dropped_connections_are_retried(store, dataset, fake_oracl
     assert stats["requests"] == 12 + summary.counters["retries"]
 
 
+@pytest.mark.parametrize(
+    ("fault", "expected"),
+    [("p_reset", "gave up after 2 attempts: connection failed: "),
+     ("p_timeout", "gave up after 2 attempts: timed out after 0.3 s")],
+)  # fmt: skip
+def test_a_dropped_connection_is_not_called_a_timeout(store, dataset, fake_oracle, fault, expected):
+    # openai's aiohttp transport raises its timeout error for a server that closed the
+    # connection; the error a reviewer reads must say which of the two happened.
+    fake_oracle.configure(**{fault: 1.0}, hang=3)
+    config = _config(fake_oracle, timeout=0.3, max_attempts=2)
+    reflect_dataset(store, "alpaca", mode="response", oracle=config, limit=2)
+    errors = [c.error for c in _by_kind(store, "response")]
+    assert len(errors) == 2 and all(e.startswith(expected) for e in errors), errors
+
+
 def test_truncated_and_unparsable_replies_keep_their_raw_text(store, dataset, fake_oracle):
     fake_oracle.configure(p_truncate=0.5, p_garbage=0.5)
     summary = reflect_dataset(store, "alpaca", mode="instruction", oracle=_config(fake_oracle))

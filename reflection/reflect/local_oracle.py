@@ -21,6 +21,7 @@ import urllib.request
 from pathlib import Path
 
 from ..errors import ConfigError, OracleError
+from .llama_server import NO_EXTRA, cpu_has_amx
 
 GGUF_NAME = "SmolLM2-135M-Instruct.Q4_1.gguf"
 MODEL_ALIAS = "smollm2-135m-instruct"
@@ -57,13 +58,22 @@ def free_port(host: str = "127.0.0.1") -> int:
 
 def server_command(
     port: int, *, host: str = "127.0.0.1", model: Path | None = None, threads: int = 2,
-    context: int = 4096,
+    context: int = 4096, extra_buffers: bool | None = None,
 ) -> list[str]:  # fmt: skip
-    """The command line that serves the model as an OpenAI-compatible API."""
+    """The command line that serves the model as an OpenAI-compatible API.
+
+    `extra_buffers` None keeps llama.cpp's extra weight buffers except on a CPU with AMX, whose
+    kernels crash the server on the first request (see `llama_server`).
+    """
     if importlib.util.find_spec("llama_cpp") is None:
         raise ConfigError("the local oracle needs llama-cpp-python[server] (pip install 'llama-cpp-python[server]')")  # fmt: skip
+    if extra_buffers is None:
+        extra_buffers = not cpu_has_amx()
+    launcher = [sys.executable, "-m", "reflection.reflect.llama_server"]
+    if not extra_buffers:
+        launcher.append(NO_EXTRA)
     return [
-        sys.executable, "-m", "llama_cpp.server", "--model", str(model or gguf_path()),
+        *launcher, "--model", str(model or gguf_path()),
         "--model_alias", MODEL_ALIAS, "--host", host, "--port", str(port),
         "--n_threads", str(threads), "--n_ctx", str(context), "--interrupt_requests", "False",
     ]  # fmt: skip

@@ -227,8 +227,10 @@ class Oracle:
             if status not in RETRY_STATUSES:
                 return Reply(status="error", error=error, attempts=attempt)
             asked = retry_after(exc.response.headers)
-        except openai.APITimeoutError:
-            error = f"timed out after {self.config.timeout:g} s"
+        except openai.APITimeoutError as exc:
+            dropped = _dropped_connection(exc)
+            error = (f"connection failed: {dropped}" if dropped
+                     else f"timed out after {self.config.timeout:g} s")  # fmt: skip
         except openai.APIConnectionError as exc:
             error = f"connection failed: {exc.__cause__ or exc}"
         except (ValueError, KeyError, IndexError, TypeError) as exc:
@@ -253,6 +255,25 @@ def _http_client(limits: httpx2.Limits):
     if AIOHTTP:
         return openai.DefaultAioHttpClient(limits=limits)
     return openai.DefaultAsyncHttpxClient(limits=limits)
+
+
+def _dropped_connection(exc: BaseException) -> str | None:
+    """What really happened when the SDK says "timeout" for a connection the server closed.
+
+    openai's aiohttp transport maps aiohttp's ServerDisconnectedError (a server that crashed or
+    closed the socket without a reply) to httpx's timeout type; the cause chain says which it
+    was: a real timeout has a TimeoutError in it, a disconnect only aiohttp's own error.
+    """
+    cause, chain = exc.__cause__, list[BaseException]()
+    while cause is not None and len(chain) < 8:
+        chain.append(cause)
+        cause = cause.__cause__
+    if any(isinstance(found, TimeoutError) for found in chain):
+        return None
+    for found in chain:
+        if type(found).__module__.startswith("aiohttp"):
+            return str(found) or type(found).__name__
+    return None
 
 
 def _message(exc: openai.APIStatusError) -> str:
