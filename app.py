@@ -9,7 +9,7 @@ ui.page_header(
     "Reflection Studio", caption="Recycle instruction data with an oracle, then review it."
 )
 store = ui.get_store()
-st.markdown(f"Database: `{ui.db_path()}`")
+st.markdown(f"Database: `{ui.db_label(ui.db_path())}`")
 dataset = ui.dataset_picker(store)
 ui.annotator(required=False)
 

@@ -4,13 +4,44 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
 
 DEFAULT_DB = "reflection.db"
+DB_URL_SCHEMES = ("postgresql://", "postgres://")
 
 
-def default_db_path() -> Path:
-    """The database to use when none is given: $REFLECTION_DB, then ./reflection.db."""
-    return Path(os.environ.get("REFLECTION_DB") or DEFAULT_DB)
+def is_db_url(target: object) -> bool:
+    """Whether `target` names a PostgreSQL database rather than a SQLite file."""
+    return isinstance(target, str) and target.startswith(DB_URL_SCHEMES)
+
+
+def default_db_path() -> Path | str:
+    """The database to use when none is given: $REFLECTION_DB, then ./reflection.db.
+    A postgresql:// URL is returned as it is (a Path would fold its //)."""
+    found = os.environ.get("REFLECTION_DB") or DEFAULT_DB
+    return found if is_db_url(found) else Path(found)
+
+
+def db_key(target: Path | str) -> str:
+    """One spelling per database: a URL as given, a file by its resolved path."""
+    return str(target) if is_db_url(target) else str(Path(target).resolve())
+
+
+def redact(url: str) -> str:
+    """A database URL without its password, fit for messages, pages, logs and run records."""
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    host = parts.hostname or ""
+    if parts.port:
+        host = f"{host}:{parts.port}"
+    user = f"{parts.username}@" if parts.username else ""
+    return urlunsplit((parts.scheme, user + host, parts.path, parts.query, parts.fragment))
+
+
+def db_label(target: Path | str) -> str:
+    """How to show a database to people: a file's path, a URL without its password."""
+    return redact(str(target)) if is_db_url(target) else str(target)
 
 
 def api_key(explicit: str | None = None) -> str | None:

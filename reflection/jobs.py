@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from .config import db_key
 from .errors import ConfigError, ReflectionError
 from .records import stored_id
 from .reflect.settings import MODES, OracleConfig
@@ -113,14 +114,13 @@ _JOBS: dict[tuple[str, int], _Handle] = {}
 _LOCK = threading.Lock()
 
 
-def _key(db_path: Path, run_id: int) -> tuple[str, int]:
-    return (str(Path(db_path).resolve()), run_id)
+def _key(db_path: str | Path, run_id: int) -> tuple[str, int]:
+    return (db_key(db_path), run_id)
 
 
 def start_job(db_path: str | Path, spec: JobSpec) -> int:
     """Record a `job` run, start its thread, and return the run id (the page polls it)."""
     spec.validate()
-    db_path = Path(db_path)
     with Store(db_path) as store:
         store.dataset(spec.dataset_id)  # NotFoundError before any thread starts
         run_id = stored_id(store.start_run("job", spec.dataset_id, spec.settings()))
@@ -141,7 +141,7 @@ def start_job(db_path: str | Path, spec: JobSpec) -> int:
 def stop_job(db_path: str | Path, run_id: int) -> bool:
     """Ask a job of this process to stop after the requests in flight; False if not ours."""
     with _LOCK:
-        handle = _JOBS.get(_key(Path(db_path), run_id))
+        handle = _JOBS.get(_key(db_path, run_id))
     if handle is None or not handle.thread.is_alive():
         return False
     handle.stop.set()
@@ -151,14 +151,14 @@ def stop_job(db_path: str | Path, run_id: int) -> bool:
 def wait_job(db_path: str | Path, run_id: int, timeout: float | None = None) -> bool:
     """Wait for a job of this process to end; True if it has."""
     with _LOCK:
-        handle = _JOBS.get(_key(Path(db_path), run_id))
+        handle = _JOBS.get(_key(db_path, run_id))
     if handle is None:
         return True
     handle.thread.join(timeout)
     return not handle.thread.is_alive()
 
 
-def _owned(db_path: Path, run_id: int) -> bool:
+def _owned(db_path: str | Path, run_id: int) -> bool:
     with _LOCK:
         handle = _JOBS.get(_key(db_path, run_id))
     return handle is not None and handle.thread.is_alive()
@@ -172,7 +172,7 @@ def job_state(store: Store, run_id: int) -> JobState:
     heartbeat = counters.get("heartbeat") or 0
     if (
         status == ACTIVE
-        and not _owned(store.path, run_id)
+        and not _owned(store.target, run_id)
         and time.time() - heartbeat > STALE_AFTER_S
     ):
         status = "interrupted"

@@ -46,9 +46,50 @@ def _environment():
             os.environ[name] = value
 
 
+BACKENDS = ("sqlite", "postgresql")
+
+
+def pytest_generate_tests(metafunc):
+    """Modules marked `both_backends` run every test that uses `store` (or `store_target`)
+    on SQLite and on PostgreSQL: one fixture parameter, not copies of the tests."""
+    uses = {"store", "store_target"} & set(metafunc.fixturenames)
+    if uses and metafunc.definition.get_closest_marker("both_backends"):
+        metafunc.parametrize("backend", BACKENDS, indirect=True)
+
+
 @pytest.fixture
-def store(tmp_path):
-    with Store(tmp_path / "test.db") as s:
+def backend(request):
+    return getattr(request, "param", "sqlite")
+
+
+@pytest.fixture(scope="session")
+def pg_cluster():
+    """A throw-away PostgreSQL cluster on 127.0.0.1 for the whole session (see pg_cluster.py)."""
+    from pg_cluster import PgCluster, pg_bin
+
+    bindir = pg_bin()
+    if bindir is None:
+        pytest.skip("PostgreSQL is not installed (Debian: apt-get install postgresql)")
+    pytest.importorskip("psycopg")
+    cluster = PgCluster(bindir).start()
+    try:
+        cluster.make_template()
+        yield cluster
+    finally:
+        cluster.stop()
+
+
+@pytest.fixture
+def store_target(backend, tmp_path, request):
+    """Where a test's store lives: a SQLite file, or a fresh PostgreSQL database's URL."""
+    if backend == "postgresql":
+        return request.getfixturevalue("pg_cluster").new_database()
+    return str(tmp_path / "test.db")
+
+
+@pytest.fixture
+def store(store_target):
+    with Store(store_target) as s:
         yield s
 
 

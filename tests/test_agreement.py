@@ -12,6 +12,8 @@ from reflection.records import Candidate, Review, Sample
 from reflection.team import agreement as stats
 from reflection.team.agreement import category, compute
 
+pytestmark = pytest.mark.both_backends
+
 ORIG, R, E = "original", "rejected", "edited"
 C5, C7 = "candidate 5", "candidate 7"
 

@@ -18,6 +18,8 @@ from reflection.store import Store
 from reflection.team import assign
 from reflection.team.adjudicate import adjudicate, undo_adjudication
 
+pytestmark = pytest.mark.both_backends
+
 NAMES = [f"r{n}" for n in range(12)]
 
 

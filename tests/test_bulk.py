@@ -20,6 +20,8 @@ from reflection.records import Condition
 from reflection.select.bulk import PRESETS, BulkRule, apply, bulk_runs, preview, undo
 from reflection.store import Store
 
+pytestmark = pytest.mark.both_backends
+
 N = 40
 ACCEPT_SUGGESTED = PRESETS["Accept the suggestion where IFD < 1 and drift is low"]
 REJECT_FAILED = PRESETS["Reject samples whose reflections all failed to parse"]

@@ -11,6 +11,8 @@ from reflection.export.curated import export_dataset
 from reflection.formats import read_dataset
 from reflection.ingest.datasets import import_dataset
 
+pytestmark = pytest.mark.both_backends
+
 TABLE_AND_ALPACA = [
     ("alpaca", "out.json"),
     ("alpaca", "out.jsonl"),

@@ -19,6 +19,8 @@ from reflection.ingest.adopt import detect_shape, import_candidates, import_cand
 from reflection.ingest.datasets import import_dataset
 from reflection.review import queue as review
 
+pytestmark = pytest.mark.both_backends
+
 N = len(load_alpaca())  # the real pairs of tests/data
 NEW_KEYS = ("new_instruct", "new_input", "new_answer")
 

@@ -23,6 +23,8 @@ from reflection.review.queue import (
 )
 from reflection.store.queue import fts_query
 
+pytestmark = pytest.mark.both_backends
+
 # position: (instruction, output, original ifd, candidate ifd, drift (similarity), candidate
 # status, flags)
 ROWS = [

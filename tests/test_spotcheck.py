@@ -34,6 +34,8 @@ from reflection.review.spotcheck import (
     spotcheck_queue,
 )
 
+pytestmark = pytest.mark.both_backends
+
 # The interval maths and the draws run on an abstract population the size of the whole
 # Alpaca file; the spot-checks in a store run on the real pairs of tests/data.
 N = 3111

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-import sqlite3
-
 import pytest
 
 from reflection.errors import NotFoundError, ReflectionError, StoreError
 from reflection.records import Candidate, Review, Sample, Score
 from reflection.store import MIGRATIONS, Store
+from reflection.store.base import INTEGRITY_ERRORS
+
+pytestmark = pytest.mark.both_backends
 
 
 @pytest.fixture
@@ -33,7 +34,9 @@ def test_migrations_are_recorded_and_applied_once(tmp_path):
     assert names[0] == "m001_initial"
 
 
-def test_wal_mode_and_busy_timeout(store):
+def test_wal_mode_and_busy_timeout(store, backend):
+    if backend != "sqlite":
+        pytest.skip("SQLite's journal and lock settings")
     assert store.scalar("PRAGMA journal_mode") == "wal"
     assert store.scalar("PRAGMA busy_timeout") == 30000
 
@@ -181,7 +184,7 @@ def test_transaction_rolls_back_everything(store):
 
 
 def test_foreign_keys_are_enforced(store):
-    with pytest.raises(sqlite3.IntegrityError):
+    with pytest.raises(INTEGRITY_ERRORS):
         store.add_candidate(Candidate(sample_id=12345, kind="response"))
 
 
@@ -215,7 +218,7 @@ def test_score_changes_follow_the_scores_in_any_order(store, sample_ids):
     # The table is derived: the migration's backfill rebuilds it from scores alone.
     before = changes()
     store.conn.execute("DROP TABLE score_changes")
-    m009_score_changes(store.db)
+    m009_score_changes(store.conn)
     assert changes() == before
 
 

@@ -16,6 +16,8 @@ from reflection.errors import ConfigError, NotFoundError, PermissionDenied, Sign
 from reflection.store import Store
 from reflection.team import access, accounts
 
+pytestmark = pytest.mark.both_backends
+
 # --- roles -------------------------------------------------------------------------------------
 
 ADMIN_ONLY = ("import", "run", "bulk", "export", "assign", "adjudicate", "users", "paths")

@@ -13,6 +13,7 @@ import click
 from ..config import default_db_path
 from ..errors import ReflectionError
 from ..store import Store
+from ..store.postgres import is_url
 
 
 class _Group(click.Group):
@@ -29,18 +30,23 @@ class _Group(click.Group):
 def db_option(function):
     return click.option(
         "--db",
-        type=click.Path(dir_okay=False, path_type=Path),
         default=None,
-        help="SQLite database (default: $REFLECTION_DB, then ./reflection.db).",
+        help="SQLite database file, or postgresql://user@host:port/name"
+        " (default: $REFLECTION_DB, then ./reflection.db).",
     )(function)
 
 
 @contextlib.contextmanager
-def open_store(db: Path | None) -> Iterator[Store]:
+def open_store(db: str | Path | None) -> Iterator[Store]:
     """The store for one command. A database file the command created and left blank (a
     read-only command, or one that failed before writing) is removed again: a command never
-    leaves an empty reflection.db behind."""
-    path = Path(db or default_db_path())
+    leaves an empty reflection.db behind. A postgresql:// URL opens PostgreSQL."""
+    target = db or default_db_path()
+    if is_url(str(target)):
+        with Store(str(target)) as store:
+            yield store
+        return
+    path = Path(target)
     created = not path.exists()
     store = Store(path)
     try:

@@ -24,7 +24,7 @@ from pathlib import Path
 
 import click
 
-from ..config import default_db_path
+from ..config import default_db_path, is_db_url
 from ..demo import app_path, build_demo
 from ..errors import ConfigError
 from ..team import accounts, oidc
@@ -96,7 +96,7 @@ def _refuse_open_server(host: str, signin: bool, no_auth: bool) -> None:
 
 
 def serve(
-    db: Path,
+    db: Path | str,
     *,
     port: int | None = None,
     headless: bool = False,
@@ -108,7 +108,7 @@ def serve(
 ) -> int:
     """Start the app on `db` and return the exit status when it stops."""
     app = app_path()
-    db = Path(db).resolve()
+    db = db if is_db_url(db) else Path(db).resolve()
     files = [secrets] if secrets else oidc.default_secrets_files(app.parent)
     if secrets and not secrets.is_file():
         raise ConfigError(f"{secrets}: no such secrets file")
@@ -116,7 +116,7 @@ def serve(
     with open_store(db) as store:  # also creates or migrates the file before the app opens it
         signin = accounts.sign_in_enabled(store, bool(providers))
     _refuse_open_server(host, signin, no_auth)
-    roots = resolve_roots(data_roots or [db.parent])
+    roots = resolve_roots(data_roots or [Path.cwd() if isinstance(db, str) else db.parent])
     for root in roots:
         if not root.is_dir():
             raise ConfigError(f"--data-root {root}: not a folder")

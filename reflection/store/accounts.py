@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-import sqlite3
 from dataclasses import dataclass, field
 
 from ..errors import ConfigError
-from .base import StoreBase, now
+from .base import INTEGRITY_ERRORS, StoreBase, now
 
 
 @dataclass(frozen=True)
@@ -45,7 +44,7 @@ class AccountStore(StoreBase):
                     " updated_at) VALUES (?, ?, ?, ?, ?, ?)",
                     [name, role, kind, password_hash, stamp, stamp],
                 )
-        except sqlite3.IntegrityError as exc:
+        except INTEGRITY_ERRORS as exc:
             raise ConfigError(f"{self.path}: an account named {name!r} already exists") from exc
         return Account(name, role, kind, password_hash, stamp, stamp)
 

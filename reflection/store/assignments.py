@@ -27,10 +27,10 @@ class AssignmentStore(ReviewStore):
         # A skip-scan over the key: one seek per reviewer, not a read of every row.
         rows = self.conn.execute(
             "WITH RECURSIVE r(name) AS (SELECT min(reviewer) FROM assignments"
-            " WHERE dataset_id = ?1 UNION ALL SELECT (SELECT min(reviewer) FROM assignments"
-            " WHERE dataset_id = ?1 AND reviewer > r.name) FROM r WHERE r.name IS NOT NULL)"
+            " WHERE dataset_id = ? UNION ALL SELECT (SELECT min(reviewer) FROM assignments"
+            " WHERE dataset_id = ? AND reviewer > r.name) FROM r WHERE r.name IS NOT NULL)"
             " SELECT name FROM r WHERE name IS NOT NULL",
-            [dataset_id],
+            [dataset_id, dataset_id],
         )
         return [row[0] for row in rows]
 

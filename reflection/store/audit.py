@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from .base import StoreBase, dumps, loads, now
+from .base import StoreBase, dumps, inserted_id, loads, now
 from .runs import scrub
 
 
@@ -42,10 +42,11 @@ class AuditStore(StoreBase):
         with self.transaction():
             cursor = self.conn.execute(
                 "INSERT INTO audit (created_at, actor, action, target, dataset_id, detail)"
-                " VALUES (?, ?, ?, ?, ?, ?)",
+                " VALUES (?, ?, ?, ?, ?, ?) RETURNING id",
                 [event.created_at, actor, action, target, dataset_id, dumps(event.detail)],
             )
-        return AuditEvent(**{**event.__dict__, "id": cursor.lastrowid})
+            event_id = inserted_id(cursor)
+        return AuditEvent(**{**event.__dict__, "id": event_id})
 
     def audit_events(
         self, *, action: str | None = None, actor: str | None = None, limit: int | None = None

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import itertools
 import json
 import sqlite3
 from collections.abc import Iterable, Iterator
@@ -10,9 +11,10 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Self
 
-import sqlite_utils
-
+from ..config import db_key
 from ..errors import StoreError
+from .connection import POSTGRESQL, SQLITE, Connection, Cursor
+from .postgres import PgConnection, integrity_errors, is_url
 from .schema import ensure_schema
 
 BUSY_TIMEOUT_MS = 30_000
@@ -48,17 +50,34 @@ def from_db_candidate(value: int | None) -> int | None:
     return value or None
 
 
-def inserted_id(cursor: sqlite3.Cursor) -> int:
-    """The id of the row an INSERT on this cursor just added."""
-    if cursor.lastrowid is None:  # only when the cursor never inserted a row
+def inserted_id(cursor: Cursor) -> int:
+    """The id an `INSERT ... RETURNING id` on this cursor just added."""
+    rows = cursor.fetchall()  # all of them: SQLite finishes the INSERT as its rows are read
+    row = rows[0] if rows else None
+    if row is None:  # only when the statement inserted nothing
         raise StoreError("the database did not report the id of the row it inserted")
-    return cursor.lastrowid
+    return int(row[0])
+
+
+# A UNIQUE or foreign key violation, whichever database raised it.
+INTEGRITY_ERRORS: tuple[type[BaseException], ...] = (sqlite3.IntegrityError, *integrity_errors())
+_savepoints = itertools.count(1)
 
 
 class StoreBase:
-    """Owns the SQLite connection. One Store per thread, or pass check_same_thread deliberately."""
+    """Owns the connection: a SQLite file, or PostgreSQL given a `postgresql://` URL.
+
+    One Store per thread, or pass check_same_thread deliberately (SQLite).
+    """
+
+    dialect = SQLITE
+    path: Path | str  # the SQLite file, or PostgreSQL's URL without its password
 
     def __init__(self, path: str | Path, *, check_same_thread: bool = True):
+        self.target = db_key(path)  # what opens it again (a URL keeps its password here only)
+        if is_url(path):
+            self._open_postgres(str(path))
+            return
         self.path = Path(path)
         if self.path.is_dir():
             raise StoreError(f"{self.path}: is a directory, not a database file")
@@ -77,25 +96,41 @@ class StoreBase:
             conn.execute("PRAGMA journal_mode = WAL")
             conn.execute("PRAGMA synchronous = NORMAL")
             conn.execute("PRAGMA foreign_keys = ON")
-            self.db = sqlite_utils.Database(conn)
-            ensure_schema(self.db)
+            self._conn: Connection = conn
+            ensure_schema(conn, SQLITE)
         except sqlite3.DatabaseError as exc:
             raise StoreError(
                 f"{self.path}: cannot open as a Reflection Studio database ({exc})"
             ) from exc
 
+    def _open_postgres(self, url: str) -> None:
+        conn = PgConnection(url)
+        self.dialect = POSTGRESQL
+        self.path = conn.url  # the URL without its password: a label for messages and caches
+        self.url = url
+        self._conn = conn
+        try:
+            ensure_schema(conn, POSTGRESQL)
+        except BaseException:
+            conn.close()
+            raise
+
     def close(self) -> None:
-        self.db.close()
+        self._conn.close()
 
     def is_blank(self) -> bool:
         """Whether the database holds nothing but its schema: no row in any table."""
-        names = [
-            row[0]
-            for row in self.conn.execute(
+        if self.dialect == POSTGRESQL:
+            sql = (
+                "SELECT table_name FROM information_schema.tables WHERE table_schema ="
+                " current_schema() AND table_type = 'BASE TABLE' AND table_name != '_migrations'"
+            )
+        else:
+            sql = (
                 "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite%'"
                 " AND name != '_migrations' AND name NOT LIKE '%\\_fts\\_%' ESCAPE '\\'"
             )
-        ]
+        names = [row[0] for row in self.conn.execute(sql)]
         return not any(
             self.conn.execute(f'SELECT 1 FROM "{name}" LIMIT 1').fetchone() for name in names
         )
@@ -107,17 +142,26 @@ class StoreBase:
         self.close()
 
     @property
-    def conn(self) -> sqlite3.Connection:
-        return self.db.conn
+    def conn(self) -> Connection:
+        return self._conn
 
     @contextlib.contextmanager
     def transaction(self) -> Iterator[None]:
         """All or nothing. Nested calls become savepoints of the outer transaction."""
         if self.conn.in_transaction:
-            with self.db.atomic():
+            name = f"sp{next(_savepoints)}"
+            self.conn.execute(f"SAVEPOINT {name}")
+            try:
                 yield
+            except BaseException:
+                self.conn.execute(f"ROLLBACK TO SAVEPOINT {name}")
+                self.conn.execute(f"RELEASE SAVEPOINT {name}")
+                raise
+            else:
+                self.conn.execute(f"RELEASE SAVEPOINT {name}")
             return
-        self.conn.execute("BEGIN IMMEDIATE")
+        # SQLite: take the write lock up front. PostgreSQL locks rows as it writes them.
+        self.conn.execute("BEGIN IMMEDIATE" if self.dialect == SQLITE else "BEGIN")
         try:
             yield
         except BaseException:

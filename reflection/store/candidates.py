@@ -7,7 +7,7 @@ from typing import Any
 
 from ..errors import NotFoundError
 from ..records import CANDIDATE_KINDS, Candidate
-from .base import StoreBase, dumps, inserted_id, json_list, loads, now
+from .base import StoreBase, dumps, json_list, loads, now
 
 _FIELDS = (
     "sample_id", "kind", "parent_id", "instruction", "input", "output", "critique", "raw",
@@ -42,17 +42,17 @@ class CandidateStore(StoreBase):
         ids: list[int] = []
         sql = (
             f"INSERT INTO candidates ({', '.join(_FIELDS)}) VALUES ({', '.join('?' * len(_FIELDS))})"
-            " ON CONFLICT (job_key) DO NOTHING"
+            " ON CONFLICT (job_key) DO NOTHING RETURNING id"
         )
         with self.transaction():
             for candidate in candidates:
-                cursor = self.conn.execute(sql, _row(candidate, created))
-                if cursor.rowcount == 0:  # job already stored by an earlier run
-                    candidate_id: int = self.scalar(
+                added = self.conn.execute(sql, _row(candidate, created)).fetchall()
+                if added:
+                    candidate_id: int = added[0][0]
+                else:  # job already stored by an earlier run
+                    candidate_id = self.scalar(
                         "SELECT id FROM candidates WHERE job_key = ?", [candidate.job_key]
                     )
-                else:
-                    candidate_id = inserted_id(cursor)
                 candidate.id = candidate_id
                 ids.append(candidate_id)
         return ids

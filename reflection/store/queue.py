@@ -26,6 +26,8 @@ from ..records import (
 )
 from ..records import REVIEW_STATUSES as STATUSES
 from .base import StoreBase, json_list
+from .connection import POSTGRESQL
+from .postgres import search_sql, tsquery
 
 SORT_KEYS = ("position", "id", "confidence", "original", "candidate", "change")
 VERSIONS = ("original", "candidate", "change")
@@ -184,7 +186,15 @@ class QueueStore(StoreBase):
             where.append(self._flags_sql(q.flags, dataset_id, params))
         for item in q.ranges:
             where.append(self._range_sql(item, params))
-        if q.text.strip():
+        if q.text.strip() and self.dialect == POSTGRESQL:
+            match = tsquery(q.text)
+            if match:
+                where.append(
+                    f"s.id IN ({search_sql('samples')} UNION SELECT c.sample_id FROM candidates c"
+                    f" WHERE c.id IN ({search_sql('candidates')}))"
+                )
+                params += [match, match]
+        elif q.text.strip():
             match = fts_query(q.text)
             if match:
                 # One UNIONed id set (not two ORed ones): half the time at 100k samples.

@@ -14,7 +14,16 @@ from typing import Any
 
 from ..errors import NotFoundError, ReflectionError
 from ..records import DECISIONS, UNDECIDED, Review, SampleState
-from .base import StoreBase, dumps, from_db_candidate, json_list, loads, now, to_db_candidate
+from .base import (
+    StoreBase,
+    dumps,
+    from_db_candidate,
+    inserted_id,
+    json_list,
+    loads,
+    now,
+    to_db_candidate,
+)
 from .tracks import (
     REVIEW_KINDS,
     STATUS_OF_DECISION,
@@ -86,7 +95,7 @@ class ReviewStore(StoreBase):
         review.created_at = review.created_at or now()
         cursor = self.conn.execute(
             "INSERT INTO reviews (sample_id, decision, candidate_id, annotator, note, tags,"
-            " run_id, created_at, kind) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            " run_id, created_at, kind) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
             [
                 review.sample_id,
                 review.decision,
@@ -99,7 +108,7 @@ class ReviewStore(StoreBase):
                 review.kind,
             ],
         )
-        review.id = cursor.lastrowid
+        review.id = inserted_id(cursor)
         if review.decision == "undo":
             self.replay_sample(review.sample_id, sample["dataset_id"])
             return
@@ -136,8 +145,12 @@ class ReviewStore(StoreBase):
 
     def _set_track(self, dataset_id: int, track: Track, review: Review) -> None:
         self.conn.execute(
-            "INSERT OR REPLACE INTO reviewer_state (sample_id, kind, reviewer, dataset_id, status,"
-            " review_id, candidate_id, annotator, decided_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            "INSERT INTO reviewer_state (sample_id, kind, reviewer, dataset_id, status,"
+            " review_id, candidate_id, annotator, decided_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"
+            " ON CONFLICT (sample_id, kind, reviewer) DO UPDATE SET dataset_id = excluded.dataset_id,"
+            " status = excluded.status, review_id = excluded.review_id,"
+            " candidate_id = excluded.candidate_id, annotator = excluded.annotator,"
+            " decided_at = excluded.decided_at",
             [
                 review.sample_id,
                 track[0],
@@ -188,8 +201,12 @@ class ReviewStore(StoreBase):
             self.conn.execute("DELETE FROM sample_state WHERE sample_id = ?", [sample_id])
             return
         self.conn.execute(
-            "INSERT OR REPLACE INTO sample_state (sample_id, dataset_id, status, review_id,"
-            " candidate_id, annotator, decided_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
+            "INSERT INTO sample_state (sample_id, dataset_id, status, review_id,"
+            " candidate_id, annotator, decided_at) VALUES (?, ?, ?, ?, ?, ?, ?)"
+            " ON CONFLICT (sample_id) DO UPDATE SET dataset_id = excluded.dataset_id,"
+            " status = excluded.status, review_id = excluded.review_id,"
+            " candidate_id = excluded.candidate_id, annotator = excluded.annotator,"
+            " decided_at = excluded.decided_at",
             [
                 sample_id,
                 dataset_id,

@@ -8,7 +8,7 @@ from typing import Any
 
 from ..errors import NotFoundError
 from ..records import Run, stored_id
-from .base import StoreBase, dumps, loads, now
+from .base import StoreBase, dumps, inserted_id, loads, now
 
 # Setting names that may hold a secret: never written to the database.
 _SECRET_WORDS = ("key", "token", "secret", "password", "authorization")
@@ -41,10 +41,10 @@ class RunStore(StoreBase):
         with self.transaction():
             cursor = self.conn.execute(
                 "INSERT INTO runs (kind, dataset_id, status, settings, counters, started_at)"
-                " VALUES (?, ?, ?, ?, ?, ?)",
+                " VALUES (?, ?, ?, ?, ?, ?) RETURNING id",
                 [kind, dataset_id, run.status, dumps(run.settings), "{}", run.started_at],
             )
-        run.id = cursor.lastrowid
+            run.id = inserted_id(cursor)
         return run
 
     def update_run(
@@ -134,7 +134,9 @@ class RunStore(StoreBase):
     ) -> None:
         with self.transaction():
             self.conn.execute(
-                "INSERT OR REPLACE INTO oracle_cache (key, model, request, response, created_at)"
-                " VALUES (?, ?, ?, ?, ?)",
+                "INSERT INTO oracle_cache (key, model, request, response, created_at)"
+                " VALUES (?, ?, ?, ?, ?) ON CONFLICT (key) DO UPDATE SET model = excluded.model,"
+                " request = excluded.request, response = excluded.response,"
+                " created_at = excluded.created_at",
                 [key, model, dumps(scrub(request)), dumps(response), now()],
             )

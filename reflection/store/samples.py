@@ -9,6 +9,7 @@ from typing import Any
 from ..errors import NotFoundError
 from ..records import Dataset, Sample, content_hash, sample_flags
 from .base import StoreBase, dumps, json_list, loads, now
+from .connection import SQLITE
 
 _SAMPLE_COLUMNS = (
     "dataset_id, position, source, instruction, input, output, system, history, meta, flags,"
@@ -96,7 +97,7 @@ class SampleStore(StoreBase):
                 rows,
             )
             added = self.count_samples(dataset_id) - before
-            if added:
+            if added and self.dialect == SQLITE:  # PostgreSQL's GIN index keeps itself
                 # Full-text index of the new rows (see migration m004): ids only grow.
                 self.conn.execute(
                     "INSERT INTO samples_fts (rowid, instruction, input, output)"

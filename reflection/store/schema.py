@@ -7,9 +7,10 @@ Applied names are recorded in the `_migrations` table.
 from __future__ import annotations
 
 from collections.abc import Callable
+from datetime import UTC, datetime
 
-import sqlite_utils
-
+from .connection import POSTGRESQL, Connection
+from .postgres import SEARCH_TEXT
 from .schema_team import (
     _script,
     m010_audit,
@@ -19,7 +20,7 @@ from .schema_team import (
 )
 
 
-def m001_initial(db: sqlite_utils.Database) -> None:
+def m001_initial(db: Connection) -> None:
     _script(
         db,
         """
@@ -138,8 +139,15 @@ def m001_initial(db: sqlite_utils.Database) -> None:
     )
 
 
-def m002_review_queue(db: sqlite_utils.Database) -> None:
+def m002_review_queue(db: Connection) -> None:
     """Full-text search over samples and candidates, and indexes for review-queue filters."""
+    if _dialect(db) == POSTGRESQL:
+        # A GIN index over the same tsvector expression the search queries use.
+        for table in ("samples", "candidates"):
+            db.execute(f"CREATE INDEX {table}_fts ON {table} USING GIN (({SEARCH_TEXT}))")
+        db.execute("CREATE INDEX scores_metric_value ON scores(metric, value)")
+        db.execute("CREATE INDEX candidates_status ON candidates(status, sample_id)")
+        return
     # External-content FTS5 tables: the text stays in samples/candidates, triggers keep the
     # index in step. Statements one by one: trigger bodies contain semicolons.
     for table in ("samples", "candidates"):
@@ -165,7 +173,7 @@ def m002_review_queue(db: sqlite_utils.Database) -> None:
     db.execute("CREATE INDEX candidates_status ON candidates(status, sample_id)")
 
 
-def m003_spotchecks(db: sqlite_utils.Database) -> None:
+def m003_spotchecks(db: Connection) -> None:
     """Spot-checks: seeded random draws of a dataset's samples, each kept as its own queue."""
     _script(
         db,
@@ -196,19 +204,20 @@ def m003_spotchecks(db: sqlite_utils.Database) -> None:
     )
 
 
-def m004_bulk_sample_index(db: sqlite_utils.Database) -> None:
+def m004_bulk_sample_index(db: Connection) -> None:
     """Samples are immutable and only `add_samples` inserts them, so it indexes them for
     full-text search in one INSERT ... SELECT after the rows are in: several times faster on
     large imports than the per-row trigger."""
-    db.execute("DROP TRIGGER samples_fts_insert")
+    if _dialect(db) != POSTGRESQL:  # PostgreSQL's index is an expression index: no trigger
+        db.execute("DROP TRIGGER samples_fts_insert")
 
 
-def m005_suggestion_decision(db: sqlite_utils.Database) -> None:
+def m005_suggestion_decision(db: Connection) -> None:
     """A suggestion can propose leaving a sample out (selection rules drop misaligned pairs)."""
     db.execute("ALTER TABLE suggestions ADD COLUMN decision TEXT NOT NULL DEFAULT 'accept'")
 
 
-def m006_dashboard_scores(db: sqlite_utils.Database) -> None:
+def m006_dashboard_scores(db: Connection) -> None:
     """A covering index for per-metric, per-dataset score aggregates (dashboard histograms)."""
     # Ordered by sample then version, so a dataset's id range is one index range and each
     # original sits right before its candidates (the shift query pairs them in one pass).
@@ -217,12 +226,12 @@ def m006_dashboard_scores(db: sqlite_utils.Database) -> None:
     )
 
 
-def m007_review_flag_index(db: sqlite_utils.Database) -> None:
+def m007_review_flag_index(db: Connection) -> None:
     """A partial index of flagged samples: flag lists and flag filters skip the unflagged."""
     db.execute("CREATE INDEX samples_flagged ON samples(dataset_id, flags) WHERE flags != '[]'")
 
 
-def m008_review_range_index(db: sqlite_utils.Database) -> None:
+def m008_review_range_index(db: Connection) -> None:
     """Score-range and score-flag filters read only this index (3x faster at 100k samples);
     it supersedes m002's (metric, value) index, which is its prefix."""
     db.execute("DROP INDEX scores_metric_value")
@@ -240,7 +249,7 @@ SCORE_CHANGES_SELECT = (
 )
 
 
-def m009_score_changes(db: sqlite_utils.Database) -> None:
+def m009_score_changes(db: Connection) -> None:
     """Score changes (reflected minus original) as their own indexed table."""
     db.execute(
         "CREATE TABLE score_changes (sample_id INTEGER NOT NULL, candidate_id INTEGER NOT NULL,"
@@ -251,7 +260,7 @@ def m009_score_changes(db: sqlite_utils.Database) -> None:
     db.execute(f"INSERT INTO score_changes {SCORE_CHANGES_SELECT}")
 
 
-MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [
+MIGRATIONS: list[Callable[[Connection], None]] = [
     m001_initial,
     m002_review_queue,
     m003_spotchecks,
@@ -268,8 +277,33 @@ MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [
 ]
 
 
-def ensure_schema(db: sqlite_utils.Database) -> list[str]:
+def _dialect(db: Connection) -> str:
+    return str(getattr(db, "dialect", "sqlite"))
+
+
+# PostgreSQL: one advisory lock key for migrating, so two servers starting at once take turns.
+MIGRATION_LOCK = 7_140_212_310
+
+
+def ensure_schema(db: Connection, dialect: str = "sqlite") -> list[str]:
     """Apply every migration not yet applied, each in its own transaction; return their names."""
+    postgres = dialect == POSTGRESQL
+    if postgres:
+        db.execute("SELECT pg_advisory_lock(?)", [MIGRATION_LOCK])
+    try:
+        return _migrate(db, postgres)
+    finally:
+        if postgres:
+            db.execute("SELECT pg_advisory_unlock(?)", [MIGRATION_LOCK])
+
+
+def _migrate(db: Connection, postgres: bool) -> list[str]:
+    if postgres:
+        # Account names compare without case on both: SQLite's NOCASE, an ICU collation here.
+        db.execute(
+            "DO $$ BEGIN CREATE COLLATION IF NOT EXISTS nocase (provider = icu,"
+            " locale = 'und-u-ks-level2', deterministic = false); END $$"
+        )
     db.execute(
         "CREATE TABLE IF NOT EXISTS _migrations (name TEXT PRIMARY KEY, applied_at TEXT NOT NULL)"
     )
@@ -277,14 +311,14 @@ def ensure_schema(db: sqlite_utils.Database) -> list[str]:
     for migration in MIGRATIONS:
         name = migration.__name__
         # BEGIN IMMEDIATE so two processes opening a new file don't both migrate it.
-        db.execute("BEGIN IMMEDIATE")
+        db.execute("BEGIN" if postgres else "BEGIN IMMEDIATE")
         try:
             done = db.execute("SELECT 1 FROM _migrations WHERE name = ?", [name]).fetchone()
             if not done:
                 migration(db)
                 db.execute(
-                    "INSERT INTO _migrations (name, applied_at) VALUES (?, datetime('now'))",
-                    [name],
+                    "INSERT INTO _migrations (name, applied_at) VALUES (?, ?)",
+                    [name, datetime.now(UTC).isoformat(timespec="seconds")],
                 )
                 applied.append(name)
             db.execute("COMMIT")

@@ -8,20 +8,19 @@ from __future__ import annotations
 
 from typing import Any
 
-import sqlite_utils
-
 from ..records import Review
+from .connection import Connection
 from .tracks import STATUS_OF_DECISION, tracks_in_force
 
 
-def _script(db: sqlite_utils.Database, sql: str) -> None:
+def _script(db: Connection, sql: str) -> None:
     # Not executescript(): it commits first, which would break the migration's transaction.
     for statement in sql.split(";"):
         if statement.strip():
             db.execute(statement)
 
 
-def m010_audit(db: sqlite_utils.Database) -> None:
+def m010_audit(db: Connection) -> None:
     """An append-only log of who did what to accounts, assignments and adjudications."""
     db.execute(
         "CREATE TABLE audit (id INTEGER PRIMARY KEY, created_at TEXT NOT NULL,"
@@ -31,7 +30,7 @@ def m010_audit(db: sqlite_utils.Database) -> None:
     db.execute("CREATE INDEX audit_action ON audit(action, id)")
 
 
-def m011_accounts(db: sqlite_utils.Database) -> None:
+def m011_accounts(db: Connection) -> None:
     """Accounts (built-in with an argon2 hash, or an OIDC e-mail address) and sign-in failures.
 
     Names are unique whatever their case (`Alice` and `alice` are one account). Failures are
@@ -58,7 +57,7 @@ def m011_accounts(db: sqlite_utils.Database) -> None:
     )
 
 
-def m012_assignments(db: sqlite_utils.Database) -> None:
+def m012_assignments(db: Connection) -> None:
     """Team review: who is assigned which sample, each reviewer's decision in force, and
     adjudications (reviews of kind `adjudication`). See store/tracks.py for the model."""
     _script(
@@ -126,7 +125,7 @@ def m012_assignments(db: sqlite_utils.Database) -> None:
             )  # fmt: skip
 
 
-def m015_review_origins(db: sqlite_utils.Database) -> None:
+def m015_review_origins(db: Connection) -> None:
     """Where an imported review came from; `key` makes a second import of a file add nothing."""
     db.execute(
         "CREATE TABLE review_origins (review_id INTEGER PRIMARY KEY REFERENCES reviews(id),"

@@ -119,8 +119,12 @@ class ScoreStore(StoreBase):
         ]
         with self.transaction():
             self.conn.executemany(
-                "INSERT OR REPLACE INTO suggestions (sample_id, candidate_id, rule, reason,"
-                " confidence, run_id, created_at, decision) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                "INSERT INTO suggestions (sample_id, candidate_id, rule, reason,"
+                " confidence, run_id, created_at, decision) VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
+                " ON CONFLICT (sample_id) DO UPDATE SET candidate_id = excluded.candidate_id,"
+                " rule = excluded.rule, reason = excluded.reason,"
+                " confidence = excluded.confidence, run_id = excluded.run_id,"
+                " created_at = excluded.created_at, decision = excluded.decision",
                 rows,
             )
         return len(rows)

@@ -8,14 +8,13 @@ only read it back per item.
 
 from __future__ import annotations
 
-import sqlite3
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
 from ..errors import NotFoundError, ReflectionError
 from ..records import DERIVED_FLAGS
-from .base import dumps, loads, now
+from .base import INTEGRITY_ERRORS, dumps, inserted_id, loads, now
 from .queue import QueueQuery, QueueStore
 
 
@@ -68,7 +67,8 @@ class SpotCheckStore(QueueStore):
             with self.transaction():
                 cursor = self.conn.execute(
                     "INSERT INTO spotchecks (dataset_id, name, seed, size, population, stratify,"
-                    " strata, settings, annotator, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    " strata, settings, annotator, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+                    " RETURNING id",
                     [
                         spot.dataset_id,
                         spot.name,
@@ -82,14 +82,16 @@ class SpotCheckStore(QueueStore):
                         spot.created_at,
                     ],
                 )
-                spot.id = cursor.lastrowid
+                spot.id = inserted_id(cursor)
                 self.conn.executemany(
                     "INSERT INTO spotcheck_items (spotcheck_id, rank, sample_id, stratum)"
                     " VALUES (?, ?, ?, ?)",
                     [(spot.id, rank, sid, stratum) for rank, (sid, stratum) in enumerate(items, 1)],
                 )
-        except sqlite3.IntegrityError as exc:
-            if "spotchecks.dataset_id, spotchecks.name" in str(exc):
+        except INTEGRITY_ERRORS as exc:
+            # SQLite names the columns, PostgreSQL the constraint.
+            if any(key in str(exc) for key in ("spotchecks.dataset_id, spotchecks.name",
+                                               "spotchecks_dataset_id_name_key")):  # fmt: skip
                 raise ReflectionError(
                     f"a spot-check called {spot.name!r} already exists for this dataset;"
                     " choose another name or delete it first"

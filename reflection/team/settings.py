@@ -6,6 +6,7 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
+from ..config import is_db_url
 from ..errors import ConfigError
 from .paths import ROOTS_ENV, parse_roots
 
@@ -21,10 +22,12 @@ class TeamSettings:
     idle_minutes: float = DEFAULT_IDLE_MINUTES
 
     @classmethod
-    def from_env(cls, db_path: Path, environ: dict[str, str] | None = None) -> TeamSettings:
+    def from_env(cls, db_path: Path | str, environ: dict[str, str] | None = None) -> TeamSettings:
         """$REFLECTION_DATA_ROOTS (default: the database's folder), $REFLECTION_SESSION_IDLE."""
         env = os.environ if environ is None else environ
-        roots = parse_roots(env.get(ROOTS_ENV)) or [Path(db_path).resolve().parent]
+        # A PostgreSQL database has no folder: then the working directory, unless configured.
+        default = Path.cwd() if is_db_url(db_path) else Path(db_path).resolve().parent
+        roots = parse_roots(env.get(ROOTS_ENV)) or [default]
         raw = env.get(IDLE_ENV, "").strip()
         try:
             idle = float(raw) if raw else DEFAULT_IDLE_MINUTES

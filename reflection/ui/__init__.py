@@ -7,6 +7,7 @@ store, dataset picker, annotator, flash messages), `nav` (page files, header, li
 agreement) and `home` (the overview).
 """
 
+from ..config import db_label
 from .auth import (
     User,
     allowed,
@@ -72,6 +73,7 @@ __all__ = [
     "current_user",
     "dataset_overview",
     "dataset_picker",
+    "db_label",
     "db_path",
     "decide_or_ask",
     "escaped",

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import streamlit as st
 
+from ..config import db_label
 from ..team import access
 from .session import ROLE_KEY, db_path
 
@@ -78,7 +79,7 @@ def page_header(title: str, icon: str = "🪞", *, caption: str | None = None) -
     st.title(title)
     if caption:
         st.caption(caption)
-    st.sidebar.caption(f"Database: `{db_path()}`")
+    st.sidebar.caption(f"Database: `{db_label(db_path())}`")
 
 
 def sidebar_navigation() -> None:

@@ -17,7 +17,7 @@ from pathlib import Path
 import streamlit as st
 
 from .. import diff
-from ..config import default_db_path
+from ..config import db_key, default_db_path
 from ..errors import ReflectionError
 from ..records import Dataset
 from ..store import Store
@@ -29,16 +29,18 @@ ACCOUNT_KEY = "_account"  # the signed-in account's name (ui.auth): the annotato
 ROLE_KEY = "_account_role"  # its role as of this run (ui.auth), for what navigation shows
 
 
-def db_path() -> Path:
-    """The database this app works on: $REFLECTION_DB, then ./reflection.db."""
+def db_path() -> Path | str:
+    """The database this app works on: $REFLECTION_DB, then ./reflection.db (a file path, or
+    a postgresql:// URL: show it with `db_label`, never as it is)."""
     return default_db_path()
 
 
 def get_store() -> Store:
     """This session's Store on the database named by REFLECTION_DB (opened once per session)."""
-    path = db_path().resolve()
+    target = db_path()
+    path = target if isinstance(target, str) else target.resolve()
     store = st.session_state.get(_STORE_KEY)
-    if store is None or store.path != path:
+    if store is None or store.target != db_key(path):
         if store is not None:
             store.close()
         try:
