@@ -4,7 +4,7 @@ One click group (`common.main`); its commands live in modules by concern (data, 
 oracle, scoring, serve, team, team_review), which register themselves on it when imported here.
 """
 
-from . import candidates, data, learn, oracle, scoring, serve, team, team_review
+from . import candidates, data, learn, migrate, oracle, scoring, serve, team, team_review
 from .common import main
 
 __all__ = [
@@ -12,6 +12,7 @@ __all__ = [
     "data",
     "learn",
     "main",
+    "migrate",
     "oracle",
     "scoring",
     "serve",

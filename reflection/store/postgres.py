@@ -24,6 +24,7 @@ their own PostgreSQL versions (a `tsvector` expression with a GIN index; advisor
 from __future__ import annotations
 
 import functools
+import itertools
 import json
 import re
 from collections.abc import Iterable, Iterator, Sequence
@@ -89,6 +90,9 @@ def _params(params: Sequence[Any] | None, arrays: tuple[int, ...]) -> Sequence[A
     for index in arrays:
         out[index] = json.loads(out[index])
     return out
+
+
+_cursors = itertools.count(1)
 
 
 class PgCursor:
@@ -158,6 +162,17 @@ class PgConnection:
         batch = (_params(row, arrays) or () for row in rows)
         cursor.executemany(text, batch)
         return PgCursor(cursor)
+
+    def stream(
+        self, sql: str, params: Sequence[Any] | None = None, size: int = 5_000
+    ) -> Iterator[Any]:
+        """Rows of a query read a batch at a time through a server-side cursor (a plain
+        cursor would hold the whole result in memory)."""
+        text, arrays = translate(sql)
+        with self.raw.transaction(), self.raw.cursor(name=f"stream_{next(_cursors)}") as cursor:
+            cursor.itersize = size
+            cursor.execute(text, _params(params, arrays))
+            yield from cursor
 
     def close(self) -> None:
         self.raw.close()
