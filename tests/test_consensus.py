@@ -196,3 +196,7 @@ def test_assign_reassign_and_progress_commands(tmp_path):
     bad = runner.invoke(main, ["assign", "--db", db, "--reviewers", "a", "--overlap", "2"])
     assert bad.exit_code == 1
     assert "overlap 2: must be between 1 and the number of reviewers (1)" in bad.output
+
+
+# Every test here runs on SQLite and on PostgreSQL (conftest.pytest_generate_tests).
+pytestmark = pytest.mark.both_backends

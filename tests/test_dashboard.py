@@ -170,3 +170,7 @@ def test_version_changes_with_every_write(store, built):
     decide(store, built, {3: ("accept", None)}, "ana")
     after = store.version()
     assert after["reviews"] > before["reviews"] and after["scores"] == before["scores"]
+
+
+# Every test here runs on SQLite and on PostgreSQL (conftest.pytest_generate_tests).
+pytestmark = pytest.mark.both_backends

@@ -185,3 +185,7 @@ def test_cli_create_show_promote_and_reflect_uses_it(store, templates, fake_orac
     assert "promoted" in reflected.output
     run = store.query_one("SELECT settings FROM runs WHERE kind = 'reflect' ORDER BY id DESC")
     assert winner in run["settings"]
+
+
+# Every test here runs on SQLite and on PostgreSQL (conftest.pytest_generate_tests).
+pytestmark = pytest.mark.both_backends

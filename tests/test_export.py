@@ -149,3 +149,7 @@ def test_chat_export_of_candidate(curated, tmp_path):
     export_dataset(curated, "d", tmp_path / "c.jsonl", "openai")
     first = json.loads((tmp_path / "c.jsonl").read_text().splitlines()[0])
     assert first["messages"][-1] == {"role": "assistant", "content": "A0 better"}
+
+
+# Every test here runs on SQLite and on PostgreSQL (conftest.pytest_generate_tests).
+pytestmark = pytest.mark.both_backends

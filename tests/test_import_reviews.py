@@ -167,3 +167,7 @@ def test_unknown_shape_and_cli(ds, tmp_path):
     )
     assert run.exit_code == 0, run.output
     assert "Imported 1 reviews" in run.output and store.state(ids[0]).annotator == "zoe"
+
+
+# Every test here runs on SQLite and on PostgreSQL (conftest.pytest_generate_tests).
+pytestmark = pytest.mark.both_backends

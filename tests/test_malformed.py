@@ -12,6 +12,7 @@ import pytest
 
 from reflection.errors import InputError
 from reflection.ingest.datasets import import_dataset
+from reflection.store.copy import columns, digest, table_names
 
 
 def _jsonl(*records) -> bytes:
@@ -219,8 +220,9 @@ CORPUS = [
 ]
 
 
-def _snapshot(store) -> list[str]:
-    return list(store.conn.iterdump())
+def _snapshot(store) -> list[tuple[str, int, str]]:
+    """Every table's rows and content digest: any change to any row shows (both backends)."""
+    return [(t, *digest(store, t, columns(store, t))) for t in sorted(table_names(store))]
 
 
 @pytest.mark.parametrize(
@@ -250,3 +252,7 @@ def test_malformed_file_names_file_and_place_and_changes_nothing(
 
 def test_corpus_is_large_enough():
     assert len(CORPUS) >= 25
+
+
+# Every test here runs on SQLite and on PostgreSQL (conftest.pytest_generate_tests).
+pytestmark = pytest.mark.both_backends

@@ -254,13 +254,13 @@ def test_stop_event_ends_early_and_a_rerun_finishes(store, dataset, fake_oracle)
     assert store.count_candidates() == 12
 
 
-def test_runs_from_a_background_thread_with_its_own_store(tmp_path, dataset, fake_oracle):
+def test_runs_from_a_background_thread_with_its_own_store(store_target, dataset, fake_oracle):
     from reflection.store import Store
 
     seen, result = [], {}
 
     def work():
-        with Store(tmp_path / "test.db") as own:
+        with Store(store_target) as own:
             result["summary"] = reflect_dataset(own, "alpaca", mode="response",
                                                 oracle=_config(fake_oracle), progress=seen.append)  # fmt: skip
 
@@ -325,3 +325,7 @@ def test_request_key_covers_model_messages_and_parameters():
     assert request_key(body) == request_key(dict(reversed(list(body.items()))))
     assert request_key(body) != request_key({**body, "temperature": 0.2})
     assert request_key(body) != request_key({**body, "model": "n"})
+
+
+# Every test here runs on SQLite and on PostgreSQL (conftest.pytest_generate_tests).
+pytestmark = pytest.mark.both_backends

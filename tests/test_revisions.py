@@ -160,3 +160,7 @@ def test_cli_export_revisions(edited, tmp_path):
     assert result.exit_code == 0, result.output
     assert "Wrote 1 revision pairs" in result.output
     assert [json.loads(x)["sample_id"] for x in out.read_text().splitlines()] == [ids[1]]
+
+
+# Every test here runs on SQLite and on PostgreSQL (conftest.pytest_generate_tests).
+pytestmark = pytest.mark.both_backends

@@ -431,3 +431,7 @@ def test_cli_score_suggest_stats_export(scored_store, tmp_path):
     rows = [json.loads(line) for line in out.read_text().splitlines()]
     assert [r["instruction"] for r in rows] == ["Better 0", "Instruction 1", "Instruction 3"]
     assert rows[0]["ifd_ppl"] == 0.8 and rows[0]["words_instruction"] == 2
+
+
+# Every test here runs on SQLite and on PostgreSQL (conftest.pytest_generate_tests).
+pytestmark = pytest.mark.both_backends

@@ -60,7 +60,7 @@ class AnalyticsStore(StoreBase):
             "SELECT min(id), max(id), count(*) FROM samples WHERE dataset_id = ?", [dataset_id]
         ).fetchone()
         if not n:
-            return "0", []
+            return "1 = 0", []
         if high - low + 1 == n:
             return "{col} BETWEEN ? AND ?", [low, high]
         return "{col} IN (SELECT id FROM samples WHERE dataset_id = ?)", [dataset_id]
@@ -160,7 +160,7 @@ class AnalyticsStore(StoreBase):
         return self.count(
             f"SELECT count(*) FROM (SELECT sample_id FROM scores {_BY_METRIC} WHERE metric = ?"
             f" AND scorer IN ({','.join('?' * len(scorers))})"
-            f" AND {where.format(col='sample_id')} AND value {op} ? GROUP BY sample_id)",
+            f" AND {where.format(col='sample_id')} AND value {op} ? GROUP BY sample_id) AS matched",
             [metric, *scorers, *params, value],
         )
 
@@ -196,7 +196,7 @@ class AnalyticsStore(StoreBase):
         )
         [original] = self.query(  # an aggregate: one row
             "SELECT count(*) AS offered,"
-            " coalesce(sum(status = 'accepted' AND candidate_id = 0), 0) AS accepted"
+            " count(*) FILTER (WHERE status = 'accepted' AND candidate_id = 0) AS accepted"
             " FROM sample_state WHERE dataset_id = ?"
             " AND status IN ('accepted', 'edited', 'rejected')",
             [dataset_id],

@@ -10,7 +10,7 @@ once per statement text (cached), and nowhere else:
 - `json_each(expr) j` over a JSON array column becomes `json_array_elements_text(...) AS j(value)`;
 - `json_extract(expr, ?)` becomes `jsonb_path_query_first` (the paths we use, `$.a.b`, mean the
   same in both);
-- SQLite's planner hint `+column` loses its `+`, and the `char(0)` that separates the parts
+- SQLite's planner hints go (`INDEXED BY`, the `+` of `+column`), and the `char(0)` that separates the parts
   of a key built in SQL becomes `chr(1)` (PostgreSQL text cannot hold NUL);
 - `INSERT OR IGNORE` becomes `INSERT ... ON CONFLICT DO NOTHING`;
 - in DDL: `INTEGER` is `BIGINT`, an `id INTEGER PRIMARY KEY` is an identity column, `REAL` is
@@ -41,6 +41,7 @@ _EACH = re.compile(r"\bjson_each\(([^()?]+)\)\s+(?:AS\s+)?([a-z_]\w*)\b", re.I)
 _EXTRACT = re.compile(r"\bjson_extract\(([^(),]+),\s*\?\)", re.I)
 # SQLite's unary + on a column keeps the planner off its index; PostgreSQL has no such +.
 _NO_INDEX = re.compile(r"(?<=[\s(])\+(?=[a-z_]\w*\.[a-z_])", re.I)
+_INDEXED_BY = re.compile(r"\s+INDEXED\s+BY\s+\w+", re.I)
 _CHAR0 = re.compile(r"\bchar\(0\)", re.I)
 _INSERT_IGNORE = re.compile(r"^\s*INSERT\s+OR\s+IGNORE\s+INTO\b", re.I)
 _DDL = re.compile(r"^(?:\s*--[^\n]*\n)*\s*(CREATE|ALTER)\b", re.I)
@@ -71,7 +72,7 @@ def translate(sql: str) -> tuple[str, tuple[int, ...]]:
     out = _IN_JSON.sub(in_json, sql)
     out = _EACH.sub(r"json_array_elements_text((\1)::json) AS \2(value)", out)
     out = _EXTRACT.sub(r"jsonb_path_query_first((\1)::jsonb, ?::jsonpath)", out)
-    out = _NO_INDEX.sub("", out)
+    out = _NO_INDEX.sub("", _INDEXED_BY.sub("", out))
     # A separator inside keys built from text columns; PostgreSQL text cannot hold NUL.
     out = _CHAR0.sub("chr(1)", out)
     if _INSERT_IGNORE.match(out):

@@ -103,7 +103,7 @@ class QueueStore(StoreBase):
     def queue_count(self, dataset_id: int, query: QueueQuery | None = None) -> int:
         """How many of the dataset's samples match `query`."""
         sql, params = self._queue_sql(dataset_id, query or QueueQuery(), order=False)
-        return self.count(f"SELECT count(*) FROM ({sql})", params)
+        return self.count(f"SELECT count(*) FROM ({sql}) AS matched", params)
 
     def catalog_version(self) -> tuple[int, int]:
         """(max dataset id, max sample id): changes whenever a dataset or sample is added."""
