@@ -63,12 +63,20 @@ class PgCluster:
             " -c fsync=off -c synchronous_commit=off -c full_page_writes=off"
             " -c max_connections=200"
         )
-        done = self._run("pg_ctl", "-D", str(self.data), "-o", options, "-w", "-t", "60",
+        self.options = options
+        self.start_server()
+        return self
+
+    def start_server(self) -> None:
+        done = self._run("pg_ctl", "-D", str(self.data), "-o", self.options, "-w", "-t", "60",
                          "-l", str(self.root / "server.log"), "start", check=False)  # fmt: skip
         if done.returncode:
             log = (self.root / "server.log").read_text(errors="replace")[-2000:]
             raise RuntimeError(f"pg_ctl start failed: {done.stderr}\n{log}")
-        return self
+
+    def stop_server(self) -> None:
+        """Stop the server (fast: open sessions are cut off), keeping its data."""
+        self._run("pg_ctl", "-D", str(self.data), "-m", "fast", "-w", "stop")
 
     def url(self, database: str = "postgres") -> str:
         return f"postgresql://postgres@127.0.0.1:{self.port}/{database}"
@@ -85,7 +93,7 @@ class PgCluster:
 
         self.admin(f"CREATE DATABASE {TEMPLATE}")
         with Store(self.url(TEMPLATE)):
-            pass
+            pass  # closing the last Store closes its pool: the template has no session left
 
     def new_database(self) -> str:
         """A fresh, migrated database; its URL."""

@@ -26,8 +26,10 @@ from __future__ import annotations
 import functools
 import itertools
 import json
+import os
 import re
-from collections.abc import Iterable, Iterator, Sequence
+import threading
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import Any
 
 from ..config import is_db_url, redact
@@ -127,42 +129,126 @@ class PgCursor:
         return iter(self.fetchall())
 
 
+# One pool per database per process: every Store of an app server (one per browser session)
+# borrows from it. $REFLECTION_PG_POOL sets its size.
+POOL_SIZE = int(os.environ.get("REFLECTION_PG_POOL") or 20)
+WAIT_S = 5.0  # how long to wait for a connection before saying the server is not answering
+_pools: dict[str, Any] = {}
+_users: dict[str, int] = {}  # open Stores per pool: the last one to close closes the pool
+_pools_lock = threading.Lock()
+
+
+def _pool(url: str) -> Any:
+    from psycopg_pool import ConnectionPool
+
+    with _pools_lock:
+        _users[url] = _users.get(url, 0) + 1
+        pool = _pools.get(url)
+        if pool is None:
+            pool = ConnectionPool(
+                url, min_size=1, max_size=POOL_SIZE, open=False, timeout=WAIT_S,
+                kwargs={"autocommit": True, "connect_timeout": 5}, configure=_floats,
+                # Checked as it is handed out: after a server restart, a dead connection is
+                # replaced instead of failing the next statement.
+                check=ConnectionPool.check_connection, name=redact(url),
+            )  # fmt: skip
+            pool.open(wait=False)
+            _pools[url] = pool
+        return pool
+
+
+def _unuse(url: str) -> None:
+    with _pools_lock:
+        _users[url] -= 1
+        if _users[url] > 0:
+            return
+        del _users[url]
+        pool = _pools.pop(url)
+    pool.close()
+
+
 class PgConnection:
-    """One psycopg connection in autocommit mode: the store issues BEGIN/COMMIT itself, as it
-    does on SQLite, so a statement outside a transaction commits on its own."""
+    """The store's connection to PostgreSQL, over the process's pool.
+
+    Autocommit, as on SQLite: the store issues BEGIN/COMMIT itself. A statement outside a
+    transaction borrows a pooled connection for itself (its rows are read before it goes
+    back); BEGIN keeps one until COMMIT or ROLLBACK. A connection lost outside a transaction
+    is retried once on a fresh one; inside one, the change is reported as not saved.
+    """
 
     dialect = "postgresql"
 
     def __init__(self, url: str):
         try:
-            import psycopg
+            import psycopg  # noqa: F401
+            import psycopg_pool  # noqa: F401
         except ImportError as exc:  # pragma: no cover - the postgres extra is not installed
             raise StoreError(
                 "PostgreSQL needs psycopg 3: pip install 'reflection-studio[postgres]'"
             ) from exc
-        self.url = redact(url)
+        self.url, self._key = redact(url), url
+        self._pool = _pool(url)
+        self._pinned: Any = None
+        self._closed = False
         try:
-            self.raw = psycopg.connect(url, autocommit=True, connect_timeout=10)
-        except psycopg.OperationalError as exc:
-            raise StoreError(f"{self.url}: cannot connect to PostgreSQL ({_first_line(exc)})") from None  # fmt: skip
-        _floats(self.raw)
+            self.execute("SELECT 1")  # a clear error now if the server is not there
+        except BaseException:
+            self.close()
+            raise
 
     @property
     def in_transaction(self) -> bool:
-        from psycopg.pq import TransactionStatus
-
-        return bool(self.raw.info.transaction_status != TransactionStatus.IDLE)
+        return self._pinned is not None
 
     def execute(self, sql: str, params: Sequence[Any] | None = None, /) -> PgCursor:
         text, arrays = translate(sql)
-        return PgCursor(self.raw.execute(text, _params(params, arrays)))
+        return self._run(sql, lambda conn: conn.execute(text, _params(params, arrays)))
 
     def executemany(self, sql: str, rows: Iterable[Sequence[Any]], /) -> PgCursor:
         text, arrays = translate(sql)
-        cursor = self.raw.cursor()
-        batch = (_params(row, arrays) or () for row in rows)
-        cursor.executemany(text, batch)
-        return PgCursor(cursor)
+
+        def run(conn: Any) -> Any:
+            cursor = conn.cursor()
+            cursor.executemany(text, (_params(row, arrays) or () for row in rows))
+            return cursor
+
+        return self._run(sql, run)
+
+    def _run(self, sql: str, run: Callable[[Any], Any]) -> PgCursor:
+        import psycopg
+        from psycopg_pool import PoolTimeout
+
+        verb = sql.lstrip()[:8].upper()
+        try:
+            if verb.startswith("BEGIN"):
+                self._pinned = self._pool.getconn()
+            if self._pinned is not None:
+                cursor = run(self._pinned)
+                if verb.startswith(("COMMIT", "ROLLBACK")) and "TO" not in sql.upper().split():
+                    self._release()
+                return PgCursor(cursor)
+            for attempt in (1, 2):  # a statement of its own: once more on a fresh connection
+                try:
+                    with self._pool.connection() as conn:
+                        return PgCursor(run(conn))
+                except psycopg.OperationalError:
+                    if attempt == 2:
+                        raise
+            raise AssertionError("unreachable")  # pragma: no cover
+        except PoolTimeout:
+            self._release()
+            raise StoreError(f"{self.url}: PostgreSQL is not answering (no connection in {WAIT_S:g} s); try again when it is back") from None  # fmt: skip
+        except psycopg.OperationalError as exc:
+            lost = self._pinned is not None
+            self._release()
+            if lost:
+                raise StoreError(f"{self.url}: lost the connection to PostgreSQL; this change was not saved, try again ({_first_line(exc)})") from None  # fmt: skip
+            raise StoreError(f"{self.url}: cannot reach PostgreSQL ({_first_line(exc)})") from None  # fmt: skip
+
+    def _release(self) -> None:
+        if self._pinned is not None:
+            conn, self._pinned = self._pinned, None
+            self._pool.putconn(conn)  # the pool discards it if it is broken
 
     def stream(
         self, sql: str, params: Sequence[Any] | None = None, size: int = 5_000
@@ -170,13 +256,25 @@ class PgConnection:
         """Rows of a query read a batch at a time through a server-side cursor (a plain
         cursor would hold the whole result in memory)."""
         text, arrays = translate(sql)
-        with self.raw.transaction(), self.raw.cursor(name=f"stream_{next(_cursors)}") as cursor:
+        with (
+            self._pool.connection() as conn,
+            conn.transaction(),
+            conn.cursor(name=f"stream_{next(_cursors)}") as cursor,
+        ):
             cursor.itersize = size
             cursor.execute(text, _params(params, arrays))
             yield from cursor
 
     def close(self) -> None:
-        self.raw.close()
+        if self._closed:
+            return
+        self._closed = True
+        try:
+            if self._pinned is not None:  # an open transaction is abandoned: roll it back
+                self._pinned.execute("ROLLBACK")
+        finally:
+            self._release()
+            _unuse(self._key)
 
 
 def _floats(conn: Any) -> None:

@@ -287,32 +287,37 @@ MIGRATION_LOCK = 7_140_212_310
 
 def ensure_schema(db: Connection, dialect: str = "sqlite") -> list[str]:
     """Apply every migration not yet applied, each in its own transaction; return their names."""
-    postgres = dialect == POSTGRESQL
-    if postgres:
-        db.execute("SELECT pg_advisory_lock(?)", [MIGRATION_LOCK])
-    try:
-        return _migrate(db, postgres)
-    finally:
-        if postgres:
-            db.execute("SELECT pg_advisory_unlock(?)", [MIGRATION_LOCK])
+    return _migrate(db, dialect == POSTGRESQL)
 
 
 def _migrate(db: Connection, postgres: bool) -> list[str]:
-    if postgres:
-        # Account names compare without case on both: SQLite's NOCASE, an ICU collation here.
-        db.execute(
-            "DO $$ BEGIN CREATE COLLATION IF NOT EXISTS nocase (provider = icu,"
-            " locale = 'und-u-ks-level2', deterministic = false); END $$"
-        )
-    db.execute(
+    create = (
         "CREATE TABLE IF NOT EXISTS _migrations (name TEXT PRIMARY KEY, applied_at TEXT NOT NULL)"
     )
+    if not postgres:
+        db.execute(create)
+    else:  # two servers starting at once take turns (the lock ends with each COMMIT)
+        db.execute("BEGIN")
+        try:
+            db.execute("SELECT pg_advisory_xact_lock(?)", [MIGRATION_LOCK])
+            # Account names compare without case on both: SQLite's NOCASE, an ICU collation.
+            db.execute(
+                "CREATE COLLATION IF NOT EXISTS nocase (provider = icu,"
+                " locale = 'und-u-ks-level2', deterministic = false)"
+            )
+            db.execute(create)
+        except BaseException:
+            db.execute("ROLLBACK")
+            raise
+        db.execute("COMMIT")
     applied = []
     for migration in MIGRATIONS:
         name = migration.__name__
         # BEGIN IMMEDIATE so two processes opening a new file don't both migrate it.
         db.execute("BEGIN" if postgres else "BEGIN IMMEDIATE")
         try:
+            if postgres:
+                db.execute("SELECT pg_advisory_xact_lock(?)", [MIGRATION_LOCK])
             done = db.execute("SELECT 1 FROM _migrations WHERE name = ?", [name]).fetchone()
             if not done:
                 migration(db)
