@@ -9,6 +9,7 @@ import pytest
 from review_data import HOSTILE, build_review_db
 
 from reflection import Review, Store
+from reflection.store.copy import copy_store
 
 pytest.importorskip("streamlit.testing.v1")
 from streamlit.testing.v1 import AppTest  # noqa: E402
@@ -17,9 +18,14 @@ PAGE = str(Path(__file__).resolve().parent.parent / "pages" / "1_Review.py")
 
 
 @pytest.fixture
-def db(tmp_path, monkeypatch):
+def db(tmp_path, monkeypatch, store_target):
+    """The review store, on SQLite or (copied there whole) on PostgreSQL."""
     path = tmp_path / "review.db"
     ids = build_review_db(path)
+    if store_target != str(tmp_path / "test.db"):  # a PostgreSQL database
+        with Store(path) as built, Store(store_target) as copy:
+            copy_store(built, copy)
+        path = store_target
     monkeypatch.setenv("REFLECTION_DB", str(path))
     return path, ids
 
@@ -322,3 +328,7 @@ def test_a_diff_that_ran_out_of_time_says_so(db, monkeypatch):
     monkeypatch.undo()
     at = open_page()
     assert not [c for c in at.caption if reflection.diff.COARSE_REASON in c.value]
+
+
+# The review page on SQLite and on PostgreSQL (conftest.pytest_generate_tests).
+pytestmark = pytest.mark.both_backends
