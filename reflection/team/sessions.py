@@ -81,6 +81,8 @@ def end_session(store: Store, token: str) -> None:
         store.remove_sessions(token_hash=token_hash(token))
 
 
-def end_idle_sessions(store: Store, idle_s: float, *, clock: Callable[[], float] = time.time) -> int:
+def end_idle_sessions(
+    store: Store, idle_s: float, *, clock: Callable[[], float] = time.time
+) -> int:
     """Forget every session idle for longer than `idle_s` (they could not resume anyway)."""
     return store.remove_sessions(idle_before=clock() - idle_s)
