@@ -16,6 +16,7 @@ from .schema_team import (
     m011_accounts,
     m012_assignments,
     m015_review_origins,
+    m016_sessions,
 )
 
 
@@ -265,6 +266,7 @@ MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [
     m011_accounts,
     m012_assignments,
     m015_review_origins,
+    m016_sessions,
 ]
 
 
