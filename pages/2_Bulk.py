@@ -17,6 +17,11 @@ store = ui.get_store()
 dataset = ui.require_dataset(store)
 name = ui.annotator()
 ui.show_flash()
+if store.dataset_assigned(dataset.id):
+    st.info(
+        "This dataset is assigned to reviewers: a bulk decision is an adjudication. It settles"
+        " the samples it matches and leaves every reviewer's own decision as it is."
+    )
 
 CUSTOM = "Custom rule"
 choice = st.selectbox("Rule", [*bulk.PRESETS, CUSTOM], key="bulk_preset")

@@ -7,6 +7,7 @@ tests start from a signed-in session (the keys the form sets), to cover every pa
 
 from __future__ import annotations
 
+import os
 import shutil
 import time
 from pathlib import Path
@@ -16,7 +17,7 @@ from appdata import build
 from streamlit.testing.v1 import AppTest
 
 from reflection.store import Store
-from reflection.team import accounts
+from reflection.team import accounts, sessions
 
 ROOT = Path(__file__).resolve().parent.parent
 PAGES = ["app.py", *(f"pages/{p.name}" for p in sorted((ROOT / "pages").glob("*.py")))]
@@ -57,11 +58,15 @@ def db(template, tmp_path, monkeypatch):
 
 
 def app(page: str, user: str | None = None, *, seen: float | None = None) -> AppTest:
+    """The page, run by a session signed in as `user` (last active at `seen`), or by nobody."""
     at = AppTest.from_file(str(ROOT / page), default_timeout=60)
     if user:
+        with Store(os.environ["REFLECTION_DB"]) as store:
+            last = time.time() if seen is None else seen
+            token = sessions.start_session(store, user, clock=lambda: last)
         at.session_state["_account"] = user
         at.session_state["_account_method"] = "password"
-        at.session_state["_account_seen"] = time.time() if seen is None else seen
+        at.session_state["_account_token"] = token
     return at.run()
 
 

@@ -46,12 +46,22 @@ def browser():
 class Reviewer:
     """One browser session on the Review page, with what it has seen."""
 
-    def __init__(self, browser, url: str, name: str, *, from_home: bool = False):
+    def __init__(
+        self, browser, url: str, name: str, *, from_home: bool = False, password: str = ""
+    ):
         self.context = browser.new_context(viewport={"width": 1400, "height": 1000})
         self.page = self.context.new_page()
         self.dialogs: list[str] = []
         self.page.on("dialog", self._dialog)
-        if from_home:  # keyboard alone: N on Home opens Review, Tab reaches the name box
+        if password:  # a built-in account: the sign-in form, with the keyboard
+            self.page.goto(f"{url}/Review")
+            box = self.page.get_by_label("Name")
+            box.wait_for(timeout=WAIT_MS)
+            box.focus()
+            self.page.keyboard.type(name)
+            self.page.keyboard.press("Tab")
+            self.page.keyboard.type(password)
+        elif from_home:  # keyboard alone: N on Home opens Review, Tab reaches the name box
             self.page.goto(url)
             self.page.get_by_role("button", name="Start reviewing").wait_for(timeout=WAIT_MS)
             self.wait_idle()
@@ -68,7 +78,7 @@ class Reviewer:
             box = self.page.get_by_label("Your name")
             box.wait_for(timeout=WAIT_MS)
             box.fill(name)
-        self.page.keyboard.press("Enter")  # submits the name form
+        self.page.keyboard.press("Enter")  # submits the name (or sign-in) form
         self.position_line().wait_for(timeout=WAIT_MS)
         self.wait_idle()
 

@@ -24,7 +24,7 @@ import pytest
 from browser_support import chromium, free_port
 
 from reflection.store import Store
-from reflection.team import accounts
+from reflection.team import accounts, sessions
 
 playwright_api = pytest.importorskip("playwright.sync_api")
 oidc_mock = pytest.importorskip("oidc_provider_mock")
@@ -219,6 +219,54 @@ def test_the_refusal_for_each_role_on_each_page(server, browser, user):
                 assert marker not in text
         finally:
             context.close()
+
+
+def test_a_built_in_sign_in_survives_a_reload_and_a_new_tab_until_it_ends(server, browser):
+    url, db = server
+    context = browser.new_context(viewport={"width": 1300, "height": 900})
+    try:
+        page = context.new_page()
+        sign_in(page, url, "vic", "Dashboard")
+
+        def signed_in(tab, path: str) -> None:
+            tab.goto(f"{url}/{path}")
+            tab.get_by_text("Signed in as vic").wait_for(timeout=WAIT_MS)
+            wait_idle(tab)
+            assert tab.get_by_label("Password").count() == 0
+
+        def sign_in_form(tab, path: str) -> str:
+            tab.goto(f"{url}/{path}")
+            tab.locator('input[type="password"]').wait_for(timeout=WAIT_MS)
+            wait_idle(tab)
+            text = body(tab)
+            for secret in ("Signed in as", "Instruction", "Samples", "demo", "Next step"):
+                assert secret not in text, secret
+            return text
+
+        page.reload()
+        page.get_by_text("Signed in as vic").wait_for(timeout=WAIT_MS)
+        signed_in(context.new_page(), "Review")  # a new tab
+        [kept] = [c for c in context.cookies() if c["name"].startswith("reflection_session_")]
+        assert (kept["sameSite"], kept["expires"]) == ("Strict", -1)  # gone with the browser
+        assert PASSWORD not in str(context.cookies())
+        # Idle for longer than the idle time (its last activity moved back an hour).
+        with Store(db) as store, store.transaction():
+            store.conn.execute(
+                "UPDATE sessions SET last_seen = last_seen - 3601 WHERE token_hash = ?",
+                [sessions.token_hash(kept["value"])],
+            )
+        assert "Signed out after 60 minutes without activity" in sign_in_form(page, "")
+        # Signed in again, then out: a reload and a new tab see only the sign-in form.
+        sign_in(page, url, "vic", "Dashboard")
+        signed_in(page, "Review")
+        page.get_by_role("button", name="Sign out").click()
+        page.locator('input[type="password"]').wait_for(timeout=WAIT_MS)
+        wait_idle(page)
+        assert [c for c in context.cookies() if c["name"].startswith("reflection_")] == []
+        sign_in_form(page, "Review")
+        sign_in_form(context.new_page(), "Dashboard")
+    finally:
+        context.close()
 
 
 def oidc_sign_in(page, url: str, who: str) -> None:

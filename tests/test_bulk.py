@@ -19,6 +19,9 @@ from reflection import ReflectionError
 from reflection.records import Condition
 from reflection.select.bulk import PRESETS, BulkRule, apply, bulk_runs, preview, undo
 from reflection.store import Store
+from reflection.team.adjudicate import adjudicate
+from reflection.team.agreement import ratings
+from reflection.team.assign import assign_dataset
 
 pytestmark = pytest.mark.both_backends
 
@@ -241,3 +244,78 @@ def test_cli_lists_previews_applies_and_undoes(tmp_path):
     assert undone.output.strip() == f"Undid {expected} decisions of run {run.id}"
     bad = runner.invoke(main, ["bulk", "accept-everything", "--db", str(db)])
     assert bad.exit_code == 1 and "unknown rule 'accept-everything'" in bad.output
+
+
+# --- on an assigned dataset ---------------------------------------------------------------------
+
+KEEP_ORIGINAL = BulkRule(action="accept", target="original", note="keep the originals")
+
+
+def reviewer_tracks(store, ids) -> dict:
+    """Every reviewer's own decision in force: (sample, reviewer) -> (decision, candidate)."""
+    return {
+        (sid, reviewer): (review.decision, review.candidate_id)
+        for sid in ids
+        for (kind, reviewer), review in store.tracks(sid).items()
+        if kind == ""
+    }
+
+
+def test_bulk_on_an_assigned_dataset_adjudicates_and_undo_takes_back_only_that(store, built):
+    ds, ids = built["dataset"], built["ids"]
+    assign_dataset(store, ds.id, ["amy", "bea"], 2, seed=3, actor="ana")
+    # Both reviewers decide the first ten samples: agreeing on 0-4, disagreeing on 5-9.
+    decide(store, built, {i: ("reject", None) for i in range(10)}, "amy")
+    decide(store, built, {i: ("reject" if i < 5 else "accept", None) for i in range(10)}, "bea")
+    ratings_before = ratings(store, ds.id)
+    run = apply(store, ds.id, KEEP_ORIGINAL, annotator="ana")
+    matched = list(range(5, N))  # the disputed and the undecided; not the agreed rejections
+    assert run.counters["reviews"] == len(matched)
+    written = store.query(
+        "SELECT sample_id, kind, annotator FROM reviews WHERE run_id = ?", [run.id]
+    )
+    assert {(r["kind"], r["annotator"]) for r in written} == {("adjudication", "ana")}
+    assert sorted(r["sample_id"] for r in written) == [ids[i] for i in matched]
+    # The admin's rule settles those samples without posing as a third reviewer.
+    assert ratings(store, ds.id)[0] == ratings_before[0]
+    assert {store.state(ids[i]).status for i in matched} == {"accepted"}
+    assert max(len({r for s, r in reviewer_tracks(store, [sid])}) for sid in ids) <= 2
+    # After the run: amy changes her mind on sample 5, an admin adjudicates sample 6 by hand.
+    decide(store, built, {5: ("accept", None)}, "amy")
+    adjudicate(store, ids[6], "ana", "reject")
+    tracks_before_undo = reviewer_tracks(store, ids)
+    [info] = bulk_runs(store, ds.id)
+    assert info.in_force == len(matched) - 1  # sample 6's bulk decision is no longer on top
+    # Another admin undoes the run: exactly its decisions still standing go, nobody else's.
+    assert undo(store, run.id, annotator="bob") == len(matched) - 1
+    assert reviewer_tracks(store, ids) == tracks_before_undo
+    assert store.state(ids[5]).status == "accepted"  # amy and bea now agree
+    assert store.state(ids[6]).status == "rejected"  # the hand-made adjudication stands
+    assert [i for i in range(N) if store.state(ids[i]).status != "undecided"] == [
+        0,
+        1,
+        2,
+        3,
+        4,
+        5,
+        6,
+    ]
+    assert bulk_runs(store, ds.id)[0].in_force == 0
+    assert undo(store, run.id, annotator="bob") == 0  # a second undo takes back nothing
+
+
+def test_undo_of_a_run_made_before_the_dataset_was_assigned(store, built):
+    ds, ids = built["dataset"], built["ids"]
+    run = apply(store, ds.id, KEEP_ORIGINAL, annotator="ana")
+    assign_dataset(store, ds.id, ["amy", "bea"], 2, seed=3, actor="ana")
+    decide(store, built, {i: ("reject", None) for i in range(4)}, "amy")
+    decide(store, built, {i: ("reject", None) for i in range(4)}, "bea")
+    tracks_before_undo = reviewer_tracks(store, ids)
+    assert bulk_runs(store, ds.id)[0].in_force == run.counters["reviews"]
+    assert undo(store, run.id, annotator="bob") == run.counters["reviews"]
+    # ana's bulk decisions are gone from her track; amy's and bea's are untouched.
+    after = reviewer_tracks(store, ids)
+    assert after == {k: v for k, v in tracks_before_undo.items() if k[1] != "ana"}
+    assert [i for i in range(N) if store.state(ids[i]).status != "undecided"] == [0, 1, 2, 3]
+    [undo_review] = [r for r in store.reviews_for(ids[0]) if r.decision == "undo"]
+    assert (undo_review.annotator, undo_review.note) == ("ana", f"bulk run {run.id} undone by bob")

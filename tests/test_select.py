@@ -433,5 +433,20 @@ def test_cli_score_suggest_stats_export(scored_store, tmp_path):
     assert rows[0]["ifd_ppl"] == 0.8 and rows[0]["words_instruction"] == 2
 
 
+def test_an_empty_version_is_not_a_missing_score():
+    # Its perplexities and relevance are undefined: asking for them would send the user to
+    # compute scores that can never exist.
+    from reflection.records import EMPTY_FLAG
+    from reflection.select.rules import Scored
+    from reflection.select.suggestions import missing_scores
+
+    samples = {
+        1: [Scored(None, scores={"ifd_ppl": 0.5}),
+            Scored(7, "response", scores={}, flags={EMPTY_FLAG: "the output is empty"})],
+        2: [Scored(None, scores={})],
+    }  # fmt: skip
+    assert missing_scores(samples, ["ifd_ppl"]) == {"ifd_ppl": 1}
+
+
 # Every test here runs on SQLite and on PostgreSQL (conftest.pytest_generate_tests).
 pytestmark = pytest.mark.both_backends

@@ -5,6 +5,12 @@ candidate of a kind), conditions on that version's scores, and the decision. `pr
 what a rule would touch; `apply` re-evaluates it inside one transaction (so decisions made
 since the preview are respected), records a `bulk` run, and appends one review per sample
 carrying that run's id; `undo` takes back, as one, whichever of them are still in force.
+
+On an assigned dataset (team review) a bulk rule is an admin's final decision, so its reviews
+are adjudications: they settle the samples they match without posing as one more reviewer
+(no third vote, nothing in the agreement figures). Undo takes a run's review back from the
+track it lies on, and only while it is the latest there, so no reviewer's decision and no
+later adjudication is ever taken back with it.
 """
 
 from __future__ import annotations
@@ -26,6 +32,7 @@ from ..records import (
 )
 from ..records import REVIEW_STATUSES as STATUSES
 from ..store import Store
+from ..store.tracks import ADJUDICATION
 
 ACTIONS = ("accept", "reject")
 TARGETS = ("suggested", "original", "kind")
@@ -185,6 +192,7 @@ def apply(store: Store, dataset_id: int, rule: BulkRule, annotator: str = "") ->
     ):
         matches = _matches(store, dataset_id, rule)
         note = rule.note or f"bulk: {rule.describe()}"
+        kind = ADJUDICATION if store.dataset_assigned(dataset_id) else ""
         store.add_reviews(
             Review(
                 sample_id=sample_id,
@@ -194,6 +202,7 @@ def apply(store: Store, dataset_id: int, rule: BulkRule, annotator: str = "") ->
                 note=note,
                 tags=["bulk"],
                 run_id=run.id,
+                kind=kind,
             )
             for sample_id, cid in matches
         )

@@ -14,7 +14,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from ..errors import ConfigError
-from ..records import RELEVANCE_METRIC, Suggestion, stored_id
+from ..records import EMPTY_FLAG, RELEVANCE_METRIC, Suggestion, stored_id
 from ..scoring.checks import version_flags
 from ..scoring.versions import dataset_versions
 from .rules import (
@@ -112,10 +112,17 @@ def scored_versions(store, dataset_id: int, scorers: Mapping[str, str], *, limit
 def missing_scores(
     samples: Mapping[int, Sequence[Scored]], metrics: Iterable[str]
 ) -> dict[str, int]:
-    """How many versions lack each metric (only metrics some version lacks)."""
+    """How many versions lack each metric (only metrics some version lacks).
+
+    A version flagged empty is not counted: an empty output has no score to compute (its
+    perplexities and relevance are undefined), and no rule picks it anyway.
+    """
     found = {}
     for metric in metrics:
-        lacking = sum(1 for vs in samples.values() for v in vs if v.get(metric) is None)
+        lacking = sum(
+            1 for vs in samples.values() for v in vs
+            if v.get(metric) is None and EMPTY_FLAG not in v.flags
+        )  # fmt: skip
         if lacking:
             found[metric] = lacking
     return found

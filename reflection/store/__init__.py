@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from .accounts import Account, AccountStore, SignInFailures
+from .accounts import Account, AccountStore, SignedInSession, SignInFailures
 from .analytics import AnalyticsStore
 from .assignments import AssignmentStore
 from .audit import AuditEvent, AuditStore
@@ -97,6 +97,7 @@ __all__ = [
     "Account",
     "AuditEvent",
     "SignInFailures",
+    "SignedInSession",
     "Store",
     "ensure_schema",
     "now",

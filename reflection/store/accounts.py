@@ -1,4 +1,5 @@
-"""Accounts and the sign-in failure counters behind the throttle (the policy is team.accounts)."""
+"""Accounts, the sign-in failure counters behind the throttle, and signed-in sessions
+(the policy is team.accounts and team.sessions)."""
 
 from __future__ import annotations
 
@@ -29,6 +30,16 @@ class SignInFailures:
     failures: int
     last_failed_at: str
     blocked_until: float  # seconds since the epoch
+
+
+@dataclass(frozen=True)
+class SignedInSession:
+    """A built-in account's session, known by its token's hash; `last_seen` in epoch seconds."""
+
+    token_hash: str
+    account: str
+    created_at: str
+    last_seen: float
 
 
 class AccountStore(StoreBase):
@@ -80,6 +91,7 @@ class AccountStore(StoreBase):
         with self.transaction():
             cursor = self.conn.execute("DELETE FROM accounts WHERE name = ?", [name])
             self.conn.execute("DELETE FROM signin_failures WHERE name = ?", [name])
+            self.conn.execute("DELETE FROM sessions WHERE account = ?", [name])
         return cursor.rowcount > 0
 
     def signin_failures(self, name: str) -> SignInFailures | None:
@@ -99,3 +111,36 @@ class AccountStore(StoreBase):
     def clear_signin_failures(self, name: str) -> None:
         with self.transaction():
             self.conn.execute("DELETE FROM signin_failures WHERE name = ?", [name])
+
+    def add_session(self, token_hash: str, account: str, last_seen: float) -> None:
+        with self.transaction():
+            self.conn.execute(
+                "INSERT INTO sessions (token_hash, account, created_at, last_seen)"
+                " VALUES (?, ?, ?, ?)",
+                [token_hash, account, now(), last_seen],
+            )
+
+    def session(self, token_hash: str) -> SignedInSession | None:
+        row = self.query_one("SELECT * FROM sessions WHERE token_hash = ?", [token_hash])
+        return SignedInSession(**row) if row else None
+
+    def touch_session(self, token_hash: str, last_seen: float) -> None:
+        with self.transaction():
+            self.conn.execute(
+                "UPDATE sessions SET last_seen = ? WHERE token_hash = ?", [last_seen, token_hash]
+            )
+
+    def remove_sessions(
+        self, *, token_hash: str | None = None, account: str | None = None, idle_before: float = 0
+    ) -> int:
+        """Forget one session, an account's sessions, or every session idle since before."""
+        params: list[str | float]
+        if token_hash is not None:
+            where, params = "token_hash = ?", [token_hash]
+        elif account is not None:
+            where, params = "account = ?", [account]
+        else:
+            where, params = "last_seen < ?", [idle_before]
+        with self.transaction():
+            cursor = self.conn.execute(f"DELETE FROM sessions WHERE {where}", params)
+        return cursor.rowcount

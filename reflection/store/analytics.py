@@ -320,10 +320,16 @@ class AnalyticsStore(StoreBase):
         return found
 
     def runs_touching(self, kind: str, dataset_id: int, limit: int = 20) -> list[dict[str, Any]]:
-        """The newest runs of one kind with how many of their reviews are still in force."""
+        """The newest runs of one kind with how many of their reviews are still in force: on
+        top of their sample's stack, or on an assigned dataset the latest on their own track
+        (what `undo_run` would take back)."""
+        assigned = self.scalar(
+            "SELECT EXISTS (SELECT 1 FROM assignments WHERE dataset_id = ?)", [dataset_id]
+        )
+        standing = "reviewer_state" if assigned else "sample_state"
         return self.query(
             "SELECT r.id, r.status, r.started_at, r.settings, r.counters,"
-            " (SELECT count(*) FROM reviews rv JOIN sample_state st"
+            f" (SELECT count(*) FROM reviews rv JOIN {standing} st"
             "  ON st.sample_id = rv.sample_id AND st.review_id = rv.id"
             "  WHERE rv.run_id = r.id) AS in_force"
             " FROM runs r WHERE r.kind = ? AND r.dataset_id = ? ORDER BY r.id DESC LIMIT ?",

@@ -25,6 +25,7 @@ from .base import (
     to_db_candidate,
 )
 from .tracks import (
+    ADJUDICATION,
     REVIEW_KINDS,
     STATUS_OF_DECISION,
     Track,
@@ -233,16 +234,38 @@ class ReviewStore(StoreBase):
         )
 
     def undo_run(self, run_id: int, annotator: str = "") -> int:
-        """Undo, as one transaction, every decision of a bulk run that is still in force."""
+        """Undo, as one transaction, every decision of a bulk run that is still in force.
+
+        In force: on an unassigned sample, the top of its one stack; on an assigned sample, the
+        latest on its own track (an adjudication is undone by `annotator`; a reviewer's own
+        decision, made before the dataset was assigned, only by an undo on that reviewer's
+        track, which records its name and says who took it back in the note).
+        """
         with self.transaction():
             rows = self.conn.execute(
-                "SELECT st.sample_id FROM sample_state st JOIN reviews r ON r.id = st.review_id"
-                " WHERE r.run_id = ? ORDER BY st.sample_id",
+                "SELECT r.sample_id, r.kind, r.annotator, s.dataset_id,"
+                " EXISTS (SELECT 1 FROM sample_state st WHERE st.sample_id = r.sample_id"
+                "  AND st.review_id = r.id) AS on_stack,"
+                " EXISTS (SELECT 1 FROM reviewer_state rs WHERE rs.sample_id = r.sample_id"
+                "  AND rs.review_id = r.id) AS on_track"
+                " FROM reviews r JOIN samples s ON s.id = r.sample_id"
+                " WHERE r.run_id = ? AND r.decision != 'undo' ORDER BY r.sample_id, r.id",
                 [run_id],
             ).fetchall()
-            for (sample_id,) in rows:
-                self._append(Review(sample_id=sample_id, decision="undo", annotator=annotator))
-        return len(rows)
+            assigned: dict[int, bool] = {}
+            undone = 0
+            for sample_id, kind, author, dataset_id, on_stack, on_track in rows:
+                if dataset_id not in assigned:
+                    assigned[dataset_id] = self.dataset_assigned(dataset_id)
+                if not (on_track if assigned[dataset_id] else on_stack):
+                    continue
+                undo = Review(sample_id=sample_id, decision="undo", annotator=annotator, kind=kind)
+                if assigned[dataset_id] and kind != ADJUDICATION:
+                    undo.annotator = author
+                    undo.note = f"bulk run {run_id} undone by {annotator or '(no name)'}"
+                self._append(undo)
+                undone += 1
+        return undone
 
     def reviews_for(self, sample_id: int, annotator: str | None = None) -> list[Review]:
         """A sample's reviews, oldest first; with `annotator`, only that reviewer's own."""

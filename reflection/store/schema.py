@@ -17,6 +17,7 @@ from .schema_team import (
     m011_accounts,
     m012_assignments,
     m015_review_origins,
+    m016_sessions,
 )
 
 
@@ -274,6 +275,7 @@ MIGRATIONS: list[Callable[[Connection], None]] = [
     m011_accounts,
     m012_assignments,
     m015_review_origins,
+    m016_sessions,
 ]
 
 

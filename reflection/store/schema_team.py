@@ -131,3 +131,20 @@ def m015_review_origins(db: Connection) -> None:
         "CREATE TABLE review_origins (review_id INTEGER PRIMARY KEY REFERENCES reviews(id),"
         " key TEXT NOT NULL UNIQUE, origin TEXT NOT NULL DEFAULT '{}')"
     )
+
+
+def m016_sessions(db: sqlite_utils.Database) -> None:
+    """Signed-in sessions of built-in accounts, by the SHA-256 of their random token (the
+    token itself lives only in the browser's cookie); `last_seen` is seconds since the epoch."""
+    _script(
+        db,
+        """
+        CREATE TABLE sessions (
+            token_hash TEXT PRIMARY KEY,
+            account TEXT NOT NULL COLLATE NOCASE,
+            created_at TEXT NOT NULL,
+            last_seen REAL NOT NULL
+        );
+        CREATE INDEX sessions_account ON sessions(account)
+        """,
+    )

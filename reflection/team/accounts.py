@@ -128,12 +128,13 @@ def reset_password(store: Store, name: str, password: str, *, actor: str) -> Acc
             raise ConfigError(f"{account.name} signs in with OIDC: it has no password here")
         store.update_account(account.name, password_hash=password_hash)
         store.clear_signin_failures(account.name)
+        store.remove_sessions(account=account.name)  # whoever knew the old one is signed out
         store.add_audit_event(actor, "password_reset", account.name)
     return _account(store, name)
 
 
 def remove_user(store: Store, name: str, *, actor: str) -> None:
-    """Remove an account; its past decisions stay, under its name."""
+    """Remove an account (and end its sessions); its past decisions stay, under its name."""
     with store.transaction():
         account = _account(store, name)
         store.remove_account(account.name)

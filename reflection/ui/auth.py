@@ -8,10 +8,11 @@ refusal. Callbacks that write are wrapped in `ui.guard(action)`, which checks ag
 click arrives: a lesser role replaying a widget message is refused and nothing is written.
 
 The account is read from the store on every run, so a role change or a removal applies at
-once. A session idle longer than $REFLECTION_SESSION_IDLE minutes is signed out. Built-in
-accounts live in this browser session only (a reload signs in again); OIDC rides on
-Streamlit's identity cookie, so a fresh session whose cookie is older than the idle time and
-whose account has not been active in this server since is signed out there too.
+once. A session idle longer than $REFLECTION_SESSION_IDLE minutes is signed out. A built-in
+sign-in is a session in the store (team.sessions) whose token the browser keeps in a cookie
+(ui.cookie), so a reload or a new tab resumes it; signing out in one tab ends it in all. OIDC
+rides on Streamlit's identity cookie, so a fresh session whose cookie is older than the idle
+time and whose account has not been active in this server since is signed out there too.
 """
 
 from __future__ import annotations
@@ -25,13 +26,16 @@ import streamlit as st
 
 from ..diff import escape_markdown
 from ..errors import PermissionDenied, SignInError
-from ..store import Store
-from ..team import access, accounts, oidc, paths
+from ..store import Account, Store
+from ..team import access, accounts, oidc, paths, sessions
 from ..team.settings import TeamSettings
+from . import cookie
 from .nav import sidebar_navigation
 from .session import ACCOUNT_KEY, ROLE_KEY, db_path, flash, get_store
 
-_SEEN_KEY = "_account_seen"  # time of this session's last run while signed in
+_SEEN_KEY = "_account_seen"  # time of this session's last run while signed in (OIDC)
+_TOKEN_KEY = "_account_token"  # a built-in sign-in's session token (team.sessions)
+_FORGET_KEY = "_forget_token"  # a dead token the browser's cookie may still hold
 _METHOD_KEY = "_account_method"  # "password" or "oidc"
 _NOTICE_KEY = "_signin_notice"  # why the session was signed out, shown on the form
 _REFUSED_KEY = "_oidc_refused"  # an OIDC identity with no role here (audited once)
@@ -67,17 +71,23 @@ def _activity() -> dict[str, float]:
     return {}
 
 
-def _start(name: str, method: str) -> None:
+def _start(name: str, method: str, token: str = "") -> None:
     st.session_state[ACCOUNT_KEY] = name
     st.session_state[_METHOD_KEY] = method
     st.session_state[_SEEN_KEY] = time.time()
+    if token:
+        st.session_state[_TOKEN_KEY] = token
     st.session_state.pop(_NOTICE_KEY, None)
+    st.session_state.pop(_FORGET_KEY, None)
 
 
 def _end(notice: str | None = None) -> None:
     """Forget the signed-in account; an OIDC session also drops Streamlit's identity cookie."""
     method = st.session_state.pop(_METHOD_KEY, None)
     name = st.session_state.pop(ACCOUNT_KEY, None)
+    token = st.session_state.pop(_TOKEN_KEY, None)
+    if token:
+        st.session_state[_FORGET_KEY] = token
     st.session_state.pop(_SEEN_KEY, None)
     st.session_state.pop(ROLE_KEY, None)
     if name:
@@ -112,6 +122,61 @@ def _oidc_account(store: Store, idle_s: float) -> str | None:
     return account.name
 
 
+def _idle_notice() -> str:
+    minutes = f"{team_settings().idle_minutes:g}"
+    return f"Signed out after {minutes} minutes without activity: sign in again."
+
+
+def _password_session(store: Store, idle_s: float) -> Account | None:
+    """The built-in account of this session's token; the session ends if the token died."""
+    resumed = sessions.resume_session(store, st.session_state.get(_TOKEN_KEY, ""), idle_s)
+    if resumed.account is not None:
+        return resumed.account
+    if resumed.reason == "expired":
+        _end(_idle_notice())
+    elif store.account(st.session_state.get(ACCOUNT_KEY) or "") is None:
+        _end("Your account was removed: ask an admin.")
+    else:  # signed out in another tab, or an admin reset the password
+        _end("You were signed out: sign in again.")
+    return None
+
+
+def _cookie_session(store: Store, idle_s: float) -> Account | None:
+    """A new browser session (a reload, a new tab) resumes the sign-in its cookie holds."""
+    token = cookie.read_token(db_path())
+    if not token or token == st.session_state.get(_FORGET_KEY):
+        return None
+    resumed = sessions.resume_session(store, token, idle_s)
+    if resumed.account is None:
+        st.session_state[_FORGET_KEY] = token
+        if resumed.reason == "expired":
+            st.session_state[_NOTICE_KEY] = _idle_notice()
+        return None
+    _start(resumed.account.name, "password", token)
+    return resumed.account
+
+
+def _oidc_session(store: Store, idle_s: float, providers: list[str | None]) -> Account | None:
+    """The OIDC account of this session, or of Streamlit's identity cookie (a new session)."""
+    if st.session_state.get(_METHOD_KEY) == "oidc":
+        name = st.session_state.get(ACCOUNT_KEY)
+    else:
+        name = _oidc_account(store, idle_s) if providers else None
+    if not name:
+        return None
+    now = time.time()
+    if now - st.session_state.get(_SEEN_KEY, 0.0) > idle_s:
+        _end(_idle_notice())
+        return None
+    account = store.account(name)
+    if account is None:
+        _end("Your account was removed: ask an admin.")
+        return None
+    st.session_state[_SEEN_KEY] = now
+    _activity()[account.name] = now
+    return account
+
+
 def current_user(store: Store | None = None) -> User | None:
     """Who is running this page; None when sign-in is on and nobody (valid) is signed in."""
     store = store or get_store()
@@ -120,24 +185,16 @@ def current_user(store: Store | None = None) -> User | None:
         st.session_state.pop(ROLE_KEY, None)
         return User("", None, False)
     idle_s = team_settings().idle_minutes * 60
-    name = st.session_state.get(ACCOUNT_KEY)
-    if not name and providers:
-        name = _oidc_account(store, idle_s)
-    if not name:
-        return None
-    now = time.time()
-    if now - st.session_state.get(_SEEN_KEY, 0.0) > idle_s:
-        minutes = f"{team_settings().idle_minutes:g}"
-        _end(f"Signed out after {minutes} minutes without activity: sign in again.")
-        return None
-    account = store.account(name)
+    method = st.session_state.get(_METHOD_KEY)
+    if method == "password":
+        account = _password_session(store, idle_s)
+    elif method == "oidc":
+        account = _oidc_session(store, idle_s, providers)
+    else:
+        account = _cookie_session(store, idle_s) or _oidc_session(store, idle_s, providers)
     if account is None:
-        _end("Your account was removed: ask an admin.")
         return None
-    st.session_state[_SEEN_KEY] = now
     st.session_state[ROLE_KEY] = account.role
-    if st.session_state.get(_METHOD_KEY) == "oidc":
-        _activity()[account.name] = now
     return User(account.name, account.role, True)
 
 
@@ -148,6 +205,9 @@ def _sign_in_page(store: Store, providers: list[str | None]) -> None:
     notice = st.session_state.get(_NOTICE_KEY)
     if notice:
         st.warning(notice)
+    forget = st.session_state.get(_FORGET_KEY)
+    if cookie.valid_token(forget):
+        st.html(cookie.forget_script(db_path(), forget), unsafe_allow_javascript=True)
     if any(a.kind == "password" for a in store.accounts()) or not providers:
         with st.form("signin_form"):
             name = st.text_input("Name", key="_signin_name")
@@ -158,7 +218,9 @@ def _sign_in_page(store: Store, providers: list[str | None]) -> None:
                 except SignInError as exc:
                     st.error(str(exc))
                 else:
-                    _start(account.name, "password")
+                    idle_s = team_settings().idle_minutes * 60
+                    sessions.end_idle_sessions(store, idle_s)
+                    _start(account.name, "password", sessions.start_session(store, account.name))
                     st.rerun()
     for provider in providers:
         label = f"Sign in with {provider}" if provider else "Sign in with single sign-on"
@@ -174,8 +236,10 @@ def _sign_in_page(store: Store, providers: list[str | None]) -> None:
 def sign_out() -> None:
     """End this session's sign-in (a button callback)."""
     name = st.session_state.get(ACCOUNT_KEY)
+    store = get_store()
     if name:
-        get_store().add_audit_event(name, "signout", name)
+        store.add_audit_event(name, "signout", name)
+    sessions.end_session(store, st.session_state.get(_TOKEN_KEY, ""))
     _end("Signed out.")
 
 
@@ -189,6 +253,9 @@ def require_role(action: str) -> User:
     if user.signed_in:
         st.sidebar.markdown(f"Signed in as **{escape_markdown(user.name)}** · {user.role}")
         st.sidebar.button("Sign out", key="_sign_out", on_click=sign_out)
+        token = st.session_state.get(_TOKEN_KEY)
+        if cookie.valid_token(token):  # a reload or a new tab resumes this sign-in
+            st.sidebar.html(cookie.remember_script(db_path(), token), unsafe_allow_javascript=True)
     try:
         access.require(user.role, action, who=user.name)
     except PermissionDenied as exc:
