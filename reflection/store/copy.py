@@ -27,7 +27,7 @@ from .postgres import PgConnection
 TABLES = (
     "datasets", "samples", "runs", "candidates", "scores", "score_changes", "reviews",
     "sample_state", "suggestions", "oracle_cache", "spotchecks", "spotcheck_items", "audit",
-    "accounts", "signin_failures", "assignments", "reviewer_state", "review_origins",
+    "accounts", "signin_failures", "sessions", "assignments", "reviewer_state", "review_origins",
 )  # fmt: skip
 CHUNK = 5_000
 _MODULUS = 2**256
