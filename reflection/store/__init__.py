@@ -24,6 +24,7 @@ from .samples import SampleStore
 from .schema import MIGRATIONS, ensure_schema
 from .scores import ScoreStore
 from .scoring import ScoringStore
+from .search import SearchIndexStore
 from .spotcheck import SpotCheckStore
 
 
@@ -43,6 +44,7 @@ class Store(
     ExperimentStore,
     AuditStore,
     AccountStore,
+    SearchIndexStore,
     StoreBase,
 ):
     """Everything the library keeps, in one SQLite file."""

@@ -6,6 +6,8 @@ Applied names are recorded in the `_migrations` table.
 
 from __future__ import annotations
 
+import contextlib
+import sqlite3
 from collections.abc import Callable
 
 import sqlite_utils
@@ -251,6 +253,20 @@ def m009_score_changes(db: sqlite_utils.Database) -> None:
     db.execute(f"INSERT INTO score_changes {SCORE_CHANGES_SELECT}")
 
 
+def m014_search_backlog(db: sqlite_utils.Database) -> None:
+    """Imports publish samples without their full-text entries; `Store.index_search_backlog`
+    adds them after, in short transactions, up to the id this table keeps (searches read the
+    rest directly). FTS hash tables grow to 16 MB (not 1) before writing a segment: bulk indexing
+    runs about twice as fast."""
+    db.execute("CREATE TABLE search_backlog (name TEXT PRIMARY KEY, indexed_upto INTEGER NOT NULL)")
+    db.execute(
+        "INSERT INTO search_backlog VALUES ('samples', (SELECT coalesce(max(id), 0) FROM samples))"
+    )
+    for table in ("samples_fts", "candidates_fts"):
+        with contextlib.suppress(sqlite3.OperationalError):  # an SQLite without the option
+            db.execute(f"INSERT INTO {table} ({table}, rank) VALUES ('hashsize', {16 << 20})")
+
+
 MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [
     m001_initial,
     m002_review_queue,
@@ -264,6 +280,7 @@ MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [
     m010_audit,
     m011_accounts,
     m012_assignments,
+    m014_search_backlog,
     m015_review_origins,
 ]
 
