@@ -8,10 +8,14 @@ child process and reads the child's peak RSS from `os.wait4` (getrusage of that 
   - import <fmt>: `import_dataset` (validate, hash, stage, publish in one transaction), then
     the full-text index built behind it (`Store.index_search_backlog`), timed apart;
   - baseline export: SELECT of the three fields + json.dumps per row to JSONL;
-  - export <fmt>: `export_dataset` (undecided=original) from the store the JSONL import built.
+  - export <fmt>: `export_dataset` (undecided=original) from the store the JSONL import built;
+  - import-candidates: a second file of the same records with new outputs, aligned by
+    position (`import_candidates --match position`) into that store, against the import
+    baseline.
 
 Ratios are ours ÷ the baseline of the same run (wall and CPU: the machine is shared). Goals
-(issue 14): peak memory <= 1 GB at any size; import and export <= 3 x the baseline.
+(issue 14): peak memory <= 1 GB at any size; import and export <= 3 x the baseline,
+import-candidates <= 4 x.
 
     python bench/bench_io.py --records 1000000
     python bench/bench_io.py --records 200000 --formats jsonl,json,csv,parquet,hf
@@ -38,12 +42,15 @@ SUFFIX = {"jsonl": ".jsonl", "json": ".json", "csv": ".csv", "parquet": ".parque
 CHUNK = 5000
 
 
-def build_jsonl(path: Path, n: int) -> None:
+def build_jsonl(path: Path, n: int, revised: bool = False) -> None:
+    """N records; `revised`: the same with a new output each (reflections aligned by position)."""
     base = load_alpaca()
     with open(path, "w", encoding="utf-8") as out:
         for i in range(n):
             record = dict(base[i % len(base)])
             record["instruction"] = f"{record['instruction']} [{i // len(base)}]"
+            if revised:
+                record["output"] += "\n\nIn short: the answer above, checked step by step."
             out.write(json.dumps(record, ensure_ascii=False) + "\n")
 
 
@@ -118,6 +125,15 @@ def step_export(folder: Path, fmt: str) -> dict:
     return {"written": result.written}
 
 
+def step_candidates(folder: Path) -> dict:
+    from reflection.ingest.adopt import import_candidates
+    from reflection.store import Store
+
+    with Store(folder / "ours-jsonl.db") as store:
+        result = import_candidates(store, folder / "revised.jsonl", match="position")
+    return {"added": result.candidates_added}
+
+
 def child(args) -> None:
     folder = Path(args.folder)
     start, cpu = time.perf_counter(), time.process_time()
@@ -131,6 +147,8 @@ def child(args) -> None:
         extra = step_baseline_import(folder, folder / "records.jsonl")
     elif name == "import":
         extra = step_import(folder, folder / f"records{SUFFIX[fmt] or '_hf'}", fmt)
+    elif name == "candidates":
+        extra = step_candidates(folder)
     elif name == "baseline-export":
         extra = step_baseline_export(folder)
     else:
@@ -164,6 +182,7 @@ def main() -> None:
         "--formats", default="jsonl,json", help="comma-separated: " + ",".join(SUFFIX)
     )
     parser.add_argument("--folder", help="work here (default: a temporary folder, removed)")
+    parser.add_argument("--no-candidates", action="store_true", help="skip import-candidates")
     parser.add_argument("--child", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
@@ -189,6 +208,9 @@ def main() -> None:
         rows.append(("export", "baseline", base_out, base_out))
         for fmt in formats:
             rows.append(("export", fmt, run_child(folder, f"export:{fmt}"), base_out))
+        if not args.no_candidates:
+            build_jsonl(folder / "revised.jsonl", args.records, revised=True)
+            rows.append(("import-candidates", "jsonl", run_child(folder, "candidates"), base))
     print(f"{args.records:,} records, {size_mb:,.0f} MB of JSONL, {os.cpu_count()} cores,"
           f" load average {os.getloadavg()[0]:.1f}\n")  # fmt: skip
     print(
@@ -199,10 +221,12 @@ def main() -> None:
     )
     for step, fmt, figures, baseline in rows:
         notes = ""
+        if "added" in figures and step == "import-candidates":
+            notes = f"{figures['added']:,} candidates added"
         if "published_s" in figures:
             notes = (f"published in {figures['published_s']:.1f} s, then the search index"
                      f" {figures['index_s']:.1f} s")  # fmt: skip
-        print(f"| {step:<6} | {fmt:<8} | {args.records:>8} | {figures['wall_s']:>7.2f} |"
+        print(f"| {step:<17} | {fmt:<8} | {args.records:>8} | {figures['wall_s']:>7.2f} |"
               f" {figures['cpu_s']:>6.2f} | {figures['rss_mb']:>7.0f} |"
               f" {figures['wall_s'] / baseline['wall_s']:>13.2f} |"
               f" {figures['cpu_s'] / baseline['cpu_s']:>12.2f} | {notes}")  # fmt: skip

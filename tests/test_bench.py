@@ -50,8 +50,8 @@ def smollm2():
 
 def test_bench_io():
     out = _run("bench/bench_io.py", "--records", "500", "--formats", "jsonl,csv")
-    for step in ("| import | baseline |      500", "| import | csv      |      500",
-                 "| export | jsonl    |      500"):  # fmt: skip
+    for step in ("| import            | baseline |      500", "| import            | csv      |",
+                 "| export            | jsonl    |      500", "| import-candidates | jsonl"):  # fmt: skip
         assert step in out, out
     _data_line(out)
 

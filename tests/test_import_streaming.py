@@ -159,3 +159,56 @@ def test_search_finds_samples_published_but_not_indexed_yet(store, tmp_path):
     assert store.index_search_backlog() == 30 and store.search_backlog() == 0
     indexed = store.queue_ids(ds.id, QueueQuery(text="step 17"))
     assert unindexed == indexed and len(indexed) >= 1
+
+
+def _revised(path: Path, n: int) -> Path:
+    with open(path, "w", encoding="utf-8") as out:
+        for record in _records(n):
+            out.write(json.dumps({**record, "output": record["output"] + " Checked."}) + "\n")
+    return path
+
+
+@pytest.mark.slow
+def test_import_candidates_memory_stays_flat_as_the_file_grows(tmp_path, store):
+    peaks = {}
+    for n in (20_000, 200_000):
+        db = tmp_path / f"c{n}.db"
+        from reflection.store import Store
+
+        with Store(db) as target:
+            import_dataset(target, _jsonl(tmp_path / f"o{n}.jsonl", n), dataset="d")
+        revised = _revised(tmp_path / f"r{n}.jsonl", n)
+        peaks[n] = _peak_kb(sys.executable, "-m", "reflection", "import-candidates", str(revised),
+                            "--db", str(db), "--match", "position")  # fmt: skip
+        with Store(db) as target:
+            assert target.count_candidates() == n
+    assert peaks[200_000] <= 1.2 * peaks[20_000], peaks
+
+
+def test_candidates_not_indexed_yet_are_found_and_deleted_safely(store, tmp_path):
+    """Bulk candidates reach the full-text index after their publish: searches read them
+    directly meanwhile, and deleting one before it is indexed leaves the index sound."""
+    from reflection.records import Candidate
+
+    import_dataset(store, _jsonl(tmp_path / "a.jsonl", 5), dataset="d")
+    ds = store.dataset("d")
+    ids = store.sample_ids(ds.id)
+    with store.staged_candidates() as staged:
+        staged.add([(Candidate(sample_id=i, kind="other", output=f"zebra number {i}"), None,
+                     f":k:{i}") for i in ids])  # fmt: skip
+        with store.transaction():
+            assert (
+                staged.publish(ds.id, store.start_run("import-candidates").id, "other")["added"]
+                == 5
+            )
+    assert store.search_backlog("candidates") == 5
+    assert store.queue_ids(ds.id, QueueQuery(text="zebra")) == ids
+    gone = store.candidates_for(ids[0])[0].id
+    with store.transaction():
+        store.conn.execute("DELETE FROM candidates WHERE id = ?", [gone])
+    store.index_search_backlog()
+    store.conn.execute("INSERT INTO candidates_fts (candidates_fts) VALUES ('integrity-check')")
+    assert store.queue_ids(ds.id, QueueQuery(text="zebra")) == ids[1:]
+    store.add_candidate(Candidate(sample_id=ids[0], kind="edit", output="a zebra again"))
+    assert store.search_backlog("candidates") == 0  # one at a time: indexed at once
+    assert store.queue_ids(ds.id, QueueQuery(text="zebra")) == ids

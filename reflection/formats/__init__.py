@@ -76,11 +76,15 @@ class SampleStream:
     (naming the file and the line or record) when iteration reaches it.
     """
 
-    def __init__(self, path: Path, fmt: str, samples: Iterator[Sample]):
-        self.path, self.format, self._samples = path, fmt, samples
+    def __init__(self, path: Path, fmt: str, places: Iterator[tuple[dict, Sample]]):
+        self.path, self.format, self._places = path, fmt, places
 
     def __iter__(self) -> Iterator[Sample]:
-        return self._samples
+        return (sample for _, sample in self._places)
+
+    def places(self) -> Iterator[tuple[dict, Sample]]:
+        """(where, sample): each sample with its line or record number, as errors name it."""
+        return self._places
 
 
 def open_dataset(
@@ -122,7 +126,7 @@ def open_dataset(
     return SampleStream(path, detected, _samples(path, itertools.chain([head], rows), shape))
 
 
-def _samples(path: Path, rows, shape: str) -> Iterator[Sample]:
+def _samples(path: Path, rows, shape: str) -> Iterator[tuple[dict, Sample]]:
     source = str(path)
     for position, (where, record) in enumerate(rows):
         try:
@@ -131,7 +135,7 @@ def _samples(path: Path, rows, shape: str) -> Iterator[Sample]:
             raise InputError(path, str(exc), **where) from None
         sample.position = position
         sample.source = source
-        yield sample
+        yield where, sample
 
 
 def read_dataset(

@@ -13,6 +13,7 @@ from .analytics import AnalyticsStore
 from .assignments import AssignmentStore
 from .audit import AuditEvent, AuditStore
 from .base import StoreBase, now
+from .candidate_staging import AdoptStore
 from .candidates import CandidateStore
 from .experiments import ExperimentStore
 from .oracle_jobs import OracleJobStore
@@ -45,6 +46,7 @@ class Store(
     AuditStore,
     AccountStore,
     SearchIndexStore,
+    AdoptStore,
     StoreBase,
 ):
     """Everything the library keeps, in one SQLite file."""

@@ -55,6 +55,7 @@ class CandidateStore(StoreBase):
                     candidate_id = inserted_id(cursor)
                 candidate.id = candidate_id
                 ids.append(candidate_id)
+            self.index_search_backlog("candidates")  # searchable at once, as with a trigger
         return ids
 
     def add_candidate(self, candidate: Candidate) -> int:

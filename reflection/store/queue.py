@@ -209,9 +209,11 @@ class QueueStore(StoreBase):
                     " UNION SELECT c.sample_id FROM candidates c WHERE c.id IN"
                     " (SELECT rowid FROM candidates_fts WHERE candidates_fts MATCH ?)"
                     " UNION SELECT id FROM samples WHERE id >"
-                    f" (SELECT indexed_upto FROM search_backlog WHERE name = 'samples') AND {like})"
+                    f" (SELECT indexed_upto FROM search_backlog WHERE name = 'samples') AND {like}"
+                    " UNION SELECT sample_id FROM candidates WHERE id >"
+                    f" (SELECT indexed_upto FROM search_backlog WHERE name = 'candidates') AND {like})"
                 )
-                params += [match, match, *like_params]
+                params += [match, match, *like_params, *like_params]
         if not order:
             return f"SELECT s.id FROM samples s WHERE {' AND '.join(where)}", params
         join, join_params, order_sql = self._order_sql(q)

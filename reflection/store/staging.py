@@ -27,6 +27,24 @@ PUBLISH_CACHE_KIB = 16 * 1024
 _names = itertools.count(1)
 
 
+def temp_write(conn: sqlite3.Connection, sql: str, rows: list) -> None:
+    """executemany into TEMP tables; in its own deferred transaction unless one is open (a
+    deferred transaction that writes only the temporary file takes no lock on the database)."""
+    if not rows:
+        return
+    own = not conn.in_transaction
+    if own:
+        conn.execute("BEGIN")
+    try:
+        conn.executemany(sql, rows)
+    except BaseException:
+        if own:
+            conn.execute("ROLLBACK")
+        raise
+    if own:
+        conn.execute("COMMIT")
+
+
 def sample_row(sample: Sample) -> tuple:
     """The staged columns of one sample; sets its content hash."""
     if not sample.content_hash:
@@ -65,25 +83,15 @@ class Staging:
         """Stage samples (a chunk of a file); returns how many."""
         rows = [sample_row(sample) for sample in samples]
         self.flagged += sum(1 for row in rows if not row[4].strip())
-        own = not self.conn.in_transaction
-        if own:  # deferred: writes to the temporary file take no lock on the database
-            self.conn.execute("BEGIN")
-        try:
-            self.conn.executemany(
-                f"INSERT INTO {self.table} ({_COLUMNS}) VALUES ({', '.join('?' * 10)})", rows
-            )
-        except BaseException:
-            if own:
-                self.conn.execute("ROLLBACK")
-            raise
-        if own:
-            self.conn.execute("COMMIT")
+        temp_write(self.conn, f"INSERT INTO {self.table} ({_COLUMNS}) VALUES"
+                              f" ({', '.join('?' * 10)})", rows)  # fmt: skip
         self.count += len(rows)
         return len(rows)
 
-    def publish(self, dataset_id: int) -> tuple[int, int]:
+    def publish(self, dataset_id: int, position_base: int = 0) -> tuple[int, int]:
         """Move the staged samples into a dataset, skipping content it already holds:
-        (added, skipped). Call inside a transaction."""
+        (added, skipped). Positions are shifted by `position_base`. Call inside a
+        transaction."""
         if not self.conn.in_transaction:
             raise RuntimeError("publish belongs inside a transaction")
         (cache,) = self.conn.execute("PRAGMA main.cache_size").fetchone()
@@ -91,8 +99,9 @@ class Staging:
         try:
             cursor = self.conn.execute(
                 f"INSERT OR IGNORE INTO samples (dataset_id, {_COLUMNS}, created_at)"
-                f" SELECT ?, {_COLUMNS}, ? FROM {self.table} ORDER BY seq",
-                [dataset_id, now()],
+                f" SELECT ?, position + ?, {_COLUMNS.removeprefix('position, ')}, ?"
+                f" FROM {self.table} ORDER BY seq",
+                [dataset_id, position_base, now()],
             )
             added = cursor.rowcount
         finally:
