@@ -22,8 +22,10 @@ _COLUMNS = (
     "position, source, instruction, input, output, system, history, meta, flags, content_hash"
 )
 # Page cache while publishing: the unique (dataset, content hash) index takes rows in
-# random order, and a cache that holds it avoids writing its pages over and over.
-PUBLISH_CACHE_KIB = 16 * 1024
+# random order, and a cache that holds it avoids writing its pages over and over (at a
+# million samples, 64 MB halves the publish). About the index's size, within these bounds.
+PUBLISH_CACHE_KIB = (4 * 1024, 64 * 1024)
+INDEX_BYTES_PER_ROW = 100
 _names = itertools.count(1)
 
 
@@ -95,7 +97,9 @@ class Staging:
         if not self.conn.in_transaction:
             raise RuntimeError("publish belongs inside a transaction")
         (cache,) = self.conn.execute("PRAGMA main.cache_size").fetchone()
-        self.conn.execute(f"PRAGMA main.cache_size = -{PUBLISH_CACHE_KIB}")
+        low, high = PUBLISH_CACHE_KIB
+        wanted = max(low, min(high, self.count * INDEX_BYTES_PER_ROW // 1024))
+        self.conn.execute(f"PRAGMA main.cache_size = -{wanted}")
         try:
             cursor = self.conn.execute(
                 f"INSERT OR IGNORE INTO samples (dataset_id, {_COLUMNS}, created_at)"
