@@ -19,7 +19,7 @@ import itertools
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 
-from ..errors import InputError
+from ..errors import InputError, Where
 from ..records import Sample
 from .containers import iter_records
 from .records import (
@@ -76,13 +76,13 @@ class SampleStream:
     (naming the file and the line or record) when iteration reaches it.
     """
 
-    def __init__(self, path: Path, fmt: str, places: Iterator[tuple[dict, Sample]]):
+    def __init__(self, path: Path, fmt: str, places: Iterator[tuple[Where, Sample]]):
         self.path, self.format, self._places = path, fmt, places
 
     def __iter__(self) -> Iterator[Sample]:
         return (sample for _, sample in self._places)
 
-    def places(self) -> Iterator[tuple[dict, Sample]]:
+    def places(self) -> Iterator[tuple[Where, Sample]]:
         """(where, sample): each sample with its line or record number, as errors name it."""
         return self._places
 
@@ -126,7 +126,7 @@ def open_dataset(
     return SampleStream(path, detected, _samples(path, itertools.chain([head], rows), shape))
 
 
-def _samples(path: Path, rows, shape: str) -> Iterator[tuple[dict, Sample]]:
+def _samples(path: Path, rows, shape: str) -> Iterator[tuple[Where, Sample]]:
     source = str(path)
     for position, (where, record) in enumerate(rows):
         try:

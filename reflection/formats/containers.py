@@ -13,7 +13,7 @@ import contextlib
 import csv
 import json
 import os
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -150,7 +150,7 @@ def _table_row(row: dict, empty: Any) -> dict:
     return record
 
 
-def _batches_rows(batches, where: dict) -> Rows:
+def _batches_rows(batches: Iterable[Any], where: Where) -> Rows:
     number = 0
     for batch in batches:
         for row in batch.to_pylist():

@@ -56,7 +56,8 @@ class _Text:
 
     def skip_space(self) -> None:
         while True:
-            self.pos = _SPACE.match(self.text, self.pos).end()
+            space = _SPACE.match(self.text, self.pos)
+            self.pos = space.end() if space else self.pos
             if self.pos < len(self.text) or not self.more():
                 return
 

@@ -30,11 +30,13 @@ import json
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from ..errors import InputError, ReflectionError
-from ..records import Candidate, Sample
+from ..records import Candidate, Sample, stored_id
 from ..reflect.parse import parse
 from ..store import Store
+from ..store.candidate_staging import CandidateStaging
 from .adopt_files import (
     FIELDS,
     KINDS,
@@ -45,6 +47,7 @@ from .adopt_files import (
     detect_shape,
     iter_rows,
     norm,
+    parse_fields,  # noqa: F401 (the CLI and the Import page call adopt.parse_fields)
     rows_for_shape,
 )
 from .adopt_match import Matcher, TooManyRecords
@@ -124,7 +127,7 @@ def _version(row: Row, sample: Sample, kind: str) -> Candidate:
     return candidate
 
 
-def _judge_rows(row: Row, suffix: str, scorer: str) -> list[tuple]:
+def _judge_rows(row: Row, suffix: str, scorer: str) -> list[tuple[Any, ...]]:
     """The judge's scores for the original (Answer1) and candidate (Answer2), order-averaged,
     as staged rows (job key suffix, of the candidate, metric, scorer, value, detail)."""
     forward, reverse = row.judge.get("scores"), row.judge.get("scores_reverse")
@@ -273,7 +276,7 @@ def import_candidates(
                 result.samples_added, _ = originals.publish(
                     ds.id, 0 if start is None else start + 1
                 )
-                published = staged.publish(ds.id, run.id, kind)
+                published = staged.publish(ds.id, stored_id(run), kind)
                 result.candidates_added = published["added"]
                 result.already_imported = published["already"]
                 result.statuses = published["statuses"]
@@ -301,13 +304,22 @@ class _Source:
     scorer: str
 
 
-def _stage(rows: list[Row], samples: dict, staged, source: _Source, kind: str, result) -> bool:
+def _stage(
+    rows: list[Row],
+    samples: dict[int, Sample],
+    staged: CandidateStaging,
+    source: _Source,
+    kind: str,
+    result: AdoptResult,
+) -> bool:
     """Build a chunk's candidates (and judge scores) and stage them; returns whether any
     record rewrites the instruction."""
     evidence = False
-    batch, scores = [], []
+    batch: list[tuple[Candidate, str | None, str]] = []
+    scores: list[tuple[Any, ...]] = []
     for row in rows:
         sample = samples[row.sample_id] if row.sample_id is not None else row.original
+        assert sample is not None  # a row matched a sample or carries its new original
         candidate = _version(row, sample, kind)
         evidence = evidence or _rewrites_instruction(source.shape, row, sample, candidate)
         if row.raw is None and content_key(
@@ -315,15 +327,15 @@ def _stage(rows: list[Row], samples: dict, staged, source: _Source, kind: str, r
         ) == content_key(sample.instruction, sample.input, sample.output):
             result.unchanged += 1
             continue
-        candidate.sample_id = row.sample_id
+        candidate.sample_id = row.sample_id or 0  # a new original's is set on publish
         suffix = f":{source.key[:24]}:{row.number}"
         candidate.origin = {"source": "import", "file": source.name, "sha256": source.digest,
                             "record": row.number, **row.where, "shape": source.shape,
                             "model": row.model}  # fmt: skip
         if source.shape == "pairs" and source.original_model:
             candidate.origin["original_model"] = source.original_model
-        batch.append((candidate, row.original.content_hash if row.sample_id is None else None,
-                      suffix))  # fmt: skip
+        new_hash = sample.content_hash if row.sample_id is None else None
+        batch.append((candidate, new_hash, suffix))
         if row.judge.get("scores", 0) is None or row.judge.get("scores_reverse", 0) is None:
             result.judge_unparsed += 1
         scores += _judge_rows(row, suffix, source.scorer)
@@ -377,18 +389,3 @@ def summary(result: AdoptResult, path: str | Path) -> str:
         f"Imported {path} ({result.shape}, kind {result.kind}, matched by {result.match}) into"
         f" dataset {result.dataset!r}: " + "; ".join(parts)
     )
-
-
-def parse_fields(items: str | list[str] | tuple[str, ...]) -> dict[str, str]:
-    """A field mapping from "FIELD=NAME" items (or one comma-separated string of them)."""
-    if isinstance(items, str):
-        items = [item for item in items.split(",") if item.strip()]
-    mapping = {}
-    for item in items:
-        ours, sep, theirs = (part.strip() for part in item.partition("="))
-        if not sep or ours not in FIELDS or not theirs:
-            raise ReflectionError(
-                f"{item.strip()!r}: expected FIELD=NAME with FIELD one of {', '.join(FIELDS)}"
-            )
-        mapping[ours] = theirs
-    return mapping

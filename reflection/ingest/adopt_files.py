@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal, overload
 
-from ..errors import InputError, Where
+from ..errors import InputError, ReflectionError, Where
 from ..formats import open_dataset
 from ..formats.containers import iter_records
 from ..records import Sample
@@ -275,3 +275,18 @@ def aligned_rows(
         row.new["output"] = sample.output
         row.model = model or str(sample.meta.get("model") or "")
         yield row
+
+
+def parse_fields(items: str | list[str] | tuple[str, ...]) -> dict[str, str]:
+    """A field mapping from "FIELD=NAME" items (or one comma-separated string of them)."""
+    if isinstance(items, str):
+        items = [item for item in items.split(",") if item.strip()]
+    mapping = {}
+    for item in items:
+        ours, sep, theirs = (part.strip() for part in item.partition("="))
+        if not sep or ours not in FIELDS or not theirs:
+            raise ReflectionError(
+                f"{item.strip()!r}: expected FIELD=NAME with FIELD one of {', '.join(FIELDS)}"
+            )
+        mapping[ours] = theirs
+    return mapping

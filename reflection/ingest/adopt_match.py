@@ -109,12 +109,12 @@ class Matcher:
             start = self.position
             if start + len(rows) > self.total:
                 raise TooManyRecords
-            table = self.lookup.by_position(start, start + len(rows) - 1)
-            return [table.get(start + i, []) for i in range(len(rows))]
+            at = self.lookup.by_position(start, start + len(rows) - 1)
+            return [at.get(start + i, []) for i in range(len(rows))]
         if self.match == "hash":
             carries = rows[0].original is not None
-            how, key_of = ("content", _content) if carries else ("prompt", _prompt)
-            self.lookup.build(how, key_of)
+            how, digest_of = ("content", _content) if carries else ("prompt", _prompt)
+            self.lookup.build(how, digest_of)
             keys = [
                 _digest(_original_key(r.original)) if r.original is not None
                 else _digest(content_key(r.new["instruction"], r.new["input"], ""))

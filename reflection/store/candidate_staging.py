@@ -12,6 +12,7 @@ import contextlib
 import itertools
 import sqlite3
 from collections.abc import Iterator
+from typing import Any
 
 from ..records import Candidate
 from .base import StoreBase, now
@@ -40,6 +41,8 @@ class CandidateStaging:
         """Stage (candidate, content hash of its new original or None, job key suffix)."""
         created = now()
         rows = [(*_row(c, created), sample_hash, suffix) for c, sample_hash, suffix in staged]
+        at = _FIELDS.index("sample_id")  # NULL for a new original's: set from its hash on publish
+        rows = [(*r[:at], None, *r[at + 1 :]) if r[-2] else r for r in rows]
         temp_write(self.conn, f"INSERT INTO {self.table} ({', '.join(_STAGED)}) VALUES"
                               f" ({', '.join('?' * len(_STAGED))})", rows)  # fmt: skip
         self.count += len(rows)
@@ -60,12 +63,12 @@ class CandidateStaging:
             yield rows
             last = rows[-1][0]
 
-    def replace(self, seq: int, **values) -> None:
+    def replace(self, seq: int, **values: Any) -> None:
         """Change staged columns of one candidate (replies parsed again with another template)."""
         names = ", ".join(f"{name} = ?" for name in values)
         self.conn.execute(f"UPDATE {self.table} SET {names} WHERE seq = ?", [*values.values(), seq])
 
-    def publish(self, dataset_id: int, run_id: int, kind: str) -> dict:
+    def publish(self, dataset_id: int, run_id: int, kind: str) -> dict[str, Any]:
         """Insert the staged candidates (a job key already stored keeps its candidate) and
         scores; returns {"added", "already", "statuses", "scores"}. Call in a transaction."""
         if not self.conn.in_transaction:
@@ -99,7 +102,7 @@ class CandidateStaging:
 
     def _publish_scores(self, prefix: str, run_id: int) -> int:
         joined = f"FROM {self.scores} ss JOIN candidates c ON c.job_key = ? || ss.job_suffix"
-        count = self.conn.execute(f"SELECT count(*) {joined}", [prefix]).fetchone()[0]
+        (count,) = self.conn.execute(f"SELECT count(*) {joined}", [prefix]).fetchone()
         if not count:
             return 0
         self.conn.execute(
@@ -120,7 +123,7 @@ class CandidateStaging:
             " ON c.job_key = ? || ss.job_suffix)",
             [prefix],
         )
-        return count
+        return int(count)
 
     def drop(self) -> None:
         for table in (self.table, self.scores):

@@ -7,7 +7,8 @@ from typing import Any
 
 from ..errors import NotFoundError
 from ..records import CANDIDATE_KINDS, Candidate
-from .base import StoreBase, dumps, inserted_id, json_list, loads, now
+from .base import dumps, inserted_id, json_list, loads, now
+from .search import SearchIndexStore
 
 _FIELDS = (
     "sample_id", "kind", "parent_id", "instruction", "input", "output", "critique", "raw",
@@ -35,7 +36,7 @@ def _row(candidate: Candidate, created: str) -> tuple[Any, ...]:
     return tuple(values[name] for name in _FIELDS)
 
 
-class CandidateStore(StoreBase):
+class CandidateStore(SearchIndexStore):
     def add_candidates(self, candidates: Iterable[Candidate]) -> list[int]:
         """Insert candidates; sets and returns their ids. A repeated job_key keeps the first."""
         created = now()

@@ -12,9 +12,10 @@ from __future__ import annotations
 
 import itertools
 import sqlite3
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
+from typing import Any
 
-from ..records import Sample
+from ..records import Sample, stored_id
 from .base import json_list
 from .samples import _sample
 from .staging import temp_write
@@ -41,9 +42,10 @@ class SampleLookup:
     def count(self) -> int:
         if self.dataset_id is None:
             return 0
-        return self.conn.execute(
+        (count,) = self.conn.execute(
             "SELECT count(*) FROM samples WHERE dataset_id = ?", [self.dataset_id]
-        ).fetchone()[0]
+        ).fetchone()
+        return int(count)
 
     def by_position(self, low: int, high: int) -> dict[int, list[int]]:
         """Sample ids by position, for positions low..high."""
@@ -106,10 +108,10 @@ class SampleLookup:
             [json_list(set(ids))],
         )
         names = [d[0] for d in rows.description]
-        found = {}
+        found: dict[int, Sample] = {}
         for row in rows:
             sample = _sample(dict(zip(names, row, strict=True)))
-            found[sample.id] = sample
+            found[stored_id(sample)] = sample
         return found
 
     def remember(self, kind: str, items: list[tuple[str, int]]) -> list[int | None]:
@@ -133,7 +135,7 @@ class SampleLookup:
         self._write(f"INSERT INTO {self.seen_table} VALUES (?, ?, ?)", new)
         return earlier
 
-    def _write(self, sql: str, rows: list) -> None:
+    def _write(self, sql: str, rows: Sequence[Sequence[Any]]) -> None:
         temp_write(self.conn, sql, rows)
 
     def drop(self) -> None:

@@ -7,8 +7,9 @@ from collections.abc import Iterable, Iterator
 from typing import Any
 
 from ..errors import NotFoundError
-from ..records import Dataset, Sample, SampleState, Suggestion
-from .base import StoreBase, from_db_candidate, json_list, loads, now
+from ..records import Dataset, Sample, SampleState, Suggestion, stored_id
+from .base import from_db_candidate, json_list, loads, now
+from .search import SearchIndexStore
 from .staging import Staging
 
 
@@ -30,7 +31,7 @@ def _sample(row: dict[str, Any]) -> Sample:
     )
 
 
-class SampleStore(StoreBase):
+class SampleStore(SearchIndexStore):
     def ensure_dataset(self, name: str) -> Dataset:
         """The dataset called `name`, created if it does not exist yet."""
         with self.transaction():
@@ -139,12 +140,12 @@ class SampleStore(StoreBase):
                 status, review_id, candidate_id, annotator, decided_at = row[width : width + 5]
                 state = None
                 if status is not None:
-                    state = SampleState(sample.id, status, review_id,
+                    state = SampleState(stored_id(sample), status, review_id,
                                         from_db_candidate(candidate_id), annotator, decided_at)  # fmt: skip
                 suggestion = None
                 if suggestions and row[width + 6] is not None:  # a suggestion's rule
                     cid, rule, reason, confidence, run_id, created_at, decision = row[width + 5 :]
-                    suggestion = Suggestion(sample.id, from_db_candidate(cid), rule, reason,
+                    suggestion = Suggestion(stored_id(sample), from_db_candidate(cid), rule, reason,
                                             confidence, run_id, created_at, decision)  # fmt: skip
                 found.append((sample, state, suggestion))
             yield found

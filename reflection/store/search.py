@@ -21,7 +21,7 @@ TABLES = ("samples", "candidates")
 class SearchIndexStore(StoreBase):
     def search_backlog(self, table: str = "samples") -> int:
         """How many rows of `table` are not in its full-text index yet."""
-        return self.scalar(
+        return self.count(
             f"SELECT count(*) FROM {_checked(table)} WHERE id >"
             " (SELECT indexed_upto FROM search_backlog WHERE name = ?)",
             [table],

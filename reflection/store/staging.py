@@ -13,7 +13,8 @@ from __future__ import annotations
 import itertools
 import json
 import sqlite3
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
+from typing import Any
 
 from ..records import Sample, content_hash, sample_flags
 from .base import dumps, now
@@ -29,7 +30,7 @@ INDEX_BYTES_PER_ROW = 100
 _names = itertools.count(1)
 
 
-def temp_write(conn: sqlite3.Connection, sql: str, rows: list) -> None:
+def temp_write(conn: sqlite3.Connection, sql: str, rows: Sequence[Sequence[Any]]) -> None:
     """executemany into TEMP tables; in its own deferred transaction unless one is open (a
     deferred transaction that writes only the temporary file takes no lock on the database)."""
     if not rows:
@@ -47,7 +48,7 @@ def temp_write(conn: sqlite3.Connection, sql: str, rows: list) -> None:
         conn.execute("COMMIT")
 
 
-def sample_row(sample: Sample) -> tuple:
+def sample_row(sample: Sample) -> tuple[Any, ...]:
     """The staged columns of one sample; sets its content hash."""
     if not sample.content_hash:
         sample.content_hash = content_hash(sample)
