@@ -88,12 +88,14 @@ class StoreBase:
         self.db.close()
 
     def is_blank(self) -> bool:
-        """Whether the database holds nothing but its schema: no row in any table."""
+        """Whether the database holds nothing but its schema: no row in any table (bookkeeping
+        aside: the migrations applied, how far the search index goes)."""
         names = [
             row[0]
             for row in self.conn.execute(
                 "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite%'"
-                " AND name != '_migrations' AND name NOT LIKE '%\\_fts\\_%' ESCAPE '\\'"
+                " AND name NOT IN ('_migrations', 'search_backlog')"
+                " AND name NOT LIKE '%\\_fts\\_%' ESCAPE '\\'"
             )
         ]
         return not any(
