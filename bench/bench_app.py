@@ -46,79 +46,89 @@ HOME = str(ROOT / "app.py")
 TARGETS_MS = {"next_sample": 200, "decide_next": 200, "filter": 50, "dashboard": 1500}
 
 
-def build_store(path: Path, n: int, seed: int = 7) -> None:
+def _sample(base: list[dict], i: int) -> Sample:
+    record = base[i % len(base)]
+    return Sample(
+        instruction=f"{record['instruction']} [{i // len(base)}]",
+        input=record.get("input", ""),
+        output=record["output"],
+        position=i,
+        flags=["odd_source"] if i % 997 == 0 else [],
+    )
+
+
+def build_store(path: Path, n: int, seed: int = 7, chunk: int = 20_000) -> None:
+    """The bench store, written a chunk of samples at a time (memory stays flat)."""
     rng = random.Random(seed)
     base = load_alpaca()
     with Store(path) as store:
         ds = store.ensure_dataset("bench")
-        samples = []
-        for i in range(n):
-            record = base[i % len(base)]
-            samples.append(
-                Sample(
-                    instruction=f"{record['instruction']} [{i // len(base)}]",
-                    input=record.get("input", ""),
-                    output=record["output"],
-                    position=i,
-                    flags=["odd_source"] if i % 997 == 0 else [],
-                )
-            )
-        store.add_samples(ds.id, samples)
+        with store.staged_samples() as staging:
+            for start in range(0, n, chunk):
+                staging.add(_sample(base, i) for i in range(start, min(n, start + chunk)))
+            with store.transaction():
+                staging.publish(ds.id)
+        store.index_search_backlog()
         ids = store.sample_ids(ds.id)
-        candidates = []
-        for sid, sample in zip(ids, samples, strict=True):
-            candidates.append(
-                Candidate(
-                    sample_id=sid,
-                    kind="instruction",
-                    instruction=f"In detail and step by step: {sample.instruction}",
-                    input=sample.input,
-                    output=f"{sample.output}\n\nIn short, the key points are covered above.",
-                    critique="The instruction is vague.",
-                    status="failed" if rng.random() < 0.01 else "ok",
-                )
+        for start in range(0, n, chunk):
+            _build_chunk(store, base, rng, ids, start, min(n, start + chunk))
+        decided = sorted(rng.sample(range(n), n // 10))
+        for start in range(0, len(decided), chunk):
+            store.add_reviews(
+                Review(sample_id=ids[i], decision=rng.choice(["accept", "reject"]),
+                       annotator="bench")
+                for i in decided[start : start + chunk]
+            )  # fmt: skip
+
+
+def _build_chunk(store: Store, base, rng, ids: list[int], start: int, end: int) -> None:
+    """Two candidates, ~8 scores and a suggestion for samples start..end."""
+    candidates = []
+    for i in range(start, end):
+        sample, sid = _sample(base, i), ids[i]
+        candidates.append(
+            Candidate(
+                sample_id=sid,
+                kind="instruction",
+                instruction=f"In detail and step by step: {sample.instruction}",
+                input=sample.input,
+                output=f"{sample.output}\n\nIn short, the key points are covered above.",
+                critique="The instruction is vague.",
+                status="failed" if rng.random() < 0.01 else "ok",
             )
-            candidates.append(
-                Candidate(
-                    sample_id=sid,
-                    kind="response",
-                    instruction=sample.instruction,
-                    input=sample.input,
-                    output=sample.output.replace(" the ", " this ", 2) + " Furthermore, it helps.",
-                    critique="The answer is thin.",
-                )
-            )
-        store.add_candidates(candidates)
-        scores, suggestions = [], []
-        for k, sid in enumerate(ids):
-            c1, c2 = candidates[2 * k].id, candidates[2 * k + 1].id
-            ifd = rng.uniform(0.3, 1.3)
-            scores += [
-                Score(sample_id=sid, metric="ifd_ppl", value=ifd, scorer="smollm2"),
-                Score(sample_id=sid, candidate_id=c1, metric="ifd_ppl", value=ifd * rng.uniform(0.6, 1.1), scorer="smollm2"),
-                Score(sample_id=sid, candidate_id=c2, metric="ifd_ppl", value=ifd * rng.uniform(0.6, 1.1), scorer="smollm2"),
-                Score(sample_id=sid, metric="judge", value=rng.randint(1, 10), scorer="judge"),
-                Score(sample_id=sid, candidate_id=c1, metric="judge", value=rng.randint(1, 10), scorer="judge"),
-                Score(sample_id=sid, candidate_id=c1, metric="drift", value=1 - rng.random() ** 3),
-                Score(sample_id=sid, candidate_id=c2, metric="drift", value=1 - rng.random() ** 3),
-                Score(sample_id=sid, metric="words_output", value=len(samples[k].output.split())),
-            ]  # fmt: skip
-            suggestions.append(
-                Suggestion(
-                    sample_id=sid,
-                    candidate_id=c2,
-                    rule="ifd",
-                    reason="IFD drops",
-                    confidence=rng.random(),
-                )
-            )
-        store.put_scores(scores)
-        store.put_suggestions(suggestions)
-        decided = rng.sample(ids, n // 10)
-        store.add_reviews(
-            Review(sample_id=sid, decision=rng.choice(["accept", "reject"]), annotator="bench")
-            for sid in decided
         )
+        candidates.append(
+            Candidate(
+                sample_id=sid,
+                kind="response",
+                instruction=sample.instruction,
+                input=sample.input,
+                output=sample.output.replace(" the ", " this ", 2) + " Furthermore, it helps.",
+                critique="The answer is thin.",
+            )
+        )
+    store.add_candidates(candidates)
+    scores, suggestions = [], []
+    for k, i in enumerate(range(start, end)):
+        sid, c1, c2 = ids[i], candidates[2 * k].id, candidates[2 * k + 1].id
+        ifd = rng.uniform(0.3, 1.3)
+        words = len(base[i % len(base)]["output"].split())
+        scores += [
+            Score(sample_id=sid, metric="ifd_ppl", value=ifd, scorer="smollm2"),
+            Score(sample_id=sid, candidate_id=c1, metric="ifd_ppl", value=ifd * rng.uniform(0.6, 1.1), scorer="smollm2"),
+            Score(sample_id=sid, candidate_id=c2, metric="ifd_ppl", value=ifd * rng.uniform(0.6, 1.1), scorer="smollm2"),
+            Score(sample_id=sid, metric="judge", value=rng.randint(1, 10), scorer="judge"),
+            Score(sample_id=sid, candidate_id=c1, metric="judge", value=rng.randint(1, 10), scorer="judge"),
+            Score(sample_id=sid, candidate_id=c1, metric="drift", value=1 - rng.random() ** 3),
+            Score(sample_id=sid, candidate_id=c2, metric="drift", value=1 - rng.random() ** 3),
+            Score(sample_id=sid, metric="words_output", value=words),
+        ]  # fmt: skip
+        suggestions.append(
+            Suggestion(sample_id=sid, candidate_id=c2, rule="ifd", reason="IFD drops",
+                       confidence=rng.random())
+        )  # fmt: skip
+    store.put_scores(scores)
+    store.put_suggestions(suggestions)
 
 
 def timed_runs(at: AppTest, action, repeats: int) -> list[float]:

@@ -1,22 +1,33 @@
-"""Import and export speed on Alpaca-sized records, against a bare baseline in the same run.
+"""Import and export at scale: wall time, CPU time and peak memory, against bare baselines.
 
-Builds N records by repeating the real Alpaca pairs (alpaca_data.py: the whole file when it
-is beside the clone, else the tests' subset; a suffix on each instruction keeps content hashes
-distinct), then times:
-  - import: `reflection.ingest.datasets.import_dataset` (validate all, hash, one transaction, FTS index)
-    against a baseline of json.load + one bare sqlite3 executemany of the three fields;
-  - export: `reflection.export.curated.export_dataset` to Alpaca JSON (undecided=original)
-    against a baseline of SELECT of the three fields + json.dump.
-Targets (issue 2): import of 52,000 records < 10 s, export of 50,000 < 10 s.
+Builds N Alpaca-shaped records (the real Alpaca pairs repeated, a suffix keeping content
+hashes distinct) as JSONL in a temporary folder, streaming, then runs each step in its own
+child process and reads the child's peak RSS from `os.wait4` (getrusage of that child):
 
-    python bench/bench_io.py [--records 52000] [--export-records 50000]
+  - baseline import: json.loads per line + executemany of the three fields, one transaction;
+  - import <fmt>: `import_dataset` (validate, hash, stage, publish in one transaction), then
+    the full-text index built behind it (`Store.index_search_backlog`), timed apart;
+  - baseline export: SELECT of the three fields + json.dumps per row to JSONL;
+  - export <fmt>: `export_dataset` (undecided=original) from the store the JSONL import built;
+  - import-candidates: a second file of the same records with new outputs, aligned by
+    position (`import_candidates --match position`) into that store, against the import
+    baseline.
+
+Ratios are ours ÷ the baseline of the same run (wall and CPU: the machine is shared). Goals
+(issue 14): peak memory <= 1 GB at any size; import and export <= 3 x the baseline,
+import-candidates <= 4 x.
+
+    python bench/bench_io.py --records 1000000
+    python bench/bench_io.py --records 200000 --formats jsonl,json,csv,parquet,hf
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import sqlite3
+import subprocess
 import sys
 import tempfile
 import time
@@ -27,84 +38,198 @@ sys.path.insert(0, str(ROOT))
 
 from alpaca_data import load_alpaca  # noqa: E402
 
-from reflection.export.curated import export_dataset  # noqa: E402
-from reflection.ingest.datasets import import_dataset  # noqa: E402
-from reflection.store import Store  # noqa: E402
+SUFFIX = {"jsonl": ".jsonl", "json": ".json", "csv": ".csv", "parquet": ".parquet", "hf": ""}
+CHUNK = 5000
 
 
-def build_records(n: int) -> list[dict]:
+def build_jsonl(path: Path, n: int, revised: bool = False) -> None:
+    """N records; `revised`: the same with a new output each (reflections aligned by position)."""
     base = load_alpaca()
-    records = []
-    for i in range(n):
-        record = dict(base[i % len(base)])
-        record["instruction"] = f"{record['instruction']} [{i // len(base)}]"
-        records.append(record)
-    return records
+    with open(path, "w", encoding="utf-8") as out:
+        for i in range(n):
+            record = dict(base[i % len(base)])
+            record["instruction"] = f"{record['instruction']} [{i // len(base)}]"
+            if revised:
+                record["output"] += "\n\nIn short: the answer above, checked step by step."
+            out.write(json.dumps(record, ensure_ascii=False) + "\n")
 
 
-def timed(function) -> float:
-    start = time.perf_counter()
-    function()
-    return time.perf_counter() - start
+def _records(path: Path):
+    with open(path, "rb") as handle:
+        for line in handle:
+            yield json.loads(line)
 
 
-def baseline_import(path: Path, db: Path) -> None:
-    records = json.loads(path.read_text(encoding="utf-8"))
-    conn = sqlite3.connect(db)
+def build_format(jsonl: Path, fmt: str, out: Path) -> None:
+    """The same records in another container (written by our own streaming writers)."""
+    from reflection.formats.writers import write_records
+
+    write_records(out, _records(jsonl), fmt)
+
+
+# --- the steps, each run in a child process --------------------------------------------------
+
+
+def step_baseline_import(folder: Path, source: Path) -> dict:
+    conn = sqlite3.connect(folder / "baseline.db")
     conn.execute("CREATE TABLE s (instruction TEXT, input TEXT, output TEXT)")
-    with conn:
-        conn.executemany(
-            "INSERT INTO s VALUES (?, ?, ?)",
-            [(r["instruction"], r["input"], r["output"]) for r in records],
+    with conn, open(source, "rb") as handle:
+        rows = []
+        for line in handle:
+            record = json.loads(line)
+            rows.append((record["instruction"], record["input"], record["output"]))
+            if len(rows) == CHUNK:
+                conn.executemany("INSERT INTO s VALUES (?, ?, ?)", rows)
+                rows = []
+        conn.executemany("INSERT INTO s VALUES (?, ?, ?)", rows)
+    conn.close()
+    return {}
+
+
+def step_import(folder: Path, source: Path, fmt: str) -> dict:
+    from reflection.ingest.datasets import import_dataset
+    from reflection.store import Store
+
+    with Store(folder / f"ours-{fmt}.db") as store:
+        start = time.perf_counter()
+        result = import_dataset(store, source, dataset="bench", fmt=None if fmt != "hf" else "hf",
+                                index=False)  # fmt: skip
+        published = time.perf_counter()
+        store.index_search_backlog()
+        indexed = time.perf_counter()
+    return {"added": result.added, "published_s": published - start,
+            "index_s": indexed - published}  # fmt: skip
+
+
+def step_baseline_export(folder: Path) -> dict:
+    conn = sqlite3.connect(folder / "ours-jsonl.db")
+    with open(folder / "baseline-out.jsonl", "w", encoding="utf-8") as out:
+        cursor = conn.execute(
+            "SELECT instruction, input, output FROM samples ORDER BY position, id"
         )
+        while rows := cursor.fetchmany(CHUNK):
+            out.write("".join(json.dumps({"instruction": a, "input": b, "output": c},
+                                         ensure_ascii=False) + "\n" for a, b, c in rows))  # fmt: skip
     conn.close()
+    return {}
 
 
-def baseline_export(db: Path, out: Path, limit: int) -> None:
-    conn = sqlite3.connect(db)
-    rows = conn.execute("SELECT instruction, input, output FROM s LIMIT ?", [limit]).fetchall()
-    records = [{"instruction": a, "input": b, "output": c} for a, b, c in rows]
-    out.write_text(json.dumps(records, ensure_ascii=False, indent=2), encoding="utf-8")
-    conn.close()
+def step_export(folder: Path, fmt: str) -> dict:
+    from reflection.export.curated import export_dataset
+    from reflection.store import Store
+
+    fmt_name = "alpaca" if fmt in ("json", "jsonl") else fmt
+    with Store(folder / "ours-jsonl.db") as store:
+        result = export_dataset(store, "bench", folder / f"out{SUFFIX[fmt] or '_hf'}", fmt_name,
+                                undecided="original")  # fmt: skip
+    return {"written": result.written}
+
+
+def step_candidates(folder: Path) -> dict:
+    from reflection.ingest.adopt import import_candidates
+    from reflection.store import Store
+
+    with Store(folder / "ours-jsonl.db") as store:
+        result = import_candidates(store, folder / "revised.jsonl", match="position")
+    return {"added": result.candidates_added}
+
+
+def child(args) -> None:
+    folder = Path(args.folder)
+    start, cpu = time.perf_counter(), time.process_time()
+    name, _, fmt = args.child.partition(":")
+    if name == "build":
+        extra = build_format(
+            folder / "records.jsonl", fmt, folder / f"records{SUFFIX[fmt] or '_hf'}"
+        )
+        extra = {}
+    elif name == "baseline-import":
+        extra = step_baseline_import(folder, folder / "records.jsonl")
+    elif name == "import":
+        extra = step_import(folder, folder / f"records{SUFFIX[fmt] or '_hf'}", fmt)
+    elif name == "candidates":
+        extra = step_candidates(folder)
+    elif name == "baseline-export":
+        extra = step_baseline_export(folder)
+    else:
+        extra = step_export(folder, fmt)
+    print(json.dumps({"wall_s": time.perf_counter() - start,
+                      "cpu_s": time.process_time() - cpu, **extra}))  # fmt: skip
+
+
+def run_child(folder: Path, step: str) -> dict:
+    """One step in a fresh process: its figures and its peak RSS (MB). Linux counts the RSS
+    a child had before exec (a copy of this process) in its peak, so this process imports
+    nothing heavy and builds nothing big."""
+    process = subprocess.Popen(
+        [sys.executable, __file__, "--child", step, "--folder", str(folder)],
+        stdout=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    out = process.stdout.read()
+    _, status, usage = os.wait4(process.pid, 0)
+    process.returncode = os.waitstatus_to_exitcode(status)
+    if process.returncode != 0:
+        raise SystemExit(f"step {step} failed ({process.returncode})")
+    figures = json.loads(out.strip().splitlines()[-1])
+    figures["rss_mb"] = usage.ru_maxrss / 1024  # KB on Linux
+    return figures
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--records", type=int, default=52_000)
-    parser.add_argument("--export-records", type=int, default=50_000)
+    parser.add_argument(
+        "--formats", default="jsonl,json", help="comma-separated: " + ",".join(SUFFIX)
+    )
+    parser.add_argument("--folder", help="work here (default: a temporary folder, removed)")
+    parser.add_argument("--no-candidates", action="store_true", help="skip import-candidates")
+    parser.add_argument("--child", help=argparse.SUPPRESS)
     args = parser.parse_args()
-    with tempfile.TemporaryDirectory() as tmp:
-        tmp = Path(tmp)
-        source = tmp / "big.json"
-        source.write_text(
-            json.dumps(build_records(args.records), ensure_ascii=False), encoding="utf-8"
-        )
-        export_source = tmp / "export.json"
-        export_source.write_text(
-            json.dumps(build_records(args.export_records), ensure_ascii=False), encoding="utf-8"
-        )
-
-        base_import = timed(lambda: baseline_import(source, tmp / "base.db"))
-        with Store(tmp / "ours.db") as store:
-            ours_import = timed(lambda: import_dataset(store, source, dataset="big"))
-            assert store.count_samples() == args.records
-        base_export = timed(
-            lambda: baseline_export(tmp / "base.db", tmp / "base.json", args.export_records)
-        )
-        with Store(tmp / "exp.db") as store:
-            import_dataset(store, export_source, dataset="e")
-            ours_export = timed(
-                lambda: export_dataset(store, "e", tmp / "out.json", "alpaca", undecided="original")
-            )
-    size = source.stat().st_size if source.exists() else 0
-    print(f"{'step':<8} {'records':>8} {'baseline s':>11} {'ours s':>8} {'ratio':>6} {'target':>8}")
+    if args.child:
+        return child(args)
+    formats = [f for f in args.formats.split(",") if f]
+    if "jsonl" not in formats:
+        formats.insert(0, "jsonl")  # the export steps read the store its import built
+    with tempfile.TemporaryDirectory(dir=args.folder) as tmp:
+        folder = Path(tmp)
+        source = folder / "records.jsonl"
+        build_jsonl(source, args.records)
+        size_mb = source.stat().st_size / 1e6
+        for fmt in formats:
+            if fmt != "jsonl":  # in a child too: this process stays small (see run_child)
+                run_child(folder, f"build:{fmt}")
+        rows = []
+        base = run_child(folder, "baseline-import")
+        rows.append(("import", "baseline", base, base))
+        for fmt in formats:
+            ours = run_child(folder, f"import:{fmt}")
+            rows.append(("import", fmt, ours, base))
+        base_out = run_child(folder, "baseline-export")
+        rows.append(("export", "baseline", base_out, base_out))
+        for fmt in formats:
+            rows.append(("export", fmt, run_child(folder, f"export:{fmt}"), base_out))
+        if not args.no_candidates:
+            build_jsonl(folder / "revised.jsonl", args.records, revised=True)
+            rows.append(("import-candidates", "jsonl", run_child(folder, "candidates"), base))
+    print(f"{args.records:,} records, {size_mb:,.0f} MB of JSONL, {os.cpu_count()} cores,"
+          f" load average {os.getloadavg()[0]:.1f}\n")  # fmt: skip
     print(
-        f"{'import':<8} {args.records:>8} {base_import:>11.2f} {ours_import:>8.2f} {ours_import / base_import:>6.1f} {'< 10 s':>8}"
+        "| step   | format   |  records |  wall s |  CPU s | peak MB | x base (wall) | x base (CPU) | notes"
     )
     print(
-        f"{'export':<8} {args.export_records:>8} {base_export:>11.2f} {ours_export:>8.2f} {ours_export / base_export:>6.1f} {'< 10 s':>8}"
+        "|--------|----------|----------|---------|--------|---------|---------------|--------------|------"
     )
-    del size
+    for step, fmt, figures, baseline in rows:
+        notes = ""
+        if "added" in figures and step == "import-candidates":
+            notes = f"{figures['added']:,} candidates added"
+        if "published_s" in figures:
+            notes = (f"published in {figures['published_s']:.1f} s, then the search index"
+                     f" {figures['index_s']:.1f} s")  # fmt: skip
+        print(f"| {step:<17} | {fmt:<8} | {args.records:>8} | {figures['wall_s']:>7.2f} |"
+              f" {figures['cpu_s']:>6.2f} | {figures['rss_mb']:>7.0f} |"
+              f" {figures['wall_s'] / baseline['wall_s']:>13.2f} |"
+              f" {figures['cpu_s'] / baseline['cpu_s']:>12.2f} | {notes}")  # fmt: skip
 
 
 if __name__ == "__main__":

@@ -68,20 +68,13 @@ nav[2].button("Undo", icon=":material/undo:", shortcut="U", on_click=undo, disab
 if sid is None:
     st.success(f"Queue finished: {len(session.ids):,} samples in it. Change the filters for more.")
     st.stop()
-nav[3].caption(
-    f"Sample **{sid}** · {session.index + 1:,} of {session.size_label} in queue · "
-    f"{ui.status_counts_line(store, dataset.id, session.reviewer)}"
-)
 
+# The keys come before anything of the sample: a key pressed the moment the sample shows
+# finds its button (and shortcut) already there, however slow the rest of the draw.
 item = review.load_item(store, sid, session.reviewer)
 options, labels, first = ui.version_choices(store, session.query, item)
-chosen_id = st.selectbox(
-    "Version shown beside the original",
-    options,
-    index=options.index(first),
-    format_func=labels.__getitem__,
-    key=f"version_{sid}",
-)
+chosen_id = st.session_state.get(f"version_{sid}", first)
+chosen_id = chosen_id if chosen_id in options else first
 shown = item.candidate(chosen_id)
 follow = review.suggested_decision(item)
 keys = actions.columns(6)
@@ -109,6 +102,17 @@ keys[5].button(
     width="stretch",
 )
 ui.confirm_pending(session, store)
+nav[3].caption(
+    f"Sample **{sid}** · {session.index + 1:,} of {session.size_label} in queue · "
+    f"{ui.status_counts_line(store, dataset.id, session.reviewer)}"
+)
+st.selectbox(
+    "Version shown beside the original",
+    options,
+    index=options.index(chosen_id),
+    format_func=labels.__getitem__,
+    key=f"version_{sid}",
+)
 ui.state_and_suggestion(item)
 
 if st.session_state.get("_editing") == sid:

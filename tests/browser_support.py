@@ -36,13 +36,15 @@ def free_port() -> int:
 
 
 @contextlib.contextmanager
-def streamlit_app(db: Path, timeout: float = 60) -> Iterator[str]:
-    """The app served on 127.0.0.1 with REFLECTION_DB=db; yields its base URL."""
+def streamlit_app(db: Path, timeout: float = 60, launcher: Path | None = None) -> Iterator[str]:
+    """The app served on 127.0.0.1 with REFLECTION_DB=db; yields its base URL. `launcher`:
+    a script to run instead of `-m streamlit` (one that patches the app first)."""
     port = free_port()
     log_path = db.parent / "streamlit.log"
     with open(log_path, "w") as log:
         process = subprocess.Popen(
-            [sys.executable, "-m", "streamlit", "run", str(ROOT / "app.py"),
+            [sys.executable, *([str(launcher)] if launcher else ["-m", "streamlit"]),
+             "run", str(ROOT / "app.py"),
              "--server.headless", "true", "--server.port", str(port),
              "--server.address", "127.0.0.1", "--browser.gatherUsageStats", "false"],
             cwd=ROOT, env={**os.environ, "REFLECTION_DB": str(db)},

@@ -49,8 +49,10 @@ def smollm2():
 
 
 def test_bench_io():
-    out = _run("bench/bench_io.py", "--records", "500", "--export-records", "500")
-    assert "import        500" in out and "export        500" in out
+    out = _run("bench/bench_io.py", "--records", "500", "--formats", "jsonl,csv")
+    for step in ("| import            | baseline |      500", "| import            | csv      |",
+                 "| export            | jsonl    |      500", "| import-candidates | jsonl"):  # fmt: skip
+        assert step in out, out
     _data_line(out)
 
 

@@ -8,7 +8,7 @@ import pytest
 
 from reflection.errors import ReflectionError
 from reflection.export.curated import export_dataset, export_records
-from reflection.formats.containers import write_records
+from reflection.formats.writers import write_records
 from reflection.records import Candidate, Review, Sample, Suggestion
 
 

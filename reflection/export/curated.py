@@ -17,6 +17,7 @@ With a consensus and provenance, every reviewer's decision is listed with the re
 
 from __future__ import annotations
 
+import itertools
 from collections import Counter
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
@@ -25,7 +26,7 @@ from typing import Any
 
 from ..errors import ExportError, ReflectionError
 from ..formats import format_for_path, to_record, write_dataset
-from ..records import Candidate, Sample, SampleState, stored_id
+from ..records import Candidate, Sample, SampleState, Suggestion, stored_id
 from ..store import Store
 from ..team.consensus import CONSENSUS_MODES, consensus_votes, is_disputed, sample_votes
 
@@ -102,10 +103,7 @@ def _consensus_states(
     return states, votes, disputed
 
 
-def chosen_versions(
-    store: Store, dataset: str | int, undecided: str = "skip", consensus: str | None = None
-) -> Iterator[Chosen]:
-    """Each sample's exported version in source order; `counts` in export_records tallies them."""
+def _check_policies(undecided: str, consensus: str | None) -> None:
     if undecided not in UNDECIDED_POLICIES:
         raise ReflectionError(
             f"unknown undecided policy {undecided!r}; expected {', '.join(UNDECIDED_POLICIES)}"
@@ -114,48 +112,172 @@ def chosen_versions(
         raise ReflectionError(
             f"unknown consensus {consensus!r}; expected {', '.join(CONSENSUS_MODES)}"
         )
-    ds = store.dataset(dataset)
-    votes: dict[int, list[dict[str, Any]]]
-    disputed: set[int]
-    if consensus is None:
-        states, votes, disputed = store.states(ds.id), {}, set()
-    else:
-        states, votes, disputed = _consensus_states(store, ds.id, consensus)
-    for chosen in _chosen(store, ds.id, states, undecided):
-        if consensus is not None:
-            chosen.consensus = consensus
-            chosen.reviews = votes.get(stored_id(chosen.sample), [])
-            chosen.disputed = stored_id(chosen.sample) in disputed
-        yield chosen
 
 
-def _chosen(
-    store: Store, dataset_id: int, states: dict[int, SampleState], undecided: str
+def chosen_versions(
+    store: Store, dataset: str | int, undecided: str = "skip", consensus: str | None = None
 ) -> Iterator[Chosen]:
-    suggestions = store.suggestions(dataset_id) if undecided == "suggested" else {}
-    wanted = {s.candidate_id for s in states.values() if s.status in ("accepted", "edited")}
-    wanted |= {s.candidate_id for s in suggestions.values()}
-    candidates = store.candidates_by_id(c for c in wanted if c)
-    for sample in store.samples(dataset_id):
-        sample_id = stored_id(sample)
-        state = states.get(sample_id)
-        status = state.status if state else "undecided"
-        if status == "rejected":
-            yield Chosen(sample, None, "rejected")
-        elif state is not None and status in ("accepted", "edited"):
-            candidate = candidates.get(state.candidate_id) if state.candidate_id else None
-            yield Chosen(sample, candidate, status, state.annotator, state.decided_at)
-        elif undecided == "skip":
-            yield Chosen(sample, None, "undecided")
-        elif undecided == "suggested" and sample_id in suggestions:
-            suggestion = suggestions[sample_id]
-            if suggestion.decision == "reject":
-                yield Chosen(sample, None, "suggested-reject", rule=suggestion.rule)
-                continue
-            candidate = candidates.get(suggestion.candidate_id) if suggestion.candidate_id else None
-            yield Chosen(sample, candidate, "suggested", rule=suggestion.rule)
-        else:
-            yield Chosen(sample, None, "undecided-original")
+    """Each sample's exported version in source order, read a chunk at a time; `counts` in
+    export_records tallies them. Without a consensus the decision in force counts (the
+    sample's state); with one, the decision the consensus picks from every reviewer's."""
+    _check_policies(undecided, consensus)
+    ds = store.dataset(dataset)
+    forced: dict[int, SampleState] | None = None
+    votes: dict[int, list[dict[str, Any]]] = {}
+    disputed: set[int] = set()
+    if consensus is not None:
+        forced, votes, disputed = _consensus_states(store, ds.id, consensus)
+    for chunk in store.decided_samples(ds.id, suggestions=undecided == "suggested"):
+        if forced is not None:
+            chunk = [(s, forced.get(stored_id(s)), g) for s, _, g in chunk]
+        wanted = {s.candidate_id for _, s, _ in chunk if s and s.status in ("accepted", "edited")}
+        wanted |= {g.candidate_id for _, _, g in chunk if g}
+        candidates = store.candidates_by_id(c for c in wanted if c) if any(wanted) else {}
+        for sample, state, suggestion in chunk:
+            chosen = _choose(sample, state, suggestion, candidates, undecided)
+            if consensus is not None:
+                chosen.consensus = consensus
+                chosen.reviews = votes.get(stored_id(sample), [])
+                chosen.disputed = stored_id(sample) in disputed
+            yield chosen
+
+
+def _choose(
+    sample: Sample,
+    state: SampleState | None,
+    suggestion: Suggestion | None,
+    candidates: dict[int, Candidate],
+    undecided: str,
+) -> Chosen:
+    status = state.status if state else "undecided"
+    if status == "rejected":
+        return Chosen(sample, None, "rejected")
+    if state is not None and status in ("accepted", "edited"):
+        candidate = candidates.get(state.candidate_id) if state.candidate_id else None
+        return Chosen(sample, candidate, status, state.annotator, state.decided_at)
+    if undecided == "skip":
+        return Chosen(sample, None, "undecided")
+    if undecided == "suggested" and suggestion is not None:
+        if suggestion.decision == "reject":
+            return Chosen(sample, None, "suggested-reject", rule=suggestion.rule)
+        candidate = candidates.get(suggestion.candidate_id) if suggestion.candidate_id else None
+        return Chosen(sample, candidate, "suggested", rule=suggestion.rule)
+    return Chosen(sample, None, "undecided-original")
+
+
+LEFT_OUT = ("rejected", "undecided", "suggested-reject")
+CHUNK = 2000
+
+
+@dataclass
+class _Policy:
+    """What an export chooses: the undecided policy and the consensus, if any."""
+
+    undecided: str = "skip"
+    consensus: str | None = None
+
+
+def _kept_chunks(
+    store: Store, dataset: str | int, policy: _Policy, counts: Counter[str]
+) -> Iterator[list[Chosen]]:
+    """The exported versions in chunks; `counts` tallies every sample by reason."""
+    chunk: list[Chosen] = []
+    for chosen in chosen_versions(store, dataset, policy.undecided, policy.consensus):
+        counts[chosen.reason] += 1
+        if policy.consensus is not None:
+            counts["disputed"] += chosen.disputed
+        if chosen.reason not in LEFT_OUT:
+            chunk.append(chosen)
+            if len(chunk) == CHUNK:
+                yield chunk
+                chunk = []
+    if chunk:
+        yield chunk
+
+
+def _version_of(chosen: Chosen) -> tuple[int, int | None]:
+    return stored_id(chosen.sample), chosen.candidate.id if chosen.candidate else None
+
+
+def _score_names(
+    store: Store, dataset: str | int, policy: _Policy, scorers: Sequence[str]
+) -> list[str]:
+    """The score fields of every exported record (one pass over the decisions): tables need
+    every column before the first row, and a choice that must be made fails before writing."""
+    from ..scoring.fields import scores_for_export
+
+    names: set[str] = set()
+    for chunk in _kept_chunks(store, dataset, policy, Counter()):
+        fields = scores_for_export(store, map(_version_of, chunk), scorers)
+        names.update(name for found in fields.values() for name in found)
+    return sorted(names)
+
+
+def curated_records(
+    store: Store,
+    dataset: str | int,
+    fmt: str = "alpaca",
+    *,
+    undecided: str = "skip",
+    provenance: bool = False,
+    with_scores: bool = False,
+    scores_from: Sequence[str] = (),
+    consensus: str | None = None,
+    counts: Counter[str] | None = None,
+    limit: int | None = None,
+) -> Iterator[dict[str, Any]]:
+    """The records an export writes, one at a time, in constant memory; `counts` (if given)
+    tallies every sample by reason as they go by, and `limit` stops building records (not
+    counting) after that many.
+
+    `with_scores` adds each record's scores as fields (reflection.scoring.fields); `scores_from`
+    picks the scorer where several scored a metric.
+    """
+    _check_policies(undecided, consensus)
+    policy = _Policy(undecided, consensus)
+    counts = Counter() if counts is None else counts
+    name = store.dataset(dataset).name
+    names = _score_names(store, dataset, policy, scores_from) if with_scores else []
+    return _records(store, dataset, fmt, name, policy, provenance, names, scores_from,
+                    counts, limit)  # fmt: skip
+
+
+def _records(
+    store: Store,
+    dataset: str | int,
+    fmt: str,
+    name: str,
+    policy: _Policy,
+    provenance: bool,
+    names: list[str],
+    scorers: Sequence[str],
+    counts: Counter[str],
+    limit: int | None,
+) -> Iterator[dict[str, Any]]:
+    from ..scoring.fields import scores_for_export
+
+    built = 0
+    for chunk in _kept_chunks(store, dataset, policy, counts):
+        if limit is not None:
+            chunk = chunk[: max(0, limit - built)]
+        if not chunk:
+            continue
+        fields = scores_for_export(store, map(_version_of, chunk), scorers) if names else {}
+        for chosen in chunk:
+            record = to_record(chosen.version(), chosen.sample.meta, fmt)
+            if provenance:
+                _add_provenance(record, chosen.provenance(name), fmt)
+            if names:  # every record gets every column (None where unscored)
+                found = fields[_version_of(chosen)]
+                record.update({field: found.get(field) for field in names})
+            built += 1
+            yield record
+
+
+def _written(counts: Counter[str]) -> dict[str, int]:
+    counts["written"] = counts["accepted"] + counts["edited"] + counts["suggested"]
+    counts["written"] += counts["undecided-original"]
+    return dict(sorted(counts.items()))
 
 
 def export_records(
@@ -169,43 +291,15 @@ def export_records(
     with_scores: bool = False,
     scores_from: Sequence[str] = (),
     consensus: str | None = None,
-) -> tuple[list[dict], dict[str, int]]:
-    """The records an export would write (the first `limit` of them) and counts by reason.
-
-    `with_scores` adds each record's scores as fields (reflection.scoring.fields); `scores_from`
-    picks the scorer where several scored a metric.
-    """
-    name = store.dataset(dataset).name
-    records: list[dict] = []
-    versions: list[tuple[int, int | None]] = []
+) -> tuple[list[dict[str, Any]], dict[str, int]]:
+    """The records an export would write (the first `limit` of them) and counts by reason."""
     counts: Counter[str] = Counter()
-    for chosen in chosen_versions(store, dataset, undecided, consensus):
-        counts[chosen.reason] += 1
-        counts["disputed"] += chosen.disputed
-        if chosen.reason in ("rejected", "undecided", "suggested-reject"):
-            continue
-        if limit is not None and len(records) >= limit:
-            continue
-        record = to_record(chosen.version(), chosen.sample.meta, fmt)
-        if provenance:
-            _add_provenance(record, chosen.provenance(name), fmt)
-        records.append(record)
-        versions.append(
-            (stored_id(chosen.sample), chosen.candidate.id if chosen.candidate else None)
-        )
-    if with_scores:
-        from ..scoring.fields import scores_for_export
-
-        fields = scores_for_export(store, versions, scores_from)
-        # Every record gets every column (None where unscored): tables need one header.
-        names = sorted({name for found in fields.values() for name in found})
-        for record, version in zip(records, versions, strict=True):
-            record.update({name: fields[version].get(name) for name in names})
-    counts["written"] = counts["accepted"] + counts["edited"] + counts["suggested"]
-    counts["written"] += counts["undecided-original"]
-    if consensus is None:
-        counts.pop("disputed", None)
-    return records, dict(sorted(counts.items()))
+    records = list(
+        curated_records(store, dataset, fmt, undecided=undecided, provenance=provenance,
+                        with_scores=with_scores, scores_from=scores_from, consensus=consensus,
+                        counts=counts, limit=limit)
+    )  # fmt: skip
+    return records, _written(counts)
 
 
 def _add_provenance(record: dict, provenance: dict, fmt: str) -> None:
@@ -229,7 +323,7 @@ def export_dataset(
     consensus: str | None = None,
     allow_empty: bool = True,
 ) -> ExportResult:
-    """Write the curated set to `path` atomically and record the export as a run.
+    """Write the curated set to `path` atomically, streaming, and record the export as a run.
 
     With `allow_empty` False, a set left empty only because undecided samples were skipped
     is not written: ExportError says so and names the policies that would keep them.
@@ -237,16 +331,6 @@ def export_dataset(
     path = Path(path)
     fmt = format_for_path(path, fmt)
     ds = store.dataset(dataset)
-    records, counts = export_records(
-        store, ds.id, fmt, undecided=undecided, provenance=provenance,
-        with_scores=with_scores, scores_from=scores_from, consensus=consensus,
-    )  # fmt: skip
-    if not records and not allow_empty and counts.get("undecided"):
-        raise ExportError(
-            f"nothing to write to {path}: {counts['undecided']:,} of {ds.name!r}'s samples are"
-            f" undecided and --undecided {undecided} leaves them out; --undecided original keeps"
-            " their originals, --undecided suggested follows `reflection suggest`"
-        )
     settings = {
         "consensus": consensus,
         "path": str(path),
@@ -256,7 +340,21 @@ def export_dataset(
         "with_scores": with_scores,
         "scores_from": list(scores_from),
     }
+    counts: Counter[str] = Counter()
+    records = curated_records(
+        store, ds.id, fmt, undecided=undecided, provenance=provenance,
+        with_scores=with_scores, scores_from=scores_from, consensus=consensus, counts=counts,
+    )  # fmt: skip
+    # The first record is built before anything is written, so an empty set can say why
+    # (reading on to the end finds there is none: `counts` is then complete).
+    first = next(records, None)
+    if first is None and not allow_empty and counts.get("undecided"):
+        raise ExportError(
+            f"nothing to write to {path}: {counts['undecided']:,} of {ds.name!r}'s samples are"
+            f" undecided and --undecided {undecided} leaves them out; --undecided original keeps"
+            " their originals, --undecided suggested follows `reflection suggest`"
+        )
     with store.run("export", ds.id, settings) as run:
-        write_dataset(path, records, fmt)
-        run.counters = counts
-    return ExportResult(path, fmt, len(records), counts, run.id)
+        write_dataset(path, itertools.chain([first] if first is not None else [], records), fmt)
+        run.counters = _written(counts)
+    return ExportResult(path, fmt, run.counters["written"], run.counters, run.id)

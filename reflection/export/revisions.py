@@ -22,8 +22,8 @@ from typing import Any
 
 from ..diff import diff_stats, word_diff
 from ..errors import ReflectionError
-from ..formats.containers import write_records
 from ..formats.records import to_chat
+from ..formats.writers import write_records
 from ..records import stored_id
 from ..store import Store
 from .curated import ExportResult

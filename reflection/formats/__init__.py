@@ -8,17 +8,20 @@ Formats, by name:
 - `openai`: JSONL of {messages: [{role, content}]} (OpenAI chat fine-tuning files);
 - `csv`, `parquet`: a table with instruction/input/output columns (a mapping renames others);
 - `hf`: a `datasets` directory written by `save_to_disk`, or any file `datasets` can load.
-Reading validates every record before anything is returned, and raises one InputError that
-names the file, the line (JSONL, CSV) or record number (JSON list) and the problem.
+Reading streams: `open_dataset` validates each record as it is read, in constant memory,
+and raises one InputError that names the file, the line (JSONL, CSV) or record number
+(JSON list, Parquet, `datasets`) and the problem. Writing streams too (`write_dataset`).
 """
 
 from __future__ import annotations
 
+import itertools
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 
-from ..errors import InputError
+from ..errors import InputError, Where
 from ..records import Sample
-from .containers import read_records, write_records
+from .containers import iter_records
 from .records import (
     SHAPES,
     RecordError,
@@ -28,6 +31,7 @@ from .records import (
     to_chat,
     type_name,
 )
+from .writers import write_records
 
 FORMATS = ("alpaca", "sharegpt", "openai", "csv", "parquet", "hf")
 # The file name ending each format is written with by default ("hf" is a folder).
@@ -65,14 +69,32 @@ def container_of(path: Path, fmt: str | None = None) -> str:
     return container
 
 
-def read_dataset(
+class SampleStream:
+    """A dataset file's samples, validated one at a time as they are read: iterate once.
+
+    `format` is known before the first sample is taken. A malformed record raises InputError
+    (naming the file and the line or record) when iteration reaches it.
+    """
+
+    def __init__(self, path: Path, fmt: str, places: Iterator[tuple[Where, Sample]]):
+        self.path, self.format, self._places = path, fmt, places
+
+    def __iter__(self) -> Iterator[Sample]:
+        return (sample for _, sample in self._places)
+
+    def places(self) -> Iterator[tuple[Where, Sample]]:
+        """(where, sample): each sample with its line or record number, as errors name it."""
+        return self._places
+
+
+def open_dataset(
     path: str | Path,
     fmt: str | None = None,
     *,
     columns: dict[str, str] | None = None,
     split: str | None = None,
-) -> tuple[list[Sample], str]:
-    """Every sample of a file, validated, and the format it was read as.
+) -> SampleStream:
+    """A file's samples as a stream, in constant memory; the first record is read and checked.
 
     `columns` maps our field names to the file's (e.g. {"output": "response"});
     `split` picks a split of a `datasets` DatasetDict.
@@ -83,15 +105,15 @@ def read_dataset(
     if not path.exists():
         raise InputError(path, "no such file or directory")
     container = container_of(path, fmt)
-    rows = read_records(path, container, split=split)  # [(where, record)]
-    if not rows:
-        raise InputError(path, "the file holds no records")
+    rows = iter_records(path, container, split=split)  # (where, record)
     if columns:
-        rows = [(where, _rename(record, columns)) for where, record in rows]
-    first = rows[0][1]
+        rows = ((where, _rename(record, columns)) for where, record in rows)
+    head = next(rows, None)
+    if head is None:
+        raise InputError(path, "the file holds no records")
+    where, first = head
     shape = _SHAPE_OF_FORMAT.get(fmt or "") or shape_of(first)
     if shape is None:
-        where = rows[0][0]
         if not isinstance(first, dict):
             raise InputError(path, f"expected an object, got {type_name(first)}", **where)
         raise InputError(
@@ -100,17 +122,32 @@ def read_dataset(
             f" (fields: {', '.join(map(str, first)) or 'none'}); map columns or pass --format",
             **where,
         )
-    samples = []
+    detected = fmt or _format_name(container, shape, first)
+    return SampleStream(path, detected, _samples(path, itertools.chain([head], rows), shape))
+
+
+def _samples(path: Path, rows, shape: str) -> Iterator[tuple[Where, Sample]]:
+    source = str(path)
     for position, (where, record) in enumerate(rows):
         try:
             sample = sample_from_record(record, shape)
         except RecordError as exc:
             raise InputError(path, str(exc), **where) from None
         sample.position = position
-        sample.source = str(path)
-        samples.append(sample)
-    detected = fmt or _format_name(container, shape, first)
-    return samples, detected
+        sample.source = source
+        yield where, sample
+
+
+def read_dataset(
+    path: str | Path,
+    fmt: str | None = None,
+    *,
+    columns: dict[str, str] | None = None,
+    split: str | None = None,
+) -> tuple[list[Sample], str]:
+    """Every sample of a (small) file, validated, and the format it was read as."""
+    stream = open_dataset(path, fmt, columns=columns, split=split)
+    return list(stream), stream.format
 
 
 def _format_name(container: str, shape: str, first: dict) -> str:
@@ -157,8 +194,8 @@ def to_record(version: dict, meta: dict, fmt: str) -> dict:
     return to_alpaca(version, meta)
 
 
-def write_dataset(path: str | Path, records: list[dict], fmt: str) -> Path:
-    """Write records (already in the format's shape) atomically; returns the path."""
+def write_dataset(path: str | Path, records: Iterable[dict], fmt: str) -> Path:
+    """Write records (already in the format's shape) atomically, streaming; returns the path."""
     path = Path(path)
     container = container_of(path, fmt) if fmt != "hf" else "hf"
     if fmt == "openai":
@@ -169,7 +206,9 @@ def write_dataset(path: str | Path, records: list[dict], fmt: str) -> Path:
 __all__ = [
     "FORMATS",
     "SHAPES",
+    "SampleStream",
     "format_for_path",
+    "open_dataset",
     "read_dataset",
     "to_record",
     "write_dataset",

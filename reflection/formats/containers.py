@@ -1,92 +1,127 @@
 """Files that hold records: JSON lists, JSONL, CSV, Parquet and `datasets` directories.
 
-Readers return [(where, record)] where `where` is {"line": n} or {"record": n} (1-based), so
-a later validation error can still name its place. Writers are atomic: they write a temporary
-file beside the target and rename it over, so a crash never leaves half a file.
+Readers are generators of (where, record), where `where` is {"line": n} or {"record": n}
+(1-based), so a later validation error can still name its place. They hold one chunk of the
+file at a time, never the whole of it: a file of ten million records reads in the memory of
+a few thousand. Writers live in `reflection.formats.writers`.
 """
 
 from __future__ import annotations
 
+import codecs
 import contextlib
 import csv
-import io
 import json
 import os
-import shutil
-import tempfile
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
 from ..errors import InputError, Where
+from .jsonstream import iter_json_list
 from .records import type_name
 
 csv.field_size_limit(1 << 30)  # long answers exceed the default 128 KiB cell limit
 
-
-def _text(path: Path) -> str:
-    data = path.read_bytes()
-    try:
-        return data.decode("utf-8-sig")
-    except UnicodeDecodeError as exc:
-        line = data[: exc.start].count(b"\n") + 1
-        raise InputError(
-            path,
-            f"not valid UTF-8 (byte 0x{data[exc.start]:02x}); save the file as UTF-8",
-            line=line,
-        ) from None
+Rows = Iterator[tuple[Where, Any]]
+BATCH = 4096  # rows per Arrow batch read from Parquet and `datasets`
+_BOM = codecs.BOM_UTF8
 
 
-def _read_json(path: Path) -> list[tuple[Where, Any]]:
-    text = _text(path)
-    if not text.strip():
+def _not_utf8(path: Path, data: bytes, exc: UnicodeDecodeError, line: int) -> InputError:
+    return InputError(
+        path, f"not valid UTF-8 (byte 0x{data[exc.start]:02x}); save the file as UTF-8", line=line
+    )
+
+
+def _lines(path: Path) -> Iterator[tuple[int, bytes]]:
+    """(number, line) of a file read in binary, the UTF-8 BOM dropped; lines end at \\n."""
+    with open(path, "rb") as handle:
+        for number, line in enumerate(handle, start=1):
+            if number == 1 and line.startswith(_BOM):
+                line = line[len(_BOM) :]
+            yield number, line
+
+
+def _first_char(path: Path) -> str:
+    """The first character that is not white space ('' for a blank file)."""
+    with open(path, "rb") as handle:
+        head = handle.read(1 << 16)
+        while head:
+            stripped = head.removeprefix(_BOM).lstrip() if head.startswith(_BOM) else head.lstrip()
+            if stripped:
+                return chr(stripped[0])
+            head = handle.read(1 << 16)
+    return ""
+
+
+def _read_json(path: Path) -> Rows:
+    first = _first_char(path)
+    if not first:
         raise InputError(path, "the file is empty")
-    if text.lstrip().startswith("{"):
-        # A JSON object first: JSONL, or a single object, which we treat as JSONL of one.
-        try:
-            value = json.loads(text)
-        except json.JSONDecodeError:
-            return _read_jsonl(path, text)
-        return [({"line": 1}, value)]
+    if first == "{":
+        # A JSON object first: JSONL, or a single (perhaps multi-line) object as one record.
+        yield from _read_jsonl(path, single_object=True)
+        return
+    for number, record in iter_json_list(path):
+        yield {"record": number}, record
+
+
+def _single_object(path: Path) -> Any:
+    """The whole file as one JSON value, for a file whose first line is not a whole object;
+    None if it is not one (or too large to be one record)."""
+    if path.stat().st_size > 64 << 20:
+        return None
     try:
-        value = json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise InputError(
-            path, f"invalid JSON: {exc.msg} (column {exc.colno})", line=exc.lineno
-        ) from None
-    if not isinstance(value, list):
-        raise InputError(path, f"expected a JSON list of records, got {type_name(value)}")
-    return [({"record": i + 1}, record) for i, record in enumerate(value)]
+        return json.loads(path.read_bytes().decode("utf-8-sig"))
+    except (UnicodeDecodeError, json.JSONDecodeError):
+        return None
 
 
-def _read_jsonl(path: Path, text: str | None = None) -> list[tuple[Where, Any]]:
-    text = _text(path) if text is None else text
-    if not text.strip():
-        raise InputError(path, "the file is empty")
-    rows: list[tuple[Where, Any]] = []
-    for number, line in enumerate(text.splitlines(), start=1):
+def _read_jsonl(path: Path, *, single_object: bool = False) -> Rows:
+    seen = False
+    for number, line in _lines(path):
         if not line.strip():
             continue
         try:
-            value = json.loads(line)
+            value = json.loads(line.decode("utf-8"))
+        except UnicodeDecodeError as exc:
+            raise _not_utf8(path, line, exc, number) from None
         except json.JSONDecodeError as exc:
+            if single_object and not seen:
+                value = _single_object(path)
+                if value is not None:
+                    yield {"line": 1}, value
+                    return
             raise InputError(
                 path, f"invalid JSON: {exc.msg} (column {exc.colno})", line=number
             ) from None
         if not isinstance(value, dict):
             raise InputError(path, f"expected a JSON object, got {type_name(value)}", line=number)
-        rows.append(({"line": number}, value))
-    return rows
-
-
-def _read_csv(path: Path) -> list[tuple[Where, Any]]:
-    text = _text(path)
-    if not text.strip():
+        seen = True
+        yield {"line": number}, value
+    if not seen:
         raise InputError(path, "the file is empty")
+
+
+def _decoded(path: Path) -> Iterator[str]:
+    """A file's lines as text, for csv.reader; bad UTF-8 names its line."""
+    for number, line in _lines(path):
+        try:
+            yield line.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            raise _not_utf8(path, line, exc, number) from None
+
+
+def _read_csv(path: Path) -> Rows:
     delimiter = "\t" if path.suffix.lower() == ".tsv" else ","
-    reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter, strict=True)
-    rows: list[tuple[Where, Any]] = []
+    reader = csv.reader(_decoded(path), delimiter=delimiter, strict=True)
     try:
-        header = next(reader)
+        header = next(reader, None)
+        while header is not None and not any(h.strip() for h in header):
+            header = next(reader, None)  # blank lines before the header
+        if header is None:
+            raise InputError(path, "the file is empty")
         if len(set(header)) != len(header):
             raise InputError(path, f"repeated column names in the header: {header}", line=1)
         start = reader.line_num + 1
@@ -98,13 +133,10 @@ def _read_csv(path: Path) -> list[tuple[Where, Any]]:
                 raise InputError(
                     path, f"{len(values)} fields where the header has {len(header)}", line=start
                 )
-            rows.append(
-                ({"line": start}, _table_row(dict(zip(header, values, strict=True)), empty=""))
-            )
+            yield {"line": start}, _table_row(dict(zip(header, values, strict=True)), empty="")
             start = reader.line_num + 1
     except csv.Error as exc:
         raise InputError(path, f"malformed CSV: {exc}", line=reader.line_num) from None
-    return rows
 
 
 def _table_row(row: dict, empty: Any) -> dict:
@@ -118,19 +150,42 @@ def _table_row(row: dict, empty: Any) -> dict:
     return record
 
 
-def _read_parquet(path: Path) -> list[tuple[Where, Any]]:
+def _batches_rows(batches: Iterable[Any], where: Where) -> Rows:
+    number = 0
+    for batch in batches:
+        for row in batch.to_pylist():
+            number += 1
+            yield {**where, "record": number}, _table_row(row, empty=None)
+
+
+def _read_parquet(path: Path) -> Rows:
     import pyarrow.parquet as pq
 
-    try:
-        table = pq.read_table(path)
-    except Exception as exc:  # pyarrow raises several types for a broken file
-        raise InputError(path, f"not a readable Parquet file ({exc})") from None
-    return [
-        ({"record": i + 1}, _table_row(row, empty=None)) for i, row in enumerate(table.to_pylist())
-    ]
+    def batches():
+        try:
+            parquet = pq.ParquetFile(path)
+            yield from parquet.iter_batches(batch_size=BATCH)
+        except Exception as exc:  # pyarrow raises several types for a broken file
+            raise InputError(path, f"not a readable Parquet file ({exc})") from None
+
+    yield from _batches_rows(batches(), {})
 
 
-def _read_hf(path: Path, split: str | None) -> list[tuple[Where, Any]]:
+def _arrow_batches(loaded) -> Iterator:
+    """A `datasets` Dataset's rows in Arrow batches. Its files are read as streams, not
+    memory-mapped: mapped pages count as the process's memory once touched."""
+    import pyarrow as pa
+
+    files = [f["filename"] for f in loaded.cache_files]
+    if loaded._indices is not None or not files:  # a selection, or held in memory
+        yield from loaded.with_format("arrow").iter(batch_size=BATCH)
+        return
+    for name in files:
+        with pa.OSFile(name) as source:
+            yield from pa.ipc.open_stream(source)
+
+
+def _read_hf(path: Path, split: str | None) -> Rows:
     os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     try:
@@ -159,145 +214,25 @@ def _read_hf(path: Path, split: str | None) -> list[tuple[Where, Any]]:
         loaded = loaded[chosen]
         if len(names) > 1:  # where there was a choice, every record says which split it is in
             where = {"split": chosen}
-    return [
-        ({**where, "record": i + 1}, _table_row(row, empty=None))
-        for i, row in enumerate(loaded.to_list())
-    ]
+    yield from _batches_rows(_arrow_batches(loaded), where)
 
 
-def read_records(
-    path: Path, container: str, *, split: str | None = None
-) -> list[tuple[Where, Any]]:
+def iter_records(path: Path, container: str, *, split: str | None = None) -> Rows:
+    """(where, record) of every record in a file, read a chunk at a time."""
     if container == "hf":
         return _read_hf(path, split)
     if path.is_dir():
         raise InputError(path, "is a folder; pass --format hf for a `datasets` folder")
-    if container == "json":
-        return _read_json(path)
-    if container == "jsonl":
-        return _read_jsonl(path)
-    if container == "csv":
-        return _read_csv(path)
+    readers = {"json": _read_json, "jsonl": _read_jsonl, "csv": _read_csv}
+    if container in readers:
+        return readers[container](path)
     if container == "parquet":
         return _read_parquet(path)
     raise InputError(path, f"unknown container {container!r}")
 
 
-def _umask() -> int:
-    """The process's umask, read without changing it where the system says (Linux)."""
-    try:
-        for line in Path("/proc/self/status").read_text().splitlines():
-            if line.startswith("Umask:"):
-                return int(line.split()[1], 8)
-    except (OSError, ValueError):
-        pass
-    mask = os.umask(0o022)  # elsewhere: set and restore at once
-    os.umask(mask)
-    return mask
-
-
-def _new_file_mode(path: Path) -> int:
-    """A replaced file keeps its mode; a new one gets what open() would give it (0666 less the
-    umask), not mkstemp's private 0600."""
-    try:
-        return path.stat().st_mode & 0o7777
-    except FileNotFoundError:
-        return 0o666 & ~_umask()
-
-
-def _atomic_write(path: Path, data: bytes) -> Path:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, temp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        os.fchmod(fd, _new_file_mode(path))
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(temp, path)
-    except BaseException:
-        Path(temp).unlink(missing_ok=True)
-        raise
-    return path
-
-
-def _cell(value: Any) -> str:
-    if value is None:
-        return ""
-    if isinstance(value, str):
-        return value
-    return json.dumps(value, ensure_ascii=False)
-
-
-def _columns(records: list[dict]) -> list[str]:
-    columns: dict[str, None] = {}
-    for record in records:
-        columns.update(dict.fromkeys(record))
-    return list(columns)
-
-
-def _csv_bytes(records: list[dict], delimiter: str) -> bytes:
-    buffer = io.StringIO(newline="")
-    writer = csv.writer(buffer, delimiter=delimiter, lineterminator="\n")
-    columns = _columns(records) or ["instruction", "input", "output"]
-    writer.writerow(columns)
-    for record in records:
-        writer.writerow([_cell(record.get(c)) for c in columns])
-    return buffer.getvalue().encode("utf-8")
-
-
-def _parquet_bytes(records: list[dict]) -> bytes:
-    import pyarrow as pa
-    import pyarrow.parquet as pq
-
-    columns = _columns(records) or ["instruction", "input", "output"]
-    rows = [{c: record.get(c) for c in columns} for record in records]
-    try:
-        table = pa.Table.from_pylist(rows)
-    except (pa.ArrowInvalid, pa.ArrowTypeError):
-        # Extras of mixed types across records: store the odd columns as JSON text.
-        table = pa.Table.from_pylist(
-            [
-                {c: (v if isinstance(v, str | None) else _cell(v)) for c, v in row.items()}
-                for row in rows
-            ]
-        )
-    sink = io.BytesIO()
-    pq.write_table(table, sink)
-    return sink.getvalue()
-
-
-def _write_hf(path: Path, records: list[dict]) -> Path:
-    import datasets
-
-    datasets.disable_progress_bars()
-    temp = Path(
-        tempfile.mkdtemp(prefix=f".{path.name}.", dir=path.parent if path.parent.exists() else None)
-    )
-    try:
-        datasets.Dataset.from_list(records).save_to_disk(str(temp / "data"))
-        if path.exists():
-            shutil.rmtree(path)
-        os.replace(temp / "data", path)
-    finally:
-        shutil.rmtree(temp, ignore_errors=True)
-    return path
-
-
-def write_records(path: Path, records: list[dict], container: str) -> Path:
-    """Write records in a container, atomically (temporary file, then rename)."""
-    if container == "json":
-        text = json.dumps(records, ensure_ascii=False, indent=2) + "\n"
-        return _atomic_write(path, text.encode("utf-8"))
-    if container == "jsonl":
-        text = "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in records)
-        return _atomic_write(path, text.encode("utf-8"))
-    if container == "csv":
-        return _atomic_write(
-            path, _csv_bytes(records, "\t" if path.suffix.lower() == ".tsv" else ",")
-        )
-    if container == "parquet":
-        return _atomic_write(path, _parquet_bytes(records))
-    if container == "hf":
-        return _write_hf(path, records)
-    raise ValueError(f"unknown container {container!r}")
+def read_records(
+    path: Path, container: str, *, split: str | None = None
+) -> list[tuple[Where, Any]]:
+    """Every (where, record) of a file, as a list (for files known to be small)."""
+    return list(iter_records(path, container, split=split))

@@ -85,7 +85,15 @@ def _history(value: Any) -> list[list[str]]:
     return pairs
 
 
+_PLAIN = frozenset(("instruction", "input", "output"))
+
+
 def sample_from_alpaca(record: dict) -> Sample:
+    if record.keys() <= _PLAIN:  # the common record: three texts (checked as below, faster)
+        instruction, output = record.get("instruction"), record.get("output")
+        text = record.get("input", "")
+        if type(instruction) is str and type(output) is str and type(text) is str:
+            return Sample(instruction, text, output)
     return Sample(
         instruction=_text(record, "instruction", required=True),
         input=_text(record, "input", required=False),

@@ -25,14 +25,18 @@ importing the same file again adds nothing.
 from __future__ import annotations
 
 import hashlib
+import itertools
+import json
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from ..errors import InputError, ReflectionError
-from ..records import Candidate, Sample, Score, content_hash, stored_id
+from ..records import Candidate, Sample, stored_id
 from ..reflect.parse import parse
 from ..store import Store
+from ..store.candidate_staging import CandidateStaging
 from .adopt_files import (
     FIELDS,
     KINDS,
@@ -41,13 +45,15 @@ from .adopt_files import (
     aligned_rows,
     content_key,
     detect_shape,
+    iter_rows,
     norm,
-    read_rows,
+    parse_fields,  # noqa: F401 (the CLI and the Import page call adopt.parse_fields)
     rows_for_shape,
 )
-from .adopt_match import SampleIndex, match_rows
+from .adopt_match import Matcher, TooManyRecords
 
 MATCHES = ("position", "hash", "field:NAME")
+CHUNK = 2000  # records read, matched and staged at a time
 JUDGE_METRIC = "judge"
 
 
@@ -76,33 +82,26 @@ class AdoptResult:
 
 def _file_digest(path: Path) -> str:
     digest = hashlib.sha256()
-    if path.is_dir():
-        for part in sorted(p for p in path.rglob("*") if p.is_file()):
-            digest.update(part.relative_to(path).as_posix().encode() + part.read_bytes())
-    else:
-        digest.update(path.read_bytes())
+    parts = sorted(p for p in path.rglob("*") if p.is_file()) if path.is_dir() else [path]
+    for part in parts:
+        if path.is_dir():
+            digest.update(part.relative_to(path).as_posix().encode())
+        with open(part, "rb") as handle:
+            while block := handle.read(1 << 20):
+                digest.update(block)
     return digest.hexdigest()
 
 
-def _infer_kind(shape: str, rows: list[Row], index: SampleIndex) -> str:
-    if shape == "pairs":
-        return "other"
+def _rewrites_instruction(shape: str, row: Row, sample: Sample, candidate: Candidate) -> bool:
+    """Whether this record is evidence of instruction reflection (for a kind not given)."""
     if shape == "raw":
-        return (
-            "instruction"
-            if any(parse(r.raw, "instruction").instruction for r in rows)
-            else "response"
-        )
+        return bool(candidate.instruction)  # parsed with the instruction template
     if shape == "paired":
-        return "instruction" if any("instruction" in r.new for r in rows) else "response"
-    for row in rows:  # aligned: a changed instruction or input makes it instruction reflection
-        assert row.sample_id is not None  # aligned rows all matched a sample
-        sample = index.samples[row.sample_id]
-        if norm(row.new["instruction"]) != norm(sample.instruction) or norm(
-            row.new["input"]
-        ) != norm(sample.input):
-            return "instruction"
-    return "response"
+        return "instruction" in row.new
+    # aligned: a changed instruction or input
+    return norm(row.new["instruction"]) != norm(sample.instruction) or norm(
+        row.new["input"]
+    ) != norm(sample.input)
 
 
 def _version(row: Row, sample: Sample, kind: str) -> Candidate:
@@ -128,10 +127,9 @@ def _version(row: Row, sample: Sample, kind: str) -> Candidate:
     return candidate
 
 
-def _judge_scores(
-    row: Row, sample_id: int, candidate_id: int | None, scorer: str, run_id: int | None
-) -> list[Score]:
-    """The judge's scores for the original (Answer1) and candidate (Answer2), order-averaged."""
+def _judge_rows(row: Row, suffix: str, scorer: str) -> list[tuple[Any, ...]]:
+    """The judge's scores for the original (Answer1) and candidate (Answer2), order-averaged,
+    as staged rows (job key suffix, of the candidate, metric, scorer, value, detail)."""
     forward, reverse = row.judge.get("scores"), row.judge.get("scores_reverse")
     firsts, seconds = [], []
     if forward:
@@ -144,9 +142,10 @@ def _judge_scores(
         return []
     detail = {k: v for k, v in row.judge.items() if v is not None}
     detail["record"] = row.number
+    text = json.dumps(detail, ensure_ascii=False, sort_keys=True)
     return [
-        Score(sample_id, JUDGE_METRIC, sum(values) / len(values), scorer, cid, detail, run_id)
-        for cid, values in ((None, firsts), (candidate_id, seconds))
+        (suffix, of_candidate, JUDGE_METRIC, scorer, sum(values) / len(values), text)
+        for of_candidate, values in ((False, firsts), (True, seconds))
     ]
 
 
@@ -214,101 +213,147 @@ def import_candidates(
         and not (match.startswith("field:") and match.removeprefix("field:").strip())
     ):
         raise ReflectionError(f"unknown match {match!r} (expected position, hash or field:NAME)")
-    rows_raw, meta = read_rows(path, split)
-    shape = shape or detect_shape(rows_raw[0][1], fields)
+    records, meta = iter_rows(path, split)
+    first_where, first = next(records)
+    records = itertools.chain([(first_where, first)], records)
+    shape = shape or detect_shape(first, fields)
     model = model or str(meta.get("fname2") or meta.get("model2") or "")
     original_model = original_model or str(meta.get("fname1") or meta.get("model1") or "")
     if shape == "aligned":
         columns = {k: v for k, v in fields.items() if k in ("instruction", "input", "output")}
-        wheres = [where for where, _ in rows_raw]
-        rows = aligned_rows(path, fmt, columns or None, model, wheres, split)
+        rows = aligned_rows(path, fmt, columns or None, model, split)
     else:
-        rows = rows_for_shape(path, shape, rows_raw, fields, meta, model)
+        rows = rows_for_shape(path, shape, records, fields, meta, model)
     match = match or ("hash" if shape in ("paired", "pairs") else "position")
     ds, name = _pick_dataset(store, dataset, shape, Path(source_name or path))
-    index = SampleIndex(store, ds.id if ds else None)
-    new_samples = match_rows(path, rows, index, match, shape)
-    kind = kind or _infer_kind(shape, rows, index)
-
     digest = _file_digest(path)
     # Records are keyed by file and record number; the splits of one folder are different files.
     # The split read (named in each record's place when the folder had several) keys them,
     # whether it was asked for or the default.
-    split_read = rows_raw[0][0].get("split")
+    split_read = first_where.get("split")
     source_key = (
         hashlib.sha256(f"{digest}:{split_read}".encode()).hexdigest() if split_read else digest
     )
-    result = AdoptResult(name, shape, kind, match, len(rows))
-    result.matched = sum(1 for row in rows if row.sample_id is not None)
-    settings = {"path": source_name or str(path), "sha256": digest, "shape": shape, "kind": kind,
-                "match": match, "model": model, "fields": fields,
-                **({"split": split_read} if split_read else {})}  # fmt: skip
-    with store.transaction():
-        ds = ds or store.ensure_dataset(name)
-        with store.run("import-candidates", ds.id, settings) as run:
-            result.run_id = run.id
-            if new_samples:
+    source = _Source(source_name or str(path), digest, source_key, shape, original_model,
+                     judge or "imported-judge")  # fmt: skip
+    result = AdoptResult(name, shape, kind or "", match, 0)
+    with (
+        store.sample_lookup(ds.id if ds else None) as lookup,
+        store.staged_samples() as originals,
+        store.staged_candidates() as staged,
+    ):
+        matcher = Matcher(path, lookup, match, shape)
+        # The kind decides how raw replies are read: until it is known, as instructions.
+        given = kind or ("other" if shape == "pairs" else None)
+        reading = given or "instruction"
+        evidence = False
+        rows = iter(rows)
+        while chunk := list(itertools.islice(rows, CHUNK)):
+            try:
+                new_samples = matcher.match_rows(chunk)
+            except TooManyRecords:
+                counted = matcher.position + len(chunk) + sum(1 for _ in rows)
+                raise matcher.count_error(counted) from None
+            result.records += len(chunk)
+            result.matched += sum(1 for row in chunk if row.sample_id is not None)
+            for sample in new_samples:  # an upload's name, not its temporary copy
+                sample.source = source.name
+            originals.add(new_samples)  # sets their content hashes
+            evidence |= _stage(chunk, matcher.samples, staged, source, reading, result)
+        matcher.finish()
+        kind = given or ("instruction" if evidence else "response")
+        if shape == "raw" and kind != reading:
+            _read_again(staged, lookup, kind)
+        result.kind = kind
+        settings = {"path": source.name, "sha256": digest, "shape": shape, "kind": kind,
+                    "match": match, "model": model, "fields": fields,
+                    **({"split": split_read} if split_read else {})}  # fmt: skip
+        with store.transaction():
+            ds = ds or store.ensure_dataset(name)
+            with store.run("import-candidates", ds.id, settings) as run:
+                result.run_id = run.id
                 start = store.max_position(ds.id)
-                first = 0 if start is None else start + 1
-                for offset, sample in enumerate(new_samples):
-                    sample.position = first + offset
-                    sample.source = source_name or str(path)
-                result.samples_added, _ = store.add_samples(ds.id, new_samples)
-                ids = store.sample_ids_by_hash(ds.id, [content_hash(s) for s in new_samples])
-                for sample in new_samples:
-                    sample.id = ids[content_hash(sample)]
-                    index.samples[sample.id] = sample
-            candidates, pending_scores = [], []
-            for row in rows:
-                if row.sample_id is not None:
-                    sample_id = row.sample_id
-                else:
-                    assert row.new_index is not None  # it matched nothing: its original is new
-                    sample_id = stored_id(new_samples[row.new_index])
-                sample = index.samples[sample_id]
-                candidate = _version(row, sample, kind)
-                if row.raw is None and content_key(
-                    candidate.instruction, candidate.input, candidate.output
-                ) == content_key(sample.instruction, sample.input, sample.output):
-                    result.unchanged += 1
-                    continue
-                candidate.sample_id, candidate.run_id = sample_id, run.id
-                candidate.job_key = f"import:{ds.id}:{source_key[:24]}:{row.number}"
-                candidate.origin = {
-                    "source": "import",
-                    "file": source_name or str(path),
-                    "sha256": digest,
-                    "record": row.number,
-                    **row.where,
-                    "shape": shape,
-                    "model": row.model,
-                }
-                if shape == "pairs" and original_model:
-                    candidate.origin["original_model"] = original_model
-                candidates.append(candidate)
-                pending_scores.append(row)
-            done = store.done_job_keys(c.job_key for c in candidates if c.job_key)
-            result.already_imported = len(done)
-            store.add_candidates(candidates)
-            result.candidates_added = len(candidates) - len(done)
-            for candidate in candidates:
-                if candidate.job_key not in done:
-                    result.statuses[candidate.status] = result.statuses.get(candidate.status, 0) + 1
-            scores = []
-            scorer = judge or "imported-judge"
-            for row, candidate in zip(pending_scores, candidates, strict=True):
-                if row.judge.get("scores", 0) is None or row.judge.get("scores_reverse", 0) is None:
-                    result.judge_unparsed += 1
-                scores += _judge_scores(row, candidate.sample_id, candidate.id, scorer, run.id)
-            result.scores = store.put_scores(scores) if scores else 0
-            run.counters = {
-                "records": result.records, "samples_added": result.samples_added,
-                "candidates_added": result.candidates_added,
-                "already_imported": result.already_imported, "unchanged": result.unchanged,
-                "statuses": result.statuses, "scores": result.scores,
-                "judge_unparsed": result.judge_unparsed,
-            }  # fmt: skip
+                result.samples_added, _ = originals.publish(
+                    ds.id, 0 if start is None else start + 1
+                )
+                published = staged.publish(ds.id, stored_id(run), kind)
+                result.candidates_added = published["added"]
+                result.already_imported = published["already"]
+                result.statuses = published["statuses"]
+                result.scores = published["scores"]
+                run.counters = {
+                    "records": result.records, "samples_added": result.samples_added,
+                    "candidates_added": result.candidates_added,
+                    "already_imported": result.already_imported, "unchanged": result.unchanged,
+                    "statuses": result.statuses, "scores": result.scores,
+                    "judge_unparsed": result.judge_unparsed,
+                }  # fmt: skip
+    store.index_search_backlog()
     return result
+
+
+@dataclass
+class _Source:
+    """What every candidate of one file says about where it came from."""
+
+    name: str
+    digest: str
+    key: str
+    shape: str
+    original_model: str
+    scorer: str
+
+
+def _stage(
+    rows: list[Row],
+    samples: dict[int, Sample],
+    staged: CandidateStaging,
+    source: _Source,
+    kind: str,
+    result: AdoptResult,
+) -> bool:
+    """Build a chunk's candidates (and judge scores) and stage them; returns whether any
+    record rewrites the instruction."""
+    evidence = False
+    batch: list[tuple[Candidate, str | None, str]] = []
+    scores: list[tuple[Any, ...]] = []
+    for row in rows:
+        sample = samples[row.sample_id] if row.sample_id is not None else row.original
+        assert sample is not None  # a row matched a sample or carries its new original
+        candidate = _version(row, sample, kind)
+        evidence = evidence or _rewrites_instruction(source.shape, row, sample, candidate)
+        if row.raw is None and content_key(
+            candidate.instruction, candidate.input, candidate.output
+        ) == content_key(sample.instruction, sample.input, sample.output):
+            result.unchanged += 1
+            continue
+        candidate.sample_id = row.sample_id or 0  # a new original's is set on publish
+        suffix = f":{source.key[:24]}:{row.number}"
+        candidate.origin = {"source": "import", "file": source.name, "sha256": source.digest,
+                            "record": row.number, **row.where, "shape": source.shape,
+                            "model": row.model}  # fmt: skip
+        if source.shape == "pairs" and source.original_model:
+            candidate.origin["original_model"] = source.original_model
+        new_hash = sample.content_hash if row.sample_id is None else None
+        batch.append((candidate, new_hash, suffix))
+        if row.judge.get("scores", 0) is None or row.judge.get("scores_reverse", 0) is None:
+            result.judge_unparsed += 1
+        scores += _judge_rows(row, suffix, source.scorer)
+    staged.add(batch)
+    staged.add_scores(scores)
+    return evidence
+
+
+def _read_again(staged, lookup, kind: str) -> None:
+    """Raw replies turned out to be response reflections: read them with that template."""
+    for chunk in staged.raw_replies():
+        samples = lookup.samples(sample_id for _, _, sample_id in chunk if sample_id)
+        for seq, raw, sample_id in chunk:
+            parsed = parse(raw, "response")
+            sample = samples[sample_id]
+            staged.replace(seq, critique=parsed.critique, status=parsed.status,
+                           error=parsed.reason, instruction=sample.instruction,
+                           input=sample.input, output=parsed.output)  # fmt: skip
 
 
 def import_candidates_bytes(store: Store, data: bytes, filename: str, **options) -> AdoptResult:
@@ -344,18 +389,3 @@ def summary(result: AdoptResult, path: str | Path) -> str:
         f"Imported {path} ({result.shape}, kind {result.kind}, matched by {result.match}) into"
         f" dataset {result.dataset!r}: " + "; ".join(parts)
     )
-
-
-def parse_fields(items: str | list[str] | tuple[str, ...]) -> dict[str, str]:
-    """A field mapping from "FIELD=NAME" items (or one comma-separated string of them)."""
-    if isinstance(items, str):
-        items = [item for item in items.split(",") if item.strip()]
-    mapping = {}
-    for item in items:
-        ours, sep, theirs = (part.strip() for part in item.partition("="))
-        if not sep or ours not in FIELDS or not theirs:
-            raise ReflectionError(
-                f"{item.strip()!r}: expected FIELD=NAME with FIELD one of {', '.join(FIELDS)}"
-            )
-        mapping[ours] = theirs
-    return mapping

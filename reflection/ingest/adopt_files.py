@@ -6,14 +6,17 @@ Errors name the file and the record (or line), like every reader in `reflection.
 
 from __future__ import annotations
 
+import codecs
+import itertools
 import json
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal, overload
 
-from ..errors import InputError, Where
-from ..formats import read_dataset
-from ..formats.containers import read_records
+from ..errors import InputError, ReflectionError, Where
+from ..formats import open_dataset
+from ..formats.containers import iter_records
 from ..records import Sample
 
 SHAPES = ("paired", "aligned", "raw", "pairs")
@@ -77,44 +80,52 @@ def id_key(value: Any) -> str | None:
 # --- reading ---------------------------------------------------------------------------------
 
 
-def read_rows(
+def _jsonl_values(path: Path) -> Iterator[tuple[Where, Any]]:
+    """A JSONL file's values, strings allowed (raw replies), a line at a time."""
+    with open(path, "rb") as handle:
+        for number, line in enumerate(handle, start=1):
+            if number == 1:
+                line = line.removeprefix(codecs.BOM_UTF8)
+            try:
+                text = line.decode("utf-8")
+            except UnicodeDecodeError:
+                raise InputError(
+                    path, "not valid UTF-8; save the file as UTF-8", line=number
+                ) from None
+            if text.strip():
+                try:
+                    yield {"line": number}, json.loads(text)
+                except json.JSONDecodeError as exc:
+                    raise InputError(path, f"invalid JSON: {exc.msg}", line=number) from None
+
+
+def iter_rows(
     path: Path, split: str | None = None
-) -> tuple[list[tuple[Where, Any]], dict[str, Any]]:
-    """[(where, record)] of any JSON/JSONL/CSV/Parquet file or `datasets` folder (`split` picks
-    a DatasetDict's split), strings allowed; and its meta info."""
+) -> tuple[Iterator[tuple[Where, Any]], dict[str, Any]]:
+    """(where, record) of any JSON/JSONL/CSV/Parquet file or `datasets` folder (`split` picks
+    a DatasetDict's split), strings allowed, read as they are needed; and its meta info."""
     if not path.exists():
         raise InputError(path, "no such file or directory")
     suffix = path.suffix.lower()
     if suffix in (".jsonl", ".ndjson"):
-        rows: list[tuple[Where, Any]] = []
-        data = path.read_bytes()
-        try:
-            text = data.decode("utf-8-sig")
-        except UnicodeDecodeError as exc:
-            bad = data[: exc.start].count(b"\n") + 1
-            raise InputError(path, "not valid UTF-8; save the file as UTF-8", line=bad) from None
-        for number, line in enumerate(text.splitlines(), start=1):
-            if line.strip():
-                try:
-                    rows.append(({"line": number}, json.loads(line)))
-                except json.JSONDecodeError as exc:
-                    raise InputError(path, f"invalid JSON: {exc.msg}", line=number) from None
+        rows: Iterator[tuple[Where, Any]] = _jsonl_values(path)
     else:
         container = {".csv": "csv", ".tsv": "csv", ".parquet": "parquet", ".pq": "parquet"}.get(
             suffix, "hf" if path.is_dir() else "json"
         )
         if split and container != "hf":
             raise InputError(path, "--split applies to a Hugging Face `datasets` folder only")
-        rows = read_records(path, container, split=split)
+        rows = iter_records(path, container, split=split)
+    head = list(itertools.islice(rows, 2))
     meta: dict[str, Any] = {}
-    if len(rows) == 1 and isinstance(rows[0][1], dict) and isinstance(rows[0][1].get("data"), list):
+    if len(head) == 1 and isinstance(head[0][1], dict) and isinstance(head[0][1].get("data"), list):
         # A wrapper object, e.g. Cherry LLM's {"Meta_Info": {...}, "data": [...]}.
-        wrapper = rows[0][1]
+        wrapper = head[0][1]
         meta = wrapper.get("Meta_Info") or wrapper.get("meta") or {}
-        rows = [({"record": i + 1}, record) for i, record in enumerate(wrapper["data"])]
-    if not rows:
+        head = [({"record": i + 1}, record) for i, record in enumerate(wrapper["data"])]
+    if not head:
         raise InputError(path, "the file holds no records")
-    return rows, meta if isinstance(meta, dict) else {}
+    return itertools.chain(head, rows), meta if isinstance(meta, dict) else {}
 
 
 def _resolve(record: dict[str, Any], ours: str, fields: dict[str, str]) -> str | None:
@@ -190,18 +201,18 @@ def _judge_pair(path: Path, row: Row, value: Any, key: str) -> tuple[float, floa
 def rows_for_shape(
     path: Path,
     shape: str,
-    rows: list[tuple[Where, Any]],
+    rows: Iterable[tuple[Where, Any]],
     fields: dict[str, str],
     meta: dict[str, Any],
     model: str,
-) -> list[Row]:
-    out = []
+) -> Iterator[Row]:
+    """Each (where, record) validated as a Row of the shape, one at a time."""
     for number, (where, record) in enumerate(rows, start=1):
         row = Row(number=number, where=where, record=record)
         if shape == "raw" and isinstance(record, str | type(None)):
             row.raw = record or ""
             row.model = model
-            out.append(row)
+            yield row
             continue
         if not isinstance(record, dict):
             raise InputError(
@@ -246,8 +257,7 @@ def rows_for_shape(
             used = {_resolve(record, n, fields) for n in FIELDS} - {None}
             row.original.meta = {k: v for k, v in record.items() if k not in used}
             row.original.source = str(path)
-        out.append(row)
-    return out
+        yield row
 
 
 def aligned_rows(
@@ -255,18 +265,28 @@ def aligned_rows(
     fmt: str | None,
     columns: dict[str, str] | None,
     model: str,
-    wheres: list[Where] | None = None,
     split: str | None = None,
-) -> list[Row]:
-    """A second dataset's records as new versions; `wheres` gives their lines, when known."""
-    samples, _ = read_dataset(path, fmt, columns=columns, split=split)
-    if wheres is None or len(wheres) != len(samples):
-        wheres = [{"record": number} for number in range(1, len(samples) + 1)]
-    rows = []
-    for number, sample in enumerate(samples, start=1):
-        row = Row(number=number, where=wheres[number - 1], record=sample.meta)
+) -> Iterator[Row]:
+    """A second dataset's records as new versions, read as they are needed."""
+    stream = open_dataset(path, fmt, columns=columns, split=split)
+    for number, (where, sample) in enumerate(stream.places(), start=1):
+        row = Row(number=number, where=where, record=sample.meta)
         row.new = {"instruction": sample.instruction, "input": sample.input}
         row.new["output"] = sample.output
         row.model = model or str(sample.meta.get("model") or "")
-        rows.append(row)
-    return rows
+        yield row
+
+
+def parse_fields(items: str | list[str] | tuple[str, ...]) -> dict[str, str]:
+    """A field mapping from "FIELD=NAME" items (or one comma-separated string of them)."""
+    if isinstance(items, str):
+        items = [item for item in items.split(",") if item.strip()]
+    mapping = {}
+    for item in items:
+        ours, sep, theirs = (part.strip() for part in item.partition("="))
+        if not sep or ours not in FIELDS or not theirs:
+            raise ReflectionError(
+                f"{item.strip()!r}: expected FIELD=NAME with FIELD one of {', '.join(FIELDS)}"
+            )
+        mapping[ours] = theirs
+    return mapping

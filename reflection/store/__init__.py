@@ -13,6 +13,7 @@ from .analytics import AnalyticsStore
 from .assignments import AssignmentStore
 from .audit import AuditEvent, AuditStore
 from .base import StoreBase, now
+from .candidate_staging import AdoptStore
 from .candidates import CandidateStore
 from .experiments import ExperimentStore
 from .oracle_jobs import OracleJobStore
@@ -24,6 +25,7 @@ from .samples import SampleStore
 from .schema import MIGRATIONS, ensure_schema
 from .scores import ScoreStore
 from .scoring import ScoringStore
+from .search import SearchIndexStore
 from .spotcheck import SpotCheckStore
 
 
@@ -43,6 +45,8 @@ class Store(
     ExperimentStore,
     AuditStore,
     AccountStore,
+    SearchIndexStore,
+    AdoptStore,
     StoreBase,
 ):
     """Everything the library keeps, in one SQLite file."""

@@ -119,16 +119,19 @@ class StoreBase:
         self._conn.close()
 
     def is_blank(self) -> bool:
-        """Whether the database holds nothing but its schema: no row in any table."""
+        """Whether the database holds nothing but its schema: no row in any table (bookkeeping
+        aside: the migrations applied, how far the search index goes)."""
         if self.dialect == POSTGRESQL:
             sql = (
                 "SELECT table_name FROM information_schema.tables WHERE table_schema ="
-                " current_schema() AND table_type = 'BASE TABLE' AND table_name != '_migrations'"
+                " current_schema() AND table_type = 'BASE TABLE'"
+                " AND table_name NOT IN ('_migrations', 'search_backlog')"
             )
         else:
             sql = (
                 "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite%'"
-                " AND name != '_migrations' AND name NOT LIKE '%\\_fts\\_%' ESCAPE '\\'"
+                " AND name NOT IN ('_migrations', 'search_backlog')"
+                " AND name NOT LIKE '%\\_fts\\_%' ESCAPE '\\'"
             )
         names = [row[0] for row in self.conn.execute(sql)]
         return not any(
@@ -144,6 +147,16 @@ class StoreBase:
     @property
     def conn(self) -> Connection:
         return self._conn
+
+    @contextlib.contextmanager
+    def one_connection(self) -> Iterator[None]:
+        """Every statement of the block on one connection (SQLite has only one; PostgreSQL's
+        pool otherwise lends one per statement): for TEMP tables, which belong to it."""
+        if isinstance(self._conn, PgConnection):
+            with self._conn.hold():
+                yield
+        else:
+            yield
 
     @contextlib.contextmanager
     def transaction(self) -> Iterator[None]:

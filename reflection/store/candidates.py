@@ -7,7 +7,8 @@ from typing import Any
 
 from ..errors import NotFoundError
 from ..records import CANDIDATE_KINDS, Candidate
-from .base import StoreBase, dumps, json_list, loads, now
+from .base import dumps, json_list, loads, now
+from .search import SearchIndexStore
 
 _FIELDS = (
     "sample_id", "kind", "parent_id", "instruction", "input", "output", "critique", "raw",
@@ -35,7 +36,7 @@ def _row(candidate: Candidate, created: str) -> tuple[Any, ...]:
     return tuple(values[name] for name in _FIELDS)
 
 
-class CandidateStore(StoreBase):
+class CandidateStore(SearchIndexStore):
     def add_candidates(self, candidates: Iterable[Candidate]) -> list[int]:
         """Insert candidates; sets and returns their ids. A repeated job_key keeps the first."""
         created = now()
@@ -55,6 +56,7 @@ class CandidateStore(StoreBase):
                     )
                 candidate.id = candidate_id
                 ids.append(candidate_id)
+            self.index_search_backlog("candidates")  # searchable at once, as with a trigger
         return ids
 
     def add_candidate(self, candidate: Candidate) -> int:

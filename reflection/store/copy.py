@@ -50,7 +50,8 @@ class TableCheck:
 
 
 def table_names(store: StoreBase) -> set[str]:
-    """The store's own tables (not its migration record, not SQLite's FTS shadow tables)."""
+    """The store's own tables (not its bookkeeping: the migrations applied and how far the
+    search index goes, which the destination keeps for itself; not SQLite's FTS tables)."""
     if store.dialect == POSTGRESQL:
         sql = (
             "SELECT table_name FROM information_schema.tables WHERE table_schema ="
@@ -59,7 +60,7 @@ def table_names(store: StoreBase) -> set[str]:
     else:
         sql = "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite%'"
     names = {row[0] for row in store.conn.execute(sql)}
-    return {n for n in names if n != "_migrations" and "_fts" not in n}
+    return {n for n in names if n not in ("_migrations", "search_backlog") and "_fts" not in n}
 
 
 def columns(store: StoreBase, table: str) -> list[str]:
@@ -145,6 +146,11 @@ def _after_copy(store: StoreBase) -> None:
     if store.dialect == SQLITE:
         for table in ("samples", "candidates"):
             store.conn.execute(f"INSERT INTO {table}_fts ({table}_fts) VALUES ('rebuild')")
+            store.conn.execute(
+                f"UPDATE search_backlog SET indexed_upto = (SELECT coalesce(max(id), 0)"
+                f" FROM {table}) WHERE name = ?",
+                [table],
+            )
         return
     for table in TABLES:
         if "id" in columns(store, table):

@@ -70,6 +70,20 @@ def fts_query(text: str) -> str:
     return " ".join('"' + w.replace('"', '""') + '"*' for w in words)
 
 
+def _like_all(text: str) -> tuple[str, list[str]]:
+    """Every word somewhere in a sample's text, as LIKE (for samples not indexed yet)."""
+    parts, params = [], []
+    for word in (w.strip('"') for w in text.split()):
+        if word:
+            pattern = "%" + word.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+            parts.append(
+                "(instruction LIKE ? ESCAPE '\\' OR input LIKE ? ESCAPE '\\'"
+                " OR output LIKE ? ESCAPE '\\')"
+            )
+            params += [pattern] * 3
+    return " AND ".join(parts) or "0", params
+
+
 def _in_range(column: str, item: ScoreRange, params: list[Any]) -> str:
     parts = []
     if item.low is not None:
@@ -198,12 +212,18 @@ class QueueStore(StoreBase):
             match = fts_query(q.text)
             if match:
                 # One UNIONed id set (not two ORed ones): half the time at 100k samples.
+                # Samples an import published but has not indexed yet are read directly.
+                like, like_params = _like_all(q.text)
                 where.append(
                     "s.id IN (SELECT rowid FROM samples_fts WHERE samples_fts MATCH ?"
                     " UNION SELECT c.sample_id FROM candidates c WHERE c.id IN"
-                    " (SELECT rowid FROM candidates_fts WHERE candidates_fts MATCH ?))"
+                    " (SELECT rowid FROM candidates_fts WHERE candidates_fts MATCH ?)"
+                    " UNION SELECT id FROM samples WHERE id >"
+                    f" (SELECT indexed_upto FROM search_backlog WHERE name = 'samples') AND {like}"
+                    " UNION SELECT sample_id FROM candidates WHERE id >"
+                    f" (SELECT indexed_upto FROM search_backlog WHERE name = 'candidates') AND {like})"
                 )
-                params += [match, match]
+                params += [match, match, *like_params, *like_params]
         if not order:
             return f"SELECT s.id FROM samples s WHERE {' AND '.join(where)}", params
         join, join_params, order_sql = self._order_sql(q)

@@ -2,19 +2,15 @@
 
 from __future__ import annotations
 
-import json
+import contextlib
 from collections.abc import Iterable, Iterator
 from typing import Any
 
 from ..errors import NotFoundError
-from ..records import Dataset, Sample, content_hash, sample_flags
-from .base import StoreBase, dumps, json_list, loads, now
-from .connection import SQLITE
-
-_SAMPLE_COLUMNS = (
-    "dataset_id, position, source, instruction, input, output, system, history, meta, flags,"
-    " content_hash, created_at"
-)
+from ..records import Dataset, Sample, SampleState, Suggestion, stored_id
+from .base import from_db_candidate, json_list, loads, now
+from .search import SearchIndexStore
+from .staging import Staging
 
 
 def _sample(row: dict[str, Any]) -> Sample:
@@ -35,7 +31,7 @@ def _sample(row: dict[str, Any]) -> Sample:
     )
 
 
-class SampleStore(StoreBase):
+class SampleStore(SearchIndexStore):
     def ensure_dataset(self, name: str) -> Dataset:
         """The dataset called `name`, created if it does not exist yet."""
         with self.transaction():
@@ -67,44 +63,24 @@ class SampleStore(StoreBase):
 
     def add_samples(self, dataset_id: int, samples: Iterable[Sample]) -> tuple[int, int]:
         """Insert samples, skipping any whose content is already in the dataset: (added, skipped)."""
-        created = now()
-        rows = []
-        for sample in samples:
-            sample.content_hash = sample.content_hash or content_hash(sample)
-            flags = sorted(set(sample.flags) | set(sample_flags(sample)))
-            rows.append(
-                (
-                    dataset_id,
-                    sample.position,
-                    sample.source,
-                    sample.instruction,
-                    sample.input,
-                    sample.output,
-                    sample.system,
-                    dumps(sample.history),
-                    # Key order kept: export writes extra fields back as the file had them.
-                    json.dumps(sample.meta, ensure_ascii=False),
-                    dumps(flags),
-                    sample.content_hash,
-                    created,
-                )
-            )
-        with self.transaction():
-            before = self.count_samples(dataset_id)
-            last_id = self.scalar("SELECT coalesce(max(id), 0) FROM samples")
-            self.conn.executemany(
-                f"INSERT OR IGNORE INTO samples ({_SAMPLE_COLUMNS}) VALUES ({', '.join('?' * 12)})",
-                rows,
-            )
-            added = self.count_samples(dataset_id) - before
-            if added and self.dialect == SQLITE:  # PostgreSQL's GIN index keeps itself
-                # Full-text index of the new rows (see migration m004): ids only grow.
-                self.conn.execute(
-                    "INSERT INTO samples_fts (rowid, instruction, input, output)"
-                    " SELECT id, instruction, input, output FROM samples WHERE id > ?",
-                    [last_id],
-                )
-        return added, len(rows) - added
+        with self.staged_samples() as staging:
+            staging.add(samples)
+            with self.transaction():
+                added, skipped = staging.publish(dataset_id)
+        self.index_search_backlog()
+        return added, skipped
+
+    @contextlib.contextmanager
+    def staged_samples(self) -> Iterator[Staging]:
+        """A temporary table to write samples to a chunk at a time, then publish in one
+        transaction. Until then nothing touches the database file: an error or a crash
+        leaves it exactly as it was, and memory holds one chunk, not the file."""
+        with self.one_connection():
+            staging = Staging(self.conn)
+            try:
+                yield staging
+            finally:
+                staging.drop()
 
     def sample(self, sample_id: int) -> Sample:
         row = self.query_one("SELECT * FROM samples WHERE id = ?", [sample_id])
@@ -139,3 +115,38 @@ class SampleStore(StoreBase):
         if dataset_id is None:
             return self.count("SELECT count(*) FROM samples")
         return self.count("SELECT count(*) FROM samples WHERE dataset_id = ?", [dataset_id])
+
+    def decided_samples(
+        self, dataset_id: int, *, suggestions: bool = False, chunk: int = 2000
+    ) -> Iterator[list[tuple[Sample, SampleState | None, Suggestion | None]]]:
+        """A dataset's samples in source order, in chunks, each with its state (None if never
+        decided) and, if asked, its suggestion: what an export needs, streamed."""
+        columns, joins = "", ""
+        if suggestions:
+            columns = (", sg.candidate_id, sg.rule, sg.reason, sg.confidence, sg.run_id,"
+                       " sg.created_at, sg.decision")  # fmt: skip
+            joins = " LEFT JOIN suggestions sg ON sg.sample_id = s.id"
+        cursor = self.conn.execute(
+            "SELECT s.*, st.status, st.review_id, st.candidate_id, st.annotator, st.decided_at"
+            f"{columns} FROM samples s LEFT JOIN sample_state st ON st.sample_id = s.id{joins}"
+            " WHERE s.dataset_id = ? ORDER BY s.position, s.id",
+            [dataset_id],
+        )
+        names = [d[0] for d in cursor.description][: -(12 if suggestions else 5)]
+        width = len(names)
+        while rows := cursor.fetchmany(chunk):
+            found = []
+            for row in rows:
+                sample = _sample(dict(zip(names, row[:width], strict=True)))
+                status, review_id, candidate_id, annotator, decided_at = row[width : width + 5]
+                state = None
+                if status is not None:
+                    state = SampleState(stored_id(sample), status, review_id,
+                                        from_db_candidate(candidate_id), annotator, decided_at)  # fmt: skip
+                suggestion = None
+                if suggestions and row[width + 6] is not None:  # a suggestion's rule
+                    cid, rule, reason, confidence, run_id, created_at, decision = row[width + 5 :]
+                    suggestion = Suggestion(stored_id(sample), from_db_candidate(cid), rule, reason,
+                                            confidence, run_id, created_at, decision)  # fmt: skip
+                found.append((sample, state, suggestion))
+            yield found

@@ -133,7 +133,7 @@ def m015_review_origins(db: Connection) -> None:
     )
 
 
-def m016_sessions(db: sqlite_utils.Database) -> None:
+def m016_sessions(db: Connection) -> None:
     """Signed-in sessions of built-in accounts, by the SHA-256 of their random token (the
     token itself lives only in the browser's cookie); `last_seen` is seconds since the epoch."""
     _script(

@@ -18,13 +18,15 @@ from typing import TypeGuard
 
 import streamlit as st
 
+from ..config import db_key
+
 _TOKEN = re.compile(r"^[A-Za-z0-9_-]{32,128}$")
 _FLAGS = "; Path=/; SameSite=Strict' + (location.protocol === 'https:' ? '; Secure' : '')"
 
 
-def cookie_name(db: Path) -> str:
-    """The cookie of this app's database (a short hash of its path, not the path itself)."""
-    digest = hashlib.sha256(str(Path(db).resolve()).encode()).hexdigest()[:12]
+def cookie_name(db: Path | str) -> str:
+    """The cookie of this app's database (a short hash of its path or URL, not the path)."""
+    digest = hashlib.sha256(db_key(db).encode()).hexdigest()[:12]
     return f"reflection_session_{digest}"
 
 
@@ -33,20 +35,20 @@ def valid_token(token: object) -> TypeGuard[str]:
     return isinstance(token, str) and bool(_TOKEN.match(token))
 
 
-def read_token(db: Path) -> str:
+def read_token(db: Path | str) -> str:
     """The token the browser sent when this session connected ('' when none or malformed)."""
     token = st.context.cookies.get(cookie_name(db), "")
     return token if valid_token(token) else ""
 
 
-def remember_script(db: Path, token: str) -> str:
+def remember_script(db: Path | str, token: str) -> str:
     """A script that stores `token` in the browser's cookie."""
     if not valid_token(token):
         raise ValueError("not a session token")
     return f"<script>document.cookie = '{cookie_name(db)}={token}{_FLAGS};</script>"
 
 
-def forget_script(db: Path, token: str) -> str:
+def forget_script(db: Path | str, token: str) -> str:
     """A script that drops the cookie if it still holds `token` (another tab may hold a newer)."""
     if not valid_token(token):
         raise ValueError("not a session token")

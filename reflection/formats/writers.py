@@ -1,0 +1,272 @@
+"""Write records to JSON lists, JSONL, CSV, Parquet and `datasets` folders, streaming.
+
+Records come from an iterable and are written as they come, so an export of ten million
+records holds a few thousand at a time. Tables need every column before the first row, so
+CSV, Parquet and `datasets` spool the records to a temporary JSONL file first, learning the
+columns and their types, and write from that. Every writer is atomic: it writes a temporary
+file beside the target and renames it over, so a crash never leaves half a file.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import itertools
+import json
+import os
+import shutil
+import tempfile
+from collections.abc import Iterable, Iterator
+from pathlib import Path
+from typing import Any
+
+CHUNK = 4096  # records per write, and per Parquet row group / Arrow batch
+_BUFFER = 1 << 20
+_DEFAULT_COLUMNS = ["instruction", "input", "output"]
+
+
+def _umask() -> int:
+    """The process's umask, read without changing it where the system says (Linux)."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("Umask:"):
+                return int(line.split()[1], 8)
+    except (OSError, ValueError):
+        pass
+    mask = os.umask(0o022)  # elsewhere: set and restore at once
+    os.umask(mask)
+    return mask
+
+
+def _new_file_mode(path: Path) -> int:
+    """A replaced file keeps its mode; a new one gets what open() would give it (0666 less the
+    umask), not mkstemp's private 0600."""
+    try:
+        return path.stat().st_mode & 0o7777
+    except FileNotFoundError:
+        return 0o666 & ~_umask()
+
+
+@contextlib.contextmanager
+def _atomic(path: Path) -> Iterator[Any]:
+    """A binary file that becomes `path` only if the block ends without an error."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, temp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        os.fchmod(fd, _new_file_mode(path))
+        with os.fdopen(fd, "wb", buffering=_BUFFER) as handle:
+            yield handle
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(temp, path)
+    except BaseException:
+        Path(temp).unlink(missing_ok=True)
+        raise
+
+
+def _chunks(records: Iterable[dict]) -> Iterator[list[dict]]:
+    iterator = iter(records)
+    while chunk := list(itertools.islice(iterator, CHUNK)):
+        yield chunk
+
+
+def _write_json(path: Path, records: Iterable[dict]) -> Path:
+    """Byte for byte what json.dumps(list, indent=2) writes, one record at a time."""
+    with _atomic(path) as handle:
+        empty = True
+        for chunk in _chunks(records):
+            parts = []
+            for record in chunk:
+                parts.append("[\n  " if empty else ",\n  ")
+                parts.append(json.dumps(record, ensure_ascii=False, indent=2).replace("\n", "\n  "))
+                empty = False
+            handle.write("".join(parts).encode("utf-8"))
+        handle.write(b"[]\n" if empty else b"\n]\n")
+    return path
+
+
+def _write_jsonl(path: Path, records: Iterable[dict]) -> Path:
+    with _atomic(path) as handle:
+        for chunk in _chunks(records):
+            text = "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in chunk)
+            handle.write(text.encode("utf-8"))
+    return path
+
+
+def _cell(value: Any) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, str):
+        return value
+    return json.dumps(value, ensure_ascii=False)
+
+
+class _Spool:
+    """Records parked in a temporary JSONL file, with their columns (in order of first
+    appearance) and, for Parquet and `datasets`, what each column holds."""
+
+    def __init__(self, records: Iterable[dict], folder: Path, *, types: bool):
+        self.columns: dict[str, None] = {}
+        self.kinds: dict[str, set[type]] = {}
+        self.nested: dict[str, list] = {}  # Arrow types seen for list and dict columns
+        self.odd = False  # a column mixes text with other values: everything goes as text
+        fd, name = tempfile.mkstemp(prefix=".spool.", suffix=".jsonl", dir=folder)
+        self.path = Path(name)
+        with os.fdopen(fd, "wb", buffering=_BUFFER) as handle:
+            for chunk in _chunks(records):
+                for record in chunk:
+                    self.columns.update(dict.fromkeys(record))
+                if types:
+                    self._learn(chunk)
+                text = "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in chunk)
+                handle.write(text.encode("utf-8"))
+
+    def _learn(self, chunk: list[dict]) -> None:
+        import pyarrow as pa
+
+        for column in self.columns:
+            values = [r[column] for r in chunk if r.get(column) is not None]
+            kinds = self.kinds.setdefault(column, set())
+            kinds.update(map(type, values))
+            if kinds & {list, dict} and not self.odd:
+                try:
+                    self.nested.setdefault(column, []).append(pa.array(values).type)
+                except (pa.ArrowInvalid, pa.ArrowTypeError):
+                    self.odd = True
+            if str in kinds and len(kinds) > 1 or bool in kinds and kinds & {int, float}:
+                self.odd = True
+
+    def chunks(self) -> Iterator[list[dict]]:
+        with open(self.path, "rb") as handle:
+            yield from _chunks(json.loads(line) for line in handle)
+
+    def schema(self):
+        """The Arrow schema every chunk is written with; None where text must stand in."""
+        import pyarrow as pa
+
+        fields = []
+        for column in self.columns or dict.fromkeys(_DEFAULT_COLUMNS):
+            kinds = self.kinds.get(column, set())
+            if self.odd or not kinds or kinds == {str}:
+                kind = pa.string() if self.odd or kinds else pa.null()
+            elif kinds == {bool}:
+                kind = pa.bool_()
+            elif kinds == {int}:
+                kind = pa.int64()
+            elif kinds <= {int, float}:
+                kind = pa.float64()
+            else:
+                try:
+                    kind = _unify(self.nested.get(column, []))
+                except (pa.ArrowInvalid, pa.ArrowTypeError, NotImplementedError):
+                    self.odd = True
+                    return self.schema()
+            fields.append(pa.field(column, kind))
+        return pa.schema(fields)
+
+    def rows(self, chunk: list[dict], columns: list[str]) -> list[dict]:
+        if self.odd:
+            return [{c: (v if isinstance(v, str | None) else _cell(v)) for c in columns
+                     for v in (r.get(c),)} for r in chunk]  # fmt: skip
+        return [{c: r.get(c) for c in columns} for r in chunk]
+
+    def close(self) -> None:
+        self.path.unlink(missing_ok=True)
+
+
+def _unify(types: list):
+    import pyarrow as pa
+
+    schemas = [pa.schema([pa.field("v", t)]) for t in types]
+    if not schemas:
+        return pa.null()
+    return pa.unify_schemas(schemas, promote_options="permissive").field("v").type
+
+
+@contextlib.contextmanager
+def _spooled(path: Path, records: Iterable[dict], *, types: bool) -> Iterator[_Spool]:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    spool = _Spool(records, path.parent, types=types)
+    try:
+        yield spool
+    finally:
+        spool.close()
+
+
+def _write_csv(path: Path, records: Iterable[dict]) -> Path:
+    import csv
+    import io
+
+    delimiter = "\t" if path.suffix.lower() == ".tsv" else ","
+    with _spooled(path, records, types=False) as spool, _atomic(path) as handle:
+        columns = list(spool.columns) or _DEFAULT_COLUMNS
+        buffer = io.StringIO(newline="")
+        writer = csv.writer(buffer, delimiter=delimiter, lineterminator="\n")
+        writer.writerow(columns)
+        for chunk in spool.chunks():
+            writer.writerows([_cell(record.get(c)) for c in columns] for record in chunk)
+            handle.write(buffer.getvalue().encode("utf-8"))
+            buffer.seek(0)
+            buffer.truncate()
+        handle.write(buffer.getvalue().encode("utf-8"))
+    return path
+
+
+def _arrow_tables(spool: _Spool, schema) -> Iterator:
+    import pyarrow as pa
+
+    columns = schema.names
+    for chunk in spool.chunks():
+        yield pa.Table.from_pylist(spool.rows(chunk, columns), schema=schema)
+
+
+def _write_parquet(path: Path, records: Iterable[dict]) -> Path:
+    import pyarrow.parquet as pq
+
+    with _spooled(path, records, types=True) as spool, _atomic(path) as handle:
+        schema = spool.schema()
+        with pq.ParquetWriter(handle, schema) as writer:
+            for table in _arrow_tables(spool, schema):
+                writer.write_table(table)
+    return path
+
+
+def _write_hf(path: Path, records: Iterable[dict]) -> Path:
+    """A `datasets` folder as `save_to_disk` writes it, the Arrow file written in batches."""
+    import datasets
+    import pyarrow as pa
+
+    datasets.disable_progress_bars()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    temp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", dir=path.parent))
+    try:
+        with _spooled(path, records, types=True) as spool:
+            schema = spool.schema()
+            features = datasets.Features.from_arrow_schema(schema)
+            tables = _arrow_tables(spool, schema)
+            first = next(tables, None)
+            # A dataset of the first record writes the folder and its descriptions...
+            head = first.slice(0, 1).to_pylist() if first is not None else []
+            datasets.Dataset.from_list(head, features=features).save_to_disk(str(temp / "data"))
+            if first is not None:  # ...and every record replaces its Arrow file
+                (data_file,) = (temp / "data").glob("*.arrow")
+                with (
+                    pa.OSFile(str(data_file), "wb") as sink,
+                    pa.ipc.new_stream(sink, features.arrow_schema) as writer,
+                ):
+                    for table in itertools.chain([first], tables):
+                        writer.write_table(table.cast(features.arrow_schema))
+        if path.exists():
+            shutil.rmtree(path)
+        os.replace(temp / "data", path)
+    finally:
+        shutil.rmtree(temp, ignore_errors=True)
+    return path
+
+
+def write_records(path: Path, records: Iterable[dict], container: str) -> Path:
+    """Write records in a container, atomically (temporary file, then rename), streaming."""
+    writers = {"json": _write_json, "jsonl": _write_jsonl, "csv": _write_csv,
+               "parquet": _write_parquet, "hf": _write_hf}  # fmt: skip
+    if container not in writers:
+        raise ValueError(f"unknown container {container!r}")
+    return writers[container](path, records)

@@ -1,0 +1,78 @@
+"""The full-text indexes of samples and candidates, built behind bulk writes.
+
+An import publishes its rows in one transaction without their full-text entries (at a
+million samples, indexing takes longer than everything else an import does); the entries
+are added after, a chunk per transaction, so other writers wait seconds, not minutes, and a
+crash loses nothing: the next call carries on from `search_backlog.indexed_upto` (ids only
+grow). Searches read the rows above that id directly, so they are complete at every moment.
+Small writes (a reply, an edit) index their rows at once, in their own transaction.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from .base import StoreBase
+from .connection import POSTGRESQL
+
+INDEX_CHUNK = 50_000  # rows indexed per transaction (a few seconds each)
+TABLES = ("samples", "candidates")
+
+
+class SearchIndexStore(StoreBase):
+    def search_backlog(self, table: str = "samples") -> int:
+        """How many rows of `table` are not in its full-text index yet."""
+        if self.dialect == POSTGRESQL:  # its GIN indexes follow every write
+            return 0
+        return self.count(
+            f"SELECT count(*) FROM {_checked(table)} WHERE id >"
+            " (SELECT indexed_upto FROM search_backlog WHERE name = ?)",
+            [table],
+        )
+
+    def index_search_backlog(
+        self,
+        table: str | None = None,
+        *,
+        chunk: int = INDEX_CHUNK,
+        progress: Callable[[int], None] | None = None,
+    ) -> int:
+        """Add every row not yet in the full-text index of `table` (default: both), a chunk
+        per transaction; returns how many. Safe from several processes at once: each chunk is
+        claimed under the write lock."""
+        if self.dialect == POSTGRESQL:  # its GIN indexes follow every write: no backlog
+            return 0
+        done = 0
+        for name in (table,) if table else TABLES:
+            _checked(name)
+            while True:
+                with self.transaction():
+                    upto = self.scalar(
+                        "SELECT indexed_upto FROM search_backlog WHERE name = ?", [name]
+                    )
+                    end = self.scalar(
+                        f"SELECT max(id) FROM (SELECT id FROM {name} WHERE id > ?"
+                        " ORDER BY id LIMIT ?)",
+                        [upto, chunk],
+                    )
+                    if end is None:
+                        break
+                    cursor = self.conn.execute(
+                        f"INSERT INTO {name}_fts (rowid, instruction, input, output)"
+                        f" SELECT id, instruction, input, output FROM {name}"
+                        " WHERE id > ? AND id <= ?",
+                        [upto, end],
+                    )
+                    self.conn.execute(
+                        "UPDATE search_backlog SET indexed_upto = ? WHERE name = ?", [end, name]
+                    )
+                done += cursor.rowcount
+                if progress is not None:
+                    progress(done)
+        return done
+
+
+def _checked(table: str) -> str:
+    if table not in TABLES:
+        raise ValueError(f"no full-text index for {table!r}")
+    return table
