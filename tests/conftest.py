@@ -9,8 +9,14 @@ from functools import cache
 from pathlib import Path
 
 import pytest
+from hypothesis import settings
 
 from reflection.store import Store
+
+# Property tests check properties, not time: a busy machine must not fail one on hypothesis'
+# default 200 ms deadline per example (speed lives in bench/).
+settings.register_profile("reflection", deadline=None)
+settings.load_profile("reflection")
 
 ROOT = Path(__file__).resolve().parent.parent
 # 312 real Stanford Alpaca pairs (CC BY-NC 4.0): see tests/data/LICENSE-alpaca.md.
