@@ -33,7 +33,7 @@ from streamlit.testing.v1 import AppTest  # noqa: E402
 
 from reflection.demo import build_demo  # noqa: E402
 from reflection.store import Store  # noqa: E402
-from reflection.team import accounts  # noqa: E402
+from reflection.team import accounts, sessions  # noqa: E402
 
 PAGES = {"home": "app.py", "review": "pages/1_Review.py", "dashboard": "pages/3_Dashboard.py"}
 # The check alone: a page that opens the store and (signed in) checks the role, nothing else.
@@ -51,10 +51,12 @@ def session(page: str, db: Path, signed_in: bool) -> AppTest:
         script.write_text(CHECK_ONLY.format(signed_in=signed_in))
         page = str(script)
     at = AppTest.from_file(str(ROOT / page), default_timeout=120)
-    if signed_in:
+    if signed_in:  # as after the sign-in form: an account and its stored session token
+        with Store(db) as store:
+            token = sessions.start_session(store, "rev")
         at.session_state["_account"] = "rev"
         at.session_state["_account_method"] = "password"
-        at.session_state["_account_seen"] = time.time()
+        at.session_state["_account_token"] = token
     else:
         at.session_state["annotator"] = "rev"
     at.run()
