@@ -234,17 +234,28 @@ def score_drift(
             todo.append(
                 (version, before, drift_module.instruction_text(version.instruction, version.input))
             )
+
+    def scores(part: list[tuple[Version, str, str]], run_id: int) -> list[Score]:
+        values = drift_module.similarities([(a, b) for _, a, b in part], device)
+        return [
+            Score(v.sample_id, "drift", value, scorer, v.candidate_id,
+                  {"drift": value < threshold, "threshold": threshold}, run_id)
+            for (v, _, _), value in zip(part, values, strict=True)
+        ]  # fmt: skip
+
     settings = _settings("drift", {"scorer": scorer, "threshold": threshold})
-    with store.run("score", ds.id, settings) as run:
+    return _score_in_chunks(store, ds.id, settings, summary, todo, scores, chunk, progress)
+
+
+def _score_in_chunks(store, dataset_id: int, settings: dict, summary: ScoreSummary, todo: list,
+                     scores, chunk: int, progress: Progress | None) -> ScoreSummary:  # fmt: skip
+    """One scoring run over `todo`, `chunk` items at a time: `scores(part, run_id)` makes
+    each chunk's scores, stored before the next chunk; counters and progress follow."""
+    with store.run("score", dataset_id, settings) as run:
         summary.run_id = run.id
         for start in range(0, len(todo), chunk):
             part = todo[start : start + chunk]
-            values = drift_module.similarities([(a, b) for _, a, b in part], device)
-            store.put_scores(
-                Score(v.sample_id, "drift", value, scorer, v.candidate_id,
-                      {"drift": value < threshold, "threshold": threshold}, run.id)
-                for (v, _, _), value in zip(part, values, strict=True)
-            )  # fmt: skip
+            store.put_scores(scores(part, run.id))
             summary.scored += len(part)
             run.counters = summary.run_counters()
             if progress:
@@ -277,30 +288,24 @@ def score_relevance(
                 summary.skipped += 1
             else:
                 todo.append(version)
+
+    def scores(part: list[Version], run_id: int) -> list[Score]:
+        texts = [(drift_module.instruction_text(v.instruction, v.input), v.output)
+                 for v in part if v.output.strip()]  # fmt: skip
+        values = iter(drift_module.similarities(texts, device))
+        found = []
+        for v in part:
+            value = next(values) if v.output.strip() else None
+            flags = relevance_flags(value, threshold)
+            for flag in flags:
+                summary.counters["flags"][flag] = summary.counters["flags"].get(flag, 0) + 1
+            detail = {"threshold": threshold, "flags": flags}
+            found.append(Score(v.sample_id, RELEVANCE_METRIC, value, scorer,
+                               v.candidate_id, detail, run_id))  # fmt: skip
+        return found
+
     settings = _settings("relevance", {"scorer": scorer, "threshold": threshold})
-    with store.run("score", ds.id, settings) as run:
-        summary.run_id = run.id
-        for start in range(0, len(todo), chunk):
-            part = todo[start : start + chunk]
-            texts = [(drift_module.instruction_text(v.instruction, v.input), v.output)
-                     for v in part if v.output.strip()]  # fmt: skip
-            values = iter(drift_module.similarities(texts, device))
-            scores = []
-            for v in part:
-                value = next(values) if v.output.strip() else None
-                flags = relevance_flags(value, threshold)
-                for flag in flags:
-                    summary.counters["flags"][flag] = summary.counters["flags"].get(flag, 0) + 1
-                detail = {"threshold": threshold, "flags": flags}
-                scores.append(Score(v.sample_id, RELEVANCE_METRIC, value, scorer,
-                                    v.candidate_id, detail, run.id))  # fmt: skip
-            store.put_scores(scores)
-            summary.scored += len(part)
-            run.counters = summary.run_counters()
-            if progress:
-                progress(len(part))
-        run.counters = summary.run_counters()
-    return summary
+    return _score_in_chunks(store, ds.id, settings, summary, todo, scores, chunk, progress)
 
 
 def count_unscored(store, dataset_id: int, family: str, *, limit=None, kinds=None) -> int:
