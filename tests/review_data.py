@@ -62,3 +62,19 @@ def build_review_db(path: Path, n: int = 6, dataset: str = "demo") -> list[int]:
             ]
         )
     return ids
+
+
+def build_checked_review_db(path: Path) -> tuple[list[int], int]:
+    """The review database plus an empty, truncated reply on the first sample, with the
+    content checks run: (sample ids, the empty candidate's id)."""
+    from reflection.scoring.runner import score_text
+
+    ids = build_review_db(path)
+    with Store(path) as store:
+        first = store.sample(ids[0])
+        empty = store.add_candidate(
+            Candidate(ids[0], "response", instruction=first.instruction, output="",
+                      status="truncated", error="reply cut off at the token limit (512)")
+        )  # fmt: skip
+        score_text(store, "demo")
+    return ids, empty

@@ -4,11 +4,10 @@ empty or truncated output is accepted, the history after undo, and the score tab
 from __future__ import annotations
 
 import pytest
-from review_data import build_review_db
+from review_data import build_checked_review_db
 from test_app_review import button, current, open_page, press, states
 
-from reflection import Candidate, Store
-from reflection.scoring.runner import score_text
+from reflection import Store
 from reflection.ui import score_cells
 
 pytest.importorskip("streamlit.testing.v1")
@@ -18,14 +17,7 @@ pytest.importorskip("streamlit.testing.v1")
 def db(tmp_path, monkeypatch):
     """The review fixture, plus an empty truncated reply on the first sample, all checked."""
     path = tmp_path / "review.db"
-    ids = build_review_db(path)
-    with Store(path) as store:
-        first = store.sample(ids[0])
-        empty = store.add_candidate(
-            Candidate(ids[0], "response", instruction=first.instruction, output="",
-                      status="truncated", error="reply cut off at the token limit (512)")
-        )  # fmt: skip
-        score_text(store, "demo")
+    ids, empty = build_checked_review_db(path)
     monkeypatch.setenv("REFLECTION_DB", str(path))
     return path, ids, empty
 

@@ -4,11 +4,10 @@ from __future__ import annotations
 
 import pytest
 from browser_support import streamlit_app
-from review_data import build_review_db
+from review_data import build_checked_review_db
 from test_browser import WAIT_MS, Reviewer, browser  # noqa: F401 (the browser fixture)
 
-from reflection import Candidate, Store
-from reflection.scoring.runner import score_text
+from reflection import Store
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
@@ -17,14 +16,7 @@ pytestmark = [pytest.mark.browser, pytest.mark.slow]
 def served(tmp_path_factory):
     """The review fixture plus an empty, truncated reply on the first sample, checked."""
     path = tmp_path_factory.mktemp("checks") / "review.db"
-    ids = build_review_db(path)
-    with Store(path) as store:
-        first = store.sample(ids[0])
-        empty = store.add_candidate(
-            Candidate(ids[0], "response", instruction=first.instruction, output="",
-                      status="truncated", error="reply cut off at the token limit (512)")
-        )  # fmt: skip
-        score_text(store, "demo")
+    ids, empty = build_checked_review_db(path)
     with streamlit_app(path) as url:
         yield url, path, ids, empty
 
