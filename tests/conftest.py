@@ -100,6 +100,21 @@ def store(store_target):
 
 
 @pytest.fixture(scope="session")
+def student():
+    """The SmolLM2 student on CPU, loaded once for the session (skips where the GGUF or
+    torch is missing)."""
+    pytest.importorskip("torch")
+    from reflection.errors import ConfigError
+    from reflection.scoring.student import load_student, smollm2_path
+
+    try:
+        smollm2_path()
+    except ConfigError as exc:
+        pytest.skip(str(exc))
+    return load_student("smollm2", "cpu")
+
+
+@pytest.fixture(scope="session")
 def alpaca_records() -> list[dict]:
     """The real Alpaca pairs of tests/data (read-only: copy before changing)."""
     return load_alpaca()

@@ -13,7 +13,6 @@ import pytest
 from test_content_checks import KNOWN_MISSES, LABELS, OFF_TOPIC, key, recorded
 from test_select_reasons import assert_true_reason
 
-from reflection.errors import ConfigError
 from reflection.export.curated import export_records
 from reflection.records import Sample
 from reflection.reflect.pipeline import reflect_dataset
@@ -22,17 +21,6 @@ from reflection.scoring.runner import score_relevance, score_student, score_text
 from reflection.select.suggestions import pick_scorers, scored_versions, suggest
 
 pytestmark = [pytest.mark.student, pytest.mark.slow]
-
-
-@pytest.fixture(scope="module")
-def student():
-    from reflection.scoring.student import load_student, smollm2_path
-
-    try:
-        smollm2_path()
-    except ConfigError as exc:
-        pytest.skip(str(exc))
-    return load_student("smollm2", "cpu")
 
 
 def test_no_degenerate_reply_is_suggested(store, fake_oracle, student):

@@ -24,19 +24,10 @@ from reflection.scoring.ifd import compute_ifd  # noqa: E402
 from reflection.scoring.pairs import PARTS, IfdResult, Pair, build_sequences  # noqa: E402
 from reflection.scoring.reference import reference_ifd  # noqa: E402
 from reflection.scoring.runner import score_student  # noqa: E402
-from reflection.scoring.student import load_student, resolve_student, smollm2_path  # noqa: E402
+from reflection.scoring.student import resolve_student, smollm2_path  # noqa: E402
 from reflection.scoring.templates import render_prompt, render_reverse_prompt  # noqa: E402
 
 pytestmark = pytest.mark.student
-
-
-@pytest.fixture(scope="module")
-def student():
-    try:
-        smollm2_path()
-    except ConfigError as exc:
-        pytest.skip(str(exc))
-    return load_student("smollm2", "cpu")
 
 
 def _pairs(records, indices):
