@@ -10,10 +10,9 @@ from pathlib import Path
 
 import click
 
-from ..config import default_db_path
+from ..config import default_db_path, is_db_url
 from ..errors import ReflectionError
 from ..store import Store
-from ..store.postgres import is_url
 
 
 class _Group(click.Group):
@@ -42,7 +41,7 @@ def open_store(db: str | Path | None) -> Iterator[Store]:
     read-only command, or one that failed before writing) is removed again: a command never
     leaves an empty reflection.db behind. A postgresql:// URL opens PostgreSQL."""
     target = db or default_db_path()
-    if is_url(str(target)):
+    if is_db_url(target):
         with Store(str(target)) as store:
             yield store
         return

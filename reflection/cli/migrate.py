@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+from pathlib import Path
 
 import click
 
@@ -27,7 +28,7 @@ def migrate_command(source, destination):
       reflection migrate --from demo.db --to postgresql://reflection@127.0.0.1:5432/team
       reflection migrate --from postgresql://reflection@127.0.0.1/team --to backup.db
     """
-    if not is_db_url(source) and not _exists(source):
+    if not is_db_url(source) and not Path(source).is_file():
         raise StoreError(f"{source}: no such database file")
     with Store(source) as src, Store(destination) as dst:
         click.echo(f"Copying {db_label(source)} -> {db_label(destination)}")
@@ -44,9 +45,3 @@ def migrate_command(source, destination):
         click.echo(f"Error: the copy differs in {', '.join(different)}", err=True)
         sys.exit(1)
     click.echo(f"All {len(checks)} tables equal: {sum(c.source_rows for c in checks):,} rows.")
-
-
-def _exists(path: str) -> bool:
-    from pathlib import Path
-
-    return Path(path).is_file()

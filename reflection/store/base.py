@@ -11,10 +11,10 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Self
 
-from ..config import db_key
+from ..config import db_key, is_db_url
 from ..errors import StoreError
 from .connection import POSTGRESQL, SQLITE, Connection, Cursor
-from .postgres import PgConnection, integrity_errors, is_url
+from .postgres import PgConnection, integrity_errors
 from .schema import ensure_schema
 
 BUSY_TIMEOUT_MS = 30_000
@@ -75,7 +75,7 @@ class StoreBase:
 
     def __init__(self, path: str | Path, *, check_same_thread: bool = True):
         self.target = db_key(path)  # what opens it again (a URL keeps its password here only)
-        if is_url(path):
+        if is_db_url(path):
             self._open_postgres(str(path))
             return
         self.path = Path(path)

@@ -33,7 +33,7 @@ import threading
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import Any
 
-from ..config import is_db_url, redact
+from ..config import redact
 from ..errors import StoreError
 
 # The text a row is searched by, in the GIN index and in every query (they must match).
@@ -53,9 +53,6 @@ _TEMP_INDEX = re.compile(
 _CHAR0 = re.compile(r"\bchar\(0\)", re.I)
 _INSERT_IGNORE = re.compile(r"^\s*INSERT\s+OR\s+IGNORE\s+INTO\b", re.I)
 _DDL = re.compile(r"^(?:\s*--[^\n]*\n)*\s*(CREATE|ALTER)\b", re.I)
-
-
-is_url = is_db_url
 
 
 def ddl(sql: str) -> str:
