@@ -107,7 +107,6 @@ class StoreBase:
         conn = PgConnection(url)
         self.dialect = POSTGRESQL
         self.path = conn.url  # the URL without its password: a label for messages and caches
-        self.url = url
         self._conn = conn
         try:
             ensure_schema(conn, POSTGRESQL)
