@@ -2,7 +2,7 @@
 
 import streamlit as st
 
-from reflection import config, jobs, ui
+from reflection import config, diff, jobs, ui
 from reflection.errors import ReflectionError
 from reflection.reflect.settings import DEFAULT_CONCURRENCY, MODES, OracleConfig
 from reflection.scoring.settings import ScoringSettings
@@ -13,16 +13,16 @@ FAMILIES = {"text": "Text statistics and content checks (fast, no model)",
             "drift": "Topic drift (MiniLM embeddings)",
             "relevance": "Answer relevance (MiniLM embeddings)"}  # fmt: skip
 
-ui.require_role("run")
+user = ui.require_role("run")
 ui.page_header(
     "Run",
     "⚙️",
-    caption="Work runs in the app's process, not in this tab: refreshing or closing it stops nothing.",
+    caption="Work runs on an app server, not in this tab: refreshing or closing it stops"
+    " nothing, and if that server stops, another one takes the job over.",
 )
 store = ui.get_store()
 dataset = ui.require_dataset(store)
 ui.show_flash()
-jobs.reap(store)
 
 task = st.radio("Task", ["Reflect with an oracle", "Score"], horizontal=True, key="run_task")
 if task == "Reflect with an oracle":
@@ -76,8 +76,8 @@ st.button("Start", type="primary", on_click=start, key="run_start")
 
 @ui.guard("run")
 def stop(run_id: int) -> None:
-    if not jobs.stop_job(ui.db_path(), run_id):
-        ui.flash("warning", f"Job {run_id} is not running in this app process.")
+    if not jobs.stop_job(ui.db_path(), run_id, who=user.name):
+        ui.flash("warning", f"Job {run_id} is not running.")
 
 
 # Poll only while some job runs (the Start callback has already started a new one).
@@ -97,6 +97,8 @@ def job_list() -> None:
         left.progress(job.fraction, text=label)
         if job.active:
             right.button("Stop", key=f"run_stop_{job.run_id}", on_click=stop, args=(job.run_id,))
+        if job.owner:  # which server runs it, and whether it was taken over
+            left.caption(diff.escape_markdown(jobs.where(job)))
         if job.error:
             left.error(job.error)
         counters = {

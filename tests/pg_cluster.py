@@ -11,6 +11,7 @@ schema (CREATE DATABASE ... TEMPLATE is a file copy: tens of milliseconds).
 
 from __future__ import annotations
 
+import contextlib
 import glob
 import itertools
 import os
@@ -18,6 +19,7 @@ import shutil
 import socket
 import subprocess
 import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 
 TEMPLATE = "reflection_template"
@@ -104,3 +106,18 @@ class PgCluster:
     def stop(self) -> None:
         self._run("pg_ctl", "-D", str(self.data), "-m", "immediate", "stop", check=False)
         shutil.rmtree(self.root, ignore_errors=True)
+
+
+@contextlib.contextmanager
+def throwaway_database(name: str) -> Iterator[str]:
+    """For a program of its own (a benchmark): a cluster started for it, holding one empty
+    database `name`, whose URL it yields; stopped and deleted afterwards."""
+    bindir = pg_bin()
+    if bindir is None:
+        raise SystemExit("PostgreSQL is not installed (Debian: apt-get install postgresql)")
+    cluster = PgCluster(bindir).start()
+    try:
+        cluster.admin(f"CREATE DATABASE {name}")
+        yield cluster.url(name)
+    finally:
+        cluster.stop()

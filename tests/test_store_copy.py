@@ -89,3 +89,30 @@ def test_the_command_prints_counts_and_digests_and_never_the_password(demo, stor
     assert "samples" in result.output and "equal" in result.output
     again = CliRunner().invoke(main, ["migrate", "--from", str(demo), "--to", url])
     assert again.exit_code == 1 and "not empty" in again.output and "s3cret" not in again.output
+
+
+@pytest.mark.parametrize("backend", ["postgresql"], indirect=True)
+def test_a_copy_into_postgresql_is_analyzed_for_the_planner(demo, store_target):
+    with Store(demo) as source, Store(store_target) as pg:
+        copy_store(source, pg)
+        analyzed = pg.conn.execute(
+            "SELECT count(*) FROM pg_stat_user_tables WHERE relname IN ('samples', 'scores')"
+            " AND coalesce(last_analyze, last_autoanalyze) IS NOT NULL"
+        ).fetchone()[0]
+    assert analyzed == 2
+
+
+@pytest.mark.parametrize("backend", ["postgresql"], indirect=True)
+def test_a_value_postgresql_cannot_hold_names_its_table_and_row_and_copies_nothing(
+    demo, store_target
+):
+    """PostgreSQL text cannot hold NUL, which SQLite's can: the copy stops with the table and
+    row named, and the destination stays blank (one transaction)."""
+    with Store(demo) as source:
+        data = source.dataset("demo")
+        source.add_samples(data.id, [Sample(instruction="a\x00b", output="ok")])
+        rows = source.conn.execute("SELECT count(*) FROM samples").fetchone()[0]
+    with Store(demo) as source, Store(store_target) as pg:
+        with pytest.raises(StoreError, match=rf"table samples, row {rows}: .*0x00"):
+            copy_store(source, pg)
+        assert pg.is_blank()

@@ -7,6 +7,7 @@ from pathlib import Path
 import click
 
 from ..export.revisions import REVISION_SHAPES, RevisionFilter, export_revisions
+from ..reflect.settings import DIALECTS
 from .common import db_option, echo_json, main, only_dataset, open_store
 
 
@@ -86,14 +87,19 @@ def experiment_group() -> None:
 @click.option("--concurrency", type=int, default=16, show_default=True)
 @click.option("--max-tokens", type=int, default=2048, show_default=True)
 @click.option("--json-mode", is_flag=True, help="Ask for a JSON object (structured output).")
+@click.option("--dialect", type=click.Choice(DIALECTS), default="openai", show_default=True, help="llama.cpp: shape replies with a GBNF grammar (the local oracle).")  # fmt: skip
 def experiment_create(db, dataset, name, templates, size, seed, mode, base_url, model, api_key,
-                      concurrency, max_tokens, json_mode):  # fmt: skip
+                      concurrency, max_tokens, json_mode, dialect):  # fmt: skip
     """Draw a seeded spot-check and reflect it once per template; review it blind.
 
     \b
     Example:
       reflection experiment create --dataset alpaca --templates a.toml,b.toml --size 100 --seed 7
       reflection experiment show experiment-s7
+      reflection oracle serve --port 8080 &   # a local oracle, no key needed
+      reflection experiment create --templates a.toml,b.toml --size 10 --dialect llama.cpp \\
+          --base-url http://127.0.0.1:8080/v1 --model smollm2-135m-instruct --concurrency 1 \\
+          --max-tokens 512
     """
     from ..reflect.settings import OracleConfig
     from ..review import experiment as ex
@@ -102,7 +108,7 @@ def experiment_create(db, dataset, name, templates, size, seed, mode, base_url, 
     name = name or f"experiment-s{seed}"  # shown to reviewers: never the template names
     config = OracleConfig.from_env(
         model=model, base_url=base_url, api_key=api_key, concurrency=concurrency,
-        max_tokens=max_tokens, json_mode=json_mode,
+        max_tokens=max_tokens, json_mode=json_mode, dialect=dialect,
     )  # fmt: skip
     config.validate()
     with open_store(db) as store:

@@ -12,6 +12,7 @@ from .accounts import Account, AccountStore, SignedInSession, SignInFailures
 from .analytics import AnalyticsStore
 from .assignments import AssignmentStore
 from .audit import AuditEvent, AuditStore
+from .background_jobs import BackgroundJob, BackgroundJobStore
 from .base import StoreBase, now
 from .candidate_staging import AdoptStore
 from .candidates import CandidateStore
@@ -38,6 +39,7 @@ class Store(
     ReviewOriginStore,
     ScoreStore,
     ScoringStore,
+    BackgroundJobStore,  # a RunStore
     RunStore,
     AnalyticsStore,
     SpotCheckStore,  # a QueueStore
@@ -100,6 +102,7 @@ __all__ = [
     "MIGRATIONS",
     "Account",
     "AuditEvent",
+    "BackgroundJob",
     "SignInFailures",
     "SignedInSession",
     "Store",

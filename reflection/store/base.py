@@ -188,6 +188,17 @@ class StoreBase:
         names = [d[0] for d in cursor.description]
         return [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
 
+    def stream(
+        self, sql: str, params: Any = (), size: int = 5_000
+    ) -> tuple[list[str], Iterator[Any]]:
+        """A query's column names and its rows, read as they are used: constant memory
+        whatever the result's size (sqlite3 steps through rows; PostgreSQL needs a
+        server-side cursor, as a plain one takes the whole result first)."""
+        if isinstance(self.conn, PgConnection):
+            return self.conn.stream(sql, params, size)
+        cursor = self.conn.execute(sql, params)
+        return [d[0] for d in cursor.description], iter(cursor)
+
     def query_one(self, sql: str, params: Any = ()) -> dict[str, Any] | None:
         rows = self.query(sql, params)
         return rows[0] if rows else None

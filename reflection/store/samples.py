@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import itertools
 from collections.abc import Iterable, Iterator
 from typing import Any
 
@@ -126,15 +127,15 @@ class SampleStore(SearchIndexStore):
             columns = (", sg.candidate_id, sg.rule, sg.reason, sg.confidence, sg.run_id,"
                        " sg.created_at, sg.decision")  # fmt: skip
             joins = " LEFT JOIN suggestions sg ON sg.sample_id = s.id"
-        cursor = self.conn.execute(
+        sql = (
             "SELECT s.*, st.status, st.review_id, st.candidate_id, st.annotator, st.decided_at"
             f"{columns} FROM samples s LEFT JOIN sample_state st ON st.sample_id = s.id{joins}"
-            " WHERE s.dataset_id = ? ORDER BY s.position, s.id",
-            [dataset_id],
+            " WHERE s.dataset_id = ? ORDER BY s.position, s.id"
         )
-        names = [d[0] for d in cursor.description][: -(12 if suggestions else 5)]
+        described, stream = self.stream(sql, [dataset_id], size=chunk)  # never all at once
+        names = described[: -(12 if suggestions else 5)]
         width = len(names)
-        while rows := cursor.fetchmany(chunk):
+        while rows := list(itertools.islice(stream, chunk)):
             found = []
             for row in rows:
                 sample = _sample(dict(zip(names, row[:width], strict=True)))

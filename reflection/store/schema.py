@@ -20,6 +20,7 @@ from .schema_team import (
     m012_assignments,
     m015_review_origins,
     m016_sessions,
+    m017_background_jobs,
 )
 
 
@@ -318,6 +319,7 @@ MIGRATIONS: list[Callable[[Connection], None]] = [
     m014_search_backlog,
     m015_review_origins,
     m016_sessions,
+    m017_background_jobs,
 ]
 
 

@@ -1,4 +1,5 @@
-"""Migrations of the team-review era: the audit log, accounts, assignments, review origins.
+"""Migrations of the team-review era: the audit log, accounts, assignments, review origins,
+sessions, and background jobs claimed through the database.
 
 Kept apart from schema.py (which lists every migration in order) only to keep modules small;
 `_script` lives here because both use it.
@@ -146,5 +147,27 @@ def m016_sessions(db: Connection) -> None:
             last_seen REAL NOT NULL
         );
         CREATE INDEX sessions_account ON sessions(account)
+        """,
+    )
+
+
+def m017_background_jobs(db: Connection) -> None:
+    """A background job's own row beside its `job` run: the spec another process rebuilds it
+    from (never the API key: only where the key came from), which process owns it, that
+    owner's heartbeat (seconds since the epoch, on the database's clock; 0: never started),
+    a stop request (who asked; '' for none) and the takeovers (a JSON list)."""
+    _script(
+        db,
+        """
+        CREATE TABLE background_jobs (
+            run_id INTEGER NOT NULL PRIMARY KEY REFERENCES runs(id),
+            spec TEXT NOT NULL DEFAULT '{}',
+            key_source TEXT NOT NULL DEFAULT '',
+            owner TEXT NOT NULL DEFAULT '',
+            heartbeat REAL NOT NULL DEFAULT 0,
+            stop_requested TEXT NOT NULL DEFAULT '',
+            takeovers TEXT NOT NULL DEFAULT '[]',
+            created_at TEXT NOT NULL
+        )
         """,
     )

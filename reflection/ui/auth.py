@@ -25,7 +25,7 @@ from pathlib import Path
 import streamlit as st
 
 from ..diff import escape_markdown
-from ..errors import PermissionDenied, SignInError
+from ..errors import PermissionDenied, SignInError, StoreError
 from ..store import Account, Store
 from ..team import access, accounts, oidc, paths, sessions
 from ..team.settings import TeamSettings
@@ -243,10 +243,18 @@ def sign_out() -> None:
     _end("Signed out.")
 
 
+UNAVAILABLE = "Everything shown as saved is kept."
+
+
 def require_role(action: str) -> User:
     """The first line of every page: sign-in form, or refusal, or the user who may go on."""
     store = get_store()
-    user = current_user(store)
+    try:
+        user = current_user(store)
+    except StoreError as exc:  # the database is down: say so in one line, not a traceback
+        st.error(f"{exc}. {UNAVAILABLE}")
+        st.button("Try again", type="primary", shortcut="R")  # a click reruns the page
+        st.stop()
     if user is None:
         _sign_in_page(store, oidc_providers())
         st.stop()
@@ -272,7 +280,11 @@ def guard(action: str):
         @functools.wraps(callback)
         def guarded(*args, **kwargs):
             store = get_store()
-            user = current_user(store)
+            try:
+                user = current_user(store)
+            except StoreError as exc:
+                flash("error", f"{exc}. {UNAVAILABLE}")
+                return None
             if user is None:
                 flash("error", "Refused: sign in first.")
                 return None

@@ -19,6 +19,7 @@ import streamlit as st
 from .. import diff
 from ..config import db_key, default_db_path
 from ..errors import ReflectionError
+from ..jobs import ensure_supervisor
 from ..records import Dataset
 from ..store import Store
 
@@ -49,6 +50,8 @@ def get_store() -> Store:
             st.error(str(exc))
             st.stop()
         st.session_state[_STORE_KEY] = store
+        # Once per process and database: this server takes over the jobs of servers that died.
+        ensure_supervisor(path)
     return store
 
 
