@@ -18,6 +18,12 @@ from reflection.store import Store
 settings.register_profile("reflection", deadline=None)
 settings.load_profile("reflection")
 
+# Under pytest-xdist (`.ci/run`: two workers on two cores) PyTorch gets one thread per worker.
+# With its default of one per core, two workers' OpenMP threads fight over both cores: the
+# student end-to-end test took 112 s beside a busy core with two threads, 72 s with one.
+if os.environ.get("PYTEST_XDIST_WORKER"):
+    os.environ.setdefault("OMP_NUM_THREADS", "1")
+
 ROOT = Path(__file__).resolve().parent.parent
 # 312 real Stanford Alpaca pairs (CC BY-NC 4.0): see tests/data/LICENSE-alpaca.md.
 ALPACA_PATH = ROOT / "tests" / "data" / "alpaca_subset.json"
@@ -33,9 +39,13 @@ def load_alpaca() -> list[dict]:
 @pytest.fixture(scope="session", autouse=True)
 def _cache_dir(tmp_path_factory):
     """Derived files (a dequantized student) go to this session's temporary folder, never to
-    the machine's ~/.cache; subprocesses inherit it, so they share it. Restored at the end."""
+    the machine's ~/.cache; subprocesses inherit it, so they share it, and so do the xdist
+    workers of one run (the cache's writes are atomic). Restored at the end."""
+    base = tmp_path_factory.getbasetemp()
+    folder = (base.parent if os.environ.get("PYTEST_XDIST_WORKER") else base) / "reflection-cache"
+    folder.mkdir(exist_ok=True)
     with pytest.MonkeyPatch.context() as patch:
-        patch.setenv("REFLECTION_CACHE", str(tmp_path_factory.mktemp("reflection-cache")))
+        patch.setenv("REFLECTION_CACHE", str(folder))
         yield
 
 
@@ -53,6 +63,18 @@ def _environment():
 
 
 BACKENDS = ("sqlite", "postgresql")
+
+
+HEAVY = ("student", "oracle", "browser")  # markers of tests that take tens of seconds
+
+
+def pytest_collection_modifyitems(config, items):
+    """Files with model or browser tests run first. `.ci/run` deals whole files to two
+    pytest-xdist workers in this order (--dist loadfile): a long file dealt last would run
+    alone on one worker while the other idles."""
+    heavy = {i.path for i in items if any(i.get_closest_marker(m) for m in HEAVY)}
+    order = {item: n for n, item in enumerate(items)}
+    items.sort(key=lambda item: (item.path not in heavy, order[item]))
 
 
 def pytest_generate_tests(metafunc):
@@ -82,6 +104,11 @@ def pg_cluster():
         cluster.make_template()
         yield cluster
     finally:
+        # The app pages tested in this process started job supervisors on these databases:
+        # stop them before the server goes, or they would look for it until the process ends.
+        from reflection.jobs import close_all
+
+        close_all()
         cluster.stop()
 
 

@@ -13,7 +13,7 @@ import re
 from pathlib import Path
 
 import pytest
-from browser_support import chromium, streamlit_app
+from browser_support import chromium, demo_store, explained, streamlit_app, wait_ready
 from conftest import screenshot_target
 
 from reflection import Store
@@ -24,16 +24,20 @@ pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
 ROOT = Path(__file__).resolve().parent.parent
 POSITION = re.compile(r"^Sample (\d+) · ([\d,]+) of")
-WAIT_MS = 30_000
+WAIT_MS = 60_000  # a cold page on a busy 2-core CI machine takes its time
+
+
+# The review loop runs on PostgreSQL too: the tests marked with it get both servers.
+ON_BOTH = pytest.mark.parametrize("server", ["sqlite", "postgresql"], indirect=True)
 
 
 @pytest.fixture(scope="module")
-def server(tmp_path_factory):
-    """A Streamlit server on the demo database: (base url, database path)."""
-    demo = pytest.importorskip("reflection.demo")
-    db = tmp_path_factory.mktemp("browser") / "demo.db"
-    demo.build_demo(db)
-    with streamlit_app(db) as url:
+def server(tmp_path_factory, request):
+    """A Streamlit server on the demo store (SQLite unless a test asks for both):
+    (base url, database path or URL)."""
+    folder = tmp_path_factory.mktemp("browser")
+    db = demo_store(folder, getattr(request, "param", "sqlite"), request)
+    with streamlit_app(db, log_dir=folder) as url:
         yield url, db
 
 
@@ -50,6 +54,7 @@ class Reviewer:
         self, browser, url: str, name: str, *, from_home: bool = False, password: str = ""
     ):
         self.context = browser.new_context(viewport={"width": 1400, "height": 1000})
+        self.context.set_default_timeout(WAIT_MS)  # page loads too, on a busy machine
         self.page = self.context.new_page()
         self.dialogs: list[str] = []
         self.page.on("dialog", self._dialog)
@@ -79,7 +84,8 @@ class Reviewer:
             box.wait_for(timeout=WAIT_MS)
             box.fill(name)
         self.page.keyboard.press("Enter")  # submits the name (or sign-in) form
-        self.position_line().wait_for(timeout=WAIT_MS)
+        with explained(self.page, f"{name}: no sample shown after signing in"):
+            self.position_line().wait_for(timeout=WAIT_MS)
         self.wait_idle()
 
     def _dialog(self, dialog) -> None:
@@ -96,15 +102,15 @@ class Reviewer:
 
     def wait_for_place(self, place: int) -> int:
         """Wait until the page shows the `place`-th sample of the queue; returns its id."""
-        self.page.get_by_text(re.compile(rf"^Sample \d+ · {place:,} of")).wait_for(timeout=WAIT_MS)
+        with explained(self.page, f"place {place:,} of the queue not shown"):
+            line = self.page.get_by_text(re.compile(rf"^Sample \d+ · {place:,} of"))
+            line.wait_for(timeout=WAIT_MS)
         return self.position()[0]
 
     def wait_idle(self) -> None:
-        """Wait until the script run finished and the page holds its new elements."""
-        self.page.locator('[data-testid="stApp"][data-test-script-state="notRunning"]').wait_for(
-            timeout=WAIT_MS
-        )
-        self.page.wait_for_timeout(300)  # let React register the new buttons' shortcuts
+        """Wait until the script run finished and every element of it is drawn: a key is
+        pressed once its button is there, as a person would."""
+        wait_ready(self.page, WAIT_MS)
 
     def key(self, key: str) -> None:
         self.page.bring_to_front()  # keys go to the focused tab, as for a person
@@ -141,6 +147,7 @@ def hostile_sample_id(db: Path) -> int:
     raise AssertionError("the demo has no hostile sample")
 
 
+@ON_BOTH
 def test_diff_marks_and_keyboard_review_of_20_samples(server, browser):
     url, db = server
     reviewer = Reviewer(browser, url, "kb", from_home=True)
@@ -210,7 +217,8 @@ def test_edit_flow_saves_and_accepts_a_new_version(server, browser):
         sample_id, place = reviewer.position()
         reviewer.key("e")
         output = reviewer.page.get_by_label("Output")
-        output.wait_for(timeout=WAIT_MS)
+        with explained(reviewer.page, "E did not open the edit form"):
+            output.wait_for(timeout=WAIT_MS)
         output.fill("An edited answer, checked by a person.")
         reviewer.page.get_by_role("button", name="Save edit and accept").click()
         reviewer.wait_for_place(place + 1)
@@ -245,6 +253,7 @@ def test_hostile_sample_stays_inert(server, browser, mode):
         reviewer.close()
 
 
+@ON_BOTH
 def test_two_sessions_keep_all_their_decisions(server, browser):
     url, db = server
     first, second = Reviewer(browser, url, "ann"), Reviewer(browser, url, "bob")

@@ -126,18 +126,25 @@ def test_empty_output_gets_no_scores(student):
 # --------------------------------------------------------------------------- values
 
 
+@pytest.fixture(scope="module")
+def seed_values(student, alpaca_records):
+    """Five real pairs and the seed's four-pass values for them (PyTorch's own kernels, so
+    computed once for both kernel cases below)."""
+    indices = [*_short(alpaca_records, 3, False), *_short(alpaca_records, 2, True)]
+    pairs = _pairs(alpaca_records, indices)
+    return pairs, [reference_ifd(student, p, "alpaca") for p in pairs]
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize("kernel", ["default", "onednn"])
 def test_batched_equals_the_seeds_four_passes_on_real_data(
-    student, alpaca_records, kernel, monkeypatch
+    student, seed_values, kernel, monkeypatch
 ):
     # Both linear kernels the fast path may pick (kernels.py), whichever this machine prefers.
     monkeypatch.setenv("REFLECTION_LINEAR_KERNEL", kernel)
     if kernels.linear_kernel(student.model, "cpu") != kernel:
         pytest.skip(f"this PyTorch build has no {kernel} linear")
-    indices = [*_short(alpaca_records, 3, False), *_short(alpaca_records, 2, True)]
-    pairs = _pairs(alpaca_records, indices)
-    refs = [reference_ifd(student, p, "alpaca") for p in pairs]
+    pairs, refs = seed_values
     # A repeated pair exercises the de-duplication; several pairs share the template prefix.
     # The CPU's settings, odd chunk edges, and a GPU's (one padded batch a group, 1024 rows).
     settings = (

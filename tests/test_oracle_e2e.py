@@ -19,6 +19,9 @@ pytest.importorskip("llama_cpp")
 pytestmark = [pytest.mark.oracle, pytest.mark.slow]
 
 
+PAIRS = 6  # real requests to a 135M model on 2 CPU cores: ~10 s each with the grammar
+
+
 @pytest.fixture(scope="module")
 def local_oracle(tmp_path_factory):
     log = tmp_path_factory.mktemp("oracle") / "llama.log"
@@ -27,11 +30,11 @@ def local_oracle(tmp_path_factory):
 
 
 @pytest.mark.parametrize(("mode", "json_mode"), [("instruction", False), ("response", True)])
-def test_ten_alpaca_pairs_end_as_candidates(store, alpaca_records, local_oracle, mode, json_mode):
+def test_alpaca_pairs_end_as_candidates(store, alpaca_records, local_oracle, mode, json_mode):
     data = store.ensure_dataset("alpaca")
     store.add_samples(data.id, [
         Sample(instruction=r["instruction"], input=r["input"], output=r["output"], position=i)
-        for i, r in enumerate(alpaca_records[:10])
+        for i, r in enumerate(alpaca_records[:PAIRS])
     ])  # fmt: skip
     config = OracleConfig(
         model=local_oracle.model, base_url=local_oracle.base_url, api_key="local",
@@ -54,4 +57,4 @@ def test_ten_alpaca_pairs_end_as_candidates(store, alpaca_records, local_oracle,
             assert candidate.completion_tokens == 64
         if not json_mode:  # the grammar forces the tags, so the critique always parses
             assert candidate.raw.startswith("[Critique]\n") and candidate.critique
-    assert summary.counters["stored"] == 10 and summary.counters["error"] == 0
+    assert summary.counters["stored"] == PAIRS and summary.counters["error"] == 0

@@ -13,9 +13,9 @@ import socket
 import subprocess
 import sys
 import time
-import urllib.request
 from pathlib import Path
 
+import browser_support as support
 import pytest
 from browser_support import free_port
 
@@ -63,18 +63,10 @@ def port_open(port: int) -> bool:
 
 
 def wait_healthy(process: subprocess.Popen, port: int, timeout: float = 90) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            pytest.fail(f"reflection app exited: {process.stdout.read()}")
-        try:
-            with urllib.request.urlopen(f"http://127.0.0.1:{port}/_stcore/health", timeout=2) as r:
-                if r.read() == b"ok":
-                    return
-        except OSError:
-            pass
-        time.sleep(0.3)
-    pytest.fail("the app did not become healthy")
+    def output() -> str:  # a pipe: read only once the process has exited, or it blocks
+        return process.stdout.read() if process.poll() is not None else "(still running)"
+
+    support.wait_healthy(f"http://127.0.0.1:{port}", process, output, timeout, "reflection app")
 
 
 @pytest.mark.parametrize(

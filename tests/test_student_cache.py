@@ -76,16 +76,19 @@ def test_a_changed_gguf_gets_a_new_entry(gguf, tmp_path, monkeypatch):
     )  # another path
 
 
-def test_cache_off_and_unwritable(gguf, tmp_path, monkeypatch, caplog):
+def test_cache_off_and_unwritable(gguf, student, tmp_path, monkeypatch, caplog):
     monkeypatch.setenv("REFLECTION_CACHE", "off")
-    assert student_module._cached_folder(gguf, "float32") is None
-    assert _load(gguf).model is not None
+    assert student_module._cached_folder(gguf, "float32") is None  # the load writes nothing
 
+    # A cache folder that cannot be made: the write after a load warns and returns, so the
+    # load goes on (the session's loaded student stands in for a fresh load's model).
     blocked = tmp_path / "blocked"
     blocked.write_text("a file where the cache folder would go")
     monkeypatch.setenv("REFLECTION_CACHE", str(blocked))
+    target = student_module._cached_folder(gguf, "float32")
+    assert target.is_relative_to(blocked)
     with caplog.at_level(logging.WARNING, logger=student_module.__name__):
-        loaded = _load(gguf)
-    assert loaded.model is not None  # the load still works
+        student_module._write_cache(student.model, student.tokenizer, target)
     assert "could not cache the dequantized student" in caplog.text
     assert blocked.read_text().startswith("a file")
+    assert not target.exists()
