@@ -17,7 +17,7 @@ harness's own cost per run) and the same Review page on a 64-sample store. Filte
 (library call, no Streamlit: the first 500-id window a filter change loads) as `query_*`. Targets (issue 5): next sample <= 200 ms,
 filtering <= 50 ms, dashboard <= 1.5 s.
 
-    python bench/bench_app.py [--samples 100000] [--repeats 15] [--db PATH (reuse)]
+    python bench/bench_app.py [--samples 100000] [--repeats 15] [--db PATH or URL (reuse)]
 """
 
 from __future__ import annotations
@@ -38,6 +38,7 @@ from alpaca_data import load_alpaca  # noqa: E402
 from streamlit.testing.v1 import AppTest  # noqa: E402
 
 from reflection import Candidate, Review, Sample, Score, Store, Suggestion  # noqa: E402
+from reflection.config import is_db_url  # noqa: E402
 from reflection.review.queue import WINDOW, QueueQuery, ScoreRange  # noqa: E402
 
 REVIEW = str(ROOT / "pages" / "1_Review.py")
@@ -57,7 +58,7 @@ def _sample(base: list[dict], i: int) -> Sample:
     )
 
 
-def build_store(path: Path, n: int, seed: int = 7, chunk: int = 20_000) -> None:
+def build_store(path: Path | str, n: int, seed: int = 7, chunk: int = 20_000) -> None:
     """The bench store, written a chunk of samples at a time (memory stays flat)."""
     rng = random.Random(seed)
     base = load_alpaca()
@@ -131,6 +132,19 @@ def _build_chunk(store: Store, base, rng, ids: list[int], start: int, end: int) 
     store.put_suggestions(suggestions)
 
 
+def db_target(text: str) -> Path | str:
+    """A --db argument: a postgresql:// URL as it is (a Path would fold its //), else a file."""
+    return text if is_db_url(text) else Path(text)
+
+
+def has_bench(db: Path | str) -> bool:
+    """Whether `db` already holds the bench dataset (a missing file does not)."""
+    if not is_db_url(db) and not Path(db).exists():
+        return False
+    with Store(db) as store:
+        return "bench" in {d.name for d in store.datasets()}
+
+
 def timed_runs(at: AppTest, action, repeats: int) -> list[float]:
     """Milliseconds of each `action(at)` + `at.run()`."""
     times = []
@@ -162,37 +176,53 @@ def press(label: str):
     return action
 
 
+def _set_range(metric: str, low: float | None):
+    def action(at: AppTest) -> None:
+        at.selectbox(key="q_metric").select(metric)
+        at.number_input(key="q_low").set_value(low)
+
+    return action
+
+
+# Each filter change the benchmarks time, with what sets it back: (change, reset).
+FILTERS = {
+    "filter_status": (
+        lambda at: at.multiselect(key="q_status").set_value(["accepted"]),
+        lambda at: at.multiselect(key="q_status").set_value(["undecided"]),
+    ),
+    "filter_flag": (
+        lambda at: at.multiselect(key="q_flags").set_value(["drift"]),
+        lambda at: at.multiselect(key="q_flags").set_value([]),
+    ),
+    "filter_range": (_set_range("ifd_ppl", 1.0), _set_range("(none)", None)),
+    "filter_search": (
+        lambda at: at.text_input(key="q_text").input("photosynthesis"),
+        lambda at: at.text_input(key="q_text").input(""),
+    ),
+    "filter_order": (
+        lambda at: at.selectbox(key="q_sort").select("IFD change (largest drop first)"),
+        lambda at: at.selectbox(key="q_sort").select("Source order"),
+    ),
+}
+
+
 def review_figures(repeats: int) -> dict[str, list[float]]:
     figures: dict[str, list[float]] = {}
     at, first = open_review()
     figures["review_open"] = [first]
     figures["next_sample"] = timed_runs(at, press("Next"), repeats)
     figures["decide_next"] = timed_runs(at, press("Accept candidate"), repeats)
-    filters = {
-        "filter_status": lambda at: at.multiselect(key="q_status").set_value(["accepted"]),
-        "filter_flag": lambda at: at.multiselect(key="q_flags").set_value(["drift"]),
-        "filter_search": lambda at: at.text_input(key="q_text").input("photosynthesis"),
-        "filter_order": lambda at: at.selectbox(key="q_sort").select(
-            "IFD change (largest drop first)"
-        ),
-    }
-    reset = {
-        "filter_status": lambda at: at.multiselect(key="q_status").set_value(["undecided"]),
-        "filter_flag": lambda at: at.multiselect(key="q_flags").set_value([]),
-        "filter_search": lambda at: at.text_input(key="q_text").input(""),
-        "filter_order": lambda at: at.selectbox(key="q_sort").select("Source order"),
-    }
-    for name, change in filters.items():
+    for name, (change, reset) in FILTERS.items():
         times = []
         for _ in range(max(5, repeats // 2)):
             times += timed_runs(at, change, 1)
-            reset[name](at)
+            reset(at)
             at.run()
         figures[name] = times
     return figures
 
 
-def query_figures(db: Path, repeats: int) -> dict[str, list[float]]:
+def query_figures(db: Path | str, repeats: int) -> dict[str, list[float]]:
     queries = {
         "query_status": QueueQuery(statuses=("accepted",)),
         "query_flag": QueueQuery(statuses=("undecided",), flags=("drift",)),
@@ -242,11 +272,13 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--samples", type=int, default=100_000)
     parser.add_argument("--repeats", type=int, default=15)
-    parser.add_argument("--db", type=Path, help="reuse (or build once into) this database")
+    parser.add_argument(
+        "--db", type=db_target, help="reuse (or build once into) this file or postgresql:// URL"
+    )
     args = parser.parse_args()
     tmp = Path(tempfile.mkdtemp(prefix="bench_app_"))
     db = args.db or tmp / "bench.db"
-    if not db.exists():
+    if not has_bench(db):
         start = time.perf_counter()
         build_store(db, args.samples)
         print(f"built {db} ({args.samples:,} samples) in {time.perf_counter() - start:.1f} s")

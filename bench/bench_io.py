@@ -13,19 +13,28 @@ child process and reads the child's peak RSS from `os.wait4` (getrusage of that 
     position (`import_candidates --match position`) into that store, against the import
     baseline.
 
+With `--pg URL` (or `--pg auto`: a throw-away cluster on 127.0.0.1, as the tests start one)
+the JSONL import, the export and import-candidates run on PostgreSQL as well, each against
+its own baseline on the same server (psycopg `executemany` of the three fields in one
+transaction; a server-side cursor + json.dumps). Peak memory there is the client's: the
+server's own is PostgreSQL's (shared buffers), the same for ours and the baseline.
+
 Ratios are ours ÷ the baseline of the same run (wall and CPU: the machine is shared). Goals
 (issue 14): peak memory <= 1 GB at any size; import and export <= 3 x the baseline,
 import-candidates <= 4 x.
 
     python bench/bench_io.py --records 1000000
     python bench/bench_io.py --records 200000 --formats jsonl,json,csv,parquet,hf
+    python bench/bench_io.py --records 1000000 --formats jsonl --pg auto
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
+import re
 import sqlite3
 import subprocess
 import sys
@@ -70,27 +79,34 @@ def build_format(jsonl: Path, fmt: str, out: Path) -> None:
 # --- the steps, each run in a child process --------------------------------------------------
 
 
-def step_baseline_import(folder: Path, source: Path) -> dict:
-    conn = sqlite3.connect(folder / "baseline.db")
-    conn.execute("CREATE TABLE s (instruction TEXT, input TEXT, output TEXT)")
-    with conn, open(source, "rb") as handle:
+def _baseline_rows(source: Path):
+    """The baselines' reading: json.loads per line, the three fields, CHUNK rows at a time."""
+    with open(source, "rb") as handle:
         rows = []
         for line in handle:
             record = json.loads(line)
             rows.append((record["instruction"], record["input"], record["output"]))
             if len(rows) == CHUNK:
-                conn.executemany("INSERT INTO s VALUES (?, ?, ?)", rows)
+                yield rows
                 rows = []
-        conn.executemany("INSERT INTO s VALUES (?, ?, ?)", rows)
+        yield rows
+
+
+def step_baseline_import(folder: Path, source: Path) -> dict:
+    conn = sqlite3.connect(folder / "baseline.db")
+    conn.execute("CREATE TABLE s (instruction TEXT, input TEXT, output TEXT)")
+    with conn:
+        for rows in _baseline_rows(source):
+            conn.executemany("INSERT INTO s VALUES (?, ?, ?)", rows)
     conn.close()
     return {}
 
 
-def step_import(folder: Path, source: Path, fmt: str) -> dict:
+def step_import(folder: Path, source: Path, fmt: str, target: str | None = None) -> dict:
     from reflection.ingest.datasets import import_dataset
     from reflection.store import Store
 
-    with Store(folder / f"ours-{fmt}.db") as store:
+    with Store(target or folder / f"ours-{fmt}.db") as store:
         start = time.perf_counter()
         result = import_dataset(store, source, dataset="bench", fmt=None if fmt != "hf" else "hf",
                                 index=False)  # fmt: skip
@@ -114,24 +130,60 @@ def step_baseline_export(folder: Path) -> dict:
     return {}
 
 
-def step_export(folder: Path, fmt: str) -> dict:
+def step_export(folder: Path, fmt: str, target: str | None = None) -> dict:
     from reflection.export.curated import export_dataset
     from reflection.store import Store
 
     fmt_name = "alpaca" if fmt in ("json", "jsonl") else fmt
-    with Store(folder / "ours-jsonl.db") as store:
+    with Store(target or folder / "ours-jsonl.db") as store:
         result = export_dataset(store, "bench", folder / f"out{SUFFIX[fmt] or '_hf'}", fmt_name,
                                 undecided="original")  # fmt: skip
     return {"written": result.written}
 
 
-def step_candidates(folder: Path) -> dict:
+def step_candidates(folder: Path, target: str | None = None) -> dict:
     from reflection.ingest.adopt import import_candidates
     from reflection.store import Store
 
-    with Store(folder / "ours-jsonl.db") as store:
+    with Store(target or folder / "ours-jsonl.db") as store:
         result = import_candidates(store, folder / "revised.jsonl", match="position")
     return {"added": result.candidates_added}
+
+
+def step_prepare_pg(url: str) -> dict:
+    """Migrates a new database (untimed); refuses one that holds the bench's dataset."""
+    from reflection.store import Store
+
+    with Store(url) as store:
+        if any(d.name == "bench" for d in store.datasets()):
+            raise SystemExit(
+                f"{_redact(url)}: holds a dataset 'bench' already; give an empty database"
+            )
+    return {}
+
+
+def step_baseline_import_pg(url: str, source: Path) -> dict:
+    import psycopg
+
+    with psycopg.connect(url) as conn:  # one transaction
+        conn.execute("DROP TABLE IF EXISTS bench_baseline")
+        conn.execute("CREATE TABLE bench_baseline (instruction TEXT, input TEXT, output TEXT)")
+        with conn.cursor() as cursor:
+            for rows in _baseline_rows(source):
+                cursor.executemany("INSERT INTO bench_baseline VALUES (%s, %s, %s)", rows)
+    return {}
+
+
+def step_baseline_export_pg(url: str, folder: Path) -> dict:
+    import psycopg
+
+    with psycopg.connect(url) as conn, conn.cursor(name="bench_out") as cursor:
+        cursor.execute("SELECT instruction, input, output FROM samples ORDER BY position, id")
+        with open(folder / "baseline-out-pg.jsonl", "w", encoding="utf-8") as out:
+            while rows := cursor.fetchmany(CHUNK):
+                out.write("".join(json.dumps({"instruction": a, "input": b, "output": c},
+                                             ensure_ascii=False) + "\n" for a, b, c in rows))  # fmt: skip
+    return {}
 
 
 def child(args) -> None:
@@ -151,18 +203,31 @@ def child(args) -> None:
         extra = step_candidates(folder)
     elif name == "baseline-export":
         extra = step_baseline_export(folder)
+    elif name == "pg-prepare":
+        extra = step_prepare_pg(args.pg)
+    elif name == "pg-baseline-import":
+        extra = step_baseline_import_pg(args.pg, folder / "records.jsonl")
+    elif name == "pg-import":
+        extra = step_import(folder, folder / "records.jsonl", "jsonl", args.pg)
+    elif name == "pg-baseline-export":
+        extra = step_baseline_export_pg(args.pg, folder)
+    elif name == "pg-export":
+        extra = step_export(folder, "jsonl", args.pg)
+    elif name == "pg-candidates":
+        extra = step_candidates(folder, args.pg)
     else:
         extra = step_export(folder, fmt)
     print(json.dumps({"wall_s": time.perf_counter() - start,
                       "cpu_s": time.process_time() - cpu, **extra}))  # fmt: skip
 
 
-def run_child(folder: Path, step: str) -> dict:
+def run_child(folder: Path, step: str, pg: str | None = None) -> dict:
     """One step in a fresh process: its figures and its peak RSS (MB). Linux counts the RSS
     a child had before exec (a copy of this process) in its peak, so this process imports
     nothing heavy and builds nothing big."""
     process = subprocess.Popen(
-        [sys.executable, __file__, "--child", step, "--folder", str(folder)],
+        [sys.executable, __file__, "--child", step, "--folder", str(folder),
+         *(["--pg", pg] if pg else [])],
         stdout=subprocess.PIPE, text=True,
     )  # fmt: skip
     out = process.stdout.read()
@@ -183,10 +248,33 @@ def main() -> None:
     )
     parser.add_argument("--folder", help="work here (default: a temporary folder, removed)")
     parser.add_argument("--no-candidates", action="store_true", help="skip import-candidates")
+    parser.add_argument(
+        "--pg", help="also on PostgreSQL: a database URL (emptied first), or 'auto' to start "
+        "a throw-away cluster on 127.0.0.1 (Debian's postgresql package)",
+    )  # fmt: skip
     parser.add_argument("--child", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
         return child(args)
+    with _postgres(args.pg) as url:
+        args.pg = url
+        return run(args)
+
+
+@contextlib.contextmanager
+def _postgres(pg: str | None):
+    """The database URL to bench PostgreSQL on: none, the one given, or a throw-away cluster's."""
+    if pg != "auto":
+        yield pg
+        return
+    sys.path.insert(0, str(ROOT / "tests"))
+    from pg_cluster import throwaway_database
+
+    with throwaway_database("bench") as url:
+        yield url
+
+
+def run(args) -> None:
     formats = [f for f in args.formats.split(",") if f]
     if "jsonl" not in formats:
         formats.insert(0, "jsonl")  # the export steps read the store its import built
@@ -211,6 +299,19 @@ def main() -> None:
         if not args.no_candidates:
             build_jsonl(folder / "revised.jsonl", args.records, revised=True)
             rows.append(("import-candidates", "jsonl", run_child(folder, "candidates"), base))
+        if args.pg:
+            run_child(folder, "pg-prepare", args.pg)
+            pg_base = run_child(folder, "pg-baseline-import", args.pg)
+            rows.append(("import", "pg base", pg_base, pg_base))
+            rows.append(("import", "pg jsonl", run_child(folder, "pg-import", args.pg), pg_base))
+            pg_out = run_child(folder, "pg-baseline-export", args.pg)
+            rows.append(("export", "pg base", pg_out, pg_out))
+            rows.append(("export", "pg jsonl", run_child(folder, "pg-export", args.pg), pg_out))
+            if not args.no_candidates:
+                figures = run_child(folder, "pg-candidates", args.pg)
+                rows.append(("import-candidates", "pg jsonl", figures, pg_base))
+    if args.pg:
+        print(f"PostgreSQL: {_redact(args.pg)}; its CPU time is the server's, not in 'CPU s'")
     print(f"{args.records:,} records, {size_mb:,.0f} MB of JSONL, {os.cpu_count()} cores,"
           f" load average {os.getloadavg()[0]:.1f}\n")  # fmt: skip
     print(
@@ -230,6 +331,11 @@ def main() -> None:
               f" {figures['cpu_s']:>6.2f} | {figures['rss_mb']:>7.0f} |"
               f" {figures['wall_s'] / baseline['wall_s']:>13.2f} |"
               f" {figures['cpu_s'] / baseline['cpu_s']:>12.2f} | {notes}")  # fmt: skip
+
+
+def _redact(url: str) -> str:
+    """The URL without its password (this process imports nothing of ours: see run_child)."""
+    return re.sub(r"//([^:/@]+):[^@]*@", r"//\1:***@", url)
 
 
 if __name__ == "__main__":

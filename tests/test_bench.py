@@ -2,6 +2,8 @@
 
 Speed is not asserted here (figures live in the README, measured as ratios); what is tested
 is that every benchmark still runs to its report, so the README's figures can be re-measured.
+All but bench_student_load.py, whose three fresh-process loads of the student (80-110 s here)
+repeat what test_student_cache.py proves (the cache is written, read, and identical).
 The IFD benchmark also checks its own equality: our losses against the seed loop's.
 """
 
@@ -56,6 +58,19 @@ def test_bench_io():
     _data_line(out)
 
 
+def test_bench_io_on_postgresql():
+    """The same steps on a throw-away PostgreSQL cluster, each against its own baseline."""
+    from pg_cluster import pg_bin
+
+    if pg_bin() is None:
+        pytest.skip("PostgreSQL is not installed (Debian: apt-get install postgresql)")
+    out = _run("bench/bench_io.py", "--records", "500", "--formats", "jsonl", "--pg", "auto")
+    for step in ("| import            | pg base  |      500", "| import            | pg jsonl |",
+                 "| export            | pg jsonl |      500", "| import-candidates | pg jsonl |"):  # fmt: skip
+        assert step in out, out
+    assert "500 candidates added" in out.split("pg jsonl |")[-1], out
+
+
 def test_bench_diff():
     out = _run("bench/bench_diff.py", "--pairs", "2", "--alpaca-pairs", "10", "--repeats", "1", "--size", "1000")  # fmt: skip
     assert "demo_reflected" in out and "alpaca_other" in out
@@ -87,21 +102,39 @@ def test_bench_app_and_dashboard():
 
 
 @pytest.mark.slow
-@pytest.mark.student
-def test_bench_ifd(tmp_path, smollm2):
-    report = tmp_path / "ifd.json"
-    out = _run("bench/bench_ifd.py", "--n", "3", "--rounds", "2", "--json", str(report))
+@pytest.mark.browser
+def test_bench_backends(tmp_path):
+    from browser_support import CHROMIUM
+    from pg_cluster import pg_bin
+
+    if pg_bin() is None:
+        pytest.skip("PostgreSQL is not installed (Debian: apt-get install postgresql)")
+    if not Path(CHROMIUM).exists():
+        pytest.skip(f"{CHROMIUM} is missing: apt-get install chromium")
+    pytest.importorskip("psycopg")
+    pytest.importorskip("playwright.sync_api")
+    report = tmp_path / "backends.json"
+    out = _run("bench/bench_backends.py", "--samples", "300", "--repeats", "1", "--presses", "2",
+               "--pg", "auto", "--json", str(report))  # fmt: skip
     _data_line(out)
+    for row in ("| next_sample (AppTest) | ", "| filter_search (AppTest) |",
+                "| dashboard_cold (AppTest) |", "| key press -> next sample, median (Chromium) | "):  # fmt: skip
+        assert row in out, out
     figures = json.loads(report.read_text())
-    assert figures["records"] == 3 and figures["tokens"] > 0
-    assert figures["max_rel_diff"] < 1e-3
-    assert figures["linear_kernel"] in ("default", "onednn")
+    assert figures["load"]["samples"] == 300
+    assert {name: len(times) for name, times in figures["keypress"].items()} == {
+        "floor": 2, "sqlite": 2, "postgresql": 2
+    }  # fmt: skip
+    assert set(figures["apptest"]["postgresql"]) == set(figures["apptest"]["sqlite"])
 
 
 @pytest.mark.slow
 @pytest.mark.student
-def test_bench_student_load(tmp_path, smollm2):
-    report = tmp_path / "load.json"
-    _run("bench/bench_student_load.py", "--rounds", "1", "--json", str(report))
-    figures = json.loads(report.read_text())  # the script itself checks the cache was read
-    assert figures["gguf_load_s"] > 0 and figures["cached_load_s"] > 0
+def test_bench_ifd(tmp_path, smollm2):
+    report = tmp_path / "ifd.json"
+    out = _run("bench/bench_ifd.py", "--n", "2", "--rounds", "1", "--json", str(report))
+    _data_line(out)
+    figures = json.loads(report.read_text())
+    assert figures["records"] == 2 and figures["tokens"] > 0
+    assert figures["max_rel_diff"] < 1e-3
+    assert figures["linear_kernel"] in ("default", "onednn")
