@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 from appdata import build, decide
-from browser_support import chromium, explained, streamlit_app
+from browser_support import chromium, explained, streamlit_app, wait_ready
 from conftest import screenshot_target
 from oracle_server import OracleServer
 
@@ -60,6 +60,7 @@ def test_run_page_shows_live_progress_and_survives_a_reload(app, page):
     url, db = app
     with OracleServer(latency=0.4) as oracle:
         page.goto(f"{url}/Run")
+        wait_ready(page, 60_000)  # fields typed into while the first run still draws are lost
         page.get_by_label("Endpoint (OpenAI-compatible base URL)").fill(oracle.base_url)
         page.get_by_label("Model").fill("fake-oracle")
         page.get_by_label("Concurrency").fill("1")

@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 
 import pytest
-from browser_support import chromium, streamlit_app
+from browser_support import chromium, streamlit_app, wait_ready
 
 from reflection import Review, Store
 from reflection.review.spotcheck import report, spotcheck_queue
@@ -19,7 +19,7 @@ playwright_api = pytest.importorskip("playwright.sync_api")
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
-WAIT_MS = 30_000
+WAIT_MS = 60_000
 HOSTILE = "<img src=x onerror=window.__pwned=1>"
 
 
@@ -50,9 +50,11 @@ def test_upload_spotcheck_and_estimate_in_a_browser(server, page, alpaca_records
         {"name": "reflected.json", "mimeType": "application/json", "buffer": payload}
     )
     page.get_by_text("reflected.json").first.wait_for()
+    wait_ready(page, WAIT_MS)  # the upload reruns the page: type after that run has drawn
     dataset = page.get_by_role("textbox", name="Dataset")
     dataset.fill("alpaca")
     dataset.press("Enter")
+    playwright_api.expect(dataset).to_have_value("alpaca")
     page.get_by_role("button", name="Import candidates").click()
     page.get_by_text("200 candidates added; 200 originals added").wait_for()
     with Store(db) as store:
@@ -64,9 +66,13 @@ def test_upload_spotcheck_and_estimate_in_a_browser(server, page, alpaca_records
 
     page.get_by_role("tab", name="Spot-check").click()
     page.get_by_role("button", name="Create spot-check").wait_for()  # the form is drawn
+    # The tab's change reruns the page: text typed while that run is still drawing is lost
+    # when the form is drawn again (CI saw the spot-check made under the default name).
+    wait_ready(page, WAIT_MS)
     name = page.get_by_role("textbox", name="Name")
     name.fill(HOSTILE)
     name.press("Tab")  # leave the field before the click, as a person would
+    playwright_api.expect(name).to_have_value(HOSTILE)
     page.get_by_role("button", name="Create spot-check").click()
     page.get_by_text("Spot-check created: 50 drawn of 200.").wait_for()
     with Store(db) as store:
