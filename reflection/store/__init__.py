@@ -28,6 +28,7 @@ from .scores import ScoreStore
 from .scoring import ScoringStore
 from .search import SearchIndexStore
 from .spotcheck import SpotCheckStore
+from .tallies import TallyStore
 
 
 class Store(
@@ -49,6 +50,7 @@ class Store(
     AccountStore,
     SearchIndexStore,
     AdoptStore,
+    TallyStore,
     StoreBase,
 ):
     """Everything the library keeps, in one SQLite file."""

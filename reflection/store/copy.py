@@ -51,8 +51,9 @@ class TableCheck:
 
 
 def table_names(store: StoreBase) -> set[str]:
-    """The store's own tables (not its bookkeeping: the migrations applied and how far the
-    search index goes, which the destination keeps for itself; not SQLite's FTS tables)."""
+    """The store's own tables (not its bookkeeping: the migrations applied, how far the
+    search index goes and the counts its triggers keep, which the destination keeps for
+    itself as the rows arrive; not SQLite's FTS tables)."""
     if store.dialect == POSTGRESQL:
         sql = (
             "SELECT table_name FROM information_schema.tables WHERE table_schema ="
@@ -61,7 +62,8 @@ def table_names(store: StoreBase) -> set[str]:
     else:
         sql = "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite%'"
     names = {row[0] for row in store.conn.execute(sql)}
-    return {n for n in names if n not in ("_migrations", "search_backlog") and "_fts" not in n}
+    own = ("_migrations", "search_backlog", "tallies", "tally_deltas")
+    return {n for n in names if n not in own and "_fts" not in n}
 
 
 def columns(store: StoreBase, table: str) -> list[str]:

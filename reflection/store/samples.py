@@ -10,8 +10,10 @@ from typing import Any
 from ..errors import NotFoundError
 from ..records import Dataset, Sample, SampleState, Suggestion, stored_id
 from .base import from_db_candidate, json_list, loads, now
+from .schema_tallies import SAMPLES
 from .search import SearchIndexStore
 from .staging import Staging
+from .tallies import SAMPLE_COUNT_SQL, TallyStore
 
 
 def _sample(row: dict[str, Any]) -> Sample:
@@ -32,7 +34,7 @@ def _sample(row: dict[str, Any]) -> Sample:
     )
 
 
-class SampleStore(SearchIndexStore):
+class SampleStore(SearchIndexStore, TallyStore):
     def ensure_dataset(self, name: str) -> Dataset:
         """The dataset called `name`, created if it does not exist yet."""
         with self.transaction():
@@ -57,8 +59,8 @@ class SampleStore(SearchIndexStore):
 
     def datasets(self) -> list[Dataset]:
         rows = self.query(
-            "SELECT d.id, d.name, d.created_at, count(s.id) AS sample_count FROM datasets d"
-            " LEFT JOIN samples s ON s.dataset_id = d.id GROUP BY d.id ORDER BY d.id"
+            f"SELECT d.id, d.name, d.created_at, {SAMPLE_COUNT_SQL} AS sample_count"
+            " FROM datasets d ORDER BY d.id"
         )
         return [Dataset(**row) for row in rows]
 
@@ -113,9 +115,7 @@ class SampleStore(SearchIndexStore):
         return [row[0] for row in rows]
 
     def count_samples(self, dataset_id: int | None = None) -> int:
-        if dataset_id is None:
-            return self.count("SELECT count(*) FROM samples")
-        return self.count("SELECT count(*) FROM samples WHERE dataset_id = ?", [dataset_id])
+        return self.tallies(dataset_id).get(SAMPLES, 0)
 
     def decided_samples(
         self, dataset_id: int, *, suggestions: bool = False, chunk: int = 2000

@@ -13,6 +13,7 @@ from datetime import UTC, datetime
 
 from .connection import POSTGRESQL, Connection
 from .postgres import SEARCH_TEXT
+from .schema_tallies import m018_tallies
 from .schema_team import (
     _script,
     m010_audit,
@@ -320,6 +321,7 @@ MIGRATIONS: list[Callable[[Connection], None]] = [
     m015_review_origins,
     m016_sessions,
     m017_background_jobs,
+    m018_tallies,
 ]
 
 

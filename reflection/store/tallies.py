@@ -1,0 +1,90 @@
+"""Reading the counts the store keeps as it writes (migration m018, `schema_tallies`).
+
+A count is its `tallies` row plus any `tally_deltas` rows (PostgreSQL's triggers append
+those; SQLite's add to `tallies` directly, so there are none). Past FOLD_AT delta rows a
+reader folds them into `tallies` in one short transaction, which one process at a time does
+(an advisory lock; a reader that does not get it just reads on). So a read costs a few index
+rows however large the dataset, and writers never wait on one another's counts.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from .base import StoreBase
+from .connection import POSTGRESQL
+from .schema_tallies import SAMPLES
+
+FOLD_AT = 500
+# PostgreSQL advisory lock key for folding deltas (MIGRATION_LOCK's neighbour).
+FOLD_LOCK = 7_140_212_311
+
+# One dataset's tallies and delta rows, as (name, n, is a delta) rows.
+_ROWS = (
+    "SELECT name, n, 0 AS delta FROM tallies WHERE dataset_id = ?"
+    " UNION ALL SELECT name, n, 1 FROM tally_deltas WHERE dataset_id = ?"
+)
+_ALL_ROWS = "SELECT name, n, 0 AS delta FROM tallies UNION ALL SELECT name, n, 1 FROM tally_deltas"
+# A dataset's sample count as a scalar subquery, for `datasets()` (column d.id).
+SAMPLE_COUNT_SQL = (
+    "coalesce((SELECT sum(t.n) FROM (SELECT n FROM tallies WHERE dataset_id = d.id"
+    f" AND name = '{SAMPLES}' UNION ALL SELECT n FROM tally_deltas WHERE dataset_id = d.id"
+    f" AND name = '{SAMPLES}') AS t), 0)"
+)
+
+
+class TallyStore(StoreBase):
+    def tallies(self, dataset_id: int | None = None) -> dict[str, int]:
+        """{name: count} for one dataset (all datasets with None): "samples", and each review
+        status that some sample has in force."""
+        source, params = (_ROWS, [dataset_id, dataset_id]) if dataset_id else (_ALL_ROWS, [])
+        rows = self.conn.execute(
+            f"SELECT name, CAST(sum(n) AS BIGINT), CAST(sum(delta) AS BIGINT) FROM ({source})"
+            " AS t GROUP BY name",
+            params,
+        ).fetchall()
+        if sum(row[2] for row in rows) > FOLD_AT:
+            self.fold_tallies()
+        return {str(name): int(n) for name, n, _ in rows}
+
+    def fold_tallies(self) -> None:
+        """Add the delta rows into `tallies` and delete them (PostgreSQL; SQLite has none).
+
+        Not inside a caller's transaction: the fold is its own, short one."""
+        if self.dialect != POSTGRESQL or self.conn.in_transaction:
+            return
+        with self.transaction():
+            if not self.scalar("SELECT pg_try_advisory_xact_lock(?)", [FOLD_LOCK]):
+                return  # another process is folding them right now
+            self.conn.execute(
+                "WITH moved AS (DELETE FROM tally_deltas RETURNING dataset_id, name, n)"
+                " INSERT INTO tallies (dataset_id, name, n)"
+                " SELECT dataset_id, name, sum(n) FROM moved GROUP BY dataset_id, name"
+                " ON CONFLICT (dataset_id, name) DO UPDATE SET n = tallies.n + excluded.n"
+            )
+
+    def tally_check(self) -> list[dict[str, Any]]:
+        """Every tally that differs from a count of the rows it stands for (none, unless the
+        triggers were bypassed): [{dataset_id, name, kept, counted}]."""
+        counted: dict[tuple[int, str], int] = {}
+        for dataset_id, n in self.conn.execute(
+            "SELECT dataset_id, count(*) FROM samples GROUP BY dataset_id"
+        ):
+            counted[(dataset_id, SAMPLES)] = n
+        for dataset_id, status, n in self.conn.execute(
+            "SELECT dataset_id, status, count(*) FROM sample_state GROUP BY dataset_id, status"
+        ):
+            counted[(dataset_id, status)] = n
+        kept: dict[tuple[int, str], int] = {}
+        for dataset_id, name, n in self.conn.execute(
+            "SELECT dataset_id, name, CAST(sum(n) AS BIGINT) FROM (SELECT dataset_id, name, n"
+            " FROM tallies UNION ALL SELECT dataset_id, name, n FROM tally_deltas) AS t"
+            " GROUP BY dataset_id, name"
+        ):
+            kept[(dataset_id, name)] = int(n)
+        return [
+            {"dataset_id": key[0], "name": key[1], "kept": kept.get(key, 0),
+             "counted": counted.get(key, 0)}
+            for key in sorted(set(counted) | set(kept))
+            if kept.get(key, 0) != counted.get(key, 0)
+        ]  # fmt: skip

@@ -1,0 +1,161 @@
+"""The counts the store keeps as it writes (migration m018): samples per dataset and samples
+by review status, on SQLite and on PostgreSQL, through every kind of write, a store copy and
+an upgrade of a store made before them; and on PostgreSQL, writers never wait on each other's
+counts."""
+
+from __future__ import annotations
+
+import threading
+from collections import Counter
+
+import pytest
+
+from reflection.records import Review, Sample
+from reflection.store import Store
+from reflection.store.copy import copy_store
+from reflection.store.tallies import FOLD_AT
+
+
+def _samples(n: int, tag: str = "") -> list[Sample]:
+    return [Sample(instruction=f"Question {tag}{i}", output=f"Answer {i}") for i in range(n)]
+
+
+def _counted(store: Store, dataset_id: int) -> dict[str, int]:
+    """The status counts the slow way: every sample's status, counted in Python."""
+    ids = store.sample_ids(dataset_id)
+    counts = Counter(store.statuses_of(ids).values())
+    return {status: counts.get(status, 0) for status in store.status_counts(dataset_id)}
+
+
+@pytest.mark.both_backends
+def test_counts_follow_imports_decisions_undo_and_a_rebuild(store):
+    first = store.ensure_dataset("first")
+    other = store.ensure_dataset("other")
+    store.add_samples(first.id, _samples(40))
+    store.add_samples(other.id, _samples(7, "o"))
+    ids = store.sample_ids(first.id)
+    assert store.status_counts(first.id) == {
+        "undecided": 40, "accepted": 0, "edited": 0, "rejected": 0, "skipped": 0,
+    }  # fmt: skip
+    store.add_reviews(Review(sid, "accept") for sid in ids[:10])
+    store.add_review(Review(ids[0], "reject"))  # a change of mind: accepted -> rejected
+    store.add_review(Review(ids[1], "skip"))
+    store.undo(ids[2])  # back to undecided
+    store.add_samples(first.id, _samples(5, "late"))  # a second import into the same dataset
+    assert store.status_counts(first.id) == _counted(store, first.id)
+    assert store.status_counts(first.id) == {
+        "undecided": 36, "accepted": 7, "edited": 0, "rejected": 1, "skipped": 1,
+    }  # fmt: skip
+    assert store.count_samples(first.id) == 45
+    assert store.count_samples(other.id) == 7
+    assert store.count_samples() == 52
+    assert store.status_counts()["undecided"] == 36 + 7  # all datasets
+    assert {d.name: d.sample_count for d in store.datasets()} == {"first": 45, "other": 7}
+    store.rebuild_states()  # deletes every state row and replays the log
+    assert store.status_counts(first.id) == _counted(store, first.id)
+    assert store.tally_check() == []
+
+
+@pytest.mark.both_backends
+def test_a_failed_write_leaves_the_counts_as_they_were(store):
+    data = store.ensure_dataset("d")
+    store.add_samples(data.id, _samples(5))
+    ids = store.sample_ids(data.id)
+    before = store.status_counts(data.id)
+    with pytest.raises(Exception, match="unknown decision"):
+        store.add_reviews([Review(ids[0], "accept"), Review(ids[1], "maybe")])
+    assert store.status_counts(data.id) == before
+    assert store.tally_check() == []
+
+
+def _forget_tallies(store: Store) -> None:
+    """Make the store as it was before m018: no count tables, triggers or record of it."""
+    with store.transaction():
+        if store.dialect == "sqlite":
+            for table in ("samples", "sample_state"):
+                for op in ("insert", "delete", "update"):
+                    store.conn.execute(f"DROP TRIGGER {table}_tally_{op}")
+        else:
+            for table in ("samples", "sample_state"):
+                store.conn.execute(f"DROP FUNCTION {table}_tally() CASCADE")  # and triggers
+        store.conn.execute("DROP TABLE tallies")
+        store.conn.execute("DROP TABLE tally_deltas")
+        store.conn.execute("DELETE FROM _migrations WHERE name = 'm018_tallies'")
+
+
+@pytest.mark.both_backends
+def test_a_store_from_before_the_counts_gets_them_on_upgrade(store_target):
+    with Store(store_target) as old:
+        _forget_tallies(old)
+        data = old.ensure_dataset("d")
+        old.add_samples(data.id, _samples(12))  # written with no trigger to count them
+        ids = old.sample_ids(data.id)
+        old.add_reviews([Review(ids[0], "accept"), Review(ids[1], "reject")])
+    with Store(store_target) as upgraded:  # opening migrates: m018 counts what is there
+        assert upgraded.status_counts(data.id) == {
+            "undecided": 10, "accepted": 1, "edited": 0, "rejected": 1, "skipped": 0,
+        }  # fmt: skip
+        assert upgraded.tally_check() == []
+        upgraded.add_review(Review(ids[2], "skip"))  # and its triggers count from then on
+        assert upgraded.status_counts(data.id)["skipped"] == 1
+
+
+@pytest.mark.parametrize("backend", ["postgresql"], indirect=True)
+def test_a_copied_store_counts_what_it_holds(store, tmp_path):
+    data = store.ensure_dataset("d")
+    store.add_samples(data.id, _samples(30))
+    ids = store.sample_ids(data.id)
+    store.add_reviews(Review(sid, "accept" if sid % 2 else "reject") for sid in ids[:9])
+    copied = tmp_path / "copied.db"
+    with Store(copied) as destination:
+        copy_store(store, destination)
+        assert destination.status_counts(data.id) == store.status_counts(data.id)
+        assert destination.count_samples(data.id) == 30
+        assert destination.tally_check() == []
+
+
+@pytest.mark.parametrize("backend", ["postgresql"], indirect=True)
+def test_postgresql_writers_do_not_wait_on_each_others_counts(store, store_target):
+    data = store.ensure_dataset("d")
+    store.add_samples(data.id, _samples(4))
+    a, b = store.sample_ids(data.id)[:2]
+    store.add_reviews([Review(a, "accept"), Review(b, "reject")])
+    done, errors = threading.Event(), []
+
+    def other_reviewer() -> None:
+        try:
+            with Store(store_target) as mine:
+                mine.add_review(Review(b, "accept"))  # rejected -> accepted
+            done.set()
+        except Exception as exc:  # pragma: no cover - reported below
+            errors.append(exc)
+
+    # One reviewer's decision (accepted -> rejected) is still open when another moves the
+    # same two counts the other way: counts kept in shared rows would make the second wait
+    # for the first (or deadlock); appended deltas do not.
+    with store.transaction():
+        store.add_review(Review(a, "reject"))
+        worker = threading.Thread(target=other_reviewer)
+        worker.start()
+        assert done.wait(20), "the second decision waited for the first one's transaction"
+    worker.join()
+    assert errors == []
+    assert store.status_counts(data.id) == _counted(store, data.id)
+    assert store.status_counts(data.id)["accepted"] == 1
+    assert store.status_counts(data.id)["rejected"] == 1
+
+
+@pytest.mark.parametrize("backend", ["postgresql"], indirect=True)
+def test_postgresql_folds_its_delta_rows(store):
+    data = store.ensure_dataset("d")
+    store.add_samples(data.id, _samples(FOLD_AT + 50))
+    ids = store.sample_ids(data.id)
+    for sid in ids:  # one statement each: a delta row each
+        store.add_review(Review(sid, "accept"))
+    assert store.count("SELECT count(*) FROM tally_deltas") > FOLD_AT
+    assert store.status_counts(data.id)["accepted"] == len(ids)  # this read folds them
+    assert store.count("SELECT count(*) FROM tally_deltas") == 0
+    assert store.status_counts(data.id) == {
+        "undecided": 0, "accepted": len(ids), "edited": 0, "rejected": 0, "skipped": 0,
+    }  # fmt: skip
+    assert store.tally_check() == []
