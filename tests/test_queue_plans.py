@@ -134,3 +134,31 @@ def test_every_probe_looks_its_sample_up_by_id(varied):
         )
         lookup = re.search(r"SEARCH t USING (?:\w+ )*(?:INDEX \w+ )?\((sample_id|rowid)=\?", plan)
         assert lookup, f"{member.table} probe: {plan}"
+
+
+@pytest.mark.both_backends
+@pytest.mark.parametrize("sort", ["change", "candidate"])
+@pytest.mark.parametrize("descending", [False, True])
+@pytest.mark.parametrize("dense", [0, 10**9])  # filters walked along, or leading the query
+def test_walking_a_score_index_gives_the_ranked_order(varied, monkeypatch, sort, descending, dense):
+    """An order by a candidate's score is read from the score's index (first time a sample
+    appears) instead of ranking every sample: the same ids as the ranking query, page by page,
+    samples without a value last, with and without filters."""
+    store, dataset_id = varied
+    monkeypatch.setattr(queue, "DENSE", dense)
+    metric = "ifd_ppl" if sort == "change" else "drift"
+    for filters in (
+        {},
+        {"statuses": ("undecided",)},
+        {"flags": ("misaligned", "no_candidate")},
+        {"ranges": (ScoreRange("ifd_ppl", 0.5, None),)},
+    ):
+        q = QueueQuery(sort=sort, sort_metric=metric, descending=descending, **filters)
+        sql, params = store._queue_sql(dataset_id, q)
+        ranked = [row[0] for row in store.conn.execute(sql, params)]
+        assert store.queue_ids(dataset_id, q) == ranked
+        paged: list[int] = []
+        while batch := store.queue_ids(dataset_id, q, limit=9, exclude=paged):
+            paged += batch
+        assert paged == ranked
+        assert len(ranked) > 9

@@ -8,6 +8,7 @@ into Python.
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 from typing import Any
 
@@ -29,6 +30,8 @@ from .tallies import TallyStore
 
 __all__ = ["VERSIONS", "QueueQuery", "QueueStore", "ScoreRange", "fts_query"]
 
+# Rows of a score's index read at a time when a queue is walked in its order.
+WALK_PAGE = 2_000
 SORT_KEYS = ("position", "id", "confidence", "original", "candidate", "change")
 
 
@@ -83,7 +86,12 @@ class QueueStore(TallyStore):
         `limit` keeps the first ones only; `exclude` leaves out ids already seen, so the next
         call continues a queue (in order, whatever was decided meanwhile).
         """
-        sql, params = self._queue_sql(dataset_id, query or QueueQuery(), exclude=exclude)
+        q = query or QueueQuery()
+        if q.sort in ("change", "candidate") and q.sort_metric and q.spotcheck is None:
+            walked = self._walked_ids(dataset_id, q, limit, exclude)
+            if walked is not None:
+                return walked
+        sql, params = self._queue_sql(dataset_id, q, exclude=exclude)
         if limit is not None:
             sql, params = f"{sql} LIMIT ?", [*params, limit]
         return [row[0] for row in self.conn.execute(sql, params)]
@@ -147,6 +155,66 @@ class QueueStore(TallyStore):
         )
         return [row[0] for row in rows]
 
+    def _walked_ids(
+        self, dataset_id: int, q: QueueQuery, limit: int | None, exclude: list[int] | None
+    ) -> list[int] | None:
+        """The queue in the order of a candidate's score (or its change), read from that
+        score's index a page at a time instead of ranking every sample: the first time a
+        sample appears in ascending order is its smallest value, in descending its largest,
+        which is what the order means. Each page's new ids are filtered in one query; samples
+        without a value follow, by id. None when a small filter set should lead instead (a
+        walk would read the whole index to find its few samples), or with a text search."""
+        if q.text.strip():
+            return None
+        plain = dataclasses.replace(q, sort="id", descending=False)
+        sql, params, driven = self._queue_plan(dataset_id, plain, order=False, chunked=True)
+        if driven:
+            return None
+        table, column, extra = (
+            ("score_changes", "change", "")
+            if q.sort == "change"
+            else ("scores", "value", " AND candidate_id != 0")
+        )
+        op, direction = ("<", "DESC") if q.descending else (">", "ASC")
+        seen, last = set(exclude or ()), None
+        found: list[int] = []
+        while limit is None or len(found) < limit:
+            after = "" if last is None else f" AND ({column}, sample_id) {op} (?, ?)"
+            rows = self.conn.execute(
+                f"SELECT sample_id, {column} FROM {table} WHERE metric = ?{extra}"
+                f" AND {column} IS NOT NULL{after}"
+                f" ORDER BY {column} {direction}, sample_id {direction} LIMIT {WALK_PAGE}",
+                [q.sort_metric, *(() if last is None else (last[1], last[0]))],
+            ).fetchall()
+            if not rows:
+                break
+            last = rows[-1]
+            fresh = []
+            for sample_id, value in rows:
+                if sample_id not in seen:
+                    seen.add(sample_id)
+                    fresh.append((-value if q.descending else value, sample_id))
+            fresh.sort()  # ties by id, as the ranked order has them
+            if fresh:
+                ids = [sample_id for _, sample_id in fresh]
+                matched = {row[0] for row in self.conn.execute(sql, [*params, json_list(ids)])}
+                found += [sample_id for sample_id in ids if sample_id in matched]
+        if limit is not None and len(found) >= limit:
+            return found[:limit]
+        tail_sql, tail_params = self._queue_sql(dataset_id, plain, exclude=exclude)
+        without = (
+            f" AND NOT EXISTS (SELECT 1 FROM {table} t WHERE t.sample_id = s.id"
+            f" AND +t.metric = ?{extra.replace('candidate_id', 't.candidate_id')}"
+            f" AND t.{column} IS NOT NULL) ORDER BY"
+        )
+        tail_sql = tail_sql.replace(" ORDER BY", without, 1)
+        more = None if limit is None else limit - len(found)
+        rows = self.conn.execute(
+            tail_sql + ("" if more is None else f" LIMIT {more}"),
+            [*tail_params, q.sort_metric],
+        ).fetchall()
+        return found + [row[0] for row in rows]
+
     def _queue_sql(
         self,
         dataset_id: int,
@@ -154,7 +222,20 @@ class QueueStore(TallyStore):
         order: bool = True,
         exclude: list[int] | None = None,
     ) -> tuple[str, list[Any]]:
-        where = ["s.dataset_id = ?"]
+        sql, params, _ = self._queue_plan(dataset_id, q, order, exclude)
+        return sql, params
+
+    def _queue_plan(
+        self,
+        dataset_id: int,
+        q: QueueQuery,
+        order: bool = True,
+        exclude: list[int] | None = None,
+        chunked: bool = False,
+    ) -> tuple[str, list[Any], bool]:
+        """(SQL, params, whether a small filter set leads). `chunked`: the ids are a JSON
+        list given as one more, last parameter, and they lead the query."""
+        where = ["+s.dataset_id = ?" if chunked else "s.dataset_id = ?"]
         params: list[Any] = [dataset_id]
         if exclude:
             where.append("s.id NOT IN (SELECT value FROM json_each(?))")
@@ -178,10 +259,17 @@ class QueueStore(TallyStore):
         if q.flags:
             groups.append((flag_members(q.flags), imported_flags_sql(q.flags, dataset_id)))
         groups += [([range_member(item)], None) for item in q.ranges]
-        driven = False  # whether a small set selects the samples (then it leads, not order)
-        for members, extra in groups:
-            parts, group_params, probed = self._members_sql(members, streamed)
-            driven = driven or (streamed and not probed)
+        # A group with only small sets leads the query (its few ids, then the order); the
+        # large sets are then probed per sample, as they are in an order read from the start.
+        dense = [any(self._dense(member) for member in members) for members, _ in groups]
+        driven = not all(dense)
+        for (members, extra), large in zip(groups, dense, strict=True):
+            probe = large and (streamed or driven)
+            parts, group_params = [], []
+            for member in members:
+                sql, member_params = member.as_probe() if probe else member.as_set()
+                parts.append(sql)
+                group_params += member_params
             if extra is not None:
                 parts.append(extra[0])
                 group_params += extra[1]
@@ -211,27 +299,17 @@ class QueueStore(TallyStore):
                     f" (SELECT indexed_upto FROM search_backlog WHERE name = 'candidates') AND {like})"
                 )
                 params += [match, match, *like_params, *like_params]
+        if chunked:
+            where.append("s.id IN (SELECT value FROM json_each(?))")
         if not order:
-            return f"SELECT s.id FROM samples s WHERE {' AND '.join(where)}", params
+            return f"SELECT s.id FROM samples s WHERE {' AND '.join(where)}", params, driven
         if driven:  # nor the dataset's index: the small set's ids lead, then the sort
             where[0] = "+s.dataset_id = ?"
-        join, join_params, order_sql = self._order_sql(q, driven)
-        sql = f"SELECT s.id FROM samples s{join} WHERE {' AND '.join(where)}{order_sql}"
-        return sql, join_params + params
-
-    def _members_sql(
-        self, group: list[Member], streamed: bool
-    ) -> tuple[list[str], list[Any], bool]:
-        """One OR group of sets as SQL, its parameters, and whether it probes: probes if the
-        queue is read in order and any of the sets is large (see queue_filters), else sets
-        built once."""
-        probe = streamed and any(self._dense(member) for member in group)
-        parts, params = [], []
-        for member in group:
-            sql, member_params = member.as_probe() if probe else member.as_set()
-            parts.append(sql)
-            params += member_params
-        return parts, params, probe
+        columns, join, join_params, order_sql = self._order_sql(q, driven)
+        sql = f"SELECT s.id AS id{columns} FROM samples s{join} WHERE {' AND '.join(where)}"
+        if columns:  # ordered by a computed column: PostgreSQL orders by its name only outside
+            return f"SELECT id FROM ({sql}) AS q{order_sql}", join_params + params, driven
+        return sql + order_sql, join_params + params, driven
 
     def _dense(self, member: Member) -> bool:
         """Whether `member` holds DENSE rows or more (a negated set: leaves that many out)."""
@@ -243,37 +321,50 @@ class QueueStore(TallyStore):
         return self.count(sql, params) >= DENSE
 
     @staticmethod
-    def _order_sql(q: QueueQuery, driven: bool = False) -> tuple[str, list[Any], str]:
-        """(JOIN clause, its params, ORDER BY clause) for the queue's order.
-
-        `driven`: a small set selects the samples, so the order's index must not lead (a `+`
-        keeps the planner off it): reading 1,000,000 samples in source order to find the 1,000
-        flagged ones took 78 ms for a window, sorting those 1,000 takes a few.
+    def _order_sql(q: QueueQuery, driven: bool = False) -> tuple[str, str, list[Any], str]:
+        """(extra SELECT columns, JOIN clause, their params, ORDER BY clause) for the order.
 
         A metric order joins one GROUP BY pass over that metric's scores (one row per sample)
         instead of running a subquery per sample: ~0.3 s rather than seconds at 100k samples.
+        `driven`: a small set selects the samples, so the order's index must not lead (a `+`
+        keeps the planner off it), and a metric is looked up per selected sample instead:
+        reading 1,000,000 samples in source order to find the 1,000 flagged ones took 78 ms
+        for a window, ranking all of them by IFD change to keep those 1,000 took 2 s.
         """
         if q.sort not in SORT_KEYS:
             raise ReflectionError(
                 f"unknown sort {q.sort!r} (expected one of {', '.join(SORT_KEYS)})"
             )
         direction = "DESC" if q.descending else "ASC"
+        lead = "+" if driven else ""
         if q.sort == "position" and q.spotcheck is not None:
             # A spot-check's own order is its shuffled draw: the order it was meant to be read.
             join = " JOIN spotcheck_items sp ON sp.sample_id = s.id AND sp.spotcheck_id = ?"
-            return join, [q.spotcheck], f" ORDER BY sp.rank {direction}"
+            return "", join, [q.spotcheck], f" ORDER BY sp.rank {direction}"
         if q.sort == "position":
-            lead = "+" if driven else ""
-            return "", [], f" ORDER BY {lead}s.position {direction}, s.id {direction}"
+            return "", "", [], f" ORDER BY {lead}s.position {direction}, s.id {direction}"
         if q.sort == "id":
-            return "", [], f" ORDER BY {'+' if driven else ''}s.id {direction}"
+            return "", "", [], f" ORDER BY {lead}s.id {direction}"
         if q.sort == "confidence":
             join = " LEFT JOIN suggestions k ON k.sample_id = s.id"
             # Samples without the value go last whatever the direction.
-            return join, [], f" ORDER BY k.confidence IS NULL, k.confidence {direction}, s.id"
+            order = f" ORDER BY k.confidence IS NULL, k.confidence {direction}, s.id"
+            return "", join, [], order
         if not q.sort_metric:
             raise ReflectionError(f"sorting by {q.sort} needs a metric")
         agg = "max" if q.descending else "min"  # the candidate that sorts first
+        order = f" ORDER BY k.v IS NULL, k.v {direction}, s.id"
+        if driven:
+            table, column, version = {
+                "change": ("score_changes", f"{agg}(change)", ""),
+                "original": ("scores", "max(value)", " AND c.candidate_id = 0"),
+                "candidate": ("scores", f"{agg}(value)", " AND c.candidate_id != 0"),
+            }[q.sort]
+            value = (
+                f", (SELECT {column} FROM {table} c WHERE c.sample_id = s.id{version}"
+                " AND +c.metric = ?) AS v"
+            )
+            return value, "", [q.sort_metric], f" ORDER BY v IS NULL, v {direction}, id"
         original = "max(CASE WHEN candidate_id = 0 THEN value END)"
         candidate = f"{agg}(CASE WHEN candidate_id != 0 THEN value END)"
         key = {"original": original, "candidate": candidate}.get(q.sort, "")
@@ -283,4 +374,4 @@ class QueueStore(TallyStore):
         else:
             source = f"SELECT sample_id, {key} AS v FROM scores WHERE metric = ?"
         join = f" LEFT JOIN ({source} GROUP BY sample_id) k ON k.sample_id = s.id"
-        return join, [q.sort_metric], f" ORDER BY k.v IS NULL, k.v {direction}, s.id"
+        return "", join, [q.sort_metric], order
