@@ -10,7 +10,8 @@ from collections import Counter
 
 import pytest
 
-from reflection.records import Review, Sample
+from reflection.records import Candidate, Review, Sample, Score
+from reflection.review.overview import dataset_overview
 from reflection.store import Store
 from reflection.store.copy import copy_store
 from reflection.store.tallies import FOLD_AT
@@ -57,6 +58,30 @@ def test_counts_follow_imports_decisions_undo_and_a_rebuild(store):
 
 
 @pytest.mark.both_backends
+def test_candidates_and_scores_with_a_value_are_counted_per_dataset(store):
+    first = store.ensure_dataset("first")
+    other = store.ensure_dataset("other")
+    store.add_samples(first.id, _samples(6))
+    store.add_samples(other.id, _samples(3, "o"))
+    a, b = store.sample_ids(first.id)[:2]
+    [c] = store.sample_ids(other.id)[:1]
+    cid = store.add_candidate(Candidate(sample_id=a, kind="response", instruction="q", output="x"))
+    store.add_candidate(Candidate(sample_id=c, kind="response", instruction="q", output="y"))
+    store.put_scores([
+        Score(a, "ifd_ppl", 0.5), Score(a, "ifd_ppl", 0.4, candidate_id=cid),
+        Score(b, "ifd_ppl", None),  # a failed scoring: no value, not counted
+        Score(c, "judge", 7.0),
+    ])  # fmt: skip
+    assert (store.count_candidates(first.id), store.count_scores(first.id)) == (1, 2)
+    assert (store.count_candidates(other.id), store.count_scores(other.id)) == (1, 1)
+    store.put_scores([Score(b, "ifd_ppl", 0.9), Score(a, "ifd_ppl", 0.6)])  # rescored in place
+    assert store.count_scores(first.id) == 3
+    assert (store.count_candidates(), store.count_scores()) == (2, 4)
+    assert dataset_overview(store, first.id)["scored"] == 3
+    assert store.tally_check() == []
+
+
+@pytest.mark.both_backends
 def test_a_failed_write_leaves_the_counts_as_they_were(store):
     data = store.ensure_dataset("d")
     store.add_samples(data.id, _samples(5))
@@ -70,13 +95,16 @@ def test_a_failed_write_leaves_the_counts_as_they_were(store):
 
 def _forget_tallies(store: Store) -> None:
     """Make the store as it was before m018: no count tables, triggers or record of it."""
+    tables = ("samples", "sample_state", "candidates", "scores")
     with store.transaction():
         if store.dialect == "sqlite":
-            for table in ("samples", "sample_state"):
+            for table in tables:
                 for op in ("insert", "delete", "update"):
                     store.conn.execute(f"DROP TRIGGER {table}_tally_{op}")
+            store.conn.execute("DROP TRIGGER datasets_tally_insert")
+            store.conn.execute("DROP TRIGGER datasets_tally_delete")
         else:
-            for table in ("samples", "sample_state"):
+            for table in tables:
                 store.conn.execute(f"DROP FUNCTION {table}_tally() CASCADE")  # and triggers
         store.conn.execute("DROP TABLE tallies")
         store.conn.execute("DROP TABLE tally_deltas")

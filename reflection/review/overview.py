@@ -16,7 +16,7 @@ def dataset_overview(store: Store, dataset_id: int) -> dict:
     statuses = store.status_counts(dataset_id)
     samples = store.count_samples(dataset_id)
     candidates = store.count_candidates(dataset_id)
-    scores = sum(row["n"] for row in store.metric_ranges(dataset_id))
+    scores = store.count_scores(dataset_id)
     decided = samples - statuses.get("undecided", 0) - statuses.get("skipped", 0)
     if not candidates:
         step = (

@@ -15,7 +15,13 @@ from .base import (
     now,
     to_db_candidate,
 )
+from .connection import typed
 from .schema import SCORE_CHANGES_SELECT
+
+_STAGED = "temp.put_scores"
+_SCORE_COLUMNS = (
+    "sample_id", "candidate_id", "metric", "scorer", "value", "detail", "run_id", "created_at"
+)  # fmt: skip
 
 
 def _score(row: dict[str, Any]) -> Score:
@@ -27,32 +33,41 @@ def _score(row: dict[str, Any]) -> Score:
 
 class ScoreStore(StoreBase):
     def put_scores(self, scores: Iterable[Score]) -> int:
-        """Insert or replace scores keyed by (sample, version, metric, scorer); returns the count."""
+        """Insert or replace scores keyed by (sample, version, metric, scorer); returns the count.
+
+        Staged in a TEMP table, then written with one INSERT ... SELECT: one statement fires
+        the count triggers (m018) for its rows without a statement journal per row (a row at a
+        time, the triggers made writing 400,000 scores 3.7 times slower), and on PostgreSQL
+        appends one delta row, not one per score. Of repeated keys the last one counts."""
         created = now()
-        rows = [
-            (
-                s.sample_id,
-                to_db_candidate(s.candidate_id),
-                s.metric,
-                s.scorer,
-                s.value,
-                dumps(s.detail),
-                s.run_id,
-                s.created_at or created,
+        rows = {
+            (s.sample_id, to_db_candidate(s.candidate_id), s.metric, s.scorer): (
+                s.value, dumps(s.detail), s.run_id, s.created_at or created
             )
             for s in scores
-        ]
+        }  # fmt: skip
+        if not rows:
+            return 0
         with self.transaction():
+            self.conn.execute(
+                f"CREATE TABLE IF NOT EXISTS {_STAGED} (seq INTEGER PRIMARY KEY,"
+                f" {typed(_SCORE_COLUMNS)})"
+            )
+            self.conn.execute(f"DELETE FROM {_STAGED}")
+            columns = ", ".join(_SCORE_COLUMNS)
             self.conn.executemany(
-                "INSERT INTO scores (sample_id, candidate_id, metric, scorer, value, detail,"
-                " run_id, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
+                f"INSERT INTO {_STAGED} ({columns}) VALUES ({', '.join('?' * 8)})",
+                [(*key, *values) for key, values in rows.items()],
+            )
+            self.conn.execute(
+                f"INSERT INTO scores ({columns}) SELECT {columns} FROM {_STAGED}"
+                " WHERE true ORDER BY seq"
                 " ON CONFLICT (sample_id, candidate_id, metric, scorer) DO UPDATE SET"
                 " value = excluded.value, detail = excluded.detail, run_id = excluded.run_id,"
-                " created_at = excluded.created_at",
-                rows,
+                " created_at = excluded.created_at"
             )
             # Keep the derived score_changes of the touched samples in step (see m009).
-            touched = json_list({row[0] for row in rows})
+            touched = json_list({key[0] for key in rows})
             self.conn.execute(
                 "DELETE FROM score_changes WHERE sample_id IN (SELECT value FROM json_each(?))",
                 [touched],
@@ -62,6 +77,7 @@ class ScoreStore(StoreBase):
                 " AND c.sample_id IN (SELECT value FROM json_each(?))",
                 [touched],
             )
+            self.conn.execute(f"DELETE FROM {_STAGED}")
         return len(rows)
 
     def scores_for(self, sample_id: int) -> list[Score]:

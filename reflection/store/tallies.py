@@ -13,7 +13,7 @@ from typing import Any
 
 from .base import StoreBase
 from .connection import POSTGRESQL
-from .schema_tallies import SAMPLES
+from .schema_tallies import COUNTED, SAMPLES, SCORES
 
 FOLD_AT = 500
 # PostgreSQL advisory lock key for folding deltas (MIGRATION_LOCK's neighbour).
@@ -35,8 +35,8 @@ SAMPLE_COUNT_SQL = (
 
 class TallyStore(StoreBase):
     def tallies(self, dataset_id: int | None = None) -> dict[str, int]:
-        """{name: count} for one dataset (all datasets with None): "samples", and each review
-        status that some sample has in force."""
+        """{name: count} for one dataset (all datasets with None): "samples", "candidates",
+        "scores" (with a value), and each review status that some sample has in force."""
         source, params = (_ROWS, [dataset_id, dataset_id]) if dataset_id else (_ALL_ROWS, [])
         rows = self.conn.execute(
             f"SELECT name, CAST(sum(n) AS BIGINT), CAST(sum(delta) AS BIGINT) FROM ({source})"
@@ -46,6 +46,10 @@ class TallyStore(StoreBase):
         if sum(row[2] for row in rows) > FOLD_AT:
             self.fold_tallies()
         return {str(name): int(n) for name, n, _ in rows}
+
+    def count_scores(self, dataset_id: int | None = None) -> int:
+        """Scores with a value, of one dataset's versions (all datasets with None)."""
+        return self.tallies(dataset_id).get(SCORES, 0)
 
     def fold_tallies(self) -> None:
         """Add the delta rows into `tallies` and delete them (PostgreSQL; SQLite has none).
@@ -67,14 +71,11 @@ class TallyStore(StoreBase):
         """Every tally that differs from a count of the rows it stands for (none, unless the
         triggers were bypassed): [{dataset_id, name, kept, counted}]."""
         counted: dict[tuple[int, str], int] = {}
-        for dataset_id, n in self.conn.execute(
-            "SELECT dataset_id, count(*) FROM samples GROUP BY dataset_id"
-        ):
-            counted[(dataset_id, SAMPLES)] = n
-        for dataset_id, status, n in self.conn.execute(
-            "SELECT dataset_id, status, count(*) FROM sample_state GROUP BY dataset_id, status"
-        ):
-            counted[(dataset_id, status)] = n
+        for table, name, dataset, join, where in COUNTED:
+            for dataset_id, key, n in self.conn.execute(
+                f"SELECT {dataset}, {name}, count(*) FROM {table} r{join}{where} GROUP BY 1, 2"
+            ):
+                counted[(dataset_id, key)] = n
         kept: dict[tuple[int, str], int] = {}
         for dataset_id, name, n in self.conn.execute(
             "SELECT dataset_id, name, CAST(sum(n) AS BIGINT) FROM (SELECT dataset_id, name, n"
