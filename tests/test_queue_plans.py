@@ -137,7 +137,7 @@ def test_every_probe_looks_its_sample_up_by_id(varied):
 
 
 @pytest.mark.both_backends
-@pytest.mark.parametrize("sort", ["change", "candidate"])
+@pytest.mark.parametrize("sort", ["change", "candidate", "confidence"])
 @pytest.mark.parametrize("descending", [False, True])
 @pytest.mark.parametrize("dense", [0, 10**9])  # filters walked along, or leading the query
 def test_walking_a_score_index_gives_the_ranked_order(varied, monkeypatch, sort, descending, dense):
@@ -146,7 +146,7 @@ def test_walking_a_score_index_gives_the_ranked_order(varied, monkeypatch, sort,
     samples without a value last, with and without filters."""
     store, dataset_id = varied
     monkeypatch.setattr(queue, "DENSE", dense)
-    metric = "ifd_ppl" if sort == "change" else "drift"
+    metric = {"change": "ifd_ppl", "candidate": "drift", "confidence": ""}[sort]
     for filters in (
         {},
         {"statuses": ("undecided",)},

@@ -87,7 +87,8 @@ class QueueStore(TallyStore):
         call continues a queue (in order, whatever was decided meanwhile).
         """
         q = query or QueueQuery()
-        if q.sort in ("change", "candidate") and q.sort_metric and q.spotcheck is None:
+        walks = q.sort == "confidence" or (q.sort in ("change", "candidate") and q.sort_metric)
+        if walks and q.spotcheck is None:
             walked = self._walked_ids(dataset_id, q, limit, exclude)
             if walked is not None:
                 return walked
@@ -158,8 +159,8 @@ class QueueStore(TallyStore):
     def _walked_ids(
         self, dataset_id: int, q: QueueQuery, limit: int | None, exclude: list[int] | None
     ) -> list[int] | None:
-        """The queue in the order of a candidate's score (or its change), read from that
-        score's index a page at a time instead of ranking every sample: the first time a
+        """The queue in the order of a candidate's score (or its change, or the suggestion's
+        confidence), read from that index a page at a time instead of ranking every sample: the first time a
         sample appears in ascending order is its smallest value, in descending its largest,
         which is what the order means. Each page's new ids are filtered in one query; samples
         without a value follow, by id. None when a small filter set should lead instead (a
@@ -170,21 +171,23 @@ class QueueStore(TallyStore):
         sql, params, driven = self._queue_plan(dataset_id, plain, order=False, chunked=True)
         if driven:
             return None
-        table, column, extra = (
-            ("score_changes", "change", "")
-            if q.sort == "change"
-            else ("scores", "value", " AND candidate_id != 0")
-        )
+        # (table, column, which of its rows, their params, the same for a row `t`)
+        table, column, rows_of, rows_params, of_t = {
+            "change": ("score_changes", "change", "metric = ?", [q.sort_metric], "+t.metric = ?"),
+            "candidate": ("scores", "value", "metric = ? AND candidate_id != 0", [q.sort_metric],
+                          "+t.metric = ? AND t.candidate_id != 0"),
+            "confidence": ("suggestions", "confidence", "1 = 1", [], "1 = 1"),
+        }[q.sort]  # fmt: skip
         op, direction = ("<", "DESC") if q.descending else (">", "ASC")
         seen, last = set(exclude or ()), None
         found: list[int] = []
         while limit is None or len(found) < limit:
             after = "" if last is None else f" AND ({column}, sample_id) {op} (?, ?)"
             rows = self.conn.execute(
-                f"SELECT sample_id, {column} FROM {table} WHERE metric = ?{extra}"
+                f"SELECT sample_id, {column} FROM {table} WHERE {rows_of}"
                 f" AND {column} IS NOT NULL{after}"
                 f" ORDER BY {column} {direction}, sample_id {direction} LIMIT {WALK_PAGE}",
-                [q.sort_metric, *(() if last is None else (last[1], last[0]))],
+                [*rows_params, *(() if last is None else (last[1], last[0]))],
             ).fetchall()
             if not rows:
                 break
@@ -204,14 +207,12 @@ class QueueStore(TallyStore):
         tail_sql, tail_params = self._queue_sql(dataset_id, plain, exclude=exclude)
         without = (
             f" AND NOT EXISTS (SELECT 1 FROM {table} t WHERE t.sample_id = s.id"
-            f" AND +t.metric = ?{extra.replace('candidate_id', 't.candidate_id')}"
-            f" AND t.{column} IS NOT NULL) ORDER BY"
+            f" AND {of_t} AND t.{column} IS NOT NULL) ORDER BY"
         )
         tail_sql = tail_sql.replace(" ORDER BY", without, 1)
         more = None if limit is None else limit - len(found)
         rows = self.conn.execute(
-            tail_sql + ("" if more is None else f" LIMIT {more}"),
-            [*tail_params, q.sort_metric],
+            tail_sql + ("" if more is None else f" LIMIT {more}"), [*tail_params, *rows_params]
         ).fetchall()
         return found + [row[0] for row in rows]
 

@@ -304,6 +304,11 @@ def m014_search_backlog(db: Connection) -> None:
     )
 
 
+def m019_suggestion_confidence(db: Connection) -> None:
+    """The review queue's order by confidence walks this index instead of ranking all."""
+    db.execute("CREATE INDEX suggestions_confidence ON suggestions(confidence, sample_id)")
+
+
 MIGRATIONS: list[Callable[[Connection], None]] = [
     m001_initial,
     m002_review_queue,
@@ -322,6 +327,7 @@ MIGRATIONS: list[Callable[[Connection], None]] = [
     m016_sessions,
     m017_background_jobs,
     m018_tallies,
+    m019_suggestion_confidence,
 ]
 
 
