@@ -129,6 +129,25 @@ def test_a_store_from_before_the_counts_gets_them_on_upgrade(store_target):
 
 
 @pytest.mark.parametrize("backend", ["postgresql"], indirect=True)
+def test_a_store_copied_into_postgresql_counts_what_it_holds(store, tmp_path):
+    with Store(tmp_path / "source.db") as source:
+        data = source.ensure_dataset("d")
+        source.add_samples(data.id, _samples(25))
+        ids = source.sample_ids(data.id)
+        source.add_candidate(Candidate(sample_id=ids[0], kind="response", instruction="q",
+                                       output="x"))  # fmt: skip
+        source.put_scores([Score(sid, "ifd_ppl", 0.5) for sid in ids[:4]])
+        source.add_reviews(Review(sid, "reject") for sid in ids[:6])
+        copy_store(source, store)  # COPY into PostgreSQL: its statement triggers count
+        expected = (source.status_counts(data.id), source.count_candidates(data.id),
+                    source.count_scores(data.id))  # fmt: skip
+    assert (store.status_counts(data.id), store.count_candidates(data.id),
+            store.count_scores(data.id)) == expected  # fmt: skip
+    assert expected[0]["rejected"] == 6 and expected[1:] == (1, 4)
+    assert store.tally_check() == []
+
+
+@pytest.mark.parametrize("backend", ["postgresql"], indirect=True)
 def test_a_copied_store_counts_what_it_holds(store, tmp_path):
     data = store.ensure_dataset("d")
     store.add_samples(data.id, _samples(30))
