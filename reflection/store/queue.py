@@ -87,12 +87,13 @@ class QueueStore(TallyStore):
         call continues a queue (in order, whatever was decided meanwhile).
         """
         q = query or QueueQuery()
+        known: dict[Member, bool] = {}  # each set sized once per call, whichever plan runs
         walks = q.sort == "confidence" or (q.sort in ("change", "candidate") and q.sort_metric)
         if walks and q.spotcheck is None:
-            walked = self._walked_ids(dataset_id, q, limit, exclude)
+            walked = self._walked_ids(dataset_id, q, limit, exclude, known)
             if walked is not None:
                 return walked
-        sql, params = self._queue_sql(dataset_id, q, exclude=exclude)
+        sql, params, _ = self._queue_plan(dataset_id, q, exclude=exclude, known=known)
         if limit is not None:
             sql, params = f"{sql} LIMIT ?", [*params, limit]
         return [row[0] for row in self.conn.execute(sql, params)]
@@ -157,18 +158,25 @@ class QueueStore(TallyStore):
         return [row[0] for row in rows]
 
     def _walked_ids(
-        self, dataset_id: int, q: QueueQuery, limit: int | None, exclude: list[int] | None
+        self,
+        dataset_id: int,
+        q: QueueQuery,
+        limit: int | None,
+        exclude: list[int] | None,
+        known: dict[Member, bool],
     ) -> list[int] | None:
         """The queue in the order of a candidate's score (or its change, or the suggestion's
-        confidence), read from that index a page at a time instead of ranking every sample: the first time a
-        sample appears in ascending order is its smallest value, in descending its largest,
-        which is what the order means. Each page's new ids are filtered in one query; samples
+        confidence), read from that index a page at a time instead of ranking every sample:
+        the first time a sample appears in ascending order is its smallest value, in
+        descending its largest, which is what the order means. Each page's new ids are filtered in one query; samples
         without a value follow, by id. None when a small filter set should lead instead (a
         walk would read the whole index to find its few samples), or with a text search."""
         if q.text.strip():
             return None
         plain = dataclasses.replace(q, sort="id", descending=False)
-        sql, params, driven = self._queue_plan(dataset_id, plain, order=False, chunked=True)
+        sql, params, driven = self._queue_plan(
+            dataset_id, plain, order=False, chunked=True, known=known
+        )
         if driven:
             return None
         # (table, column, which of its rows, their params, the same for a row `t`)
@@ -204,16 +212,15 @@ class QueueStore(TallyStore):
                 found += [sample_id for sample_id in ids if sample_id in matched]
         if limit is not None and len(found) >= limit:
             return found[:limit]
-        tail_sql, tail_params = self._queue_sql(dataset_id, plain, exclude=exclude)
         without = (
-            f" AND NOT EXISTS (SELECT 1 FROM {table} t WHERE t.sample_id = s.id"
-            f" AND {of_t} AND t.{column} IS NOT NULL) ORDER BY"
+            f"NOT EXISTS (SELECT 1 FROM {table} t WHERE t.sample_id = s.id"
+            f" AND {of_t} AND t.{column} IS NOT NULL)"
         )
-        tail_sql = tail_sql.replace(" ORDER BY", without, 1)
-        more = None if limit is None else limit - len(found)
-        rows = self.conn.execute(
-            tail_sql + ("" if more is None else f" LIMIT {more}"), [*tail_params, *rows_params]
-        ).fetchall()
+        tail_sql, tail_params, _ = self._queue_plan(
+            dataset_id, plain, exclude=exclude, also=(without, rows_params), known=known
+        )
+        more = "" if limit is None else f" LIMIT {limit - len(found)}"
+        rows = self.conn.execute(tail_sql + more, tail_params).fetchall()
         return found + [row[0] for row in rows]
 
     def _queue_sql(
@@ -233,9 +240,13 @@ class QueueStore(TallyStore):
         order: bool = True,
         exclude: list[int] | None = None,
         chunked: bool = False,
+        also: tuple[str, list[Any]] | None = None,
+        known: dict[Member, bool] | None = None,
     ) -> tuple[str, list[Any], bool]:
         """(SQL, params, whether a small filter set leads). `chunked`: the ids are a JSON
-        list given as one more, last parameter, and they lead the query."""
+        list given as one more, last parameter, and they lead the query. `also`: one more
+        condition on `s`, with its params. `known`: sets already sized (see `_dense`)."""
+        known = {} if known is None else known
         where = ["+s.dataset_id = ?" if chunked else "s.dataset_id = ?"]
         params: list[Any] = [dataset_id]
         if exclude:
@@ -255,14 +266,14 @@ class QueueStore(TallyStore):
         # Each group is ORed sets (and, for flags, the import flags' own SQL); groups AND.
         groups: list[tuple[list[Member], tuple[str, list[Any]] | None]] = []
         if q.statuses:
-            tallies = self.tallies(dataset_id) if q.reviewer is None else {}
-            groups.append((status_members(q.statuses, dataset_id, q.reviewer, tallies), None))
+            counts = self.status_counts(dataset_id) if q.reviewer is None else None
+            groups.append((status_members(q.statuses, dataset_id, q.reviewer, counts), None))
         if q.flags:
             groups.append((flag_members(q.flags), imported_flags_sql(q.flags, dataset_id)))
         groups += [([range_member(item)], None) for item in q.ranges]
         # A group with only small sets leads the query (its few ids, then the order); the
         # large sets are then probed per sample, as they are in an order read from the start.
-        dense = [any(self._dense(member) for member in members) for members, _ in groups]
+        dense = [any(self._dense(member, known) for member in members) for members, _ in groups]
         driven = not all(dense)
         for (members, extra), large in zip(groups, dense, strict=True):
             # PostgreSQL hashes a large set faster than it probes per sample (200,000 samples,
@@ -303,6 +314,9 @@ class QueueStore(TallyStore):
                     f" (SELECT indexed_upto FROM search_backlog WHERE name = 'candidates') AND {like})"
                 )
                 params += [match, match, *like_params, *like_params]
+        if also is not None:
+            where.append(also[0])
+            params += also[1]
         if chunked:
             where.append("s.id IN (SELECT value FROM json_each(?))")
         if not order:
@@ -315,14 +329,17 @@ class QueueStore(TallyStore):
             return f"SELECT id FROM ({sql}) AS q{order_sql}", join_params + params, driven
         return sql + order_sql, join_params + params, driven
 
-    def _dense(self, member: Member) -> bool:
-        """Whether `member` holds DENSE rows or more (a negated set: leaves that many out)."""
+    def _dense(self, member: Member, known: dict[Member, bool]) -> bool:
+        """Whether `member` holds DENSE rows or more (a negated set: leaves that many out);
+        counted once per `known`."""
         if member.size is not None:
             return member.size >= DENSE
         if member.negate:
             return True  # "without a row": most samples, in the queues people use
-        sql, params = member.count_sql()
-        return self.count(sql, params) >= DENSE
+        if member not in known:
+            sql, params = member.count_sql()
+            known[member] = self.count(sql, params) >= DENSE
+        return known[member]
 
     @staticmethod
     def _order_sql(q: QueueQuery, driven: bool = False) -> tuple[str, str, list[Any], str]:

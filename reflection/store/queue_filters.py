@@ -105,10 +105,14 @@ def _in_range(column: str, item: ScoreRange) -> tuple[str, list[Any]]:
 
 
 def status_members(
-    statuses: tuple[str, ...], dataset_id: int, reviewer: str | None, tallies: dict[str, int]
+    statuses: tuple[str, ...],
+    dataset_id: int,
+    reviewer: str | None,
+    counts: dict[str, int] | None,
 ) -> list[Member]:
     """The samples with any of `statuses` (ORed): from the sample's state, or on an assigned
-    queue from the reviewer's own track. `tallies` sizes the shared queue's sets."""
+    queue from the reviewer's own track. `counts` (samples per status, the store's kept
+    counts) sizes the shared queue's sets; None leaves them to be counted."""
     unknown = set(statuses) - set(STATUSES)
     if unknown:
         raise ReflectionError(
@@ -121,7 +125,6 @@ def status_members(
         table = "reviewer_state"
         where = "{t}dataset_id = ? AND {t}kind = '' AND {t}reviewer = ?"
         params = (dataset_id, reviewer)
-    known = reviewer is None
     decided = [s for s in statuses if s != "undecided"]
     members = []
     if decided:
@@ -130,14 +133,12 @@ def status_members(
                 table,
                 f"{where} AND {{t}}status IN ({','.join('?' * len(decided))})",
                 (*params, *decided),
-                size=sum(tallies.get(s, 0) for s in decided) if known else None,
+                size=None if counts is None else sum(counts.get(s, 0) for s in decided),
             )
         )
     if "undecided" in statuses:
-        undecided = tallies.get("samples", 0) - sum(
-            n for name, n in tallies.items() if name in STATUSES
-        )
-        members.append(Member(table, where, params, negate=True, size=undecided if known else None))
+        size = None if counts is None else counts.get("undecided", 0)
+        members.append(Member(table, where, params, negate=True, size=size))
     return members
 
 

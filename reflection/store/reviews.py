@@ -13,7 +13,7 @@ from collections.abc import Iterable
 from typing import Any
 
 from ..errors import NotFoundError, ReflectionError
-from ..records import DECISIONS, UNDECIDED, Review, SampleState
+from ..records import DECISIONS, Review, SampleState
 from .base import (
     dumps,
     from_db_candidate,
@@ -23,7 +23,6 @@ from .base import (
     now,
     to_db_candidate,
 )
-from .schema_tallies import SAMPLES
 from .tallies import TallyStore
 from .tracks import (
     ADJUDICATION,
@@ -305,16 +304,6 @@ class ReviewStore(TallyStore):
             row["candidate_id"] = from_db_candidate(row["candidate_id"])
             found[row["sample_id"]] = SampleState(**row)
         return found
-
-    def status_counts(self, dataset_id: int | None = None) -> dict[str, int]:
-        """How many samples are undecided, accepted, edited, rejected or skipped: from the
-        counts the store keeps as it writes (m018), not a count of a million rows."""
-        kept = self.tallies(dataset_id)
-        counts = {UNDECIDED: 0, **{status: 0 for status in STATUS_OF_DECISION.values()}}
-        for status in STATUS_OF_DECISION.values():
-            counts[status] = kept.get(status, 0)
-        counts[UNDECIDED] = kept.get(SAMPLES, 0) - sum(counts.values())
-        return counts
 
     def rebuild_states(self) -> None:
         """Recompute the state caches from the review log (they are derived data)."""

@@ -11,9 +11,11 @@ from __future__ import annotations
 
 from typing import Any
 
+from ..records import UNDECIDED
 from .base import StoreBase
 from .connection import POSTGRESQL
 from .schema_tallies import COUNTED, SAMPLES, SCORES
+from .tracks import STATUS_OF_DECISION
 
 FOLD_AT = 500
 # PostgreSQL advisory lock key for folding deltas (MIGRATION_LOCK's neighbour).
@@ -46,6 +48,16 @@ class TallyStore(StoreBase):
         if sum(row[2] for row in rows) > FOLD_AT:
             self.fold_tallies()
         return {str(name): int(n) for name, n, _ in rows}
+
+    def status_counts(self, dataset_id: int | None = None) -> dict[str, int]:
+        """How many samples are undecided, accepted, edited, rejected or skipped: from the
+        counts the store keeps as it writes (m018), not a count of a million rows."""
+        kept = self.tallies(dataset_id)
+        counts = {UNDECIDED: 0, **{status: 0 for status in STATUS_OF_DECISION.values()}}
+        for status in STATUS_OF_DECISION.values():
+            counts[status] = kept.get(status, 0)
+        counts[UNDECIDED] = kept.get(SAMPLES, 0) - sum(counts.values())
+        return counts
 
     def count_scores(self, dataset_id: int | None = None) -> int:
         """Scores with a value, of one dataset's versions (all datasets with None)."""
