@@ -106,9 +106,28 @@ def _forget_tallies(store: Store) -> None:
         else:
             for table in tables:
                 store.conn.execute(f"DROP FUNCTION {table}_tally() CASCADE")  # and triggers
+        forget_kept_flags(store)
         store.conn.execute("DROP TABLE tallies")
         store.conn.execute("DROP TABLE tally_deltas")
         store.conn.execute("DELETE FROM _migrations WHERE name = 'm018_tallies'")
+
+
+def forget_kept_flags(store: Store) -> None:
+    """Make the store as it was before m020: no flag tallies, their triggers or its record
+    (inside the caller's transaction)."""
+    if store.dialect == "sqlite":
+        for (name,) in store.conn.execute(
+            "SELECT name FROM sqlite_master WHERE type = 'trigger' AND name LIKE '%flag%'"
+        ).fetchall():
+            store.conn.execute(f"DROP TRIGGER {name}")
+    else:
+        for table in ("scores", "candidates"):
+            store.conn.execute(f"DROP FUNCTION {table}_flag_tally() CASCADE")
+    store.conn.execute("DELETE FROM tallies WHERE name LIKE 'flag:%' OR name = 'with_candidates'")
+    store.conn.execute(
+        "DELETE FROM tally_deltas WHERE name LIKE 'flag:%' OR name = 'with_candidates'"
+    )
+    store.conn.execute("DELETE FROM _migrations WHERE name = 'm020_kept_flags'")
 
 
 @pytest.mark.both_backends

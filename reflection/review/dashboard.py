@@ -15,14 +15,9 @@ import pandas as pd
 
 from ..records import (
     DERIVED_FLAGS,
-    DRIFT_METRIC,
-    DRIFT_THRESHOLD,
     IFD_METRIC,
-    MISALIGNED_IFD,
-    PARSE_FAILED_STATUSES,
 )
 from ..store import Store
-from ..store.queue import QueueQuery
 
 # Shown first among the score histograms when present: IFD, r-IFD, judge ratings, lengths.
 PREFERRED_METRICS = ("ifd_ppl", "rifd_ppl", "judge", "words_output", "drift", "words_instruction")
@@ -93,14 +88,15 @@ def _every(store: Store, dataset_id: int, target: int) -> int:
 
 
 def score_values(store: Store, dataset_id: int, metrics: list[str], every: int = 1) -> pd.DataFrame:
-    """Every value of `metrics` (each scorer) on samples whose id is a multiple of `every`,
-    with the version it belongs to ("original" or the candidate's kind)."""
-    kinds = store.candidate_kinds(dataset_id, every)
+    """Every value of `metrics` (each scorer) on samples whose position is a multiple of
+    `every`, with the version it belongs to ("original" or the candidate's kind)."""
+    ids = store.thinned_ids(dataset_id, every)
+    kinds = store.candidate_kinds(ids)
     parts = []
     for metric, scorer in store.metric_scorers():
         if metric not in metrics:
             continue
-        rows = store.thinned_scores(dataset_id, metric, scorer, every)
+        rows = store.thinned_scores(ids, metric, scorer)
         if rows:
             frame = pd.DataFrame(rows, columns=["sample_id", "candidate_id", "value"])
             parts.append(frame.assign(metric=metric, scorer=scorer))
@@ -212,25 +208,9 @@ def acceptance(store: Store, dataset_id: int) -> pd.DataFrame:
 
 
 def flags(store: Store, dataset_id: int) -> pd.DataFrame:
-    """Samples carrying each flag (as the review queue defines them) and each import flag."""
-    by_metric: dict[str, list[str]] = {}
-    for metric, scorer in store.metric_scorers():
-        by_metric.setdefault(metric, []).append(scorer)
-    counts = {
-        "misaligned": store.samples_scoring(
-            dataset_id, IFD_METRIC, by_metric.get(IFD_METRIC, []), ">=", MISALIGNED_IFD
-        ),
-        # `drift` holds a similarity to the original: drifted below the scorer's threshold.
-        "drift": store.samples_scoring(
-            dataset_id, DRIFT_METRIC, by_metric.get(DRIFT_METRIC, []), "<", DRIFT_THRESHOLD
-        ),
-        "parse_failed": store.samples_with_candidate_status(dataset_id, PARSE_FAILED_STATUSES),
-        "truncated": store.samples_with_candidate_status(dataset_id, ("truncated",)),
-        "no_candidate": store.samples_without_candidates(dataset_id),
-    }
-    for flag in DERIVED_FLAGS:  # the content flags, through the review queue's own filter
-        if flag not in counts:
-            counts[flag] = store.queue_count(dataset_id, QueueQuery(flags=(flag,)))
+    """Samples carrying each flag (as the review queue defines them) and each import flag:
+    from the counts the store keeps as it writes, not a scan of every score."""
+    counts = store.flag_counts(dataset_id)
     rows = [{"flag": flag, "n": counts[flag], "from": "review"} for flag in DERIVED_FLAGS]
     rows += [
         {"flag": flag, "n": n, "from": "import"}

@@ -12,13 +12,15 @@ from typing import Any
 from ..errors import ReflectionError
 from ..records import FAILED_STATUSES
 from ..records import REVIEW_STATUSES as STATUSES
-from .base import StoreBase
+from .base import StoreBase, json_list
 
 # A condition's comparison as SQL: the whitelist (records.OPERATORS) mapped to SQL's spelling.
 _SQL_OPERATORS = {"<": "<", "<=": "<=", ">": ">", ">=": ">=", "=": "=", "==": "=", "!=": "<>"}
 # The covering index of migration m006, named so the planner never prefers (metric, value),
 # which reads every row of a metric before filtering by dataset.
 _BY_METRIC = "INDEXED BY scores_dashboard"
+# Past this many positions to probe (a dataset whose positions lie far apart), thinning scans.
+THINNED_PROBES = 100_000
 
 
 def _latest_score(version_sql: str, scorer: str | None) -> str:
@@ -122,64 +124,47 @@ class AnalyticsStore(StoreBase):
             found.append({"metric": metric, "scorer": scorer, **row})
         return found
 
+    def thinned_ids(self, dataset_id: int, every: int = 1) -> list[int]:
+        """Ids of the dataset's samples whose position is a multiple of `every`, in order:
+        a probe of the (dataset, position) index per such sample, so 10,000 of 1,000,000 cost
+        about what 10,000 samples do."""
+        top = self.conn.execute(
+            "SELECT max(position) FROM samples WHERE dataset_id = ?", [dataset_id]
+        ).fetchone()[0]
+        if top is None:
+            return []
+        multiples = range(0, top + 1, every)
+        if every == 1 or len(multiples) > THINNED_PROBES:  # all, or positions far apart
+            sql = "SELECT id FROM samples WHERE dataset_id = ? AND position % ? = 0"
+            params: list[Any] = [dataset_id, every]
+        else:
+            sql = (
+                "SELECT id FROM samples WHERE dataset_id = ?"
+                " AND position IN (SELECT value FROM json_each(?))"
+            )
+            params = [dataset_id, json_list(multiples)]
+        return [row[0] for row in self.conn.execute(f"{sql} ORDER BY position", params)]
+
     def thinned_scores(
-        self, dataset_id: int, metric: str, scorer: str, every: int = 1
+        self, ids: Sequence[int], metric: str, scorer: str
     ) -> list[tuple[int, int, float]]:
-        """(sample_id, candidate_id, value) of one metric from one scorer, for the samples whose
-        id is a multiple of `every`: one range of the covering index, read once."""
-        where, params = self._dataset_range(dataset_id)
+        """(sample_id, candidate_id, value) of one metric from one scorer, for samples `ids`
+        (`thinned_ids`): a probe of the covering index per sample (45 ms for 10,000)."""
         return self.conn.execute(
             f"SELECT sample_id, candidate_id, value FROM scores {_BY_METRIC}"
-            f" WHERE metric = ? AND scorer = ? AND {where.format(col='sample_id')}"
-            " AND sample_id % ? = 0 AND value IS NOT NULL",
-            [metric, scorer, *params, every],
+            " WHERE metric = ? AND scorer = ? AND sample_id IN (SELECT value FROM json_each(?))"
+            " AND value IS NOT NULL",
+            [metric, scorer, json_list(ids)],
         ).fetchall()
 
-    def candidate_kinds(self, dataset_id: int, every: int = 1) -> dict[int, str]:
-        """{candidate id: kind} for the samples whose id is a multiple of `every`."""
+    def candidate_kinds(self, ids: Sequence[int]) -> dict[int, str]:
+        """{candidate id: kind} for samples `ids`: the (sample_id, kind) index covers it."""
         rows = self.conn.execute(
-            "SELECT c.id, c.kind FROM samples s JOIN candidates c ON c.sample_id = s.id"
-            " WHERE s.dataset_id = ? AND s.id % ? = 0",
-            [dataset_id, every],
+            "SELECT c.id, c.kind FROM candidates c"
+            " WHERE c.sample_id IN (SELECT value FROM json_each(?))",
+            [json_list(ids)],
         )
         return dict(rows.fetchall())
-
-    def samples_scoring(
-        self, dataset_id: int, metric: str, scorers: Sequence[str], op: str, value: float
-    ) -> int:
-        """Samples with some version whose `metric` (from any of `scorers`) compares to value."""
-        if op not in _SQL_OPERATORS:
-            raise ReflectionError(
-                f"unknown comparison {op!r} (expected one of {' '.join(_SQL_OPERATORS)})"
-            )
-        if not scorers:
-            return 0
-        where, params = self._dataset_range(dataset_id)
-        # GROUP BY rather than count(DISTINCT): with one scorer the index yields sample ids
-        # in order, so no temporary B-tree is built.
-        return self.count(
-            f"SELECT count(*) FROM (SELECT sample_id FROM scores {_BY_METRIC} WHERE metric = ?"
-            f" AND scorer IN ({','.join('?' * len(scorers))})"
-            f" AND {where.format(col='sample_id')} AND value {op} ? GROUP BY sample_id) AS matched",
-            [metric, *scorers, *params, value],
-        )
-
-    def samples_with_candidate_status(self, dataset_id: int, statuses: Sequence[str]) -> int:
-        """Samples with at least one candidate in one of `statuses`."""
-        where, params = self._dataset_range(dataset_id)
-        return self.count(
-            f"SELECT count(DISTINCT sample_id) FROM candidates"
-            f" WHERE status IN ({','.join('?' * len(statuses))})"
-            f" AND {where.format(col='sample_id')}",
-            [*statuses, *params],
-        )
-
-    def samples_without_candidates(self, dataset_id: int) -> int:
-        return self.count(
-            "SELECT count(*) FROM samples s WHERE s.dataset_id = ?"
-            " AND NOT EXISTS (SELECT 1 FROM candidates c WHERE c.sample_id = s.id)",
-            [dataset_id],
-        )
 
     def acceptance_by_kind(self, dataset_id: int) -> list[dict[str, Any]]:
         """Per candidate kind: decided samples that had one, and how many took it.

@@ -16,9 +16,10 @@ from typing import Any
 from ..records import Candidate
 from .base import StoreBase, now
 from .candidates import _FIELDS, _row
-from .connection import Connection, typed
+from .connection import POSTGRESQL, Connection, typed
 from .lookup import SampleLookup
 from .schema import SCORE_CHANGES_SELECT
+from .scores import update_staged_scores
 from .staging import temp_write
 
 _names = itertools.count(1)
@@ -105,6 +106,19 @@ class CandidateStaging:
         (count,) = self.conn.execute(f"SELECT count(*) {joined}", [prefix]).fetchone()
         if not count:
             return 0
+        if (
+            str(getattr(self.conn, "dialect", "sqlite")) == POSTGRESQL
+        ):  # updates first, as `put_scores` says why
+            stamp = now()
+            self.conn.execute(
+                update_staged_scores(
+                    "",
+                    "SELECT c.sample_id, CASE WHEN ss.for_candidate != 0 THEN c.id ELSE 0 END"
+                    " AS candidate_id, ss.metric, ss.scorer, ss.value, ss.detail,"
+                    f" CAST(? AS BIGINT) AS run_id, CAST(? AS TEXT) AS created_at {joined}",
+                ),
+                [run_id, stamp, prefix],
+            )
         self.conn.execute(
             "INSERT INTO scores (sample_id, candidate_id, metric, scorer, value, detail, run_id,"
             " created_at) SELECT c.sample_id, CASE WHEN ss.for_candidate != 0 THEN c.id ELSE 0 END,"

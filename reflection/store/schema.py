@@ -13,6 +13,7 @@ from datetime import UTC, datetime
 
 from .connection import POSTGRESQL, Connection
 from .postgres import SEARCH_TEXT
+from .schema_flags import m020_kept_flags
 from .schema_tallies import m018_tallies
 from .schema_team import (
     _script,
@@ -328,6 +329,7 @@ MIGRATIONS: list[Callable[[Connection], None]] = [
     m017_background_jobs,
     m018_tallies,
     m019_suggestion_confidence,
+    m020_kept_flags,
 ]
 
 

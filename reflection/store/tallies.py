@@ -14,6 +14,7 @@ from typing import Any
 from ..records import UNDECIDED
 from .base import StoreBase
 from .connection import POSTGRESQL
+from .schema_flags import FLAG_TALLY, KEPT_FLAGS, WITH_CANDIDATES
 from .schema_tallies import COUNTED, SAMPLES, SCORES
 from .tracks import STATUS_OF_DECISION
 
@@ -59,6 +60,18 @@ class TallyStore(StoreBase):
         counts[UNDECIDED] = kept.get(SAMPLES, 0) - sum(counts.values())
         return counts
 
+    def flag_counts(self, dataset_id: int) -> dict[str, int]:
+        """Samples carrying each derived review flag (`misaligned`, `drift`, `no_candidate`,
+        the content flags, ...): from the counts the store keeps as it writes (m020)."""
+        kept = self.tallies(dataset_id)
+        counts = {
+            flag.name.removeprefix(FLAG_TALLY): kept.get(flag.name, 0)
+            for flag in KEPT_FLAGS
+            if flag.name.startswith(FLAG_TALLY)
+        }
+        counts["no_candidate"] = kept.get(SAMPLES, 0) - kept.get(WITH_CANDIDATES, 0)
+        return counts
+
     def count_scores(self, dataset_id: int | None = None) -> int:
         """Scores with a value, of one dataset's versions (all datasets with None)."""
         return self.tallies(dataset_id).get(SCORES, 0)
@@ -81,13 +94,21 @@ class TallyStore(StoreBase):
 
     def tally_check(self) -> list[dict[str, Any]]:
         """Every tally that differs from a count of the rows it stands for (none, unless the
-        triggers were bypassed): [{dataset_id, name, kept, counted}]."""
+        triggers were bypassed, or two PostgreSQL writers raised one flag on one sample at
+        once): [{dataset_id, name, kept, counted}]."""
         counted: dict[tuple[int, str], int] = {}
         for table, name, dataset, join, where in COUNTED:
             for dataset_id, key, n in self.conn.execute(
                 f"SELECT {dataset}, {name}, count(*) FROM {table} r{join}{where} GROUP BY 1, 2"
             ):
                 counted[(dataset_id, key)] = n
+        for flag in KEPT_FLAGS:
+            for dataset_id, n in self.conn.execute(
+                f"SELECT s.dataset_id, count(*) FROM samples s WHERE EXISTS (SELECT 1"
+                f" FROM {flag.table} r WHERE r.sample_id = s.id"
+                f" AND {flag.condition('r', self.dialect)}) GROUP BY 1"
+            ):
+                counted[(dataset_id, flag.name)] = n
         kept: dict[tuple[int, str], int] = {}
         for dataset_id, name, n in self.conn.execute(
             "SELECT dataset_id, name, CAST(sum(n) AS BIGINT) FROM (SELECT dataset_id, name, n"
