@@ -201,3 +201,24 @@ def test_agreement_command_json_keys(store):
     text = CliRunner().invoke(main, ["agreement", "--db", str(store.path), "--bootstrap", "50"])
     assert "percent agreement: 70.0%" in text.output
     assert "Cohen's kappa a / b: 0.400  on 10 samples" in text.output
+
+
+def test_ratings_read_only_samples_two_reviewers_decided(store):
+    """Agreement ignores samples rated once, so they are not even read (a dataset decided by
+    one reviewer each is read in SQL, not row by row in Python); the figures are the same."""
+    ds = store.ensure_dataset("d")
+    store.add_samples(ds.id, [Sample(instruction=f"q{i}", output="x") for i in range(4)])
+    ids = store.sample_ids(ds.id)
+    store.add_reviews(
+        [Review(ids[0], "accept", annotator="a"), Review(ids[0], "reject", annotator="b")]
+        + [Review(sid, "accept", annotator="a") for sid in ids[1:]]
+    )
+    found, _ = stats.ratings(store, ds.id)
+    assert found == {ids[0]: {"a": "original", "b": "rejected"}}
+    everything = {}
+    for row in store.track_rows(ds.id):
+        everything.setdefault(row["sample_id"], {})[row["reviewer"]] = stats.category(
+            row["status"], row["candidate_id"]
+        )
+    assert len(everything) == 4
+    assert stats.compute(everything, bootstrap=10) == stats.compute(found, bootstrap=10)

@@ -221,10 +221,11 @@ def _confusion(
 
 
 def ratings(store: Store, dataset_id: int) -> tuple[dict[int, dict[str, str]], dict[int, str]]:
-    """Each sample's ratings (reviewer -> category) and its adjudicated category, if any."""
+    """Each sample's ratings (reviewer -> category) and its adjudicated category, if any:
+    of the samples two reviewers or more decided (the others take no part in agreement)."""
     found: dict[int, dict[str, str]] = {}
     adjudicated: dict[int, str] = {}
-    for row in store.track_rows(dataset_id):
+    for row in store.track_rows(dataset_id, shared=True):
         cat = category(row["status"], row["candidate_id"])
         if cat is None:
             continue
