@@ -660,3 +660,21 @@ def test_judge_scores_show_as_scores_in_the_review_library(store, alpaca_records
     assert review.candidate_label(shown) == f"#{shown.id} other (ok)"
     [row] = review.score_rows(item, shown)
     assert row == {"metric": "judge", "original": 5.5, "candidate": 8.5, "change": 3.0}
+
+
+def test_norm_fast_path_equals_the_line_by_line_rule():
+    """`norm` skips rebuilding text that has nothing to tidy; on any text it equals the rule:
+    CRLF as LF, stripped, no line's trailing whitespace (unicode spaces, vertical tabs and
+    the like included)."""
+    import random
+
+    from reflection.ingest.adopt_files import norm
+
+    def rule(text: str) -> str:
+        return "\n".join(line.rstrip() for line in text.replace("\r\n", "\n").strip().split("\n"))
+
+    rng = random.Random(14)
+    pieces = ["a", "b", " ", "\t", "\n", "\r", "\r\n", "\x0b", "\x0c", "\u2028", "\xa0", "\x85"]
+    texts = ["".join(rng.choice(pieces) for _ in range(rng.randint(0, 12))) for _ in range(20000)]
+    assert [norm(t) for t in texts] == [rule(t) for t in texts]
+    assert norm("  a \nb\r\n c ") == "a\nb\n c"

@@ -26,12 +26,18 @@ def now() -> str:
 
 
 def dumps(value: Any) -> str:
+    if not value and isinstance(value, dict | list):  # most params, meta, flags: no encoder
+        return "{}" if isinstance(value, dict) else "[]"
     return json.dumps(value, ensure_ascii=False, sort_keys=True)
 
 
 def loads(text: str | None, default: Any = None) -> Any:
     if text is None or text == "":
         return default
+    if text == "{}":  # the usual empty meta, params, detail: no decoder (import's hot path)
+        return {}
+    if text == "[]":
+        return []
     return json.loads(text)
 
 

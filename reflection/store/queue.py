@@ -26,6 +26,7 @@ from .queue_filters import (
     range_member,
     status_members,
 )
+from .search import fts_query, like_all
 from .tallies import TallyStore
 
 __all__ = ["VERSIONS", "QueueQuery", "QueueStore", "ScoreRange", "fts_query"]
@@ -50,26 +51,6 @@ class QueueQuery:
     # A reviewer's own queue on an assigned dataset: only their active assignments, and
     # statuses are their own decisions (blind to the other reviewers').
     reviewer: str | None = None
-
-
-def fts_query(text: str) -> str:
-    """User words as an FTS5 query: every word must occur (as a prefix), operators inert."""
-    words = [w for w in text.split() if w.strip('"')]
-    return " ".join('"' + w.replace('"', '""') + '"*' for w in words)
-
-
-def _like_all(text: str) -> tuple[str, list[str]]:
-    """Every word somewhere in a sample's text, as LIKE (for samples not indexed yet)."""
-    parts, params = [], []
-    for word in (w.strip('"') for w in text.split()):
-        if word:
-            pattern = "%" + word.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
-            parts.append(
-                "(instruction LIKE ? ESCAPE '\\' OR input LIKE ? ESCAPE '\\'"
-                " OR output LIKE ? ESCAPE '\\')"
-            )
-            params += [pattern] * 3
-    return " AND ".join(parts) or "0", params
 
 
 class QueueStore(TallyStore):
@@ -303,7 +284,7 @@ class QueueStore(TallyStore):
             if match:
                 # One UNIONed id set (not two ORed ones): half the time at 100k samples.
                 # Samples an import published but has not indexed yet are read directly.
-                like, like_params = _like_all(q.text)
+                like, like_params = like_all(q.text)
                 where.append(
                     "s.id IN (SELECT rowid FROM samples_fts WHERE samples_fts MATCH ?"
                     " UNION SELECT c.sample_id FROM candidates c WHERE c.id IN"

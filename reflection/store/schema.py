@@ -14,6 +14,7 @@ from datetime import UTC, datetime
 from .connection import POSTGRESQL, Connection
 from .postgres import SEARCH_TEXT
 from .schema_flags import m020_kept_flags
+from .schema_search import m021_search_without_positions
 from .schema_tallies import m018_tallies
 from .schema_team import (
     _script,
@@ -330,6 +331,7 @@ MIGRATIONS: list[Callable[[Connection], None]] = [
     m018_tallies,
     m019_suggestion_confidence,
     m020_kept_flags,
+    m021_search_without_positions,
 ]
 
 

@@ -10,6 +10,7 @@ Small writes (a reply, an edit) index their rows at once, in their own transacti
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 
 from .base import StoreBase
@@ -17,6 +18,33 @@ from .connection import POSTGRESQL
 
 INDEX_CHUNK = 50_000  # rows indexed per transaction (a few seconds each)
 TABLES = ("samples", "candidates")
+
+
+def fts_query(text: str) -> str:
+    """User words as an FTS5 query: every token must occur (as a prefix), operators inert.
+
+    Tokens as the index's tokenizer cuts them (runs of letters and digits), each its own
+    term: the index keeps no positions (m021), so a word such as "don't" asks for "don" and
+    "t" anywhere in the row rather than for the phrase."""
+    return " ".join(f'"{token}"*' for token in _TOKEN.findall(text))
+
+
+# What unicode61 keeps as a token: letters and digits (`\w` less the underscore).
+_TOKEN = re.compile(r"[^\W_]+")
+
+
+def like_all(text: str) -> tuple[str, list[str]]:
+    """Every word somewhere in a sample's text, as LIKE (for samples not indexed yet)."""
+    parts, params = [], []
+    for word in (w.strip('"') for w in text.split()):
+        if word:
+            pattern = "%" + word.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+            parts.append(
+                "(instruction LIKE ? ESCAPE '\\' OR input LIKE ? ESCAPE '\\'"
+                " OR output LIKE ? ESCAPE '\\')"
+            )
+            params += [pattern] * 3
+    return " AND ".join(parts) or "0", params
 
 
 class SearchIndexStore(StoreBase):
