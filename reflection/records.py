@@ -321,6 +321,12 @@ def compared(
         right = threshold if exact_b else f"{b:.{places}f}"
         if test(float(left), float(right)):
             return left, right
+    # Tinier than 17 decimals show apart (0 < 2e-101): significant digits instead.
+    for significant in range(1, 18):
+        left = f"{a:.{significant}g}"
+        right = threshold if exact_b else f"{b:.{significant}g}"
+        if test(float(left), float(right)):
+            return left, right
     return repr(a), threshold if exact_b else repr(b)
 
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import re
 
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from reflection.records import OPERATORS
@@ -51,8 +51,11 @@ def tables(draw) -> list[Scored]:
     return found
 
 
+# A number as reasons print it: fixed decimals, or significant digits where values are tinier
+# than 17 decimals tell apart ("0 < 2e-101").
+NUMBER = r"\d+(?:\.\d+)?(?:e[-+]\d+)?"
 COMPARISON = re.compile(
-    r"(?<![\w-])(r-IFD|IFD) (\d+\.\d+) \(([^)]+)\) ([<>≤≥]) (\d+(?:\.\d+)?)(?: \(([^)]+)\))?"
+    rf"(?<![\w-])(r-IFD|IFD) ({NUMBER}) \(([^)]+)\) ([<>≤≥]) ({NUMBER})(?: \(([^)]+)\))?"
 )
 NO_SCORE = re.compile(r"(original|\w+ #\d+) has no (r-IFD|IFD)")
 FLAGGED = re.compile(r"(original|\w+ #\d+) is flagged (\w+)")
@@ -71,8 +74,11 @@ def _value(version: Scored, name: str) -> float | None:
 
 
 def _printed(value: float, text: str) -> bool:
-    """Whether `text` is `value` rounded to the decimals `text` shows."""
-    places = len(text.split(".")[1]) if "." in text else 0
+    """Whether `text` is `value` rounded to the decimals (or significant digits) it shows."""
+    if "e" in text or "." not in text:
+        significant = len(text.split("e")[0].replace(".", "").lstrip("0")) or 1
+        return f"{value:.{significant}g}" == text
+    places = len(text.split(".")[1])
     return f"{value:.{places}f}" == text
 
 
@@ -106,6 +112,12 @@ def assert_true_reason(versions: list[Scored], decision: str, candidate_id, reas
 
 
 @settings(max_examples=300, deadline=None)
+@example(
+    [
+        Scored(None, "original", None, {"ifd_ppl": 0.5, "rifd_ppl": 1.9625422421124403e-101}, {}),
+        Scored(1, "response", None, {"ifd_ppl": 0.5, "rifd_ppl": 0.0}, {}),
+    ]
+)  # a difference 17 decimals do not show: printed "0 < 2e-101"
 @given(tables())
 def test_every_reason_is_true(versions):
     choice = selective(versions)
@@ -113,3 +125,10 @@ def test_every_reason_is_true(versions):
         assert choice is None
         return
     assert_true_reason(versions, choice.decision, choice.candidate_id, choice.reason)
+
+
+def test_tiny_differences_print_in_significant_digits():
+    from reflection.records import compared
+
+    assert compared(0.0, "<", 1.9625422421124403e-101) == ("0", "2e-101")
+    assert compared(0.443, "<", 0.4431) == ("0.4430", "0.4431")  # decimals while they do
