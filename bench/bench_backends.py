@@ -21,7 +21,7 @@ both alike, median of repeats:
 Goal (issue 14): key press -> next sample <= 1.5 x the floor.
 
     python bench/bench_backends.py [--samples 1000000] [--repeats 9] [--presses 15]
-        [--db PATH] [--pg URL|auto] [--json PATH]
+        [--db PATH] [--pg URL|auto|none] [--json PATH]
 
 --db and --pg reuse stores that already hold the dataset "bench" (else they are built: --db
 keeps the SQLite store, which is otherwise deleted at the end); --pg auto (the default)
@@ -127,12 +127,14 @@ def _copy(source: Path | str, url: str) -> None:
 def prepare(args: argparse.Namespace, sqlite: Path | str, url: str) -> tuple[dict, dict]:
     """The two stores ({backend: path or URL}), built where they lack the dataset "bench";
     what that took."""
-    targets: dict[str, Path | str] = {"sqlite": sqlite, "postgresql": url}
+    targets: dict[str, Path | str] = {"sqlite": sqlite}
+    if "postgresql" in BACKENDS:
+        targets["postgresql"] = url
     load: dict[str, float] = {}
     if not has_bench(targets["sqlite"]):
         load["sqlite_build_s"] = _in_child(build_store, targets["sqlite"], args.samples)
         print(f"built SQLite ({args.samples:,} samples) in {load['sqlite_build_s']:.1f} s")
-    if not has_bench(targets["postgresql"]):
+    if "postgresql" in targets and not has_bench(targets["postgresql"]):
         seconds = _in_child(_copy, targets["sqlite"], targets["postgresql"])
         load["pg_copy_s"] = seconds
         print(f"copied into PostgreSQL (checked, analyzed) in {seconds:.1f} s")
@@ -256,7 +258,7 @@ def browser_figures(targets: dict, tmp: Path, presses: int) -> tuple[dict, dict]
         pages = _open(browser, urls)
         order = list(pages)
         for n in range(presses):
-            for name in order[n % 3 :] + order[: n % 3]:
+            for name in order[n % len(order) :] + order[: n % len(order)]:
                 took, lost = _press_next(pages[name])
                 rows[name].append(took)
                 dropped[name] += lost
@@ -272,24 +274,26 @@ def _p90(times: list[float]) -> float:
 
 
 def table(scripts: dict, empty: list[float], keys: dict) -> list[str]:
-    lines = [
-        "| step (ms) | floor | SQLite | PostgreSQL | PG / SQLite | SQLite / floor | PG / floor |",
-        "|---|---:|---:|---:|---:|---:|---:|",
-    ]
+    names = {"sqlite": "SQLite", "postgresql": "PostgreSQL"}
+    both = len(BACKENDS) == 2
+    header = ["step (ms)", "floor", *(names[b] for b in BACKENDS)]
+    header += ["PG / SQLite"] if both else []
+    header += [f"{names[b]} / floor" for b in BACKENDS]
+    lines = ["| " + " | ".join(header) + " |", "|---|" + "---:|" * (len(header) - 1)]
 
-    def row(name: str, floor: float | None, lite: float, pg: float) -> None:
-        cells = [f"{floor:.1f}" if floor else "", f"{lite:.1f}", f"{pg:.1f}", f"{pg / lite:.2f}"]
-        cells += [f"{lite / floor:.2f}", f"{pg / floor:.2f}"] if floor else ["", ""]
+    def row(name: str, floor: float | None, values: list[float]) -> None:
+        cells = [f"{floor:.1f}" if floor else "", *(f"{v:.1f}" for v in values)]
+        cells += [f"{values[1] / values[0]:.2f}"] if both else []
+        cells += [f"{v / floor:.2f}" if floor else "" for v in values]
         lines.append(f"| {name} | " + " | ".join(cells) + " |")
 
     for name in scripts["sqlite"]:
         floor = statistics.median(empty) if name == "next_sample" else None
-        lite, pg = (statistics.median(scripts[b][name]) for b in BACKENDS)
-        row(f"{name} (AppTest)", floor, lite, pg)
+        row(f"{name} (AppTest)", floor, [statistics.median(scripts[b][name]) for b in BACKENDS])
     if keys:
         for label, stat in (("median", statistics.median), ("p90", _p90)):
-            floor, lite, pg = (stat(keys[b]) for b in ("floor", *BACKENDS))
-            row(f"key press -> next sample, {label} (Chromium)", floor, lite, pg)
+            row(f"key press -> next sample, {label} (Chromium)", stat(keys["floor"]),
+                [stat(keys[b]) for b in BACKENDS])  # fmt: skip
     return lines
 
 
@@ -301,10 +305,15 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=9, help="AppTest runs per step")
     parser.add_argument("--presses", type=int, default=15, help="key presses per page")
     parser.add_argument("--db", type=db_target, help="SQLite file to reuse (or build into)")
-    parser.add_argument("--pg", default="auto", help="postgresql:// URL to reuse, or auto")
+    parser.add_argument(
+        "--pg", default="auto", help="postgresql:// URL to reuse, auto, or none (SQLite alone)"
+    )
     parser.add_argument("--json", type=Path, help="also write the figures here")
     args = parser.parse_args()
     load_before = os.getloadavg()[0]
+    if args.pg == "none":  # SQLite alone: its figures against the floor, no PostgreSQL
+        global BACKENDS
+        BACKENDS = ("sqlite",)
     database = throwaway_database("bench") if args.pg == "auto" else contextlib.nullcontext(args.pg)
     with tempfile.TemporaryDirectory(prefix="bench_backends_") as folder, database as url:
         tmp = Path(folder)
