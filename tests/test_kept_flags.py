@@ -169,3 +169,32 @@ def test_a_copied_store_keeps_its_flag_counts(tmp_path, store_target):
             copy_store(source, destination)
             assert destination.flag_counts(data.id) == expected
             assert destination.tally_check() == []
+
+
+@pytest.mark.both_backends
+def test_stats_recount_corrects_a_count_that_went_wrong(store, store_target):
+    from click.testing import CliRunner
+
+    from reflection.cli import main
+
+    data = store.ensure_dataset("data")
+    _fill(store, random.Random(9), data.id, 30)
+    expected = _queue_counts(store, data.id)
+    with store.transaction():  # as if a write had bypassed the triggers, or raced on them
+        if store.dialect == "sqlite":
+            store.conn.execute("UPDATE tallies SET n = n + 5 WHERE name = 'flag:drift'")
+        else:
+            store.conn.execute(
+                "INSERT INTO tally_deltas (dataset_id, name, n) VALUES (?, 'flag:drift', 5)",
+                [data.id],
+            )
+    assert store.flag_counts(data.id)["drift"] == expected["drift"] + 5
+    result = CliRunner().invoke(main, ["stats", "--db", str(store_target), "--recount"])
+    assert result.exit_code == 0, result.output
+    drift = expected["drift"]
+    assert f"recounted flag:drift of data: {drift + 5} -> {drift}" in result.output
+    assert "recount: 1 kept counts corrected" in result.output
+    assert store.flag_counts(data.id) == expected
+    assert store.tally_check() == []
+    again = CliRunner().invoke(main, ["stats", "--db", str(store_target), "--recount"])
+    assert "recount: 0 kept counts corrected" in again.output

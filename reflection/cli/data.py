@@ -121,15 +121,35 @@ def export_command(
 @db_option
 @click.option("--dataset", help="Only this dataset.")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
-def stats_command(db, dataset, as_json):
+@click.option(
+    "--recount",
+    is_flag=True,
+    help="First recount the counts the store keeps as it writes, and correct any that differ.",
+)
+def stats_command(db, dataset, as_json, recount):
     """Counts of samples, candidates, scores, and reviews by decision; spot-check estimates.
+
+    The counts come from tallies kept as rows are written. --recount checks them against
+    the rows (a full scan): a count differs only after a write that bypassed the store's
+    triggers, or where two PostgreSQL writers raised one flag on one sample at once.
 
     \b
     Example:
       reflection stats
       reflection stats --dataset alpaca --json
+      reflection stats --recount
     """
     with open_store(db) as store:
+        if recount:
+            names = {d.id: d.name for d in store.datasets()}
+            fixed = store.tally_repair()
+            for row in fixed:
+                where = names.get(row["dataset_id"], f"dataset {row['dataset_id']} (deleted)")
+                click.echo(
+                    f"recounted {row['name']} of {where}: {row['kept']} -> {row['counted']}",
+                    err=as_json,
+                )
+            click.echo(f"recount: {len(fixed)} kept counts corrected", err=as_json)
         dataset_id = store.dataset(dataset).id if dataset else None
         stats = store.stats(dataset_id)
         stats["datasets"] = {d.name: d.sample_count for d in store.datasets()}

@@ -122,3 +122,26 @@ class TallyStore(StoreBase):
             for key in sorted(set(counted) | set(kept))
             if kept.get(key, 0) != counted.get(key, 0)
         ]  # fmt: skip
+
+    def tally_repair(self) -> list[dict[str, Any]]:
+        """Recount every kept count and set those that differ (`tally_check`) to the recount;
+        returns what it corrected. One transaction: on SQLite it holds the write lock; on
+        PostgreSQL it reads one snapshot (REPEATABLE READ) and adds the difference as a delta,
+        so writes committed meanwhile keep their own deltas on top."""
+        with self.transaction():
+            if self.dialect == POSTGRESQL:
+                self.conn.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
+            wrong = self.tally_check()
+            for row in wrong:
+                if self.dialect == POSTGRESQL:
+                    self.conn.execute(
+                        "INSERT INTO tally_deltas (dataset_id, name, n) VALUES (?, ?, ?)",
+                        [row["dataset_id"], row["name"], row["counted"] - row["kept"]],
+                    )
+                else:
+                    self.conn.execute(
+                        "INSERT INTO tallies (dataset_id, name, n) VALUES (?, ?, ?)"
+                        " ON CONFLICT (dataset_id, name) DO UPDATE SET n = excluded.n",
+                        [row["dataset_id"], row["name"], row["counted"]],
+                    )
+        return wrong
