@@ -19,7 +19,7 @@ from .candidates import _FIELDS, _row
 from .connection import POSTGRESQL, Connection, typed
 from .lookup import SampleLookup
 from .schema import SCORE_CHANGES_SELECT
-from .scores import update_staged_scores
+from .scores import update_scores_from
 from .staging import temp_write
 
 _names = itertools.count(1)
@@ -106,27 +106,22 @@ class CandidateStaging:
         (count,) = self.conn.execute(f"SELECT count(*) {joined}", [prefix]).fetchone()
         if not count:
             return 0
-        if (
-            str(getattr(self.conn, "dialect", "sqlite")) == POSTGRESQL
-        ):  # updates first, as `put_scores` says why
-            stamp = now()
-            self.conn.execute(
-                update_staged_scores(
-                    "",
-                    "SELECT c.sample_id, CASE WHEN ss.for_candidate != 0 THEN c.id ELSE 0 END"
-                    " AS candidate_id, ss.metric, ss.scorer, ss.value, ss.detail,"
-                    f" CAST(? AS BIGINT) AS run_id, CAST(? AS TEXT) AS created_at {joined}",
-                ),
-                [run_id, stamp, prefix],
-            )
+        rows = (
+            "SELECT c.sample_id, CASE WHEN ss.for_candidate != 0 THEN c.id ELSE 0 END"
+            " AS candidate_id, ss.metric, ss.scorer, ss.value, ss.detail,"
+            f" CAST(? AS BIGINT) AS run_id, CAST(? AS TEXT) AS created_at {joined}"
+        )
+        params = [run_id, now(), prefix]
+        if str(getattr(self.conn, "dialect", "sqlite")) == POSTGRESQL:
+            # Updates first, in a statement of their own: `put_scores` says why.
+            self.conn.execute(update_scores_from(f"({rows})"), params)
         self.conn.execute(
             "INSERT INTO scores (sample_id, candidate_id, metric, scorer, value, detail, run_id,"
-            " created_at) SELECT c.sample_id, CASE WHEN ss.for_candidate != 0 THEN c.id ELSE 0 END,"
-            f" ss.metric, ss.scorer, ss.value, ss.detail, ?, ? {joined} WHERE true"
+            f" created_at) {rows} WHERE true"
             " ON CONFLICT (sample_id, candidate_id, metric, scorer) DO UPDATE SET"
             " value = excluded.value, detail = excluded.detail, run_id = excluded.run_id,"
             " created_at = excluded.created_at",
-            [run_id, now(), prefix],
+            params,
         )
         # Keep the derived score_changes of the touched samples in step (see m009).
         touched = f"(SELECT c.sample_id {joined})"

@@ -149,9 +149,10 @@ class QueueStore(TallyStore):
         """The queue in the order of a candidate's score (or its change, or the suggestion's
         confidence), read from that index a page at a time instead of ranking every sample:
         the first time a sample appears in ascending order is its smallest value, in
-        descending its largest, which is what the order means. Each page's new ids are filtered in one query; samples
-        without a value follow, by id. None when a small filter set should lead instead (a
-        walk would read the whole index to find its few samples), or with a text search."""
+        descending its largest, which is what the order means. Each page's new ids are
+        filtered in one query; samples without a value follow, by id. None when a small
+        filter set should lead instead (a walk would read the whole index to find its few
+        samples), or with a text search."""
         if q.text.strip():
             return None
         plain = dataclasses.replace(q, sort="id", descending=False)

@@ -62,6 +62,14 @@ class KeptFlag:
             return (self.pg_where or self.where).format(r=alias)
         return re.sub(r"\{r\}\.(metric|status)\b", rf"+{alias}.\1", self.where).format(r=alias)
 
+    def count_sql(self, dialect: str = "sqlite") -> str:
+        """A recount, per dataset, of its samples carrying the flag: (dataset_id, name, n)."""
+        return (
+            f"SELECT s.dataset_id, '{self.name}', count(*) FROM samples s WHERE EXISTS"
+            f" (SELECT 1 FROM {self.table} r WHERE r.sample_id = s.id"
+            f" AND {self.condition('r', dialect)}) GROUP BY 1"
+        )
+
 
 def _statuses(statuses: tuple[str, ...]) -> str:
     return f"{{r}}.status IN ({', '.join(repr(s) for s in statuses)})"
@@ -102,11 +110,7 @@ def m020_kept_flags(db: Connection) -> None:
     db.execute("DROP INDEX candidates_sample")
     db.execute("CREATE INDEX candidates_sample ON candidates(sample_id, kind)")
     for flag in KEPT_FLAGS:
-        db.execute(
-            f"INSERT INTO tallies (dataset_id, name, n) SELECT s.dataset_id, '{flag.name}',"
-            f" count(*) FROM samples s WHERE EXISTS (SELECT 1 FROM {flag.table} r"
-            f" WHERE r.sample_id = s.id AND {flag.condition('r', dialect)}) GROUP BY 1"
-        )
+        db.execute(f"INSERT INTO tallies (dataset_id, name, n) {flag.count_sql(dialect)}")
     names = " UNION ALL ".join(f"SELECT '{flag.name}' AS name" for flag in KEPT_FLAGS)
     db.execute(f"INSERT OR IGNORE INTO tallies (dataset_id, name, n) SELECT d.id, t.name, 0"
                f" FROM datasets d, ({names}) AS t")  # fmt: skip

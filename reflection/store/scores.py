@@ -31,10 +31,9 @@ def _score(row: dict[str, Any]) -> Score:
     return Score(**row)
 
 
-def update_staged_scores(staged: str, select: str = "") -> str:
-    """UPDATE of the scores whose key is among the rows `select` gives (by default every row of
-    table `staged`), with their value, detail, run and time."""
-    source = f"({select})" if select else staged
+def update_scores_from(source: str) -> str:
+    """UPDATE of the scores whose key is among the rows of `source` (a table, or a SELECT in
+    parentheses), with their value, detail, run and time."""
     return (
         "UPDATE scores SET value = st.value, detail = st.detail, run_id = st.run_id,"
         f" created_at = st.created_at FROM {source} AS st WHERE scores.sample_id = st.sample_id"
@@ -76,7 +75,7 @@ class ScoreStore(StoreBase):
                 [(*key, *values) for key, values in rows.items()],
             )
             if self.dialect == POSTGRESQL:
-                self.conn.execute(update_staged_scores(_STAGED))
+                self.conn.execute(update_scores_from(_STAGED))
             self.conn.execute(
                 f"INSERT INTO scores ({columns}) SELECT {columns} FROM {_STAGED}"
                 " WHERE true ORDER BY seq"

@@ -103,12 +103,8 @@ class TallyStore(StoreBase):
             ):
                 counted[(dataset_id, key)] = n
         for flag in KEPT_FLAGS:
-            for dataset_id, n in self.conn.execute(
-                f"SELECT s.dataset_id, count(*) FROM samples s WHERE EXISTS (SELECT 1"
-                f" FROM {flag.table} r WHERE r.sample_id = s.id"
-                f" AND {flag.condition('r', self.dialect)}) GROUP BY 1"
-            ):
-                counted[(dataset_id, flag.name)] = n
+            for dataset_id, key, n in self.conn.execute(flag.count_sql(self.dialect)):
+                counted[(dataset_id, str(key))] = n
         kept: dict[tuple[int, str], int] = {}
         for dataset_id, name, n in self.conn.execute(
             "SELECT dataset_id, name, CAST(sum(n) AS BIGINT) FROM (SELECT dataset_id, name, n"
