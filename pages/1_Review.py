@@ -55,90 +55,113 @@ with st.sidebar.form("jump", border=False):
     if st.form_submit_button("Go") and target:
         act(session.jump, store, int(target))
 
-ui.show_flash()
-sid = session.current_id
-actions, nav = st.container(), st.columns([1.3, 1, 1, 5], vertical_alignment="center")
-nav[0].button(
-    "Previous", icon=":material/arrow_back:", shortcut="P", on_click=act, args=(session.previous,)
-)
-nav[1].button(
-    "Next", icon=":material/arrow_forward:", shortcut="N", on_click=act, args=(session.next, store)
-)
-nav[2].button("Undo", icon=":material/undo:", shortcut="U", on_click=undo, disabled=viewer)
-if sid is None:
-    st.success(f"Queue finished: {len(session.ids):,} samples in it. Change the filters for more.")
-    st.stop()
 
-# The keys come before anything of the sample: a key pressed the moment the sample shows
-# finds its button (and shortcut) already there, however slow the rest of the draw.
-item = review.load_item(store, sid, session.reviewer)
-options, labels, first = ui.version_choices(store, session.query, item)
-chosen_id = st.session_state.get(f"version_{sid}", first)
-chosen_id = chosen_id if chosen_id in options else first
-shown = item.candidate(chosen_id)
-follow = review.suggested_decision(item)
-keys = actions.columns(6)
-keys[0].button(
-    "Accept candidate",
-    shortcut="A",
-    type="primary",
-    disabled=shown is None or viewer,
-    on_click=decide,
-    args=("accept", chosen_id),
-    width="stretch",
-)
-for key, (label, shortcut, callback, args) in enumerate(
-    (("Accept original", "O", decide, ("accept", None)), ("Edit", "E", ui.start_edit, (sid,)),
-     ("Reject", "X", decide, ("reject",)), ("Skip", "S", decide, ("skip",))), start=1,
-):  # fmt: skip
-    keys[key].button(label, shortcut=shortcut, on_click=callback, args=args, disabled=viewer,
-                     width="stretch")  # fmt: skip
-keys[5].button(
-    "As suggested",
-    shortcut="G",
-    disabled=follow is None or viewer,
-    on_click=decide,
-    args=follow or ("skip",),
-    width="stretch",
-)
-ui.confirm_pending(session, store)
-nav[3].caption(
-    f"Sample **{sid}** · {session.index + 1:,} of {session.size_label} in queue · "
-    f"{ui.status_counts_line(store, dataset.id, session.reviewer)}"
-)
-st.selectbox(
-    "Version shown beside the original",
-    options,
-    index=options.index(chosen_id),
-    format_func=labels.__getitem__,
-    key=f"version_{sid}",
-)
-ui.state_and_suggestion(item)
-
-if st.session_state.get("_editing") == sid:
-    with st.form(f"edit_form_{sid}"):
-        st.caption(f"Editing {labels[chosen_id]}: saved as a new version and accepted")
-        for field in review.FIELDS:
-            base_text = getattr(shown or item.sample, field)
-            st.text_area(field.capitalize(), base_text, key=f"edit_{field}_{sid}", height=160)
-        ui.focus_first_field("Instruction")
-        st.form_submit_button(
-            "Save edit and accept", type="primary", on_click=save_edit, args=(shown,)
+@st.fragment
+def sample_part() -> None:
+    """The sample and its keys. A key press reruns this part alone (a fragment): the
+    sidebar's filters, the title and the jump form stay as they are, which halves what the
+    browser redraws per key (bench_backends: 150 -> 93 ms at 2,000 samples). What a key
+    changes (the place in the queue, the counts, the sample) is all in here; a filter or a
+    jump reruns the whole page."""
+    ui.show_flash()
+    sid = session.current_id
+    actions, nav = st.container(), st.columns([1.3, 1, 1, 5], vertical_alignment="center")
+    nav[0].button(
+        "Previous",
+        icon=":material/arrow_back:",
+        shortcut="P",
+        on_click=act,
+        args=(session.previous,),
+    )
+    nav[1].button(
+        "Next",
+        icon=":material/arrow_forward:",
+        shortcut="N",
+        on_click=act,
+        args=(session.next, store),
+    )
+    nav[2].button("Undo", icon=":material/undo:", shortcut="U", on_click=undo, disabled=viewer)
+    if sid is None:
+        st.success(
+            f"Queue finished: {len(session.ids):,} samples in it. Change the filters for more."
         )
-    st.button("Cancel edit", on_click=ui.start_edit, args=(None,))
-else:
-    mode = st.segmented_control("View", ui.VIEW_MODES, default="Diff", key="view_mode") or "Diff"
-    for field in review.FIELDS:
-        new = getattr(shown, field) if shown else getattr(item.sample, field)
-        ui.show_version_field(field.capitalize(), getattr(item.sample, field), new, mode)
+        return
 
-left, right = st.columns([3, 2])
-with left:
-    ui.scores_table(review.score_rows(item, shown))
-    st.text_input("Note", key=f"note_{sid}", placeholder="optional, saved with the decision")
-    st.text_input("Tags", key=f"tags_{sid}", placeholder="comma,separated")
-with right:
-    ui.flag_list(review.item_flags(item))
-    if shown is not None:
-        ui.candidate_details(shown)
-ui.review_history(item.history)
+    # The keys come before anything of the sample: a key pressed the moment the sample shows
+    # finds its button (and shortcut) already there, however slow the rest of the draw.
+    item = review.load_item(store, sid, session.reviewer)
+    options, labels, first = ui.version_choices(store, session.query, item)
+    chosen_id = st.session_state.get(f"version_{sid}", first)
+    chosen_id = chosen_id if chosen_id in options else first
+    shown = item.candidate(chosen_id)
+    follow = review.suggested_decision(item)
+    keys = actions.columns(6)
+    keys[0].button(
+        "Accept candidate",
+        shortcut="A",
+        type="primary",
+        disabled=shown is None or viewer,
+        on_click=decide,
+        args=("accept", chosen_id),
+        width="stretch",
+    )
+    for key, (label, shortcut, callback, args) in enumerate(
+        (("Accept original", "O", decide, ("accept", None)), ("Edit", "E", ui.start_edit, (sid,)),
+         ("Reject", "X", decide, ("reject",)), ("Skip", "S", decide, ("skip",))), start=1,
+    ):  # fmt: skip
+        keys[key].button(label, shortcut=shortcut, on_click=callback, args=args, disabled=viewer,
+                         width="stretch")  # fmt: skip
+    keys[5].button(
+        "As suggested",
+        shortcut="G",
+        disabled=follow is None or viewer,
+        on_click=decide,
+        args=follow or ("skip",),
+        width="stretch",
+    )
+    ui.confirm_pending(session, store)
+    nav[3].caption(
+        f"Sample **{sid}** · {session.index + 1:,} of {session.size_label} in queue · "
+        f"{ui.status_counts_line(store, dataset.id, session.reviewer)}"
+    )
+    st.selectbox(
+        "Version shown beside the original",
+        options,
+        index=options.index(chosen_id),
+        format_func=labels.__getitem__,
+        key=f"version_{sid}",
+    )
+    ui.state_and_suggestion(item)
+
+    if st.session_state.get("_editing") == sid:
+        with st.form(f"edit_form_{sid}"):
+            st.caption(f"Editing {labels[chosen_id]}: saved as a new version and accepted")
+            for field in review.FIELDS:
+                base_text = getattr(shown or item.sample, field)
+                st.text_area(field.capitalize(), base_text, key=f"edit_{field}_{sid}", height=160)
+            ui.focus_first_field("Instruction")
+            st.form_submit_button(
+                "Save edit and accept", type="primary", on_click=save_edit, args=(shown,)
+            )
+        st.button("Cancel edit", on_click=ui.start_edit, args=(None,))
+    else:
+        mode = (
+            st.segmented_control("View", ui.VIEW_MODES, default="Diff", key="view_mode") or "Diff"
+        )
+        for field in review.FIELDS:
+            new = getattr(shown, field) if shown else getattr(item.sample, field)
+            ui.show_version_field(field.capitalize(), getattr(item.sample, field), new, mode)
+
+    left, right = st.columns([3, 2])
+    with left:
+        ui.scores_table(review.score_rows(item, shown))
+        st.text_input("Note", key=f"note_{sid}", placeholder="optional, saved with the decision")
+        st.text_input("Tags", key=f"tags_{sid}", placeholder="comma,separated")
+    with right:
+        ui.flag_list(review.item_flags(item))
+        if shown is not None:
+            ui.candidate_details(shown)
+    ui.review_history(item.history)
+
+
+sample_part()

@@ -12,6 +12,7 @@ import streamlit as st
 
 from ..config import db_label
 from ..team import access
+from .heap import freeze_imported_heap
 from .session import ROLE_KEY, db_path
 
 # file, label, icon, what it is for; in the order of the work.
@@ -75,6 +76,7 @@ def page_links() -> None:
 def page_header(title: str, icon: str = "🪞", *, caption: str | None = None) -> None:
     """Page config, title and the sidebar line naming the database."""
     st.set_page_config(page_title=f"{title} · Reflection Studio", page_icon=icon, layout="wide")
+    freeze_imported_heap()  # the collection after this run walks only what runs made
     sidebar_navigation()
     st.title(title)
     if caption:
