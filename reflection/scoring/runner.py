@@ -162,10 +162,14 @@ def score_text(
     limit: int | None = None,
     kinds: Iterable[str] | None = None,
     progress: Progress | None = None,
-    chunk: int = 500,
+    chunk: int = 20_000,
 ) -> ScoreSummary:
     """Lengths and content checks (checks.py) of every version, and diff ratio and subject
-    overlap of each reflected one."""
+    overlap of each reflected one.
+
+    Saved `chunk` scores at a time (~12 a version, so ~1,600 versions, under a second of
+    work). 500 a time made each commit (64 ms on a 1,000,000-sample store) cost more than
+    the scoring: text scores for 5,000 samples took 34 s, 23 of them committing."""
     ds = store.dataset(dataset)
     done = store.scored_versions(ds.id, _MARKER["text"], TEXT_SCORER)
     summary = ScoreSummary("text", TEXT_SCORER, counters={"scores": 0, "flags": {}})

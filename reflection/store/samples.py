@@ -101,8 +101,10 @@ class SampleStore(SearchIndexStore, TallyStore):
             for row in cursor:
                 yield _sample(dict(zip(names, row, strict=True)))
             return
+        # `+dataset_id`: look the ids up by key. Without it SQLite walked the dataset's
+        # (dataset_id, position) index for its order: 0.28 s a chunk of 500 at 1,000,000.
         rows = self.query(
-            "SELECT * FROM samples WHERE dataset_id = ? AND id IN (SELECT value FROM json_each(?))"
+            "SELECT * FROM samples WHERE +dataset_id = ? AND id IN (SELECT value FROM json_each(?))"
             " ORDER BY position, id",
             [dataset_id, json_list(ids)],
         )
