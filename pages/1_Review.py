@@ -66,20 +66,10 @@ def sample_part() -> None:
     ui.show_flash()
     sid = session.current_id
     actions, nav = st.container(), st.columns([1.3, 1, 1, 5], vertical_alignment="center")
-    nav[0].button(
-        "Previous",
-        icon=":material/arrow_back:",
-        shortcut="P",
-        on_click=act,
-        args=(session.previous,),
-    )
-    nav[1].button(
-        "Next",
-        icon=":material/arrow_forward:",
-        shortcut="N",
-        on_click=act,
-        args=(session.next, store),
-    )
+    nav[0].button("Previous", icon=":material/arrow_back:", shortcut="P", on_click=act,
+                  args=(session.previous,))  # fmt: skip
+    nav[1].button("Next", icon=":material/arrow_forward:", shortcut="N", on_click=act,
+                  args=(session.next, store))  # fmt: skip
     nav[2].button("Undo", icon=":material/undo:", shortcut="U", on_click=undo, disabled=viewer)
     if sid is None:
         st.success(
@@ -95,30 +85,7 @@ def sample_part() -> None:
     chosen_id = chosen_id if chosen_id in options else first
     shown = item.candidate(chosen_id)
     follow = review.suggested_decision(item)
-    keys = actions.columns(6)
-    keys[0].button(
-        "Accept candidate",
-        shortcut="A",
-        type="primary",
-        disabled=shown is None or viewer,
-        on_click=decide,
-        args=("accept", chosen_id),
-        width="stretch",
-    )
-    for key, (label, shortcut, callback, args) in enumerate(
-        (("Accept original", "O", decide, ("accept", None)), ("Edit", "E", ui.start_edit, (sid,)),
-         ("Reject", "X", decide, ("reject",)), ("Skip", "S", decide, ("skip",))), start=1,
-    ):  # fmt: skip
-        keys[key].button(label, shortcut=shortcut, on_click=callback, args=args, disabled=viewer,
-                         width="stretch")  # fmt: skip
-    keys[5].button(
-        "As suggested",
-        shortcut="G",
-        disabled=follow is None or viewer,
-        on_click=decide,
-        args=follow or ("skip",),
-        width="stretch",
-    )
+    ui.decision_keys(actions, decide, sid, chosen_id, shown is None, follow, viewer)
     ui.confirm_pending(session, store)
     nav[3].caption(
         f"Sample **{sid}** · {session.index + 1:,} of {session.size_label} in queue · "

@@ -121,6 +121,38 @@ def show_version_field(label: str, old: str, new: str, mode: str) -> None:
         right.markdown(diff.safe_markdown(new))
 
 
+def decision_keys(
+    box, decide, sample_id: int, chosen_id, no_candidate: bool, follow, viewer: bool
+) -> None:
+    """The six decision buttons and their keys, in `box`: accept the shown candidate (A) or
+    the original (O), edit (E), reject (X), skip (S), or follow the suggestion (G).
+    `decide(decision, candidate_id=None)` is the page's callback."""
+    keys = box.columns(6)
+    keys[0].button(
+        "Accept candidate",
+        shortcut="A",
+        type="primary",
+        width="stretch",
+        disabled=no_candidate or viewer,
+        on_click=decide,
+        args=("accept", chosen_id),
+    )
+    for key, (label, shortcut, callback, args) in enumerate(
+        (
+            ("Accept original", "O", decide, ("accept", None)),
+            ("Edit", "E", start_edit, (sample_id,)),
+            ("Reject", "X", decide, ("reject",)),
+            ("Skip", "S", decide, ("skip",)),
+        ),
+        start=1,
+    ):
+        keys[key].button(
+            label, shortcut=shortcut, on_click=callback, args=args, disabled=viewer, width="stretch"
+        )
+    keys[5].button("As suggested", shortcut="G", width="stretch", disabled=follow is None or viewer,
+                   on_click=decide, args=follow or ("skip",))  # fmt: skip
+
+
 def start_edit(sample_id: int | None) -> None:
     """Open (or with None, close) the edit form for a sample; opening puts the cursor in it."""
     st.session_state["_editing"] = sample_id
