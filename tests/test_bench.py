@@ -93,6 +93,19 @@ def test_bench_reflect():
 
 
 @pytest.mark.slow
+def test_bench_memory(tmp_path):
+    out = _run("bench/bench_memory.py", "--db", str(tmp_path / "m.db"), "--samples", "300",
+               "--reflect", "20", "--score", "50", "--work", str(tmp_path))  # fmt: skip
+    rows = re.findall(
+        r"^\| (.+?) \| [\d.]+ s \| (\d+) MB \| [\d.]+ \| (yes|\*\*no\*\*) \|$", out, re.M
+    )
+    assert len(rows) == 14, out[-2000:]
+    assert rows[0][0].startswith("baseline")
+    assert {name.split()[0] for name, _, _ in rows[1:]} >= {
+        "stats", "score", "suggest", "bulk", "spotcheck", "assign", "progress", "reflect", "export"
+    }  # fmt: skip
+
+
 def test_bench_app_and_dashboard():
     app = _run("bench/bench_app.py", "--samples", "300", "--repeats", "1")
     assert "next sample at 300 vs 64 samples" in app

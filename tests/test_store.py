@@ -150,10 +150,10 @@ def test_scores_upsert_per_version_metric_and_scorer(store, sample_ids):
     store.put_scores([Score(sample_id=sid, metric="ifd_ppl", value=0.8, scorer="m@alpaca")])
     values = {(s.candidate_id, s.value) for s in store.scores_for(sid)}
     assert values == {(None, 0.8), (cid, 0.7)}
-    assert store.scored_versions(store.dataset("d").id, "ifd_ppl", "m@alpaca") == {
-        (sid, None),
-        (sid, cid),
-    }
+    assert store.scored_versions(sample_ids, "ifd_ppl", "m@alpaca") == {(sid, None), (sid, cid)}
+    # Asked of other samples only, it says nothing of this one's versions.
+    assert store.scored_versions(sample_ids[1:], "ifd_ppl", "m@alpaca") == set()
+    assert store.scored_versions(sample_ids, "ifd_ppl", "other@alpaca") == set()
 
 
 def test_run_settings_never_hold_secrets(store):

@@ -112,3 +112,29 @@ def test_score_text_in_the_store_is_resumable(store):
     again = score_text(store, ds.id)
     assert (again.scored, again.skipped) == (0, 3)
     assert store.runs("score")[-1].counters == {"scored": 0, "skipped": 3, "scores": 0, "flags": {}}
+
+
+def test_scored_versions_are_known_a_chunk_at_a_time(store):
+    """What is done is asked of the store per chunk of samples, as the chunk is read: across
+    chunk boundaries each version is known as done exactly when it was scored, and only the
+    chunk being read is held (a set of the whole dataset's grew with it)."""
+    from reflection.scoring.versions import ScoredVersions, dataset_versions
+
+    ds = store.ensure_dataset("d")
+    store.add_samples(ds.id, [Sample(f"Task {i}.", output=f"Answer {i}.") for i in range(11)])
+    ids = store.sample_ids(ds.id)
+    store.add_candidates([Candidate(sid, "response", output=f"Better {sid}.") for sid in ids])
+    assert score_text(store, ds.id, limit=5).scored == 10  # the first 5 samples, both versions
+    done = ScoredVersions(store, "words_output", "text")
+    seen, held = {}, []
+    for _sample, versions in dataset_versions(store, ds.id, chunk=4, done=done):
+        held.append(len(done._keys))
+        for version in versions:
+            seen[version.key] = version.key in done
+    assert len(seen) == 22
+    assert {key for key, known in seen.items() if known} == {
+        key for key in seen if key[0] in ids[:5]
+    }
+    assert max(held) == 8  # one chunk of 4 samples, two versions each, at most
+    again = score_text(store, ds.id)
+    assert (again.scored, again.skipped) == (12, 10)

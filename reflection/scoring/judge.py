@@ -18,7 +18,7 @@ from __future__ import annotations
 import asyncio
 import json
 import re
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any, TypeGuard
 
@@ -32,7 +32,7 @@ from ..reflect.oracle import (
     request_key,
 )
 from ..store import Store
-from .versions import Version, dataset_versions
+from .versions import ScoredVersions, Version, batches, dataset_versions
 
 SYSTEM = (
     "You are a helpful and precise assistant for checking the quality of instruction-tuning data."
@@ -230,21 +230,24 @@ async def _judge_async(
     settings = {"metric": family, "scorer": scorer, **config.settings()}
     with store.run("score", dataset_id, settings) as run:
         summary.run_id = run.id
-        done = store.scored_versions(dataset_id, family, scorer)
-        jobs: list[tuple[Version, Version]] = []  # (version, its original: pairwise only)
-        for _sample, versions in dataset_versions(store, dataset_id, kinds=kinds, limit=limit):
-            original = versions[0]
-            for version in versions:
-                if pairwise and version.candidate_id is None:
-                    continue
-                if version.key in done:
-                    summary.skipped += 1
-                    continue
-                jobs.append((version, original))
+        done = ScoredVersions(store, family, scorer)
+
+        def jobs() -> Iterator[tuple[Version, Version]]:  # (version, its original: pairwise)
+            for _sample, versions in dataset_versions(
+                store, dataset_id, kinds=kinds, limit=limit, done=done
+            ):
+                original = versions[0]
+                for version in versions:
+                    if pairwise and version.candidate_id is None:
+                        continue
+                    if version.key in done:
+                        summary.skipped += 1
+                        continue
+                    yield version, original
+
         gate = asyncio.Semaphore(config.concurrency)
         async with Oracle(config) as oracle:
-            for start in range(0, len(jobs), chunk):
-                part = jobs[start : start + chunk]
+            for part in batches(jobs(), chunk):  # read a chunk at a time, not all at once
                 if pairwise:
                     scores = await asyncio.gather(*(_pairwise(oracle, store, config, v, o, summary, gate, run.id) for v, o in part))  # fmt: skip
                     rows = [s for group in scores for s in group]

@@ -6,7 +6,8 @@ run loses at most the chunk in flight and the next run picks up where it stopped
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections import deque
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -22,7 +23,7 @@ from .student import SMOLLM2, load_student
 from .templates import template_name
 from .text import SCORER as TEXT_SCORER
 from .text import text_scores, text_stats
-from .versions import Version, dataset_versions
+from .versions import ScoredVersions, Version, batches, dataset_versions
 
 Progress = Callable[[int], None]
 FAMILIES = ("ifd", "rifd", "text", "drift", "relevance", "judge")
@@ -59,19 +60,28 @@ def _todo(
     dataset_id: int,
     family: str,
     scorer: str,
+    summary: ScoreSummary,
     limit: int | None,
     kinds: Iterable[str] | None,
-) -> tuple[list[Version], int]:
-    done = store.scored_versions(dataset_id, _MARKER[family], scorer)
-    todo: list[Version] = []
-    skipped = 0
-    for _sample, versions in dataset_versions(store, dataset_id, kinds=kinds, limit=limit):
+) -> Iterator[Version]:
+    """The versions still without `family`'s marker, read a chunk of samples at a time (the
+    skipped ones counted in `summary` as they pass)."""
+    done = ScoredVersions(store, _MARKER[family], scorer)
+    for _sample, versions in dataset_versions(
+        store, dataset_id, kinds=kinds, limit=limit, done=done
+    ):
         for version in versions:
             if version.key in done:
-                skipped += 1
+                summary.skipped += 1
             else:
-                todo.append(version)
-    return todo, skipped
+                yield version
+
+
+def _sending(todo: Iterable[Version], sent: deque[Version]) -> Iterator[Pair]:
+    """Each version's pair, the version kept in `sent` until its result comes back."""
+    for version in todo:
+        sent.append(version)
+        yield Pair(version.instruction, version.input, version.output)
 
 
 def student_scores(
@@ -121,8 +131,10 @@ def score_student(
     scorer = loaded.scorer(template, max_length)
     summaries = []
     for family in families:
-        todo, skipped = _todo(store, ds.id, family, scorer, limit, kinds)
-        summary = ScoreSummary(family, scorer, skipped=skipped)
+        summary = ScoreSummary(family, scorer)
+        todo = _todo(store, ds.id, family, scorer, summary, limit, kinds)
+        # Versions sent to the student and not yet answered, in order (it answers in order).
+        sent: deque[Version] = deque()
         settings = {"student": loaded.name, "template": template, "max_length": max_length,
                     "device": loaded.device, "scorer": scorer}  # fmt: skip
         if isinstance(loaded, Student):  # which matrix kernel computed the numbers (kernels.py)
@@ -131,16 +143,13 @@ def score_student(
             settings["linear_kernel"] = linear_kernel(loaded.model, loaded.device)
         with store.run("score", ds.id, _settings(family, settings)) as run:
             summary.run_id = run.id
-            pairs = (Pair(v.instruction, v.input, v.output) for v in todo)
-            position = 0
             for results in iter_ifd(
-                loaded, pairs, template, max_length=max_length,
+                loaded, _sending(todo, sent), template, max_length=max_length,
                 parts=_STUDENT_PARTS[family], batch_size=batch_size,
             ):  # fmt: skip
                 scores = []
                 for result in results:
-                    version = todo[position]
-                    position += 1
+                    version = sent.popleft()
                     scores += student_scores(
                         version.sample_id, version.candidate_id, result, loaded.name,
                         template, scorer, run.id, max_length,
@@ -171,13 +180,13 @@ def score_text(
     work). 500 a time made each commit (64 ms on a 1,000,000-sample store) cost more than
     the scoring: text scores for 5,000 samples took 34 s, 23 of them committing."""
     ds = store.dataset(dataset)
-    done = store.scored_versions(ds.id, _MARKER["text"], TEXT_SCORER)
+    done = ScoredVersions(store, _MARKER["text"], TEXT_SCORER)
     summary = ScoreSummary("text", TEXT_SCORER, counters={"scores": 0, "flags": {}})
     flagged: dict[str, int] = summary.counters["flags"]
     with store.run("score", ds.id, _settings("text", {"scorer": TEXT_SCORER})) as run:
         summary.run_id = run.id
         pending: list[Score] = []
-        for sample, versions in dataset_versions(store, ds.id, kinds=kinds, limit=limit):
+        for sample, versions in dataset_versions(store, ds.id, kinds=kinds, limit=limit, done=done):
             original = (sample.instruction, sample.input, sample.output)
             for version in versions:
                 if version.key in done:
@@ -224,20 +233,19 @@ def score_drift(
     """Cosine similarity of each reflected instruction to its original (flag below threshold)."""
     ds = store.dataset(dataset)
     scorer = drift_module.EMBEDDER
-    done = store.scored_versions(ds.id, _MARKER["drift"], scorer)
+    done = ScoredVersions(store, _MARKER["drift"], scorer)
     summary = ScoreSummary("drift", scorer)
-    todo: list[tuple[Version, str, str]] = []
-    for sample, versions in dataset_versions(store, ds.id, kinds=kinds, limit=limit):
-        before = drift_module.instruction_text(sample.instruction, sample.input)
-        for version in versions:
-            if version.candidate_id is None:
-                continue
-            if version.key in done:
-                summary.skipped += 1
-                continue
-            todo.append(
-                (version, before, drift_module.instruction_text(version.instruction, version.input))
-            )
+
+    def todo() -> Iterator[tuple[Version, str, str]]:
+        for sample, versions in dataset_versions(store, ds.id, kinds=kinds, limit=limit, done=done):
+            before = drift_module.instruction_text(sample.instruction, sample.input)
+            for v in versions:
+                if v.candidate_id is None:
+                    continue
+                if v.key in done:
+                    summary.skipped += 1
+                    continue
+                yield v, before, drift_module.instruction_text(v.instruction, v.input)
 
     def scores(part: list[tuple[Version, str, str]], run_id: int) -> list[Score]:
         values = drift_module.similarities([(a, b) for _, a, b in part], device)
@@ -248,17 +256,18 @@ def score_drift(
         ]  # fmt: skip
 
     settings = _settings("drift", {"scorer": scorer, "threshold": threshold})
-    return _score_in_chunks(store, ds.id, settings, summary, todo, scores, chunk, progress)
+    return _score_in_chunks(store, ds.id, settings, summary, todo(), scores, chunk, progress)
 
 
-def _score_in_chunks(store, dataset_id: int, settings: dict, summary: ScoreSummary, todo: list,
-                     scores, chunk: int, progress: Progress | None) -> ScoreSummary:  # fmt: skip
-    """One scoring run over `todo`, `chunk` items at a time: `scores(part, run_id)` makes
-    each chunk's scores, stored before the next chunk; counters and progress follow."""
+def _score_in_chunks(store, dataset_id: int, settings: dict, summary: ScoreSummary,
+                     todo: Iterable, scores, chunk: int,
+                     progress: Progress | None) -> ScoreSummary:  # fmt: skip
+    """One scoring run over `todo` (read lazily), `chunk` items at a time: `scores(part,
+    run_id)` makes each chunk's scores, stored before the next chunk; counters and progress
+    follow."""
     with store.run("score", dataset_id, settings) as run:
         summary.run_id = run.id
-        for start in range(0, len(todo), chunk):
-            part = todo[start : start + chunk]
+        for part in batches(todo, chunk):
             store.put_scores(scores(part, run.id))
             summary.scored += len(part)
             run.counters = summary.run_counters()
@@ -283,15 +292,18 @@ def score_relevance(
     `off_topic` below threshold); an empty output has no value (the checks flag it)."""
     ds = store.dataset(dataset)
     scorer = drift_module.EMBEDDER
-    done = store.scored_versions(ds.id, _MARKER["relevance"], scorer)
+    done = ScoredVersions(store, _MARKER["relevance"], scorer)
     summary = ScoreSummary("relevance", scorer, counters={"flags": {}})
-    todo: list[Version] = []
-    for _sample, versions in dataset_versions(store, ds.id, kinds=kinds, limit=limit):
-        for version in versions:
-            if version.key in done:
-                summary.skipped += 1
-            else:
-                todo.append(version)
+
+    def todo() -> Iterator[Version]:
+        for _sample, versions in dataset_versions(
+            store, ds.id, kinds=kinds, limit=limit, done=done
+        ):
+            for version in versions:
+                if version.key in done:
+                    summary.skipped += 1
+                else:
+                    yield version
 
     def scores(part: list[Version], run_id: int) -> list[Score]:
         texts = [(drift_module.instruction_text(v.instruction, v.input), v.output)
@@ -309,16 +321,16 @@ def score_relevance(
         return found
 
     settings = _settings("relevance", {"scorer": scorer, "threshold": threshold})
-    return _score_in_chunks(store, ds.id, settings, summary, todo, scores, chunk, progress)
+    return _score_in_chunks(store, ds.id, settings, summary, todo(), scores, chunk, progress)
 
 
 def count_unscored(store, dataset_id: int, family: str, *, limit=None, kinds=None) -> int:
     """How many versions lack `family`'s scores from its fixed scorer (text, drift, relevance)."""
     scorer = TEXT_SCORER if family == "text" else drift_module.EMBEDDER
-    done = store.scored_versions(dataset_id, _MARKER[family], scorer)
+    done = ScoredVersions(store, _MARKER[family], scorer)
     return sum(
         1
-        for _, versions in dataset_versions(store, dataset_id, kinds=kinds, limit=limit)
+        for _, versions in dataset_versions(store, dataset_id, kinds=kinds, limit=limit, done=done)
         for v in versions
         if v.key not in done and (family != "drift" or v.candidate_id is not None)
     )

@@ -116,13 +116,15 @@ class ScoreStore(StoreBase):
         return found
 
     def scored_versions(
-        self, dataset_id: int, metric: str, scorer: str
+        self, sample_ids: Iterable[int], metric: str, scorer: str
     ) -> set[tuple[int, int | None]]:
-        """(sample_id, candidate_id) pairs that already have this metric from this scorer."""
+        """(sample_id, candidate_id) pairs of these samples that already have this metric
+        from this scorer. Asked a chunk of samples at a time: a set for a whole dataset grew
+        with it (3,000,000 pairs at 1,000,000 samples)."""
         rows = self.conn.execute(
-            "SELECT sc.sample_id, sc.candidate_id FROM scores sc JOIN samples s"
-            " ON s.id = sc.sample_id WHERE s.dataset_id = ? AND sc.metric = ? AND sc.scorer = ?",
-            [dataset_id, metric, scorer],
+            "SELECT sample_id, candidate_id FROM scores"
+            " WHERE sample_id IN (SELECT value FROM json_each(?)) AND metric = ? AND scorer = ?",
+            [json_list(sample_ids), metric, scorer],
         )
         return {(sample_id, from_db_candidate(cid)) for sample_id, cid in rows}
 
