@@ -25,7 +25,7 @@ baseline in the same run: the same interpreter importing the CLI and exiting (`-
 which is what any command costs before it touches the store.
 
     python bench/bench_memory.py --db /tmp/b1m.db [--samples 1000000] [--reflect 20000]
-        [--score 100000] [--work DIR] [--json PATH]
+        [--score 100000] [--skip suggest,...] [--work DIR] [--json PATH]
 
 --db: a store holding the dataset "bench" (built there at --samples if missing). It is copied
 into --work first (the commands write), so it is left as it was.
@@ -97,11 +97,16 @@ def steps(
             ["score", *common, "--metric", "text", "--limit", str(score)],
             {},
         ),  # fmt: skip
-        ("suggest --rule threshold (ifd_ppl<1)",
-         ["suggest", *common, "--rule", "threshold", "--where", "ifd_ppl<1"], {}),  # fmt: skip
-        ("suggest --rule topk (ifd_ppl, 30 %)",
-         ["suggest", *common, "--rule", "topk", "--percent", "30", "--metric", "ifd_ppl"],
-         {}),  # fmt: skip
+        (
+            "suggest --rule threshold (ifd_ppl<1)",
+            ["suggest", *common, "--rule", "threshold", "--where", "ifd_ppl<1"],
+            {},
+        ),  # fmt: skip
+        (
+            "suggest --rule topk (ifd_ppl, 30 %)",
+            ["suggest", *common, "--rule", "topk", "--percent", "30", "--metric", "ifd_ppl"],
+            {},
+        ),  # fmt: skip
         ("bulk accept-suggested (preview)", ["bulk", *common, "accept-suggested"], {}),
         ("bulk accept-suggested --apply", ["bulk", *common, "accept-suggested", "--apply"], {}),
         (
@@ -150,6 +155,7 @@ def main() -> None:
     parser.add_argument("--samples", type=int, default=1_000_000)
     parser.add_argument("--reflect", type=int, default=20_000, help="samples reflect sends")
     parser.add_argument("--score", type=int, default=100_000, help="samples text-scored")
+    parser.add_argument("--skip", default="", help="comma-separated first words of steps to skip")
     parser.add_argument("--work", type=Path, help="folder for the copy (default: a temp one)")
     parser.add_argument("--json", type=Path)
     args = parser.parse_args()
@@ -157,6 +163,7 @@ def main() -> None:
         started = time.perf_counter()
         build_store(args.db, args.samples)
         print(f"built {args.db} in {time.perf_counter() - started:.0f} s", flush=True)
+    skip = set(filter(None, args.skip.split(",")))
     work = Path(tempfile.mkdtemp(prefix="bench_memory_", dir=args.work))
     rows = []
     try:
@@ -169,6 +176,8 @@ def main() -> None:
             for name, argv, env in steps(
                 str(db), oracle.base_url, args.reflect, args.score, work / "o.jsonl"
             ):
+                if name.split()[0] in skip:
+                    continue
                 took, rss, last = run(argv, env)
                 rows.append({"step": name, "seconds": took, "peak_rss_mb": rss, "said": last})
                 print(f"{name}: {took:.1f} s, {rss:.0f} MB  ({last})", flush=True)

@@ -329,3 +329,37 @@ def test_request_key_covers_model_messages_and_parameters():
 
 # Every test here runs on SQLite and on PostgreSQL (conftest.pytest_generate_tests).
 pytestmark = pytest.mark.both_backends
+
+
+def test_a_run_reads_its_samples_a_chunk_at_a_time(store):
+    """reflect --limit 20000 on 1,000,000 samples held all of them (1.9 GB): the samples of a
+    run are now read from the store in chunks, in source order, the limit and a selection
+    applied to ids first."""
+    from reflection.reflect.plan import SampleFeed, samples_of, total_steps
+
+    ds = store.ensure_dataset("d")
+    # Positions run against ids, so source order is not id order.
+    store.add_samples(
+        ds.id,
+        [Sample(f"Task {i}.", f"input {i}" if i % 3 else "", f"A {i}.", position=-i)
+         for i in range(1200)],
+    )  # fmt: skip
+    in_order = [s.id for s in store.samples(ds.id)]
+    assert in_order != sorted(in_order)
+    asked: list[int] = []
+    original = store.samples
+
+    def counting(dataset_id, ids=None):
+        asked.append(len(ids) if ids is not None else -1)
+        return original(dataset_id, ids)
+
+    store.samples = counting
+    feed = samples_of(store, ds, None, 1000)
+    assert isinstance(feed, SampleFeed) and len(feed) == 1000 and asked == []
+    assert [s.id for s in feed] == in_order[:1000]
+    assert asked == [512, 488]  # never the whole dataset (-1), never more than a chunk
+    chosen = samples_of(store, ds, reversed(in_order[100:700:3]), None)
+    assert [s.id for s in chosen] == in_order[100:700:3]  # a selection keeps source order
+    assert total_steps(feed, "both", False) == 2000
+    with_input = sum(1 for s in feed if s.input)
+    assert total_steps(feed, "instruction", True) == 1000 + with_input

@@ -18,10 +18,10 @@ from typing import Any
 import openai
 
 from ..errors import OracleError
-from ..records import Candidate, Dataset, Sample
+from ..records import Candidate, Dataset
 from ..store import Store
 from .oracle import Reply, reply_from_response
-from .plan import Job, Planner, Progress, RunSummary
+from .plan import Job, Planner, Progress, RunSummary, SampleFeed, total_steps
 
 _FINAL = ("completed", "failed", "expired", "cancelled")
 _COUNTERS = ("total", "stored", "ok", "partial", "failed", "truncated", "error", "skipped",
@@ -130,7 +130,7 @@ def run_batch(
     store: Store,
     dataset: Dataset,
     planner: Planner,
-    samples: list[Sample],
+    samples: SampleFeed,
     *,
     mode: str,
     compress_first: bool,
@@ -151,7 +151,7 @@ def run_batch(
     else:
         settings = run.settings
     counters = {**dict.fromkeys(_COUNTERS, 0), "cost": 0.0, **run.counters}
-    counters["total"] = sum(len(Planner.steps(s, mode, compress_first)) for s in samples)
+    counters["total"] = total_steps(samples, mode, compress_first)
     client = openai.OpenAI(
         api_key=config.api_key or "no-key", base_url=config.base_url, timeout=config.timeout
     )

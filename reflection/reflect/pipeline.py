@@ -29,7 +29,18 @@ from ..records import Candidate, Dataset, Sample, stored_id
 from ..store import Store
 from .estimate import estimate_reflection
 from .oracle import Oracle, Reply, Retry, reply_from_response
-from .plan import MODES, Job, Planner, Progress, RunSummary, check_mode, dataset_of, samples_of
+from .plan import (
+    MODES,
+    Job,
+    Planner,
+    Progress,
+    RunSummary,
+    SampleFeed,
+    check_mode,
+    dataset_of,
+    samples_of,
+    total_steps,
+)
 from .pricing import PriceTable
 from .promoted import default_prompts
 from .prompts import PromptSet
@@ -201,16 +212,14 @@ class _Runner:
                 break
             self.admit(self.planner.first_jobs(chunk, self.mode, self.compress_first))
 
-    async def execute(self, samples: list[Sample], mode: str, compress_first: bool) -> str:
+    async def execute(self, samples: SampleFeed, mode: str, compress_first: bool) -> str:
         # Retries (priority 0) go before new jobs (1); the counter keeps each level FIFO.
         self.queue: asyncio.PriorityQueue[tuple[int, int, Job]] = asyncio.PriorityQueue()
         self._order = 0
         self._low = 2 * self.config.concurrency + QUEUE_AHEAD
         self.mode, self.compress_first = mode, compress_first
         self._feed = iter(samples)
-        self.counters["total"] = sum(
-            len(Planner.steps(sample, mode, compress_first)) for sample in samples
-        )
+        self.counters["total"] = total_steps(samples, mode, compress_first)
         async with Oracle(self.config) as oracle:
             self._refill()
             self.flush()
