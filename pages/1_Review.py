@@ -63,6 +63,7 @@ def sample_part() -> None:
     browser redraws per key (bench_backends: 150 -> 93 ms at 2,000 samples). What a key
     changes (the place in the queue, the counts, the sample) is all in here; a filter or a
     jump reruns the whole page."""
+    ui.recheck_role("read")  # a key does not rerun the page's first line: check here too
     ui.show_flash()
     sid = session.current_id
     actions, nav = st.container(), st.columns([1.3, 1, 1, 5], vertical_alignment="center")

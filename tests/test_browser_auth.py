@@ -347,3 +347,29 @@ def test_an_idle_oidc_session_is_signed_out_in_this_tab_and_the_next(tmp_path, p
         page.get_by_role("button", name="End session").click(timeout=WAIT_MS)
         page.get_by_role("button", name="Sign in with single sign-on").wait_for(timeout=WAIT_MS)
         assert "Signed in as" not in body(page)
+
+
+def test_a_key_on_the_review_page_after_the_idle_time_signs_out(tmp_path, provider, page, request):
+    """A key reruns only the sample's part of the Review page (a fragment), not the page's
+    first line, so the fragment checks the sign-in itself: a key pressed after the idle time
+    shows the signed-out page, not the next sample, and decides nothing."""
+    db = demo_store(tmp_path, "sqlite", request)
+    with Store(db) as store:
+        accounts.add_user(store, "rev", "reviewer", actor="test", password=PASSWORD)
+    port = free_port()
+    secrets = write_secrets(tmp_path / "secrets.toml", port, provider)
+    with reflection_app(db, secrets, port, "--session-idle", "0.25") as url:
+        sign_in(page, url, "rev", "Review")
+        line = page.get_by_text("in queue ·")
+        line.wait_for(timeout=WAIT_MS)
+        first = line.inner_text()
+        page.keyboard.press("n")  # a key within the idle time moves on
+        page.wait_for_function(
+            "t => !document.body.innerText.includes(t)", arg=first, timeout=WAIT_MS
+        )
+        wait_idle(page)
+        page.wait_for_timeout(17_000)
+        page.keyboard.press("a")  # past it: refused, and the sign-in form instead
+        page.get_by_role("button", name="Sign in", exact=True).wait_for(timeout=WAIT_MS)
+        assert "in queue ·" not in body(page)
+        assert reviews(db) == []

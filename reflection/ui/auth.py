@@ -301,6 +301,18 @@ def guard(action: str):
     return decorate
 
 
+def recheck_role(action: str) -> None:
+    """The first line of a fragment (a part of a page that a widget reruns alone, without
+    the page's `require_role`): if the user may no longer do `action` (signed out, idle past
+    the limit, role changed, database down), rerun the whole page, which says why."""
+    try:
+        user = current_user()
+    except StoreError:
+        user = None
+    if user is None or not access.allowed(user.role, action):
+        st.rerun(scope="app")
+
+
 def allowed(action: str) -> bool:
     """Whether this run's user may do `action` (to disable controls; callbacks still guard)."""
     user = current_user()
