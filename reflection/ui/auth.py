@@ -306,10 +306,10 @@ def recheck_role(action: str) -> None:
     the page's `require_role`): if the user may no longer do `action` (signed out, idle past
     the limit, role changed, database down), rerun the whole page, which says why."""
     try:
-        user = current_user()
+        may = allowed(action)
     except StoreError:
-        user = None
-    if user is None or not access.allowed(user.role, action):
+        may = False
+    if not may:
         st.rerun(scope="app")
 
 

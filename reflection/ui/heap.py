@@ -10,7 +10,7 @@ collecting. So each time the set of imported modules has grown (the first run of
 imports what it needs), this collects once and moves everything that survives into the
 permanent generation (`gc.freeze`); later collections walk only what runs create since.
 
-What it costs: an object alive at a freeze that later becomes part of unreachable cycle is
+What it costs: an object alive at a freeze that later becomes part of an unreachable cycle is
 not collected. Freezes happen only when modules are added, a bounded number of times in a
 process's life, and only what is alive then (mostly modules) is frozen.
 """
