@@ -207,16 +207,19 @@ def test_rule_round_trips_through_run_settings(store, built):
 def test_apply_is_all_or_nothing(tmp_path, monkeypatch):
     with Store(tmp_path / "a.db") as store:
         built = build(store, 12)
-        real = store.add_reviews
+        real = store._append
+        written = []
 
-        def broken(reviews):
-            reviews = list(reviews)
-            real(reviews[:1])
-            raise RuntimeError("disk full")
+        def broken(review):  # the fifth decision fails, after four were written
+            if len(written) == 4:
+                raise RuntimeError("disk full")
+            real(review)
+            written.append(review)
 
-        monkeypatch.setattr(store, "add_reviews", broken)
+        monkeypatch.setattr(store, "_append", broken)
         with pytest.raises(RuntimeError):
             apply(store, built["dataset"].id, BulkRule(target="original"))
+        assert len(written) == 4
         assert store.status_counts(built["dataset"].id)["undecided"] == 12
         assert store.runs("bulk") == []
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import math
 import random
+from collections import Counter
 
 import pytest
 from click.testing import CliRunner
@@ -23,12 +24,11 @@ from reflection.intervals import (
     wilson,
     wilson_interval,
 )
+from reflection.review.spot_draw import allocate, draw, draw_labelled
 from reflection.review.spotcheck import (
     NARROWING_COLUMNS,
-    allocate,
     create_spotcheck,
     delete_spotcheck,
-    draw,
     narrowing,
     report,
     spotcheck_queue,
@@ -175,6 +175,50 @@ def test_draw_is_seeded_and_reproducible():
     assert first != draw(labels, 50, seed=8)
     assert len({sid for sid, _ in first}) == 50
     assert sorted(first) != first  # review order is shuffled, not by id
+
+
+def _draw_in_memory(strata, size, seed, allocation="proportional"):
+    """The draw before it streamed: every stratum's ids in a list, `rng.sample` over them."""
+    by_stratum: dict[str, list[int]] = {}
+    for sample_id in sorted(strata):
+        by_stratum.setdefault(strata[sample_id], []).append(sample_id)
+    counts = allocate({k: len(v) for k, v in by_stratum.items()}, size, allocation)
+    picked = []
+    for name in sorted(by_stratum):
+        rng = random.Random(f"{seed}:{name}")
+        picked += [(sid, name) for sid in rng.sample(by_stratum[name], counts[name])]
+    picked.sort()
+    random.Random(f"{seed}:order").shuffle(picked)
+    return picked
+
+
+@pytest.mark.parametrize("allocation", ["proportional", "equal"])
+def test_streamed_draw_gives_the_queue_the_in_memory_draw_gave(allocation):
+    """Two passes over labels in id order pick the same samples in the same order as sampling
+    from lists did, so a seed still reproduces every spot-check drawn before. Sizes span both
+    of `random.sample`'s branches (a pool for small strata, a set for large ones)."""
+    rng = random.Random(3)
+    names = ["instruction", "response", "both", "no candidate"]
+    ids = sorted(rng.sample(range(1, 10 * N), N))  # gaps, as ids of a dataset have
+    labels = {sid: names[min(3, int(rng.expovariate(1.2)))] for sid in ids}
+    for size in (1, 4, 50, 400, N, N + 10):
+        for seed in (0, 1, 7):
+            expected = _draw_in_memory(labels, size, seed, allocation)
+            passes: list[int] = []
+
+            def labelled(passes=passes):
+                passes.append(1)
+                return iter(sorted(labels.items()))
+
+            picked, sizes = draw_labelled(labelled, size, seed, allocation)
+            assert picked == expected
+            assert sizes == Counter(labels.values()) and len(passes) == 2
+
+
+def test_a_dataset_that_changes_between_the_passes_is_refused():
+    rows = [[(1, "all"), (2, "all"), (3, "all")], [(1, "all"), (3, "all")]]
+    with pytest.raises(ReflectionError, match="changed while the spot-check was drawn"):
+        draw_labelled(lambda: rows.pop(0), 2, seed=0)
 
 
 def test_intervals_cover_the_true_rate_about_95_percent_of_the_time():
@@ -340,6 +384,37 @@ def test_stratified_by_flag_and_score_bucket(store, planted):
     }
     quartiles = create_spotcheck(store, "alpaca", "q", size=20, seed=4, stratify="score:ifd_ppl")
     assert len(quartiles.settings["edges"]) == 3 and len(quartiles.strata) == 4
+
+
+def test_score_strata_of_candidates_use_each_samples_newest_candidate(store, planted):
+    """Stratified by a candidate score, a sample counts with its newest candidate's newest
+    score; samples without one form the "no score" stratum. Streamed in sample order, this
+    must agree with the candidates' order of creation, not the order scores were written."""
+    ids = store.sample_ids(store.dataset("alpaca").id)
+    older = store.add_candidates(Candidate(sample_id=s, kind="response", output="a") for s in ids)
+    newer = store.add_candidates(
+        Candidate(sample_id=s, kind="instruction", output="b") for s in ids[:20]
+    )
+    # Newer candidates scored first, and each older one scored twice (the later score wins).
+    store.put_scores(
+        Score(sid, "ifd_ppl", 0.2, candidate_id=c) for sid, c in zip(ids[:20], newer, strict=True)
+    )
+    store.put_scores(
+        Score(sid, "ifd_ppl", 0.9, candidate_id=c) for sid, c in zip(ids, older, strict=True)
+    )
+    store.put_scores(
+        Score(sid, "ifd_ppl", 1.5, candidate_id=c)
+        for sid, c in zip(ids[:50], older[:50], strict=True)
+    )
+    spot = create_spotcheck(
+        store, "alpaca", "c", size=30, seed=2, stratify="score:ifd_ppl", edges=[0.5, 1.0],
+        version="candidate",
+    )  # fmt: skip
+    assert spot.strata == {"0.5 – 1": DATA_N - 50, "< 0.5": 20, "≥ 1": 30}
+    unscored = create_spotcheck(
+        store, "alpaca", "o", size=5, seed=2, stratify="score:ifd_ppl", edges=[1.0]
+    )
+    assert unscored.strata == {"no score": DATA_N} and unscored.population == DATA_N
 
 
 def test_narrowing_curve_ends_at_the_report_and_narrows(store, planted):

@@ -18,8 +18,6 @@ The maths lives in `reflection.intervals` (Wilson score intervals, per stratum a
 
 from __future__ import annotations
 
-import math
-import random
 from collections import Counter
 from dataclasses import dataclass
 
@@ -31,11 +29,10 @@ from ..intervals import ALL, Estimate, combined_estimate, stratum_estimate
 from ..records import CANDIDATE_KINDS, stored_id
 from ..store import Store
 from ..store.spotcheck import SpotCheck, SpotItem
+from .spot_draw import ALLOCATIONS, VERSIONS, draw_labelled, strata_of
 
 STRATIFY = ("kind", "flag", "score")
 GOOD = ("candidate", "accepted")
-ALLOCATIONS = ("proportional", "equal")
-VERSIONS = ("original", "candidate")
 BAD_STATUSES = ("edited", "rejected")
 Counts = Counter[str]  # per stratum
 # Kinds an oracle (or an import) makes; human edits are made during review, not checked by it.
@@ -45,109 +42,6 @@ NARROWING_COLUMNS = [
     "bad_rate_high", "bad_in_population", "bad_in_population_low", "bad_in_population_high",
     "reviewed_in_stratum", "acceptance", "acceptance_low", "acceptance_high",
 ]  # fmt: skip
-
-
-# --- drawing ---------------------------------------------------------------------------------
-
-
-def allocate(sizes: dict[str, int], total: int, how: str = "proportional") -> dict[str, int]:
-    """How many to draw from each stratum: largest remainders, at least one from each if it fits."""
-    if how not in ALLOCATIONS:
-        raise ReflectionError(f"unknown allocation {how!r} (expected {', '.join(ALLOCATIONS)})")
-    names = sorted(name for name, size in sizes.items() if size > 0)
-    total = min(total, sum(sizes[name] for name in names))
-    if not names or total <= 0:
-        return dict.fromkeys(sizes, 0)
-    weight = {name: sizes[name] if how == "proportional" else 1 for name in names}
-    share = {name: total * weight[name] / sum(weight.values()) for name in names}
-    counts = {name: min(sizes[name], math.floor(share[name])) for name in names}
-    if total >= len(names):
-        counts = {name: max(1, count) for name, count in counts.items()}
-    # Hand out (or take back) the rest by largest remainder, never past a stratum's size.
-    order = sorted(names, key=lambda name: (-(share[name] - math.floor(share[name])), name))
-    while sum(counts.values()) != total:
-        step = 1 if sum(counts.values()) < total else -1
-        for name in order if step == 1 else reversed(order):
-            if sum(counts.values()) == total:
-                break
-            if step == 1 and counts[name] < sizes[name]:
-                counts[name] += 1
-            elif step == -1 and counts[name] > 1:
-                counts[name] -= 1
-    return {name: counts.get(name, 0) for name in sizes}
-
-
-def draw(
-    strata: dict[int, str], size: int, seed: int, allocation: str = "proportional"
-) -> list[tuple[int, str]]:
-    """A seeded stratified random draw [(sample_id, stratum)] in a seeded review order.
-
-    Each stratum has its own generator (seeded by seed and stratum name), so a stratum's draw
-    does not depend on the others; the same ids, labels and seed always give the same queue.
-    """
-    by_stratum: dict[str, list[int]] = {}
-    for sample_id in sorted(strata):
-        by_stratum.setdefault(strata[sample_id], []).append(sample_id)
-    counts = allocate({k: len(v) for k, v in by_stratum.items()}, size, allocation)
-    picked = []
-    for name in sorted(by_stratum):
-        rng = random.Random(f"{seed}:{name}")
-        picked += [(sid, name) for sid in rng.sample(by_stratum[name], counts[name])]
-    picked.sort()
-    random.Random(f"{seed}:order").shuffle(picked)
-    return picked
-
-
-def _bucket_label(value: float | None, edges: list[float]) -> str:
-    if value is None:
-        return "no score"
-    for index, edge in enumerate(edges):
-        if value < edge:
-            return f"< {edge:g}" if index == 0 else f"{edges[index - 1]:g} – {edge:g}"
-    return f"≥ {edges[-1]:g}"
-
-
-def _quartile_edges(values: list[float]) -> list[float]:
-    if not values:
-        return []
-    ordered = sorted(values)
-    cuts = [ordered[min(len(ordered) - 1, len(ordered) * q // 4)] for q in (1, 2, 3)]
-    return sorted({float(f"{cut:.3g}") for cut in cuts})
-
-
-def strata_of(
-    store: Store,
-    dataset_id: int,
-    ids: list[int],
-    stratify: str = "",
-    *,
-    edges: list[float] | None = None,
-    version: str = "original",
-) -> tuple[dict[int, str], dict]:
-    """The stratum label of each sample id, and the settings that reproduce the labelling."""
-    how, _, metric = stratify.partition(":")
-    if not how:
-        return dict.fromkeys(ids, ALL), {}
-    if how == "kind":
-        kinds = store.candidate_kinds_by_sample(dataset_id)
-        return {sid: "+".join(kinds.get(sid, [])) or "no candidate" for sid in ids}, {}
-    if how == "flag":
-        flags = store.flags_by_sample(dataset_id)
-        return {sid: "+".join(sorted(flags.get(sid, ()))) or "unflagged" for sid in ids}, {}
-    if how == "score":
-        if not metric:
-            raise ReflectionError("stratify by score needs a metric, e.g. score:ifd_ppl")
-        if version not in VERSIONS:
-            raise ReflectionError(f"unknown version {version!r} (expected original or candidate)")
-        values = store.score_by_sample(dataset_id, metric, version)
-        if edges is None:
-            edges = _quartile_edges([values[sid] for sid in ids if sid in values])
-        edges = sorted(edges)
-        labels = {sid: _bucket_label(values.get(sid), edges) for sid in ids}
-        return labels, {"edges": edges, "version": version}
-    raise ReflectionError(
-        f"unknown stratification {stratify!r} (expected kind, flag or score:METRIC)"
-    )
 
 
 def create_spotcheck(
@@ -186,22 +80,21 @@ def create_spotcheck(
         raise ReflectionError(f"unknown verdict {good!r} (expected {', '.join(GOOD)})")
     if good == "candidate" and not kinds:
         kinds = ORACLE_KINDS  # an oracle spot-check draws from samples that have candidates
-    ids = store.population_ids(ds.id, kinds)
-    if not ids:
+    if next(store.population_stream(ds.id, kinds), None) is None:
         raise ReflectionError(
             f"dataset {ds.name!r} has no samples to draw from"
             + (" (none has a candidate)" if kinds else "")
         )
-    labels, extra = strata_of(store, ds.id, ids, stratify, edges=edges, version=version)
-    picked = draw(labels, size, seed, allocation)
+    labelled, extra = strata_of(store, ds.id, kinds, stratify, edges=edges, version=version)
+    picked, sizes = draw_labelled(labelled, size, seed, allocation)
     spot = SpotCheck(
         dataset_id=ds.id,
         name=name.strip(),
         seed=seed,
         size=size,
-        population=len(ids),
+        population=sum(sizes.values()),
         stratify=stratify,
-        strata=dict(sorted(Counter(labels.values()).items())),
+        strata=dict(sorted(sizes.items())),
         settings={
             "good": good,
             "kinds": list(kinds) if tuple(kinds) != ORACLE_KINDS else ["any"],

@@ -6,7 +6,7 @@ fast: histograms come back as bins, scatter plots as a thinned sample of points.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from typing import Any
 
 from ..errors import ReflectionError
@@ -209,8 +209,9 @@ class AnalyticsStore(StoreBase):
         reflection_failed: bool = False,
         suggested_decision: str = "accept",
         limit: int | None = None,
-    ) -> list[tuple[int, int]]:
-        """(sample_id, candidate_id of the target version; 0 = original) for matching samples.
+    ) -> Iterator[tuple[int, int]]:
+        """(sample_id, candidate_id of the target version; 0 = original) for matching samples,
+        in queue order, read as they are used.
 
         target: "suggested" (the version of a suggestion whose decision is
         `suggested_decision`; samples without one never match),
@@ -279,8 +280,8 @@ class AnalyticsStore(StoreBase):
         )
         if limit is not None:
             sql += f" LIMIT {int(limit)}"
-        rows = self.conn.execute(sql, [*select_params, *params]).fetchall()
-        return [(sample_id, cid or 0) for sample_id, cid in rows]
+        _, rows = self.stream(sql, [*select_params, *params])
+        return ((sample_id, cid or 0) for sample_id, cid in rows)
 
     def scores_of_versions(
         self, versions: Sequence[tuple[int, int]], metrics: Sequence[str]

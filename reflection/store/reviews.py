@@ -66,10 +66,17 @@ class ReviewStore(TallyStore):
     def add_reviews(self, reviews: Iterable[Review]) -> list[Review]:
         """Append decisions (all or none); each review gets its id and time."""
         reviews = list(reviews)
+        self.append_reviews(reviews)
+        return reviews
+
+    def append_reviews(self, reviews: Iterable[Review]) -> int:
+        """Append decisions (all or none) as they come, holding none: how many."""
+        count = 0
         with self.transaction():
             for review in reviews:
                 self._append(review)
-        return reviews
+                count += 1
+        return count
 
     def _append(self, review: Review) -> None:
         if review.decision not in DECISIONS:

@@ -8,7 +8,7 @@ only read it back per item.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -156,32 +156,28 @@ class SpotCheckStore(QueueStore):
 
     # --- what a draw is drawn from ----------------------------------------------------------
 
-    def population_ids(self, dataset_id: int, kinds: tuple[str, ...] = ()) -> list[int]:
-        """Sample ids of a dataset in id order; with `kinds`, only samples with such a candidate."""
-        if not kinds:
-            rows = self.conn.execute(
-                "SELECT id FROM samples WHERE dataset_id = ? ORDER BY id", [dataset_id]
-            )
-        else:
+    def population_stream(self, dataset_id: int, kinds: tuple[str, ...] = ()) -> Iterator[int]:
+        """Sample ids of a dataset in id order, read as they are used; with `kinds`, only
+        samples with such a candidate."""
+        sql, params = "SELECT s.id FROM samples s WHERE s.dataset_id = ?", [dataset_id]
+        if kinds:
             marks = ",".join("?" * len(kinds))
-            rows = self.conn.execute(
-                "SELECT s.id FROM samples s WHERE s.dataset_id = ? AND s.id IN"
-                f" (SELECT sample_id FROM candidates WHERE kind IN ({marks})) ORDER BY s.id",
-                [dataset_id, *kinds],
+            sql += (
+                " AND EXISTS (SELECT 1 FROM candidates c WHERE c.sample_id = s.id"
+                f" AND c.kind IN ({marks}))"
             )
-        return [row[0] for row in rows]
+            params += kinds
+        _, rows = self.stream(sql + " ORDER BY s.id", params)
+        return (row[0] for row in rows)
 
-    def candidate_kinds_by_sample(self, dataset_id: int) -> dict[int, list[str]]:
-        """The distinct candidate kinds of each sample that has candidates, sorted."""
-        rows = self.conn.execute(
+    def candidate_kinds_stream(self, dataset_id: int) -> Iterator[tuple[int, str]]:
+        """(sample id, candidate kind), each distinct pair once, by sample id then kind."""
+        _, rows = self.stream(
             "SELECT DISTINCT c.sample_id, c.kind FROM candidates c JOIN samples s"
             " ON s.id = c.sample_id WHERE s.dataset_id = ? ORDER BY c.sample_id, c.kind",
             [dataset_id],
         )
-        found: dict[int, list[str]] = {}
-        for sample_id, kind in rows:
-            found.setdefault(sample_id, []).append(kind)
-        return found
+        return ((sample_id, kind) for sample_id, kind in rows)
 
     def flags_by_sample(self, dataset_id: int) -> dict[int, set[str]]:
         """Each flagged sample's flags: set at import, plus those the review queue derives."""
@@ -200,16 +196,19 @@ class SpotCheckStore(QueueStore):
                 found.setdefault(sample_id, set()).add(flag)
         return found
 
-    def score_by_sample(self, dataset_id: int, metric: str, version: str) -> dict[int, float]:
-        """One value of `metric` per sample: the original's, or its newest scored candidate's."""
+    def score_stream(
+        self, dataset_id: int, metric: str, version: str
+    ) -> Iterator[tuple[int, float]]:
+        """(sample id, value) of `metric` for the original's versions or the candidates', by
+        sample id, oldest first: the last of a sample is its newest candidate's newest score."""
         op = "=" if version == "original" else "!="
-        rows = self.conn.execute(
+        _, rows = self.stream(
             "SELECT sc.sample_id, sc.value FROM scores sc JOIN samples s ON s.id = sc.sample_id"
             f" WHERE s.dataset_id = ? AND sc.metric = ? AND sc.candidate_id {op} 0"
-            " AND sc.value IS NOT NULL ORDER BY sc.candidate_id, sc.id",
+            " AND sc.value IS NOT NULL ORDER BY sc.sample_id, sc.candidate_id, sc.id",
             [dataset_id, metric],
         )
-        return dict(rows.fetchall())  # later rows (newer candidate, newer score) win
+        return ((sample_id, value) for sample_id, value in rows)
 
     def has_candidates(self, dataset_id: int) -> bool:
         return bool(
