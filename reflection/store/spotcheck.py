@@ -159,7 +159,8 @@ class SpotCheckStore(QueueStore):
     def population_stream(self, dataset_id: int, kinds: tuple[str, ...] = ()) -> Iterator[int]:
         """Sample ids of a dataset in id order, read as they are used; with `kinds`, only
         samples with such a candidate."""
-        sql, params = "SELECT s.id FROM samples s WHERE s.dataset_id = ?", [dataset_id]
+        sql = "SELECT s.id FROM samples s WHERE s.dataset_id = ?"
+        params: list[Any] = [dataset_id]
         if kinds:
             marks = ",".join("?" * len(kinds))
             sql += (
