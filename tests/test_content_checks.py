@@ -6,6 +6,7 @@ Alpaca answers, which must almost never be flagged."""
 from __future__ import annotations
 
 import json
+import random
 from pathlib import Path
 
 import pytest
@@ -16,7 +17,10 @@ from reflection.reflect.plan import Planner
 from reflection.reflect.pricing import PriceTable
 from reflection.reflect.prompts import DEFAULT_PROMPTS
 from reflection.reflect.settings import OracleConfig
+from reflection.scoring import checks
 from reflection.scoring.checks import (
+    _META_FAST,
+    _META_RE,
     check_scores,
     content_checks,
     meta_talk,
@@ -218,3 +222,64 @@ def test_real_alpaca_answers_are_almost_never_flagged(alpaca_records):
     # purpose); song lyrics with choruses stay below the repetition threshold.
     assert len(flagged) <= 3, flagged
     assert not any("meta_talk" in found for found in flagged.values())
+
+
+# --------------------------------------------------------------------------- the RE2 prefilter
+
+# Words of the meta-talk patterns, near misses, and the characters where RE2's ASCII classes
+# and Python's Unicode ones differ: no-break and other Unicode spaces, non-ASCII letters beside
+# a word, the long s and the Kelvin sign (which fold to s and k), CJK without spaces.
+PIECES = (  # noqa: SIM905 (a list of 70 words reads better as text)
+    "answer response reply Answer RESPONSE your my you I we the this original previous better"
+    " improved revised new here's here is was seems correct concise lacks provides added made"
+    " sure rewrote requested asked for critique feedback prompt instruction question vague to"
+    " glad I'm I'll will write provide a follow-up version would be possible sentence should"
+    " [critique] [Better answer] [cite:1] part section first focuses très bien réponse 答案"
+    " ſure \u212aind dog answers responses"
+).split()
+GLUE = [
+    " ",
+    " ",
+    " ",
+    "\xa0",
+    "\u2003",
+    "\t",
+    "\x1c",
+    "\x85",
+    "\u3000",
+    "",
+    "é",
+    "ß",
+    "-",
+    "'",
+    ".",
+]
+
+
+def test_the_re2_prefilter_never_misses_a_match_of_re():
+    """RE2 scans the text first and `re` confirms its hits, so RE2 must match wherever `re`
+    does: on 20,000 seeded strings built from the patterns' own words glued by the characters
+    where the engines' classes differ, and on every real and recorded text."""
+    rng = random.Random(14)
+    matched = 0
+    for _ in range(20_000):
+        text = "".join(rng.choice(PIECES) + rng.choice(GLUE) for _ in range(rng.randint(2, 9)))
+        if _META_RE.search(text):
+            matched += 1
+            assert _META_FAST.search(text), text
+    assert matched > 1_000  # the strings reach the patterns often enough to mean something
+
+
+def test_meta_talk_with_the_prefilter_equals_re_alone(alpaca_records, monkeypatch):
+    texts = [r["output"] for r in alpaca_records] + [c[1] for c in CASES]
+    texts += [line[field] for line in recorded() for field in ("reply", "output")]
+    texts += [t.replace(" ", "\xa0") for t in texts]
+    ours = [meta_talk(t) for t in texts]
+
+    class Everything:  # a prefilter that lets every text and sentence through to `re`
+        def search(self, text: str) -> bool:
+            return True
+
+    monkeypatch.setattr(checks, "_META_FAST", Everything())
+    assert ours == [meta_talk(t) for t in texts]
+    assert sum(share > 0 for share, _ in ours) >= 20  # meta talk is in the corpus

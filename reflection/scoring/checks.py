@@ -26,6 +26,9 @@ import re
 import zlib
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
+from typing import Any
+
+import re2
 
 from ..records import (
     CHECKS_METRIC,
@@ -119,6 +122,31 @@ _META = [
     r"\bthe topic (?:that )?you(?:'ve| have)? requested\b",
 ]
 _META_RE = re.compile("|".join(f"(?:{p})" for p in _META), re.IGNORECASE)
+
+
+def _superset(pattern: str) -> str:
+    """The pattern for RE2, matching wherever Python's `re` matches (and a little more).
+
+    RE2 scans in linear time: on the 35 alternatives above it is ~30 x faster than `re`, which
+    tries every alternative at every position. RE2's classes are ASCII, so each is widened
+    until it holds Python's Unicode one: `\\s` to every Unicode space, `\\w` to anything but a
+    space. RE2's `\\b` is ASCII too, but every `\\b` above stands beside an ASCII letter, where
+    Python's boundary implies RE2's. The one lookahead, `\\b(?!s)`, is redundant after a word
+    (the next character is then not a word character) and is dropped. So no RE2 match means no
+    `re` match, and `re` confirms the (rare) hits: the result is `re`'s exactly.
+    """
+    space = r"[\s\v\x{1c}-\x{1f}\x{85}\pZ]"
+    out = pattern.replace(r"\b(?!s)", r"\b").replace(r"\s", space)
+    return out.replace(r"\w", r"[^\s\v\x{1c}-\x{1f}\x{85}\pZ]")
+
+
+def _fast_meta() -> Any:
+    options = re2.Options()
+    options.case_sensitive = False
+    return re2.compile("|".join(f"(?:{_superset(p)})" for p in _META), options)
+
+
+_META_FAST = _fast_meta()
 _REFUSAL = re.compile(
     r"^\s*(?:I'?m sorry|I am sorry|I apologi[sz]e|I cannot|I can'?t|As an AI\b|N/?A\s*$|"
     r"\(the answer\)\s*$)",
@@ -151,7 +179,12 @@ def meta_talk(text: str) -> tuple[float, str | None]:
     found = sentences(text)
     if not found:
         return 0.0, None
-    meta = [s for s in found if _META_RE.search(s)]
+    # A sentence's match is also the whole text's (sentences end at spaces and line breaks),
+    # so one RE2 scan of the text settles most outputs: they have no meta talk at all.
+    if _META_FAST.search(text):
+        meta = [s for s in found if _META_FAST.search(s) and _META_RE.search(s)]
+    else:
+        meta = []
     share = len(meta) / len(found)
     if _REFUSAL.match(text):
         return max(share, 1.0), f"a refusal or placeholder, not an answer: {_quote(found[0])}"
