@@ -274,6 +274,19 @@ def _postgres(pg: str | None):
         yield url
 
 
+def _drop(folder: Path, *names: str) -> None:
+    """Remove files (and a database's WAL) no later step reads: at 10M records the folder
+    would otherwise hold ~60 GB at once."""
+    import shutil
+
+    for name in names:
+        for path in (folder / name, folder / f"{name}-wal", folder / f"{name}-shm"):
+            if path.is_dir():
+                shutil.rmtree(path)
+            else:
+                path.unlink(missing_ok=True)
+
+
 def run(args) -> None:
     formats = [f for f in args.formats.split(",") if f]
     if "jsonl" not in formats:
@@ -288,14 +301,21 @@ def run(args) -> None:
                 run_child(folder, f"build:{fmt}")
         rows = []
         base = run_child(folder, "baseline-import")
+        _drop(folder, "baseline.db")
         rows.append(("import", "baseline", base, base))
         for fmt in formats:
             ours = run_child(folder, f"import:{fmt}")
+            if fmt != "jsonl":  # the export steps read the store the JSONL import built
+                _drop(folder, f"ours-{fmt}.db", f"records{SUFFIX[fmt] or '_hf'}")
             rows.append(("import", fmt, ours, base))
         base_out = run_child(folder, "baseline-export")
+        _drop(folder, "baseline-out.jsonl")
         rows.append(("export", "baseline", base_out, base_out))
         for fmt in formats:
             rows.append(("export", fmt, run_child(folder, f"export:{fmt}"), base_out))
+            _drop(folder, f"out{SUFFIX[fmt] or '_hf'}")
+        if not args.pg:  # the PostgreSQL steps read the records again
+            _drop(folder, "records.jsonl")
         if not args.no_candidates:
             build_jsonl(folder / "revised.jsonl", args.records, revised=True)
             rows.append(("import-candidates", "jsonl", run_child(folder, "candidates"), base))
