@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import difflib
+import random
+
 import pytest
 
 from reflection import Candidate, Sample
@@ -46,6 +49,27 @@ def test_counts(text, words, pieces_):
 )
 def test_diff_ratio(before, after, expected):
     assert diff_ratio(before, after) == pytest.approx(expected)
+
+
+def test_diff_ratio_is_exactly_difflibs(alpaca_records):
+    """cydifflib computes the ratio; it must equal the standard library's, to the last bit,
+    on real answers lightly edited (words dropped, added, replaced) and on unrelated ones,
+    where greedy matching blocks and a longest common subsequence part ways."""
+    rng = random.Random(3)
+    outputs = [r["output"] for r in alpaca_records]
+    pairs = list(zip(outputs, outputs[1:], strict=False))
+    for text in outputs:
+        words = text.split()
+        for _ in range(rng.randint(0, 1 + len(words) // 5)):
+            where = rng.randrange(len(words) + 1)
+            words.insert(where, rng.choice(["the", "very", ",", "however"]))
+            if len(words) > 2:
+                del words[rng.randrange(len(words))]
+        pairs.append((text, " ".join(words)))
+    for before, after in pairs:
+        a, b = pieces(before), pieces(after)
+        expected = 1.0 - difflib.SequenceMatcher(None, a, b, autojunk=False).ratio()
+        assert diff_ratio(before, after) == expected, (before, after)
 
 
 @pytest.mark.parametrize(

@@ -4,7 +4,8 @@
 - `tokens_*`: word pieces (runs of letters or digits, and single punctuation marks), a
   tokenizer-free estimate; pass `count_tokens` to count with a real tokenizer instead.
 - `diff_*` (reflected versions only): how much changed against the original, 0 (nothing) to 1
-  (everything): 1 - difflib's similarity ratio over the word pieces.
+  (everything): 1 - difflib's similarity ratio over the word pieces (computed by cydifflib,
+  the same algorithm compiled).
 - `subject_overlap` (reflected versions only): the share of content words the two instructions
   (with their inputs) have in common, over the shorter one's (the overlap coefficient). A
   reflected instruction about the same subject keeps its key nouns; below
@@ -13,9 +14,10 @@
 
 from __future__ import annotations
 
-import difflib
 import re
 from collections.abc import Callable
+
+import cydifflib
 
 from ..records import Score
 
@@ -66,7 +68,7 @@ def diff_ratio(before: str, after: str) -> float:
     a, b = pieces(before), pieces(after)
     if not a and not b:
         return 0.0
-    return 1.0 - difflib.SequenceMatcher(None, a, b, autojunk=False).ratio()
+    return 1.0 - cydifflib.SequenceMatcher(None, a, b, autojunk=False).ratio()
 
 
 def _stem(word: str) -> str:

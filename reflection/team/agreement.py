@@ -28,10 +28,7 @@ from dataclasses import asdict, dataclass, field
 from itertools import combinations
 from typing import Any
 
-import krippendorff
 import numpy as np
-from sklearn.metrics import cohen_kappa_score, confusion_matrix
-from statsmodels.stats.inter_rater import aggregate_raters, fleiss_kappa
 
 from ..store import Store
 from ..store.tracks import ADJUDICATION
@@ -92,12 +89,20 @@ def _quietly(function, *args, **kwargs) -> float | None:
             return None
 
 
+# scikit-learn, statsmodels and krippendorff are imported where they are used: together they
+# take ~2 s to import, which every CLI command paid before it started (the CLI imports this).
+
+
 def _fleiss(codes: np.ndarray, n_categories: int) -> float | None:
+    from statsmodels.stats.inter_rater import aggregate_raters, fleiss_kappa
+
     counts, _ = aggregate_raters(codes, n_cat=n_categories)
     return _quietly(fleiss_kappa, counts, method="fleiss")
 
 
 def _alpha(value_counts: np.ndarray) -> float | None:
+    import krippendorff
+
     return _quietly(
         krippendorff.alpha,
         value_counts=value_counts,
@@ -138,6 +143,8 @@ def compute(
 
     `adjudicated` (item -> category) is the consensus where an admin decided.
     """
+    from sklearn.metrics import cohen_kappa_score
+
     adjudicated = adjudicated or {}
     keys = sorted((k for k, rated in ratings.items() if len(rated) >= 2), key=str)
     items = [dict(ratings[k]) for k in keys]
@@ -194,6 +201,8 @@ def compute(
 def _confusion(
     keys: list, items: list[dict[str, str]], reviewers: list[str], adjudicated: Mapping
 ) -> dict[str, dict[str, Any]]:
+    from sklearn.metrics import confusion_matrix
+
     consensus = {}
     for key, rated in zip(keys, items, strict=True):
         agreed = adjudicated.get(key) or _majority(rated)
