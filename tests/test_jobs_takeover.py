@@ -16,6 +16,7 @@ from pathlib import Path
 
 import pytest
 from appdata import build
+from browser_support import free_port
 from streamlit.testing.v1 import AppTest
 
 from reflection.diff import escape_markdown
@@ -242,6 +243,32 @@ def test_a_job_of_a_killed_server_is_taken_over_and_finishes(store, store_target
     assert all(asked[ref] == 1 for ref in before.values())  # stored ones never asked again
     assert sum(asked.values()) <= len(ids) + 2  # at most the 2 in flight at the kill, twice
     assert store.get_run(dead.inner_run_id).status == "interrupted"  # the child's own run
+
+
+def test_a_served_app_takes_over_a_job_before_any_browser_connects(
+    store, store_target, fake_oracle
+):
+    """`reflection app` watches for dead servers' jobs from its start: Streamlit runs the
+    app's script only once a browser connects, so nothing here ever connects."""
+    dataset_id, ids = samples(store, 3)
+    spec = JobSpec("reflect", dataset_id, oracle=oracle_for(fake_oracle))
+    run_id = store.start_background_job(dataset_id, spec.settings(), spec.record(),
+                                        key_source=KEY_NONE, owner="")  # fmt: skip
+    process = subprocess.Popen(
+        [sys.executable, "-m", "reflection", "app", "--db", store_target, "--headless",
+         "--port", str(free_port())],
+        stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT, start_new_session=True,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+    )  # fmt: skip
+    try:
+        wait_until(lambda: job_state(store, run_id).status == "done", "the job's end", 90)
+    finally:
+        process.send_signal(signal.SIGTERM)
+        assert process.wait(timeout=60) == 0
+    state = job_state(store, run_id)
+    assert (state.done, state.total) == (3, 3)
+    assert state.owner.split(":")[1] == str(process.pid)  # the launcher, not its Streamlit
+    assert all(len(found) == 1 for found in store.candidates_for_samples(ids).values())
 
 
 # --- keys ---------------------------------------------------------------------------------------

@@ -9,6 +9,10 @@
   on, and it waits for the child to end (killing it after a grace period), so a supervisor's
   `kill PID` stops the server and frees the port. On Linux the child also gets SIGTERM if
   this process dies without a chance to pass anything on (SIGKILL).
+- This process watches the database for background jobs whose server died and takes them
+  over (`reflection.jobs.Supervisor`) from the start. Streamlit runs the app's script only
+  when a browser connects, so a job supervisor started there would wait for the first
+  reviewer: a team server restarted at night would leave a dead server's job until morning.
 """
 
 from __future__ import annotations
@@ -24,6 +28,7 @@ from pathlib import Path
 
 import click
 
+from .. import jobs
 from ..config import default_db_path, is_db_url
 from ..demo import app_path, build_demo
 from ..errors import ConfigError
@@ -144,7 +149,11 @@ def serve(
     where = f"http://{host}:{port or 8501}"
     how = "sign-in on" if signin else "no sign-in"
     click.echo(f"Serving {db} at {where} ({how}; Ctrl+C stops)")
-    return supervise(command, env, app.parent)
+    jobs.ensure_supervisor(db)  # taken-over jobs run in this process, the child's in its own
+    try:
+        return supervise(command, env, app.parent)
+    finally:
+        jobs.close_all()
 
 
 def _server_options(function):
