@@ -15,7 +15,7 @@ from appdata import (
     suggested_kind,
 )
 
-from reflection import ReflectionError
+from reflection import ReflectionError, Score
 from reflection.records import Condition
 from reflection.select.bulk import PRESETS, BulkRule, apply, bulk_runs, preview, undo
 from reflection.store import Store
@@ -166,6 +166,20 @@ def test_rules_table(store, built, rule, expected):
     want = [built["ids"][i] for i in range(N) if expected(i)]
     assert [e.sample_id for e in result.examples] == want
     assert result.count == len(want)
+    # With fewer examples than matches, the database counts: the same number.
+    assert preview(store, built["dataset"].id, rule, examples=1).count == len(want)
+
+
+def test_a_condition_reads_the_newest_scorers_value(store, built):
+    """Two scorers scored the same version: the newer scorer's value decides."""
+    ids = built["ids"][:4]
+    rule = BulkRule(target="original", conditions=(Condition("ifd_ppl", "<", 1.0),))
+    before = preview(store, built["dataset"].id, rule, examples=0).count
+    store.put_scores(Score(sid, "ifd_ppl", 0.2, scorer="older") for sid in ids)
+    store.put_scores(Score(sid, "ifd_ppl", 1.7, scorer="newer") for sid in ids)
+    after = preview(store, built["dataset"].id, rule, examples=0).count
+    was_below = sum(original_ifd(i) < 1.0 for i in range(4))
+    assert was_below and after == before - was_below
 
 
 def test_status_filter_and_other_datasets(store, built):

@@ -25,13 +25,14 @@ THINNED_PROBES = 100_000
 
 def _latest_score(version_sql: str, scorer: str | None) -> str:
     """SQL for one metric's value on a version (the newest scorer's, unless one is named)."""
-    by_scorer = " AND +sc.scorer = ?" if scorer else ""
+    by_scorer = " AND +x.scorer = ?" if scorer else ""
     # The unary + keeps the planner off the metric-first indexes, which would read every row
-    # of the metric for each sample; the unique (sample, version, ...) index finds a handful.
+    # of the metric for each sample; the unique (sample, version, ...) index finds a handful,
+    # and covers the newest id's search (max(), not ORDER BY ... LIMIT 1: no sort per row).
     return (
-        "(SELECT sc.value FROM scores sc WHERE sc.sample_id = s.id"
-        f" AND sc.candidate_id = {version_sql} AND +sc.metric = ?{by_scorer}"
-        " ORDER BY sc.id DESC LIMIT 1)"
+        "(SELECT sc.value FROM scores sc WHERE sc.id = (SELECT max(x.id) FROM scores x"
+        f" WHERE x.sample_id = s.id AND x.candidate_id = {version_sql} AND +x.metric = ?"
+        f"{by_scorer}))"
     )
 
 
@@ -199,6 +200,23 @@ class AnalyticsStore(StoreBase):
     # --- bulk rules -------------------------------------------------------------------------
 
     def rule_matches(
+        self, dataset_id: int, *, limit: int | None = None, **rule: Any
+    ) -> Iterator[tuple[int, int]]:
+        """(sample_id, candidate_id of the target version; 0 = original) for the samples a
+        rule matches (its terms: `_rule_query`), in queue order, read as they are used."""
+        version, version_params, where, params = self._rule_query(dataset_id, **rule)
+        sql = f"SELECT s.id, {version} AS version {where} ORDER BY s.position, s.id"
+        if limit is not None:
+            sql += f" LIMIT {int(limit)}"
+        _, rows = self.stream(sql, [*version_params, *params])
+        return ((sample_id, cid or 0) for sample_id, cid in rows)
+
+    def rule_match_count(self, dataset_id: int, **rule: Any) -> int:
+        """How many samples `rule_matches` would give, counted in the database."""
+        _, _, where, params = self._rule_query(dataset_id, **rule)
+        return self.count(f"SELECT count(*) {where}", params)
+
+    def _rule_query(
         self,
         dataset_id: int,
         *,
@@ -208,10 +226,9 @@ class AnalyticsStore(StoreBase):
         conditions: Sequence[tuple[str, str | None, str, float, float | None]] = (),
         reflection_failed: bool = False,
         suggested_decision: str = "accept",
-        limit: int | None = None,
-    ) -> Iterator[tuple[int, int]]:
-        """(sample_id, candidate_id of the target version; 0 = original) for matching samples,
-        in queue order, read as they are used.
+    ) -> tuple[str, list[Any], str, list[Any]]:
+        """The target version's SQL and its parameters; the FROM ... WHERE of the matching
+        samples and its parameters.
 
         target: "suggested" (the version of a suggestion whose decision is
         `suggested_decision`; samples without one never match),
@@ -273,15 +290,11 @@ class AnalyticsStore(StoreBase):
                 " AND NOT EXISTS (SELECT 1 FROM candidates c WHERE c.sample_id = s.id"
                 f" AND c.kind != 'edit' AND c.status NOT IN ({failed}))"
             )
-        sql = (
-            f"SELECT s.id, {select_version} AS version FROM samples s"
-            f" LEFT JOIN sample_state st ON st.sample_id = s.id {' '.join(joins)}"
-            f" WHERE {' AND '.join(clauses)} ORDER BY s.position, s.id"
+        where = (
+            f"FROM samples s LEFT JOIN sample_state st ON st.sample_id = s.id {' '.join(joins)}"
+            f" WHERE {' AND '.join(clauses)}"
         )
-        if limit is not None:
-            sql += f" LIMIT {int(limit)}"
-        _, rows = self.stream(sql, [*select_params, *params])
-        return ((sample_id, cid or 0) for sample_id, cid in rows)
+        return select_version, select_params, where, params
 
     def scores_of_versions(
         self, versions: Sequence[tuple[int, int]], metrics: Sequence[str]
