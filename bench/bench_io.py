@@ -274,6 +274,18 @@ def _postgres(pg: str | None):
         yield url
 
 
+class _Rows(list):
+    """The table's rows, each also said on stderr as it is measured: a 10M run takes an hour,
+    and a step that fails late (a full disk) must not take the earlier figures with it."""
+
+    def append(self, row) -> None:
+        step, fmt, figures, baseline = row
+        print(f"{step} {fmt}: {figures['wall_s']:.1f} s, {figures['rss_mb']:.0f} MB,"
+              f" {figures['wall_s'] / baseline['wall_s']:.2f} x base {json.dumps(figures)}",
+              file=sys.stderr, flush=True)  # fmt: skip
+        super().append(row)
+
+
 def _drop(folder: Path, *names: str) -> None:
     """Remove files (and a database's WAL) no later step reads: at 10M records the folder
     would otherwise hold ~60 GB at once."""
@@ -299,7 +311,7 @@ def run(args) -> None:
         for fmt in formats:
             if fmt != "jsonl":  # in a child too: this process stays small (see run_child)
                 run_child(folder, f"build:{fmt}")
-        rows = []
+        rows = _Rows()
         base = run_child(folder, "baseline-import")
         _drop(folder, "baseline.db")
         rows.append(("import", "baseline", base, base))
