@@ -11,6 +11,8 @@ each, and 10% decided. Then times script runs (AppTest `run()` wall time: the sc
   - filter_*: changing one queue filter (status, flag, score range, full-text search, order);
   - dashboard_cold: pages/3_Dashboard.py with Streamlit's data cache emptied (the first
     visitor's wait); dashboard: the same page, cached;
+  - bulk_preview_cold: pages/2_Bulk.py's first run with the data cache emptied, which counts
+    and shows examples of its first rule (accept the suggestion where IFD < 1, drift low);
   - home: app.py.
 
 Baselines in the same run: `empty_page` (AppTest rerunning a one-button script: the
@@ -45,9 +47,10 @@ from reflection.review.queue import WINDOW, QueueQuery, ScoreRange  # noqa: E402
 
 REVIEW = str(ROOT / "pages" / "1_Review.py")
 DASHBOARD = ROOT / "pages" / "3_Dashboard.py"
+BULK = ROOT / "pages" / "2_Bulk.py"
 HOME = str(ROOT / "app.py")
 TARGETS_MS = {"next_sample": 200, "decide_next": 200, "filter": 50, "dashboard": 1500,
-              "dashboard_cold": 2000}  # fmt: skip
+              "dashboard_cold": 2000, "bulk_preview_cold": 2000}  # fmt: skip
 
 
 def _sample(base: list[dict], i: int) -> Sample:
@@ -282,6 +285,15 @@ def page_figure(
 _COMPONENTS: dict = {}  # one component registry for every AppTest of page_figure
 
 
+def _check_bulk_preview() -> None:
+    """The timed Bulk page must have counted: a page that stopped early would time nothing."""
+    at = AppTest.from_file(str(BULK), default_timeout=120)
+    at.session_state["annotator"] = "bench"
+    at.run()
+    if not any(m.label == "Samples this rule decides now" for m in at.metric):
+        raise SystemExit("the Bulk page showed no preview: bulk_preview_cold timed nothing")
+
+
 def empty_page_figure(tmp: Path, repeats: int) -> list[float]:
     """Reruns of a one-line page: what AppTest itself costs per run."""
     script = tmp / "empty_page.py"
@@ -319,6 +331,9 @@ def main() -> None:
     if DASHBOARD.exists():
         rows["dashboard_cold"] = page_figure(str(DASHBOARD), 3, cold=True)
         rows["dashboard"] = page_figure(str(DASHBOARD), 3)
+    if BULK.exists():  # its first rule, accept-suggested, previewed with no cached match
+        rows["bulk_preview_cold"] = page_figure(str(BULK), 3, {"annotator": "bench"}, cold=True)
+        _check_bulk_preview()
 
     empty = statistics.median(rows["empty_page"])
     print(f"\nReview app at {args.samples:,} samples (AppTest run wall time, ms; median)")

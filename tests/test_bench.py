@@ -109,6 +109,8 @@ def test_bench_memory(tmp_path):
 def test_bench_app_and_dashboard():
     app = _run("bench/bench_app.py", "--samples", "300", "--repeats", "1")
     assert "next sample at 300 vs 64 samples" in app
+    # The Bulk page's first run with its preview (bench_app checks the count was shown).
+    assert re.search(r"^bulk_preview_cold +\d", app, re.M)
     dashboard = _run("bench/bench_dashboard.py", "--samples", "300", "--repeats", "1")
     assert "page_cold" in dashboard
     assert _data_line(app) == _data_line(dashboard)
