@@ -20,6 +20,8 @@ from itertools import groupby
 from operator import itemgetter
 from typing import TypeVar
 
+import numpy as np
+
 from ..errors import ReflectionError
 from ..intervals import ALL
 from ..store import Store
@@ -105,7 +107,7 @@ def _bucket_label(value: float | None, edges: list[float]) -> str:
 def _quartile_edges(values: array) -> list[float]:
     if not values:
         return []
-    ordered = sorted(values)
+    ordered = np.sort(np.frombuffer(values, dtype=np.float64))  # 8 bytes a value, not a float
     cuts = [ordered[min(len(ordered) - 1, len(ordered) * q // 4)] for q in (1, 2, 3)]
     return sorted({float(f"{cut:.3g}") for cut in cuts})
 
