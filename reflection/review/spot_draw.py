@@ -132,9 +132,10 @@ def _newest(rows: Iterable[tuple[int, float]]) -> Iterator[tuple[int, float]]:
         yield sample_id, last[1]
 
 
-def _kinds(rows: Iterable[tuple[int, str]]) -> Iterator[tuple[int, str]]:
+def _labels(rows: Iterable[tuple[int, str]]) -> Iterator[tuple[int, str]]:
+    """Each sample's names (kinds, flags) joined into one label: rows come grouped by id."""
     for sample_id, group in groupby(rows, key=itemgetter(0)):
-        yield sample_id, "+".join(kind for _, kind in group)
+        yield sample_id, "+".join(sorted({name for _, name in group}))
 
 
 def strata_of(
@@ -158,15 +159,17 @@ def strata_of(
     if how == "kind":
 
         def by_kind() -> Iterator[tuple[int, str]]:
-            joined = _joined(ids(), _kinds(store.candidate_kinds_stream(dataset_id)))
+            joined = _joined(ids(), _labels(store.candidate_kinds_stream(dataset_id)))
             return ((sid, label or "no candidate") for sid, label in joined)
 
         return by_kind, {}
     if how == "flag":
-        flags = store.flags_by_sample(dataset_id)  # the flagged samples only
-        return (
-            lambda: ((sid, "+".join(sorted(flags.get(sid, ()))) or "unflagged") for sid in ids())
-        ), {}
+
+        def by_flag() -> Iterator[tuple[int, str]]:
+            joined = _joined(ids(), _labels(store.flag_stream(dataset_id)))
+            return ((sid, label or "unflagged") for sid, label in joined)
+
+        return by_flag, {}
     if how == "score":
         if not metric:
             raise ReflectionError("stratify by score needs a metric, e.g. score:ifd_ppl")

@@ -8,14 +8,21 @@ only read it back per item.
 
 from __future__ import annotations
 
+import heapq
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
+
+import numpy as np
 
 from ..errors import NotFoundError, ReflectionError
 from ..records import DERIVED_FLAGS
 from .base import INTEGRITY_ERRORS, dumps, inserted_id, loads, now
 from .queue import QueueQuery, QueueStore
+
+
+def _flagged(ids: np.ndarray, flag: str) -> Iterator[tuple[int, str]]:
+    return ((int(sample_id), flag) for sample_id in ids)
 
 
 @dataclass
@@ -180,22 +187,26 @@ class SpotCheckStore(QueueStore):
         )
         return ((sample_id, kind) for sample_id, kind in rows)
 
-    def flags_by_sample(self, dataset_id: int) -> dict[int, set[str]]:
-        """Each flagged sample's flags: set at import, plus those the review queue derives."""
-        found: dict[int, set[str]] = {}
-        rows = self.conn.execute(
+    def flag_stream(self, dataset_id: int) -> Iterator[tuple[int, str]]:
+        """(sample id, flag) of every flagged sample, by sample id then flag: the flags set at
+        import, read as they are used, and those the review queue derives, through the queue's
+        own filter (this mixin is part of the same Store), so a stratum and the queue filter of
+        that name hold the same samples. Each derived flag's samples are kept as a sorted
+        numpy array while the streams merge: 8 bytes a flagged sample."""
+        _, rows = self.stream(
             "SELECT s.id, j.value FROM samples s, json_each(s.flags) j"
-            " WHERE s.dataset_id = ? AND s.flags != '[]'",
+            " WHERE s.dataset_id = ? AND s.flags != '[]' ORDER BY s.id, j.value",
             [dataset_id],
         )
-        for sample_id, flag in rows:
-            found.setdefault(sample_id, set()).add(flag)
-        # The derived flags through the review queue's own filter (this mixin is part of the
-        # same Store), so a stratum and the queue filter of that name hold the same samples.
-        for flag in DERIVED_FLAGS:
-            for sample_id in self.queue_ids(dataset_id, QueueQuery(flags=(flag,))):
-                found.setdefault(sample_id, set()).add(flag)
-        return found
+        derived = [
+            (
+                np.sort(np.array(self.queue_ids(dataset_id, QueueQuery(flags=(flag,))), np.int64)),
+                flag,
+            )
+            for flag in DERIVED_FLAGS
+        ]
+        streams = [_flagged(ids, flag) for ids, flag in derived]
+        return heapq.merge(((sid, str(flag)) for sid, flag in rows), *streams)
 
     def score_stream(
         self, dataset_id: int, metric: str, version: str
