@@ -163,10 +163,9 @@ def preview(store: Store, dataset_id: int, rule: BulkRule, examples: int = 5) ->
     """How many samples `rule` would decide now, and the first few of them."""
     # Counted in the database, and only the examples read: a rule at 1M samples matches
     # hundreds of thousands, which would otherwise all pass through Python.
-    shown = list(store.rule_matches(dataset_id, limit=examples, **_terms(rule)))
-    count = (
-        store.rule_match_count(dataset_id, **_terms(rule)) if len(shown) == examples else len(shown)
-    )
+    terms = _terms(rule)
+    shown = list(store.rule_matches(dataset_id, limit=examples, **terms))
+    count = store.rule_match_count(dataset_id, **terms) if len(shown) == examples else len(shown)
     metrics = sorted({c.metric for c in rule.conditions} | {IFD_METRIC, DRIFT_METRIC})
     scores = store.scores_of_versions(shown, metrics)
     found = []
