@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+
 import pytest
 
 from reflection.config import db_label, default_db_path, redact
@@ -84,3 +86,25 @@ def test_a_restart_is_reported_then_work_goes_on_and_nothing_saved_is_lost(pg_cl
         store.add_review(Review(sample_id=third, decision="reject", annotator="ana"))
         decided = {sid for sid in (first, second, third) if store.reviews_for(sid)}
     assert decided == {first, third}
+
+
+@pytest.mark.slow
+def test_after_a_long_outage_the_first_request_reaches_the_returned_server(pg_cluster):
+    # The pool's retries double their delay: after ~35 s down, its next try would have been
+    # ~30 s after the server came back, and every request until then said "not answering".
+    url = pg_cluster.new_database()
+    with Store(url) as store:
+        data = store.ensure_dataset("d")
+        store.add_samples(data.id, [Sample(instruction="q", output="a")])
+        (sample,) = store.sample_ids(data.id)
+        pg_cluster.stop_server()
+        try:
+            down_until = time.monotonic() + 35
+            while time.monotonic() < down_until:  # a reviewer pressing keys meanwhile
+                with pytest.raises(StoreError, match="PostgreSQL"):
+                    store.add_review(Review(sample_id=sample, decision="reject", annotator="ana"))
+                time.sleep(1)
+        finally:
+            pg_cluster.start_server()
+        store.add_review(Review(sample_id=sample, decision="accept", annotator="ana"))
+        assert [r.decision for r in store.reviews_for(sample)] == ["accept"]

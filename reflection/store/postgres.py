@@ -144,6 +144,11 @@ class PgCursor:
 # borrows from it. $REFLECTION_PG_POOL sets its size.
 POOL_SIZE = int(os.environ.get("REFLECTION_PG_POOL") or 20)
 WAIT_S = 5.0  # how long to wait for a connection before saying the server is not answering
+# The pool retries a failed connection with a doubling delay and no cap: after a minute-long
+# outage its next try could be a minute after the server is back, and every page would say
+# "not answering" until then. So each run of retries gives up after RETRY_S; the next request
+# starts a new one at once, and a returning server is found within a couple of seconds.
+RETRY_S = WAIT_S
 _pools: dict[str, Any] = {}
 _users: dict[str, int] = {}  # open Stores per pool: the last one to close closes the pool
 _pools_lock = threading.Lock()
@@ -162,6 +167,7 @@ def _pool(url: str) -> Any:
         if pool is None:
             pool = ConnectionPool(
                 url, min_size=1, max_size=POOL_SIZE, open=False, timeout=WAIT_S,
+                reconnect_timeout=RETRY_S,
                 kwargs={"autocommit": True, "connect_timeout": 5}, configure=_floats,
                 # Checked as it is handed out: after a server restart, a dead connection is
                 # replaced instead of failing the next statement.
