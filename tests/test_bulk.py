@@ -133,6 +133,17 @@ def test_reject_parse_failures(store, built):
             lambda i: not reflection_failed(i) and instruction_ifd(i) <= 0.65 + 1e-9,
         ),
         (
+            BulkRule(
+                target="kind",
+                kind="response",
+                conditions=(
+                    Condition("ifd_ppl", "<", 1.0),
+                    Condition("drift", ">=", 0.5, original_value=1.0),
+                ),
+            ),
+            lambda i: not reflection_failed(i) and response_ifd(i) < 1 and drift(i) >= 0.5,
+        ),
+        (
             BulkRule(target="original", conditions=(Condition("ifd_ppl", ">=", 1.0),)),
             lambda i: original_ifd(i) >= 1.0 - 1e-9,
         ),

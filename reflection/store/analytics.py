@@ -12,7 +12,7 @@ from typing import Any
 from ..errors import ReflectionError
 from ..records import FAILED_STATUSES
 from ..records import REVIEW_STATUSES as STATUSES
-from .base import StoreBase, json_list
+from .base import SQLITE, StoreBase, json_list
 
 # A condition's comparison as SQL: the whitelist (records.OPERATORS) mapped to SQL's spelling.
 _SQL_OPERATORS = {"<": "<", "<=": "<=", ">": ">", ">=": ">=", "=": "=", "==": "=", "!=": "<>"}
@@ -211,7 +211,7 @@ class AnalyticsStore(StoreBase):
 
     def rule_match_count(self, dataset_id: int, **rule: Any) -> int:
         """How many samples `rule_matches` would give, counted in the database."""
-        _, _, where, params = self._rule_query(dataset_id, **rule)
+        _, _, where, params = self._rule_query(dataset_id, once=True, **rule)
         return self.count(f"SELECT count(*) {where}", params)
 
     def _rule_query(
@@ -224,6 +224,7 @@ class AnalyticsStore(StoreBase):
         conditions: Sequence[tuple[str, str | None, str, float, float | None]] = (),
         reflection_failed: bool = False,
         suggested_decision: str = "accept",
+        once: bool = False,
     ) -> tuple[str, list[Any], str, list[Any]]:
         """The target version's SQL and its parameters; the FROM ... WHERE of the matching
         samples and its parameters.
@@ -234,14 +235,19 @@ class AnalyticsStore(StoreBase):
         never match). conditions: (metric, scorer or None, operator, value, value the original
         has when unscored or None) on the target version's scores; a missing score never
         matches. reflection_failed: only samples with
-        candidates of which none is usable.
+        candidates of which none is usable. once: for counting (no order): a kind's version
+        is then `s.v` of a subquery.
         """
         bad_status = set(statuses) - set(STATUSES)
         if bad_status or not statuses:
             raise ReflectionError(f"unknown sample status {sorted(bad_status)} in a bulk rule")
         joins: list[str] = []
-        clauses = ["s.dataset_id = ?"]
-        params: list[Any] = [dataset_id]
+        marks = ",".join("?" * len(statuses))
+        base = ["s.dataset_id = ?", f"coalesce(st.status, 'undecided') IN ({marks})"]
+        base_params: list[Any] = [dataset_id, *statuses]
+        clauses: list[str] = []
+        params: list[Any] = []
+        version_params: list[Any] = []  # what each use of `version` binds
         if target == "suggested":
             joins.append("JOIN suggestions sg ON sg.sample_id = s.id")
             version = "sg.candidate_id"
@@ -256,29 +262,30 @@ class AnalyticsStore(StoreBase):
                 "(SELECT max(c.id) FROM candidates c WHERE c.sample_id = s.id AND c.kind = ?"
                 " AND c.status NOT IN ('failed', 'error'))"
             )
+            version_params = [kind]
         else:
             raise ReflectionError(f"unknown bulk target {target!r}")
-        select_version = version
-        select_params = [kind] if target == "kind" else []
+        # Counting, a kind's version is looked up once per sample in a subquery kept apart
+        # (LIMIT -1 / OFFSET 0 stops the planner from copying it into every condition): at
+        # 1M samples 3.6 s -> 1.5 s. Listing in order keeps the plain form, which stops early.
+        inner = None
+        if once and target == "kind":
+            inner, version, version_params = version, "s.v", []
+        select_version, select_params = version, list(version_params)
         if target == "kind":
             clauses.append(f"{version} IS NOT NULL")
-            params.append(kind)
-        marks = ",".join("?" * len(statuses))
-        clauses.append(f"coalesce(st.status, 'undecided') IN ({marks})")
-        params.extend(statuses)
+            params.extend(version_params)
         for metric, scorer, op, value, original_default in conditions:
             if op not in _SQL_OPERATORS:
                 raise ReflectionError(
                     f"unknown comparison {op!r} (expected one of {' '.join(_SQL_OPERATORS)})"
                 )
             score = _latest_score(version, scorer)
-            params.extend([kind] if target == "kind" else [])
-            params.extend([metric, *([scorer] if scorer else [])])
+            params.extend([*version_params, metric, *([scorer] if scorer else [])])
             if original_default is not None:
                 # A score the original has by definition (drift from itself is none).
                 score = f"coalesce({score}, CASE WHEN {version} = 0 THEN ? END)"
-                params.extend([kind] if target == "kind" else [])
-                params.append(original_default)
+                params.extend([*version_params, original_default])
             clauses.append(f"{score} {op} ?")
             params.append(value)
         if reflection_failed:
@@ -288,11 +295,16 @@ class AnalyticsStore(StoreBase):
                 " AND NOT EXISTS (SELECT 1 FROM candidates c WHERE c.sample_id = s.id"
                 f" AND c.kind != 'edit' AND c.status NOT IN ({failed}))"
             )
-        where = (
-            f"FROM samples s LEFT JOIN sample_state st ON st.sample_id = s.id {' '.join(joins)}"
-            f" WHERE {' AND '.join(clauses)}"
-        )
-        return select_version, select_params, where, params
+        states = "samples s LEFT JOIN sample_state st ON st.sample_id = s.id"
+        if inner is not None:
+            fence = "LIMIT -1" if self.dialect == SQLITE else "OFFSET 0"
+            where = (
+                f"FROM (SELECT s.id AS id, {inner} AS v FROM {states} WHERE {' AND '.join(base)}"
+                f" {fence}) s WHERE {' AND '.join(clauses)}"
+            )
+            return select_version, select_params, where, [kind, *base_params, *params]
+        where = f"FROM {states} {' '.join(joins)} WHERE {' AND '.join(base + clauses)}"
+        return select_version, select_params, where, [*base_params, *params]
 
     def scores_of_versions(
         self, versions: Sequence[tuple[int, int]], metrics: Sequence[str]
