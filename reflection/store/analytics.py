@@ -12,7 +12,8 @@ from typing import Any
 from ..errors import ReflectionError
 from ..records import FAILED_STATUSES
 from ..records import REVIEW_STATUSES as STATUSES
-from .base import SQLITE, StoreBase, json_list
+from .base import StoreBase, json_list
+from .connection import SQLITE
 
 # A condition's comparison as SQL: the whitelist (records.OPERATORS) mapped to SQL's spelling.
 _SQL_OPERATORS = {"<": "<", "<=": "<=", ">": ">", ">=": ">=", "=": "=", "==": "=", "!=": "<>"}
