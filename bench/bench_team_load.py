@@ -1,7 +1,11 @@
-"""Twenty reviewers in Chromium on one app process versus three, over one PostgreSQL.
+"""Twenty reviewers on one app process versus three, over one PostgreSQL.
 
-Each reviewer is a Debian Chromium of its own, signed in with a built-in account, reviewing
-its assignments (overlap 2) with the keyboard, all at once. The same team and data run twice
+Each reviewer signs in with a built-in account and reviews its assignments (overlap 2), all
+at once, pressing the next key as soon as the next sample is drawn. With `--client protocol`
+(the default) a reviewer is a Streamlit session driven over its websocket
+(`tests/ws_reviewer.py`): the load is the app servers' own work. With `--client chromium`
+each is a Debian Chromium of its own pressing keys; twenty of them on a 2-core machine
+measure the browsers rather than the servers (load average 70-114). The same team and data run twice
 in this process, on a fresh database each time: once with every reviewer on one
 `reflection app`, once spread over three. Reported: decisions shown as saved per second (the
 throughput), key press -> next sample (median and p95), and the ratio three / one. Both runs
@@ -10,7 +14,7 @@ held, agreement equal to that computed from the decision rows.
 
 A throw-away PostgreSQL cluster is started here (Debian's `postgresql`), as the tests do.
 
-    python bench/bench_team_load.py --reviewers 20 --presses 10
+    python bench/bench_team_load.py --reviewers 20 --presses 10 [--client chromium]
 """
 
 from __future__ import annotations
@@ -32,6 +36,7 @@ sys.path.insert(0, str(ROOT / "bench"))
 from alpaca_data import alpaca_path, load_alpaca  # noqa: E402
 from pg_cluster import PgCluster, pg_bin  # noqa: E402
 from team_load import app_servers, check, review_together, team_store  # noqa: E402
+from ws_reviewer import review_over_protocol  # noqa: E402
 
 OVERLAP = 2
 
@@ -42,10 +47,14 @@ def one_run(cluster: PgCluster, servers: int, args: argparse.Namespace) -> dict:
     with tempfile.TemporaryDirectory() as folder:
         team_store(url, Path(folder), reviewers, args.samples, OVERLAP, alpaca_path())
         with app_servers(url, servers, Path(folder)) as apps:
-            outcome = review_together(url, apps, reviewers, args.presses, wait_ms=120_000)
+            if args.client == "protocol":
+                outcome = review_over_protocol(apps, reviewers, args.presses)
+            else:
+                outcome = review_together(url, apps, reviewers, args.presses, wait_ms=120_000)
     figures = check(url, outcome, OVERLAP)
     waits = sorted(p.seconds for p in outcome.saved)
     return {
+        "client": args.client,
         "servers": servers,
         "decisions": len(outcome.saved),
         "seconds": round(outcome.seconds, 1),
@@ -63,6 +72,7 @@ def main() -> None:
     parser.add_argument("--presses", type=int, default=10, help="per reviewer")
     parser.add_argument("--samples", type=int, default=400)
     parser.add_argument("--servers", default="1,3", help="app processes per run, in order")
+    parser.add_argument("--client", choices=("protocol", "chromium"), default="protocol")
     parser.add_argument("--json", type=Path, help="also write the results here")
     args = parser.parse_args()
     load_alpaca()  # prints which file the pairs come from
@@ -83,12 +93,14 @@ def main() -> None:
             print(json.dumps(result))
     finally:
         cluster.stop()
-    if len(results) >= 2:
-        ratio = results[-1]["per_second"] / results[0]["per_second"]
-        print(
-            f"throughput with {results[-1]['servers']} app processes:"
-            f" {ratio:.2f} x that with {results[0]['servers']}"
-        )
+    by_servers: dict[int, list[float]] = {}
+    for result in results:
+        by_servers.setdefault(result["servers"], []).append(result["per_second"])
+    if len(by_servers) >= 2:
+        fewest, most = min(by_servers), max(by_servers)
+        ratio = statistics.median(by_servers[most]) / statistics.median(by_servers[fewest])
+        print(f"throughput with {most} app processes: {ratio:.2f} x that with {fewest}"
+              " (medians over the runs of each)")  # fmt: skip
     if args.json:
         args.json.write_text(json.dumps(results, indent=1))
 

@@ -1,5 +1,6 @@
-"""A team on PostgreSQL, in Chromium: several app processes over one database, one of them
-killed mid-review, and the database restarted under a reviewer.
+"""A team on PostgreSQL: several app processes over one database, one of them killed
+mid-review, and the database restarted under a reviewer (reviewers in Chromium); twenty
+reviewers at once on three app processes (Streamlit sessions driven over the websocket).
 
 What must hold (issue 16): no decision shown as saved is lost or doubled, the assignment
 overlap holds, the agreement figures equal those computed from the decision rows, the
@@ -105,3 +106,20 @@ def test_a_database_restart_shows_a_message_then_review_goes_on(pg_cluster, tmp_
         browser.close()
     decisions = [(r["annotator"], r["decision"]) for r in decision_rows(url)]
     assert decisions == [("solo", "reject"), ("solo", "accept")]
+
+
+def test_twenty_reviewers_at_once_on_three_apps_lose_nothing(pg_cluster, tmp_path):
+    """Twenty sessions, spread over three app processes on one PostgreSQL, press keys as fast
+    as the pages are drawn. Each is a Streamlit session over its websocket (ws_reviewer.py):
+    twenty Chromiums would not fit beside the servers on the CI machine."""
+    from ws_reviewer import review_over_protocol
+
+    reviewers = [f"r{n:02d}" for n in range(1, 21)]
+    url = pg_cluster.new_database()
+    team_store(url, tmp_path, reviewers, 100, OVERLAP, SUBSET)  # 10 assignments each
+    with app_servers(url, 3, tmp_path) as apps:
+        outcome = review_over_protocol(apps, reviewers, presses=8)
+    figures = check(url, outcome, OVERLAP)
+    assert len(outcome.saved) == 20 * 8 and len(decision_rows(url)) == 20 * 8
+    assert {p.server for p in outcome.saved} == {0, 1, 2}
+    assert figures["items"] > 0 and figures["pairs"] > 0  # agreement was really compared
