@@ -57,9 +57,17 @@ def test_the_postgresql_copy_works_as_a_store(demo, store_target):
     with Store(demo) as source, Store(store_target) as pg:
         copy_store(source, pg)
         data = pg.dataset("demo")
+        # The kept counts (their triggers are off while copying) equal the source's and a
+        # recount, and follow the writes after the copy.
+        kept = {name: n for name, n in pg.tallies(data.id).items() if n}
+        assert kept == {name: n for name, n in source.tallies(data.id).items() if n}
+        assert kept["samples"] == len(pg.sample_ids(data.id))
+        assert any(name.startswith("flag:") and n for name, n in kept.items())
+        assert pg.tally_check() == []
         before = max(pg.sample_ids(data.id))
-        added, _ = pg.add_samples(data.id, [Sample(instruction="a new one", output="ok")])
+        added, _ = pg.add_samples(data.id, [Sample(instruction="a new one", output="")])
         assert added == 1 and max(pg.sample_ids(data.id)) > before
+        assert pg.tally_check() == [] and pg.count_samples(data.id) == kept["samples"] + 1
         word = pg.sample(pg.sample_ids(data.id)[0]).instruction.split()[0]
         assert pg.queue_ids(data.id, QueueQuery(text=word))
         assert pg.account("ANA") is not None  # names compare without case, as on SQLite

@@ -127,17 +127,22 @@ class TallyStore(StoreBase):
         with self.transaction():
             if self.dialect == POSTGRESQL:
                 self.conn.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
-            wrong = self.tally_check()
-            for row in wrong:
-                if self.dialect == POSTGRESQL:
-                    self.conn.execute(
-                        "INSERT INTO tally_deltas (dataset_id, name, n) VALUES (?, ?, ?)",
-                        [row["dataset_id"], row["name"], row["counted"] - row["kept"]],
-                    )
-                else:
-                    self.conn.execute(
-                        "INSERT INTO tallies (dataset_id, name, n) VALUES (?, ?, ?)"
-                        " ON CONFLICT (dataset_id, name) DO UPDATE SET n = excluded.n",
-                        [row["dataset_id"], row["name"], row["counted"]],
-                    )
+            return self.set_tallies_to_counts()
+
+    def set_tallies_to_counts(self) -> list[dict[str, Any]]:
+        """`tally_repair` inside the caller's transaction (a store copied with its triggers
+        off counts everything this way once the rows are in)."""
+        wrong = self.tally_check()
+        for row in wrong:
+            if self.dialect == POSTGRESQL:
+                self.conn.execute(
+                    "INSERT INTO tally_deltas (dataset_id, name, n) VALUES (?, ?, ?)",
+                    [row["dataset_id"], row["name"], row["counted"] - row["kept"]],
+                )
+            else:
+                self.conn.execute(
+                    "INSERT INTO tallies (dataset_id, name, n) VALUES (?, ?, ?)"
+                    " ON CONFLICT (dataset_id, name) DO UPDATE SET n = excluded.n",
+                    [row["dataset_id"], row["name"], row["counted"]],
+                )
         return wrong
