@@ -54,8 +54,13 @@ def test_sqlite_to_postgresql_and_back_is_lossless(demo, tmp_path, store_target)
 
 @pytest.mark.parametrize("backend", ["postgresql"], indirect=True)
 def test_the_postgresql_copy_works_as_a_store(demo, store_target):
+    index_sql = "SELECT indexname, indexdef FROM pg_indexes WHERE schemaname = current_schema()"
     with Store(demo) as source, Store(store_target) as pg:
+        blank = sorted(tuple(row) for row in pg.conn.execute(index_sql))
         copy_store(source, pg)
+        # The indexes dropped for the copy are all back, as they were.
+        assert sorted(tuple(row) for row in pg.conn.execute(index_sql)) == blank
+        assert any("gin" in definition for _, definition in blank)
         data = pg.dataset("demo")
         # The kept counts (their triggers are off while copying) equal the source's and a
         # recount, and follow the writes after the copy.
