@@ -71,6 +71,21 @@ def test_bench_io_on_postgresql():
     assert "500 candidates added" in out.split("pg jsonl |")[-1], out
 
 
+def test_bench_team_load():
+    """Reviewers over the websocket on one app process, then on three, over PostgreSQL."""
+    from pg_cluster import pg_bin
+
+    if pg_bin() is None:
+        pytest.skip("PostgreSQL is not installed (Debian: apt-get install postgresql)")
+    out = _run("bench/bench_team_load.py", "--reviewers", "4", "--presses", "3", "--samples",
+               "40", "--servers", "1,3")  # fmt: skip
+    runs = [json.loads(line) for line in out.splitlines() if line.startswith("{")]
+    assert [(r["servers"], r["decisions"], r["client"]) for r in runs] == [
+        (1, 12, "protocol"), (3, 12, "protocol")]  # fmt: skip
+    assert re.search(r"throughput with 3 app processes: [\d.]+ x that with 1", out), out
+    _data_line(out)
+
+
 def test_bench_diff():
     out = _run("bench/bench_diff.py", "--pairs", "2", "--alpaca-pairs", "10", "--repeats", "1", "--size", "1000")  # fmt: skip
     assert "demo_reflected" in out and "alpaca_other" in out
