@@ -314,32 +314,44 @@ def topk(
     ranked: list[tuple[float, int, Scored]] = []
     choices: dict[int, Choice] = {}
     for sample_id, versions in samples.items():
-        pool = [
-            v for v in versions if (version == "best" or v.candidate_id is None) and not v.flags
-        ]
-        scored = [v for v in pool if v.get(metric) is not None]
-        if not scored:
-            continue
-        usable = [v for v in scored if _known(v, metric) < below]
-        if not usable:
-            choices[sample_id] = Choice(
-                None, REJECT, f"{metric} >= {below:g} for every version (misaligned)", 1.0
-            )
-            continue
-        pick = max(usable, key=lambda v: (v.get(metric), -(v.candidate_id or 0)))
-        ranked.append((_known(pick, metric), sample_id, pick))
+        found = topk_pick(versions, metric=metric, below=below, version=version)
+        if isinstance(found, Choice):
+            choices[sample_id] = found
+        elif found is not None:
+            ranked.append((_known(found, metric), sample_id, found))
     keep = math.floor(percent / 100 * len(samples))
     ranked.sort(key=lambda item: (-item[0], item[1]))
     for rank, (value, sample_id, pick) in enumerate(ranked, start=1):
-        inside = rank <= keep
-        choices[sample_id] = Choice(
-            pick.candidate_id,
-            ACCEPT if inside else REJECT,
-            f"{pick.label}: {metric} {value:.3f} ranks {rank} of {len(ranked)};"
-            f" top {percent:g} % keeps {keep}",
-            None,
-        )
+        choices[sample_id] = topk_choice(pick, value, rank, len(ranked), keep, percent, metric)
     return choices
+
+
+def topk_pick(
+    versions: Sequence[Scored], *, metric: str, below: float = 1.0, version: str = "best"
+) -> Scored | Choice | None:
+    """`topk` for one sample: the version it is ranked by, a verdict when every version is
+    misaligned, or None when none has a value."""
+    pool = [v for v in versions if (version == "best" or v.candidate_id is None) and not v.flags]
+    scored = [v for v in pool if v.get(metric) is not None]
+    if not scored:
+        return None
+    usable = [v for v in scored if _known(v, metric) < below]
+    if not usable:
+        return Choice(None, REJECT, f"{metric} >= {below:g} for every version (misaligned)", 1.0)
+    return max(usable, key=lambda v: (v.get(metric), -(v.candidate_id or 0)))
+
+
+def topk_choice(
+    pick: Scored, value: float, rank: int, ranked: int, keep: int, percent: float, metric: str
+) -> Choice:
+    """`topk`'s verdict for the sample ranked `rank` of `ranked` by `pick`'s `value`."""
+    return Choice(
+        pick.candidate_id,
+        ACCEPT if rank <= keep else REJECT,
+        f"{pick.label}: {metric} {value:.3f} ranks {rank} of {ranked};"
+        f" top {percent:g} % keeps {keep}",
+        None,
+    )
 
 
 def apply_rule(

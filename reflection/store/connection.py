@@ -9,8 +9,8 @@ SQLITE, POSTGRESQL = "sqlite", "postgresql"
 
 # Column types of staging tables (SQLite lets a column go untyped; PostgreSQL does not).
 _INTEGER_COLUMNS = {"position", "sample_id", "parent_id", "prompt_tokens", "completion_tokens",
-                    "run_id", "for_candidate", "candidate_id"}  # fmt: skip
-_REAL_COLUMNS = {"cost", "value"}
+                    "run_id", "for_candidate", "candidate_id", "chosen"}  # fmt: skip
+_REAL_COLUMNS = {"cost", "value", "confidence"}
 
 
 def typed(columns: tuple[str, ...] | list[str]) -> str:

@@ -2,12 +2,25 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import contextlib
+from collections.abc import Iterable, Iterator
 
 from .base import StoreBase
+from .suggestion_staging import SuggestionStaging
 
 
 class ScoringStore(StoreBase):
+    @contextlib.contextmanager
+    def staged_suggestions(self, run_id: int | None) -> Iterator[SuggestionStaging]:
+        """A temporary table to write a rule's verdicts to a chunk at a time, then publish in
+        one transaction (`SuggestionStaging`)."""
+        with self.one_connection():
+            staging = SuggestionStaging(self.conn, run_id)
+            try:
+                yield staging
+            finally:
+                staging.drop()
+
     def clear_suggestions(self, sample_ids: Iterable[int]) -> int:
         """Drop the suggestions of these samples (a rerun of a rule that now proposes nothing)."""
         wanted = list(sample_ids)

@@ -1,0 +1,87 @@
+"""`suggest` walks a dataset a chunk at a time and stages its verdicts: what it stores and
+counts equals each rule run over the whole dataset at once (rules.py's pure functions)."""
+
+from __future__ import annotations
+
+import pytest
+from appdata import SCORER, build
+
+import reflection.select.suggestions as suggestions
+from reflection.records import Score
+from reflection.select.rules import apply_rule
+from reflection.select.suggestions import pick_scorers, scored_versions, suggest
+
+pytestmark = pytest.mark.both_backends
+
+N = 45
+RULES = [
+    ("selective", {}),
+    ("threshold", {"conditions": ["ifd_ppl<0.8", "drift>=0.6"], "otherwise": "none"}),
+    ("topk", {"percent": 30}),
+    ("judge", {"margin": 1.0}),
+]
+
+
+@pytest.fixture
+def built(store):
+    """appdata's dataset, plus r-IFD and judge ratings on some versions (gaps on purpose)."""
+    made = build(store, N)
+    scores = []
+    for i, sample_id in enumerate(made["ids"]):
+        if i % 4 != 1:
+            scores.append(Score(sample_id, "rifd_ppl", 0.5 + (i % 7) / 10, SCORER))
+            scores.append(Score(sample_id, "judge", float(i % 5), "judge"))
+        for n, kind in enumerate(("instruction", "response")):
+            cid = made["candidates"][(i, kind)]
+            if i % 6:
+                scores.append(Score(sample_id, "rifd_ppl", 0.4 + ((i + n) % 9) / 10, SCORER, candidate_id=cid))  # fmt: skip
+                scores.append(Score(sample_id, "judge", float((i * 3 + n) % 7), "judge", candidate_id=cid))  # fmt: skip
+    store.put_scores(scores)
+    return made
+
+
+def stored(store, dataset_id: int) -> dict:
+    return {sid: (s.candidate_id, s.rule, s.reason, s.confidence, s.decision)
+            for sid, s in store.suggestions(dataset_id).items()}  # fmt: skip
+
+
+@pytest.mark.parametrize(("rule", "options"), RULES, ids=[r for r, _ in RULES])
+def test_chunked_suggest_equals_the_rule_over_the_whole_dataset(store, built, monkeypatch, rule, options):  # fmt: skip
+    dataset_id = built["dataset"].id
+    monkeypatch.setattr(suggestions, "CHUNK", 7)  # 45 samples: seven chunks, the last short
+    counts = suggest(store, dataset_id, rule, **options)
+    found = stored(store, dataset_id)
+
+    # The oracle: the pure rule over every sample at once (the content checks are stored by
+    # the first suggest, so the scorers and flags read here are the same).
+    metrics = suggestions._needed(rule, [suggestions.parse_condition(c)
+                                         for c in options.get("conditions", [])], None)  # fmt: skip
+    scorers = pick_scorers(store, dataset_id, metrics)
+    samples = scored_versions(store, dataset_id, scorers)
+    verdicts = apply_rule(
+        rule, samples, **{k: v for k, v in options.items() if k != "conditions"},
+        conditions=[suggestions.parse_condition(c) for c in options.get("conditions", [])],
+    )  # fmt: skip
+    name = rule if rule != "threshold" else "threshold:" + " and ".join(options["conditions"])
+    expected = {sid: (c.candidate_id, name, c.reason, c.confidence, c.decision)
+                for sid, c in verdicts.items() if c is not None}  # fmt: skip
+    assert found == expected and found
+    assert counts["samples"] == N and counts["suggested"] == len(expected)
+    assert counts["missing"] == suggestions.missing_scores(samples, [*metrics, "relevance"])
+    decisions = [c.decision for c in verdicts.values() if c is not None]
+    assert counts["reject"] == decisions.count("reject")
+
+    # Once more in one chunk: the same verdicts and counts.
+    monkeypatch.setattr(suggestions, "CHUNK", 10_000)
+    assert suggest(store, dataset_id, rule, **options) == counts
+    assert stored(store, dataset_id) == found
+
+
+def test_a_rerun_that_has_no_verdict_for_a_sample_drops_its_old_suggestion(store, built):
+    dataset_id = built["dataset"].id
+    suggest(store, dataset_id, "threshold", conditions=["ifd_ppl<0.9"], otherwise="reject")
+    before = stored(store, dataset_id)
+    suggest(store, dataset_id, "threshold", conditions=["ifd_ppl<0.9"], otherwise="none")
+    after = stored(store, dataset_id)
+    assert set(after) < set(before)
+    assert all(after[sid] == before[sid] for sid in after)
