@@ -6,7 +6,9 @@ from __future__ import annotations
 import pytest
 from appdata import SCORER, build
 
+import reflection.select.streamed as streamed
 import reflection.select.suggestions as suggestions
+import reflection.store.suggestion_staging as suggestion_staging
 from reflection.records import Score
 from reflection.select.rules import apply_rule
 from reflection.select.suggestions import pick_scorers, scored_versions, suggest
@@ -49,6 +51,8 @@ def stored(store, dataset_id: int) -> dict:
 def test_chunked_suggest_equals_the_rule_over_the_whole_dataset(store, built, monkeypatch, rule, options):  # fmt: skip
     dataset_id = built["dataset"].id
     monkeypatch.setattr(suggestions, "CHUNK", 7)  # 45 samples: seven chunks, the last short
+    monkeypatch.setattr(streamed, "BLOCK", 4)  # topk's verdicts a few ranks at a time
+    monkeypatch.setattr(suggestion_staging, "BATCH", 3)  # and staged three rows at a time
     counts = suggest(store, dataset_id, rule, **options)
     found = stored(store, dataset_id)
 

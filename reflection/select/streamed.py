@@ -14,6 +14,7 @@ from ..records import EMPTY_FLAG
 from .rules import ACCEPT, REJECT, Choice, Scored, topk_choice, topk_pick
 
 Verdicts = Iterable[tuple[int, Choice | None]]
+BLOCK = 65_536  # ranked samples turned into Python ints at a time
 
 
 class Counts:
@@ -110,8 +111,9 @@ class Ranking:
         values = np.frombuffer(self.values, dtype=np.float64)
         order = np.lexsort((np.frombuffer(self.ids, dtype=np.int64), -values))
         ranked = len(order)
-        for rank, i in enumerate(order.tolist(), start=1):
-            pick = Scored(self.versions[i] or None, self.kinds[i])
-            choice = topk_choice(pick, self.values[i], rank, ranked, keep, self.percent,
-                                 self.metric)  # fmt: skip
-            yield self.ids[i], choice
+        for start in range(0, ranked, BLOCK):
+            for rank, i in enumerate(order[start : start + BLOCK].tolist(), start=start + 1):
+                pick = Scored(self.versions[i] or None, self.kinds[i])
+                choice = topk_choice(pick, self.values[i], rank, ranked, keep, self.percent,
+                                     self.metric)  # fmt: skip
+                yield self.ids[i], choice

@@ -19,6 +19,7 @@ from .staging import temp_write
 
 _COLUMNS = ("sample_id", "candidate_id", "rule", "reason", "confidence", "decision", "chosen")
 _names = itertools.count(1)
+BATCH = 5000  # rows written to the TEMP table at a time
 
 
 class SuggestionStaging:
@@ -32,9 +33,10 @@ class SuggestionStaging:
     def add(self, rows: Iterable[tuple[Any, ...]]) -> None:
         """Rows of (sample id, candidate id or 0, rule, reason, confidence, decision); a
         sample without a verdict is (sample id, None, None, None, None, None)."""
-        staged = [(*row, int(row[2] is not None)) for row in rows]
         marks = ", ".join("?" * len(_COLUMNS))
-        temp_write(self.conn, f"INSERT INTO {self.table} VALUES ({marks})", staged)
+        rows = iter(rows)
+        while staged := [(*row, int(row[2] is not None)) for row in itertools.islice(rows, BATCH)]:
+            temp_write(self.conn, f"INSERT INTO {self.table} VALUES ({marks})", staged)
 
     def publish(self) -> int:
         """Replace the staged samples' suggestions; returns how many were written. Call
