@@ -438,7 +438,7 @@ def test_an_empty_version_is_not_a_missing_score():
     # compute scores that can never exist.
     from reflection.records import EMPTY_FLAG
     from reflection.select.rules import Scored
-    from reflection.select.suggestions import missing_scores
+    from reflection.select.streamed import missing_scores
 
     samples = {
         1: [Scored(None, scores={"ifd_ppl": 0.5}),

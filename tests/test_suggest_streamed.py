@@ -71,7 +71,7 @@ def test_chunked_suggest_equals_the_rule_over_the_whole_dataset(store, built, mo
                 for sid, c in verdicts.items() if c is not None}  # fmt: skip
     assert found == expected and found
     assert counts["samples"] == N and counts["suggested"] == len(expected)
-    assert counts["missing"] == suggestions.missing_scores(samples, [*metrics, "relevance"])
+    assert counts["missing"] == streamed.missing_scores(samples, [*metrics, "relevance"])
     decisions = [c.decision for c in verdicts.values() if c is not None]
     assert counts["reject"] == decisions.count("reject")
 

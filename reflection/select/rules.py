@@ -309,8 +309,7 @@ def topk(
     above `below` (misaligned) are not ranked; samples with no value get no suggestion. The cut
     is `floor(percent / 100 * number of samples)`, as Cherry LLM and Superfiltering count it.
     """
-    if not 0 < percent <= 100:
-        raise ConfigError(f"--percent must be in (0, 100], not {percent:g}")
+    check_percent(percent)
     ranked: list[tuple[float, int, Scored]] = []
     choices: dict[int, Choice] = {}
     for sample_id, versions in samples.items():
@@ -324,6 +323,11 @@ def topk(
     for rank, (value, sample_id, pick) in enumerate(ranked, start=1):
         choices[sample_id] = topk_choice(pick, value, rank, len(ranked), keep, percent, metric)
     return choices
+
+
+def check_percent(percent: float) -> None:
+    if not 0 < percent <= 100:
+        raise ConfigError(f"--percent must be in (0, 100], not {percent:g}")
 
 
 def topk_pick(

@@ -9,12 +9,30 @@ from array import array
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from typing import Any
 
-from ..errors import ConfigError
 from ..records import EMPTY_FLAG
-from .rules import ACCEPT, REJECT, Choice, Scored, topk_choice, topk_pick
+from .rules import ACCEPT, REJECT, Choice, Scored, check_percent, topk_choice, topk_pick
 
 Verdicts = Iterable[tuple[int, Choice | None]]
 BLOCK = 65_536  # ranked samples turned into Python ints at a time
+
+
+def missing_scores(
+    samples: Mapping[int, Sequence[Scored]], metrics: Iterable[str]
+) -> dict[str, int]:
+    """How many versions lack each metric (only metrics some version lacks).
+
+    A version flagged empty is not counted: an empty output has no score to compute (its
+    perplexities and relevance are undefined), and no rule picks it anyway.
+    """
+    found = {}
+    for metric in metrics:
+        lacking = sum(
+            1 for vs in samples.values() for v in vs
+            if v.get(metric) is None and EMPTY_FLAG not in v.flags
+        )  # fmt: skip
+        if lacking:
+            found[metric] = lacking
+    return found
 
 
 class Counts:
@@ -29,17 +47,14 @@ class Counts:
 
     def versions(self, part: Mapping[int, Sequence[Scored]]) -> None:
         """Count a chunk's content flags and the versions lacking each metric."""
+        for metric, n in missing_scores(part, self.metrics).items():
+            self.missing[metric] += n
         for versions in part.values():
             for version in versions:
                 if version.flags:
                     self.flagged_versions += 1
                     for flag in version.flags:
                         self.flags[flag] = self.flags.get(flag, 0) + 1
-                if EMPTY_FLAG in version.flags:
-                    continue  # an empty output has no score to compute
-                for metric in self.metrics:
-                    if version.get(metric) is None:
-                        self.missing[metric] += 1
 
     def rows(self, verdicts: Verdicts, rule: str) -> Iterator[tuple[Any, ...]]:
         """The staged rows of a chunk's verdicts (`SuggestionStaging.add`), counted."""
@@ -78,8 +93,7 @@ class Ranking:
     value, id, version and kind (about 30 bytes), the verdicts come once all are seen."""
 
     def __init__(self, metric: str, percent: float):
-        if not 0 < percent <= 100:
-            raise ConfigError(f"--percent must be in (0, 100], not {percent:g}")
+        check_percent(percent)
         self.metric, self.percent = metric, percent
         self.values, self.ids, self.versions = array("d"), array("q"), array("q")
         self.kinds: list[str] = []

@@ -14,7 +14,7 @@ from collections.abc import Iterable, Iterator, Mapping, Sequence
 from typing import Any
 
 from ..errors import ConfigError
-from ..records import EMPTY_FLAG, RELEVANCE_METRIC, stored_id
+from ..records import RELEVANCE_METRIC, stored_id
 from ..scoring.checks import version_flags
 from ..scoring.versions import dataset_versions
 from .rules import (
@@ -89,7 +89,7 @@ def pick_scorers(
 
 
 def iter_scored_versions(
-    store, dataset_id: int, scorers: Mapping[str, str], *, limit=None, chunk: int = 500
+    store, dataset_id: int, scorers: Mapping[str, str], *, limit=None, chunk: int = CHUNK
 ) -> Iterator[dict[int, list[Scored]]]:
     """`scored_versions` a chunk of samples at a time, in import order."""
     part: dict[int, list[Scored]] = {}
@@ -125,25 +125,6 @@ def scored_versions(store, dataset_id: int, scorers: Mapping[str, str], *, limit
     for part in iter_scored_versions(store, dataset_id, scorers, limit=limit):
         samples.update(part)
     return samples
-
-
-def missing_scores(
-    samples: Mapping[int, Sequence[Scored]], metrics: Iterable[str]
-) -> dict[str, int]:
-    """How many versions lack each metric (only metrics some version lacks).
-
-    A version flagged empty is not counted: an empty output has no score to compute (its
-    perplexities and relevance are undefined), and no rule picks it anyway.
-    """
-    found = {}
-    for metric in metrics:
-        lacking = sum(
-            1 for vs in samples.values() for v in vs
-            if v.get(metric) is None and EMPTY_FLAG not in v.flags
-        )  # fmt: skip
-        if lacking:
-            found[metric] = lacking
-    return found
 
 
 def _ensure_checks(store, dataset_id: int, limit: int | None) -> None:
@@ -200,7 +181,7 @@ def suggest(
     with store.run("suggest", ds.id, settings) as run, store.staged_suggestions(run.id) as staged:
         counts = Counts([*needed, RELEVANCE_METRIC])
         ranking = Ranking(metric or "ifd_ppl", percent) if rule == "topk" else None
-        for part in iter_scored_versions(store, ds.id, chosen_scorers, limit=limit, chunk=CHUNK):
+        for part in iter_scored_versions(store, ds.id, chosen_scorers, limit=limit):
             counts.versions(part)
             if ranking is not None:
                 verdicts = ranking.take(part)

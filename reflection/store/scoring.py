@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterator
 
 from .base import StoreBase
 from .suggestion_staging import SuggestionStaging
@@ -20,20 +20,6 @@ class ScoringStore(StoreBase):
                 yield staging
             finally:
                 staging.drop()
-
-    def clear_suggestions(self, sample_ids: Iterable[int]) -> int:
-        """Drop the suggestions of these samples (a rerun of a rule that now proposes nothing)."""
-        wanted = list(sample_ids)
-        removed = 0
-        with self.transaction():
-            for start in range(0, len(wanted), 500):
-                chunk = wanted[start : start + 500]
-                cursor = self.conn.execute(
-                    f"DELETE FROM suggestions WHERE sample_id IN ({','.join('?' * len(chunk))})",
-                    chunk,
-                )
-                removed += cursor.rowcount
-        return removed
 
     def dataset_scorers(self, dataset_id: int, metric: str) -> list[str]:
         """The scorers that gave `metric` to some version of this dataset, most used first."""
