@@ -6,16 +6,23 @@ import contextlib
 import itertools
 import json
 import sqlite3
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, Self
+from typing import Any, Protocol, Self, TypeVar
 
 from ..config import db_key, is_db_url
 from ..errors import StoreError
 from .connection import POSTGRESQL, SQLITE, Connection, Cursor
 from .postgres import PgConnection, integrity_errors
 from .schema import ensure_schema
+
+
+class _Dropped(Protocol):
+    def drop(self) -> None: ...
+
+
+_Temp = TypeVar("_Temp", bound=_Dropped)
 
 BUSY_TIMEOUT_MS = 30_000
 
@@ -162,6 +169,17 @@ class StoreBase:
                 yield
         else:
             yield
+
+    @contextlib.contextmanager
+    def temp_tables(self, make: Callable[[Connection], _Temp]) -> Iterator[_Temp]:
+        """`make(conn)`, an object keeping TEMP tables (staging, lookups), used on one
+        connection (TEMP tables belong to it) and dropped when the block ends."""
+        with self.one_connection():
+            made = make(self.conn)
+            try:
+                yield made
+            finally:
+                made.drop()
 
     @contextlib.contextmanager
     def transaction(self) -> Iterator[None]:

@@ -142,20 +142,8 @@ class CandidateStaging:
 class AdoptStore(StoreBase):
     """What an import of reflections made elsewhere stages and looks up, in TEMP tables."""
 
-    @contextlib.contextmanager
-    def staged_candidates(self) -> Iterator[CandidateStaging]:
-        with self.one_connection():
-            staging = CandidateStaging(self.conn)
-            try:
-                yield staging
-            finally:
-                staging.drop()
+    def staged_candidates(self) -> contextlib.AbstractContextManager[CandidateStaging]:
+        return self.temp_tables(CandidateStaging)
 
-    @contextlib.contextmanager
-    def sample_lookup(self, dataset_id: int | None) -> Iterator[SampleLookup]:
-        with self.one_connection():
-            lookup = SampleLookup(self.conn, dataset_id)
-            try:
-                yield lookup
-            finally:
-                lookup.drop()
+    def sample_lookup(self, dataset_id: int | None) -> contextlib.AbstractContextManager[SampleLookup]:  # fmt: skip
+        return self.temp_tables(lambda conn: SampleLookup(conn, dataset_id))

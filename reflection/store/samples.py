@@ -73,17 +73,11 @@ class SampleStore(SearchIndexStore, TallyStore):
         self.index_search_backlog()
         return added, skipped
 
-    @contextlib.contextmanager
-    def staged_samples(self) -> Iterator[Staging]:
+    def staged_samples(self) -> contextlib.AbstractContextManager[Staging]:
         """A temporary table to write samples to a chunk at a time, then publish in one
         transaction. Until then nothing touches the database file: an error or a crash
         leaves it exactly as it was, and memory holds one chunk, not the file."""
-        with self.one_connection():
-            staging = Staging(self.conn)
-            try:
-                yield staging
-            finally:
-                staging.drop()
+        return self.temp_tables(Staging)
 
     def sample(self, sample_id: int) -> Sample:
         row = self.query_one("SELECT * FROM samples WHERE id = ?", [sample_id])

@@ -3,23 +3,18 @@
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterator
 
 from .base import StoreBase
 from .suggestion_staging import SuggestionStaging
 
 
 class ScoringStore(StoreBase):
-    @contextlib.contextmanager
-    def staged_suggestions(self, run_id: int | None) -> Iterator[SuggestionStaging]:
+    def staged_suggestions(
+        self, run_id: int | None
+    ) -> contextlib.AbstractContextManager[SuggestionStaging]:
         """A temporary table to write a rule's verdicts to a chunk at a time, then publish in
         one transaction (`SuggestionStaging`)."""
-        with self.one_connection():
-            staging = SuggestionStaging(self.conn, run_id)
-            try:
-                yield staging
-            finally:
-                staging.drop()
+        return self.temp_tables(lambda conn: SuggestionStaging(conn, run_id))
 
     def dataset_scorers(self, dataset_id: int, metric: str) -> list[str]:
         """The scorers that gave `metric` to some version of this dataset, most used first."""
