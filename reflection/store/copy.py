@@ -132,7 +132,7 @@ def copy_store(
             for definition in indexes:
                 destination.conn.execute(definition)
             destination.set_tallies_to_counts()
-    if destination.dialect == POSTGRESQL:
+    if postgres:
         # Planner statistics now, not when autovacuum gets to it: until then the queue's
         # queries on a freshly copied store run several times slower.
         destination.conn.execute("ANALYZE")
