@@ -89,3 +89,33 @@ def test_a_rerun_that_has_no_verdict_for_a_sample_drops_its_old_suggestion(store
     after = stored(store, dataset_id)
     assert set(after) < set(before)
     assert all(after[sid] == before[sid] for sid in after)
+
+
+def test_the_versions_a_rule_sees_are_those_scoring_builds_from_the_texts(store, built):
+    """`iter_scored_versions` reads ids and kinds only; the versions must be exactly those
+    `dataset_versions` makes from the rows' texts: failed candidates (appdata's) and one with
+    neither instruction nor output are left out, an answer-only one and a child are kept."""
+    from reflection.records import Candidate
+    from reflection.scoring.versions import dataset_versions
+
+    dataset_id = built["dataset"].id
+    ids = built["ids"]
+    parent = built["candidates"][(2, "instruction")]
+    store.add_candidates([
+        Candidate(sample_id=ids[2], kind="response", output="answer only"),
+        Candidate(sample_id=ids[2], kind="instruction", instruction="", output=""),
+        Candidate(sample_id=ids[2], kind="response", output="x", status="error"),
+        Candidate(sample_id=ids[2], kind="response", instruction="i", output="o", parent_id=parent),
+    ])  # fmt: skip
+    expected = {
+        sample.id: [(v.candidate_id, v.kind, v.parent_id) for v in versions]
+        for sample, versions in dataset_versions(store, dataset_id)
+    }
+    found = {
+        sample_id: [(s.candidate_id, s.kind, s.parent_id) for s in versions]
+        for part in suggestions.iter_scored_versions(store, dataset_id, {}, chunk=4)
+        for sample_id, versions in part.items()
+    }
+    assert found == expected
+    assert len(expected[ids[2]]) == 5
+    assert any(len(v) == 1 for v in expected.values())  # a sample whose reflection failed

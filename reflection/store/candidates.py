@@ -85,6 +85,24 @@ class CandidateStore(SearchIndexStore, TallyStore):
             found.setdefault(row["sample_id"], []).append(_candidate(row))
         return found
 
+    def usable_versions(
+        self, sample_ids: Iterable[int], unusable: Iterable[str]
+    ) -> dict[int, list[tuple[int, str, int | None]]]:
+        """(id, kind, parent_id) of each candidate of these samples that stands for a version,
+        by sample, in id order: not in an `unusable` status and with an instruction or an
+        output (scoring/versions.py's `candidate_version`), without reading a text out."""
+        found: dict[int, list[tuple[int, str, int | None]]] = {}
+        rows = self.conn.execute(
+            "SELECT sample_id, id, kind, parent_id FROM candidates"
+            " WHERE sample_id IN (SELECT value FROM json_each(?))"
+            " AND status NOT IN (SELECT value FROM json_each(?))"
+            " AND (instruction <> '' OR output <> '') ORDER BY id",
+            [json_list(sample_ids), json_list(unusable)],
+        )
+        for sample_id, cid, kind, parent_id in rows:
+            found.setdefault(sample_id, []).append((cid, kind, parent_id))
+        return found
+
     def candidates_by_id(self, candidate_ids: Iterable[int]) -> dict[int, Candidate]:
         rows = self.query(
             "SELECT * FROM candidates WHERE id IN (SELECT value FROM json_each(?))",
