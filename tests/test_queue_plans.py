@@ -162,3 +162,33 @@ def test_walking_a_score_index_gives_the_ranked_order(varied, monkeypatch, sort,
             paged += batch
         assert paged == ranked
         assert len(ranked) > 9
+
+
+@pytest.mark.both_backends
+@pytest.mark.parametrize("text", ["answer", "better", "task 1", "better 3", "nothing"])
+def test_a_search_probed_in_queue_order_finds_what_its_set_finds(varied, monkeypatch, text):
+    """PostgreSQL first probes the first SEARCH_WALK samples of the queue for the words and
+    builds the search's set only when that does not fill the window: page by page, with or
+    without other filters, the ids must be those of the set, however short the walk."""
+    store, dataset_id = varied
+    probed = []
+    probe = queue.QueueStore._probed_search
+
+    def spy(*args, **kwargs):
+        found = probe(*args, **kwargs)
+        probed.append(found is not None)
+        return found
+
+    monkeypatch.setattr(queue.QueueStore, "_probed_search", spy)
+    for filters in ({}, {"statuses": ("undecided",)}, {"flags": ("drift",)}):
+        q = QueueQuery(text=text, **filters)
+        sql, params = store._queue_sql(dataset_id, q)
+        matched = [row[0] for row in store.conn.execute(sql, params)]  # the set, whole
+        for walk in (5, 40, 10**6):
+            monkeypatch.setattr(queue, "SEARCH_WALK", walk)
+            paged: list[int] = []
+            while batch := store.queue_ids(dataset_id, q, limit=7, exclude=paged):
+                paged += batch
+            assert paged == matched, (filters, walk)
+    if store.dialect == "postgresql" and text != "nothing":
+        assert any(probed) and not all(probed)  # both ways were taken

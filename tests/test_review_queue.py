@@ -452,3 +452,20 @@ def test_a_store_indexed_with_positions_is_searchable_after_the_upgrade(tmp_path
             assert store.queue_ids(ds.id, QueueQuery(text=word)) == [first], word
         assert store.queue_ids(ds.id, QueueQuery(text="xylophone ding")) == [first]
         assert store.queue_ids(ds.id, QueueQuery(text="xylophone piano")) == []
+
+
+def test_search_follows_text_edits_and_deletions(queue_store):
+    """The words a search finds follow a row's text when it changes or goes (SQLite's FTS
+    triggers; PostgreSQL's kept vectors, m024)."""
+    store, dataset_id, ids = queue_store
+    cid = store.add_candidate(Candidate(sample_id=ids[2], kind="reroll", output="A marimba."))
+    assert store.queue_ids(dataset_id, QueueQuery(text="marimba")) == [ids[2]]
+    with store.transaction():
+        store.conn.execute("UPDATE candidates SET output = 'A vibraphone.' WHERE id = ?", [cid])
+        store.conn.execute("UPDATE samples SET output = 'Celesta.' WHERE id = ?", [ids[3]])
+    assert store.queue_ids(dataset_id, QueueQuery(text="marimba")) == []
+    assert store.queue_ids(dataset_id, QueueQuery(text="vibraphone")) == [ids[2]]
+    assert store.queue_ids(dataset_id, QueueQuery(text="celesta")) == [ids[3]]
+    with store.transaction():
+        store.conn.execute("DELETE FROM candidates WHERE id = ?", [cid])
+    assert store.queue_ids(dataset_id, QueueQuery(text="vibraphone")) == []

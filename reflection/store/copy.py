@@ -21,6 +21,7 @@ from ..errors import StoreError
 from .base import StoreBase
 from .connection import POSTGRESQL, SQLITE
 from .postgres import PgConnection
+from .schema_search import VECTOR_TABLES, fill_search_vectors
 from .tallies import TallyStore
 
 # Every table, parents before children (foreign keys hold at each insert). Derived tables
@@ -143,7 +144,8 @@ def _drop_indexes(store: StoreBase) -> list[str]:
     """Drop the PostgreSQL indexes no constraint needs (search, queue and dashboard indexes)
     and return their definitions: built once over the copied rows, the full-text GIN indexes
     above all, they take a fraction of the time that upkeep row by row does."""
-    tables = ", ".join(f"'{table}'" for table in TABLES)
+    vectors = [f"{table}_fts_vectors" for table in VECTOR_TABLES]
+    tables = ", ".join(f"'{table}'" for table in (*TABLES, *vectors))
     rows = store.conn.execute(
         "SELECT i.indexname, i.indexdef FROM pg_indexes i WHERE i.schemaname = current_schema()"
         " AND NOT EXISTS (SELECT 1 FROM pg_constraint c WHERE c.conname = i.indexname"
@@ -210,6 +212,7 @@ def _after_copy(store: StoreBase) -> None:
                 [table],
             )
         return
+    fill_search_vectors(store.conn)  # their triggers were off
     for table in TABLES:
         if "id" in columns(store, table):
             store.conn.execute(

@@ -37,8 +37,13 @@ from typing import Any
 from ..config import redact
 from ..errors import StoreError
 
-# The text a row is searched by, in the GIN index and in every query (they must match).
+# The text a row is searched by: m002's GIN index over this expression (m024 replaced it).
 SEARCH_TEXT = "to_tsvector('simple', instruction || ' ' || input || ' ' || output)"
+# Since m024, each row's words are kept in `{table}_fts_vectors` (without positions: the
+# search asks for words, never phrases), filled by triggers from this expression of `row`.
+SEARCH_VECTOR = (
+    "strip(to_tsvector('simple', {row}.instruction || ' ' || {row}.input || ' ' || {row}.output))"
+)
 
 _IN_JSON = re.compile(r"\b(NOT\s+)?IN\s*\(\s*SELECT\s+value\s+FROM\s+json_each\(\?\)\s*\)", re.I)
 _EACH = re.compile(r"\bjson_each\(([^()?]+)\)\s+(?:AS\s+)?([a-z_]\w*)\b", re.I)
@@ -168,7 +173,10 @@ def _pool(url: str) -> Any:
             pool = ConnectionPool(
                 url, min_size=1, max_size=POOL_SIZE, open=False, timeout=WAIT_S,
                 reconnect_timeout=RETRY_S,
-                kwargs={"autocommit": True, "connect_timeout": 5}, configure=_floats,
+                # JIT compiling took 36 of a 100 ms search at 1M samples; no query of the
+                # store runs long enough to win it back.
+                kwargs={"autocommit": True, "connect_timeout": 5, "options": "-c jit=off"},
+                configure=_floats,
                 # Checked as it is handed out: after a server restart, a dead connection is
                 # replaced instead of failing the next statement.
                 check=ConnectionPool.check_connection, name=redact(url),
@@ -366,9 +374,23 @@ def integrity_errors() -> tuple[type[BaseException], ...]:
     return (psycopg.IntegrityError,)
 
 
-def search_sql(table: str) -> str:
-    """PostgreSQL: the ids of `table`'s rows matching a `tsquery` parameter."""
-    return f"SELECT id FROM {table} WHERE {SEARCH_TEXT} @@ to_tsquery('simple', ?)"
+def search_sql() -> str:
+    """PostgreSQL: the ids of samples whose text or a candidate's matches a `tsquery`
+    parameter (given twice), as one set."""
+    return (
+        "SELECT id FROM samples_fts_vectors WHERE vec @@ to_tsquery('simple', ?)"
+        " UNION SELECT sample_id FROM candidates_fts_vectors WHERE vec @@ to_tsquery('simple', ?)"
+    )
+
+
+def search_probe() -> str:
+    """The same as a condition on one sample `s`, two index probes (a `tsquery` parameter,
+    given twice). Scalar subqueries, so the planner cannot turn them into a hashed set."""
+    return (
+        "((SELECT true FROM samples_fts_vectors v WHERE v.id = s.id"
+        " AND v.vec @@ to_tsquery('simple', ?)) OR (SELECT true FROM candidates_fts_vectors v"
+        " WHERE v.sample_id = s.id AND v.vec @@ to_tsquery('simple', ?) LIMIT 1))"
+    )
 
 
 def tsquery(text: str) -> str:

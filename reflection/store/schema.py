@@ -15,7 +15,7 @@ from .connection import POSTGRESQL, Connection
 from .postgres import SEARCH_TEXT
 from .schema_flags import m020_kept_flags
 from .schema_indexes import m022_scores_by_version, m023_candidates_by_status
-from .schema_search import m021_search_without_positions
+from .schema_search import m021_search_without_positions, m024_search_vectors
 from .schema_tallies import m018_tallies
 from .schema_team import (
     _script,
@@ -335,6 +335,7 @@ MIGRATIONS: list[Callable[[Connection], None]] = [
     m021_search_without_positions,
     m022_scores_by_version,
     m023_candidates_by_status,
+    m024_search_vectors,
 ]
 
 
