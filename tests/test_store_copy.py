@@ -75,6 +75,10 @@ def test_the_postgresql_copy_works_as_a_store(demo, store_target):
         assert pg.tally_check() == [] and pg.count_samples(data.id) == kept["samples"] + 1
         word = pg.sample(pg.sample_ids(data.id)[0]).instruction.split()[0]
         assert pg.queue_ids(data.id, QueueQuery(text=word))
+        for table in ("samples", "candidates"):  # every row's words, the new one's too (m024)
+            assert pg.count(f"SELECT count(*) FROM {table}_fts_vectors") == pg.count(
+                f"SELECT count(*) FROM {table}"
+            )
         assert pg.account("ANA") is not None  # names compare without case, as on SQLite
 
 
