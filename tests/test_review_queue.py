@@ -454,10 +454,12 @@ def test_a_store_indexed_with_positions_is_searchable_after_the_upgrade(tmp_path
         assert store.queue_ids(ds.id, QueueQuery(text="xylophone piano")) == []
 
 
-def test_search_follows_text_edits_and_deletions(queue_store):
+def test_search_follows_text_edits_and_deletions(store):
     """The words a search finds follow a row's text when it changes or goes (SQLite's FTS
     triggers; PostgreSQL's kept vectors, m024)."""
-    store, dataset_id, ids = queue_store
+    dataset_id = store.ensure_dataset("edits").id
+    store.add_samples(dataset_id, [Sample(instruction=f"Task {i}", output="Ok.") for i in range(4)])
+    ids = store.sample_ids(dataset_id)
     cid = store.add_candidate(Candidate(sample_id=ids[2], kind="reroll", output="A marimba."))
     assert store.queue_ids(dataset_id, QueueQuery(text="marimba")) == [ids[2]]
     with store.transaction():
