@@ -165,8 +165,9 @@ def test_walking_a_score_index_gives_the_ranked_order(varied, monkeypatch, sort,
 
 
 @pytest.mark.both_backends
+@pytest.mark.parametrize("dense", [0, 10**9])  # other filters probed too, or sets
 @pytest.mark.parametrize("text", ["answer", "better", "task 1", "better 3", "nothing"])
-def test_a_search_probed_in_queue_order_finds_what_its_set_finds(varied, monkeypatch, text):
+def test_a_search_probed_in_queue_order_finds_what_its_set_finds(varied, monkeypatch, text, dense):
     """PostgreSQL first probes the first SEARCH_WALK samples of the queue for the words and
     builds the search's set only when that does not fill the window: page by page, with or
     without other filters, the ids must be those of the set, however short the walk."""
@@ -182,8 +183,10 @@ def test_a_search_probed_in_queue_order_finds_what_its_set_finds(varied, monkeyp
     monkeypatch.setattr(queue.QueueStore, "_probed_search", spy)
     for filters in ({}, {"statuses": ("undecided",)}, {"flags": ("drift",)}):
         q = QueueQuery(text=text, **filters)
+        monkeypatch.setattr(queue, "DENSE", 10**9)
         sql, params = store._queue_sql(dataset_id, q)
-        matched = [row[0] for row in store.conn.execute(sql, params)]  # the set, whole
+        matched = [row[0] for row in store.conn.execute(sql, params)]  # every set, whole
+        monkeypatch.setattr(queue, "DENSE", dense)
         for walk in (5, 40, 10**6):
             monkeypatch.setattr(queue, "SEARCH_WALK", walk)
             paged: list[int] = []
