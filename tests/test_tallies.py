@@ -134,17 +134,20 @@ def forget_kept_flags(store: Store) -> None:
 def test_a_store_from_before_the_counts_gets_them_on_upgrade(store_target):
     with Store(store_target) as old:
         _forget_tallies(old)
-        data = old.ensure_dataset("d")
-        old.add_samples(data.id, _samples(12))  # written with no trigger to count them
-        ids = old.sample_ids(data.id)
+        # as an old version wrote it (`dataset()` now reads its sample count from the tallies)
+        old.conn.execute("INSERT INTO datasets (name, created_at) VALUES ('d', '')")
+        data_id = old.count("SELECT id FROM datasets WHERE name = 'd'")
+        old.add_samples(data_id, _samples(12))  # written with no trigger to count them
+        ids = old.sample_ids(data_id)
         old.add_reviews([Review(ids[0], "accept"), Review(ids[1], "reject")])
     with Store(store_target) as upgraded:  # opening migrates: m018 counts what is there
-        assert upgraded.status_counts(data.id) == {
+        assert upgraded.status_counts(data_id) == {
             "undecided": 10, "accepted": 1, "edited": 0, "rejected": 1, "skipped": 0,
         }  # fmt: skip
         assert upgraded.tally_check() == []
+        assert upgraded.dataset("d").sample_count == 12
         upgraded.add_review(Review(ids[2], "skip"))  # and its triggers count from then on
-        assert upgraded.status_counts(data.id)["skipped"] == 1
+        assert upgraded.status_counts(data_id)["skipped"] == 1
 
 
 @pytest.mark.parametrize("backend", ["postgresql"], indirect=True)

@@ -47,8 +47,9 @@ class SampleStore(SearchIndexStore, TallyStore):
         """One dataset by name or id; NotFoundError names what exists."""
         column = "id" if isinstance(name_or_id, int) else "name"
         row = self.query_one(
-            f"SELECT d.id, d.name, d.created_at,"
-            f" (SELECT count(*) FROM samples s WHERE s.dataset_id = d.id) AS sample_count"
+            # The count the store keeps (m018): counting the rows took 88 ms at 1M samples,
+            # and every page asks for its dataset.
+            f"SELECT d.id, d.name, d.created_at, {SAMPLE_COUNT_SQL} AS sample_count"
             f" FROM datasets d WHERE d.{column} = ?",
             [name_or_id],
         )
