@@ -8,9 +8,10 @@ import pytest
 
 from reflection.config import db_label, default_db_path, redact
 from reflection.errors import StoreError
-from reflection.records import Review, Sample
+from reflection.records import Candidate, Review, Sample
 from reflection.store import Store
-from reflection.store.postgres import ddl, translate, tsquery
+from reflection.store.postgres import SEARCH_TEXT, ddl, translate, tsquery
+from reflection.store.queue import QueueQuery
 
 
 def test_list_parameters_become_arrays_and_placeholders_become_psycopg_ones():
@@ -108,3 +109,28 @@ def test_after_a_long_outage_the_first_request_reaches_the_returned_server(pg_cl
             pg_cluster.start_server()
         store.add_review(Review(sample_id=sample, decision="accept", annotator="ana"))
         assert [r.decision for r in store.reviews_for(sample)] == ["accept"]
+
+
+def test_a_store_searched_by_expression_gets_kept_vectors_on_upgrade(pg_cluster):
+    """m024 on a store from before it: every row's words are kept, search finds what it
+    found, and rows written after the upgrade are kept too."""
+    url = pg_cluster.new_database()
+    with Store(url) as old:
+        data = old.ensure_dataset("d")
+        old.add_samples(data.id, [Sample(instruction=f"Tune the xylophone {i}.", output="Ding.")
+                                  for i in range(5)])  # fmt: skip
+        ids = old.sample_ids(data.id)
+        old.add_candidate(Candidate(sample_id=ids[1], kind="reroll", output="A marimba."))
+        with old.transaction():  # back to m002's GIN index over the tsvector expression
+            for table in ("samples", "candidates"):
+                old.conn.execute(f"DROP TABLE {table}_fts_vectors")
+                old.conn.execute(f"DROP FUNCTION {table}_fts_vectors() CASCADE")
+                old.conn.execute(f"CREATE INDEX {table}_fts ON {table} USING GIN (({SEARCH_TEXT}))")
+            old.conn.execute("DELETE FROM _migrations WHERE name = 'm024_search_vectors'")
+    with Store(url) as store:
+        for table, n in (("samples", 5), ("candidates", 1)):
+            assert store.count(f"SELECT count(*) FROM {table}_fts_vectors") == n
+        assert store.queue_ids(data.id, QueueQuery(text="xylophone")) == ids
+        assert store.queue_ids(data.id, QueueQuery(text="marimba")) == [ids[1]]
+        store.add_samples(data.id, [Sample(instruction="A celesta.", output="")])
+        assert len(store.queue_ids(data.id, QueueQuery(text="celesta"))) == 1

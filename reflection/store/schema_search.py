@@ -81,6 +81,9 @@ def m024_search_vectors(db: Connection) -> None:
     (`search_probe`), which the expression could only do by tokenizing each sample."""
     if str(getattr(db, "dialect", "sqlite")) != POSTGRESQL:
         return
+    # Writers wait (readers do not) until the vectors and their triggers are in place: a row
+    # written meanwhile would have neither. At 1M samples this took 400 s, once.
+    db.execute("LOCK TABLE samples, candidates IN SHARE MODE")
     db.execute("SET LOCAL maintenance_work_mem = '256MB'")
     for table, keys in VECTOR_TABLES.items():
         columns = " ".join(f"{key} BIGINT NOT NULL," for key in keys[1:])
@@ -90,10 +93,12 @@ def m024_search_vectors(db: Connection) -> None:
         )
     fill_search_vectors(db)
     for table, keys in VECTOR_TABLES.items():
-        db.execute(f"DROP INDEX {table}_fts")
         db.execute(f"CREATE INDEX {table}_fts_vec ON {table}_fts_vectors USING GIN (vec)")
         if "sample_id" in keys:
             db.execute(f"CREATE INDEX {table}_fts_sample ON {table}_fts_vectors (sample_id)")
+    for table, keys in VECTOR_TABLES.items():
+        # Last: dropping an index locks its table against readers until the commit.
+        db.execute(f"DROP INDEX {table}_fts")
         db.execute(
             _PG_VECTORS.format(
                 table=table,
