@@ -13,7 +13,7 @@ from appdata import (
     response_ifd,
 )
 
-from reflection.records import Sample
+from reflection.records import Candidate, Review, Sample
 from reflection.review import dashboard, figures
 from reflection.store.queue import QueueQuery
 
@@ -107,6 +107,27 @@ def test_decisions_progress_annotators_and_acceptance(store, built):
     assert acceptance.loc["original"].tolist()[:2] == [4, 1]
     assert acceptance.loc["response"].tolist()[:2] == [4, 1]
     assert acceptance.loc["instruction", "rate"] == pytest.approx(0.25)
+
+
+def test_acceptance_counts_a_sample_once_per_kind(store):
+    """Two candidates of one kind offer that kind once; a sample without one of a kind is
+    not offered it (each backend writes this query its own way)."""
+    data = store.ensure_dataset("acceptance")
+    store.add_samples(data.id, [Sample(instruction=f"q{i}", output="a") for i in range(4)])
+    ids = store.sample_ids(data.id)
+    store.add_candidate(Candidate(sample_id=ids[0], kind="response", output="x"))
+    second = store.add_candidate(Candidate(sample_id=ids[0], kind="response", output="y"))
+    store.add_candidate(Candidate(sample_id=ids[1], kind="response", output="z"))
+    store.add_candidate(
+        Candidate(sample_id=ids[1], kind="instruction", instruction="i", output="o")
+    )
+    store.add_candidate(
+        Candidate(sample_id=ids[3], kind="instruction", instruction="j", output="p")
+    )
+    store.add_reviews([Review(ids[0], "accept", second), Review(ids[1], "reject"),
+                       Review(ids[2], "accept"), Review(ids[3], "skip")])  # fmt: skip
+    found = {r["kind"]: (r["offered"], r["accepted"]) for r in store.acceptance_by_kind(data.id)}
+    assert found == {"original": (3, 1), "response": (2, 1), "instruction": (1, 0)}
 
 
 def test_flags_agree_with_the_review_queue(store, built):

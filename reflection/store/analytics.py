@@ -171,14 +171,25 @@ class AnalyticsStore(StoreBase):
 
         "original" counts every decided sample as offered and those that kept the original.
         """
-        rows = self.query(
-            "SELECT c.kind AS kind, count(DISTINCT st.sample_id) AS offered,"
-            " count(DISTINCT CASE WHEN st.candidate_id = c.id THEN st.sample_id END) AS accepted"
-            " FROM sample_state st JOIN candidates c ON c.sample_id = st.sample_id"
-            " WHERE st.dataset_id = ? AND st.status IN ('accepted', 'edited', 'rejected')"
-            " GROUP BY c.kind ORDER BY c.kind",
-            [dataset_id],
-        )
+        decided = "st.dataset_id = ? AND st.status IN ('accepted', 'edited', 'rejected')"
+        if self.dialect == SQLITE:
+            sql = (
+                "SELECT c.kind AS kind, count(DISTINCT st.sample_id) AS offered,"
+                " count(DISTINCT CASE WHEN st.candidate_id = c.id THEN st.sample_id END)"
+                " AS accepted FROM sample_state st JOIN candidates c ON c.sample_id = st.sample_id"
+                f" WHERE {decided} GROUP BY c.kind ORDER BY c.kind"
+            )
+        else:
+            # Each decided sample's candidates through the sample index: as a join, PostgreSQL
+            # read all of them (1M samples, 100k decided: 1.1 s; this way 0.6 s).
+            sql = (
+                "SELECT k.kind AS kind, count(*) AS offered,"
+                " count(*) FILTER (WHERE k.took) AS accepted FROM sample_state st"
+                " CROSS JOIN LATERAL (SELECT c.kind, bool_or(c.id = st.candidate_id) AS took"
+                " FROM candidates c WHERE c.sample_id = st.sample_id GROUP BY c.kind) AS k"
+                f" WHERE {decided} GROUP BY k.kind ORDER BY k.kind"
+            )
+        rows = self.query(sql, [dataset_id])
         [original] = self.query(  # an aggregate: one row
             "SELECT count(*) AS offered,"
             " count(*) FILTER (WHERE status = 'accepted' AND candidate_id = 0) AS accepted"
