@@ -119,3 +119,30 @@ def test_the_versions_a_rule_sees_are_those_scoring_builds_from_the_texts(store,
     assert found == expected
     assert len(expected[ids[2]]) == 5
     assert any(len(v) == 1 for v in expected.values())  # a sample whose reflection failed
+
+
+def test_a_rule_reads_the_same_scores_and_flags_as_from_every_score(store, built):
+    """`iter_scored_versions` asks the store only for the rule's metrics and scores that can
+    flag: each version's values and flags must be those every stored score gives."""
+    from reflection.scoring.checks import version_flags
+
+    dataset_id = built["dataset"].id
+    suggest(store, dataset_id, "judge")  # stores the content checks first
+    store.put_scores([Score(built["ids"][3], "words_output", 2.0, "other", detail={"flags": {"odd": "x"}})])  # fmt: skip
+    scorers = pick_scorers(store, dataset_id, ["ifd_ppl"])  # the judge flags all the same
+    found = {
+        (sample_id, v.candidate_id): (v.scores, v.flags)
+        for part in suggestions.iter_scored_versions(store, dataset_id, scorers, chunk=8)
+        for sample_id, versions in part.items()
+        for v in versions
+    }
+    every = store.scores_for_samples(built["ids"])
+    expected = {}
+    for key in found:
+        scores = [s for s in every.get(key[0], []) if s.candidate_id == key[1]]
+        values = {s.metric: s.value for s in scores if scorers.get(s.metric) == s.scorer}
+        expected[key] = (values, version_flags(scores))
+    assert found == expected
+    flagged = {name for _, flags in found.values() for name in flags}
+    assert {"odd", "judge_low"} <= flagged  # a detail's flags and a low rating both reach it
+    assert any("ifd_ppl" in values for values, _ in found.values())

@@ -14,7 +14,7 @@ from collections.abc import Iterable, Iterator, Mapping, Sequence
 from typing import Any
 
 from ..errors import ConfigError
-from ..records import RELEVANCE_METRIC
+from ..records import JUDGE_METRIC, RELEVANCE_METRIC
 from ..scoring.checks import version_flags
 from ..scoring.versions import ORIGINAL, UNUSABLE_STATUSES
 from .rules import (
@@ -116,7 +116,9 @@ def iter_scored_versions(
 
 
 def _read_scores(store, part: dict[int, list[Scored]], scorers: Mapping[str, str]) -> None:
-    for sample_id, scores in store.scores_for_samples(list(part)).items():
+    # The rule's metrics, the judge's (a low rating flags), and any score carrying flags.
+    wanted = [*scorers, JUDGE_METRIC]
+    for sample_id, scores in store.scores_for_samples(list(part), wanted).items():
         by_version = {v.candidate_id: v for v in part[sample_id]}
         for score in scores:
             version = by_version.get(score.candidate_id)
