@@ -17,8 +17,8 @@ once per statement text (cached), and nowhere else:
   `DOUBLE PRECISION`, `WITHOUT ROWID` goes, and `COLLATE NOCASE` is a case-insensitive ICU
   collation created by the first migration.
 
-Full-text search and locking differ in kind, not in spelling: `search_sql` and the schema keep
-their own PostgreSQL versions (a `tsvector` expression with a GIN index; advisory locks).
+Full-text search and locking differ in kind, not in spelling: `SEARCH_SET` and the schema keep
+their own PostgreSQL versions (kept `tsvector`s with GIN indexes, m024; advisory locks).
 """
 
 from __future__ import annotations
@@ -374,23 +374,18 @@ def integrity_errors() -> tuple[type[BaseException], ...]:
     return (psycopg.IntegrityError,)
 
 
-def search_sql() -> str:
-    """PostgreSQL: the ids of samples whose text or a candidate's matches a `tsquery`
-    parameter (given twice), as one set."""
-    return (
-        "SELECT id FROM samples_fts_vectors WHERE vec @@ to_tsquery('simple', ?)"
-        " UNION SELECT sample_id FROM candidates_fts_vectors WHERE vec @@ to_tsquery('simple', ?)"
-    )
-
-
-def search_probe() -> str:
-    """The same as a condition on one sample `s`, two index probes (a `tsquery` parameter,
-    given twice). Scalar subqueries, so the planner cannot turn them into a hashed set."""
-    return (
-        "((SELECT true FROM samples_fts_vectors v WHERE v.id = s.id"
-        " AND v.vec @@ to_tsquery('simple', ?)) OR (SELECT true FROM candidates_fts_vectors v"
-        " WHERE v.sample_id = s.id AND v.vec @@ to_tsquery('simple', ?) LIMIT 1))"
-    )
+# The ids of samples whose text or a candidate's matches a `tsquery` parameter (given twice).
+SEARCH_SET = (
+    "SELECT id FROM samples_fts_vectors WHERE vec @@ to_tsquery('simple', ?)"
+    " UNION SELECT sample_id FROM candidates_fts_vectors WHERE vec @@ to_tsquery('simple', ?)"
+)
+# The same as a condition on one sample `s`: two index probes, as scalar subqueries so the
+# planner cannot turn them into a hashed set.
+SEARCH_PROBE = (
+    "((SELECT true FROM samples_fts_vectors v WHERE v.id = s.id"
+    " AND v.vec @@ to_tsquery('simple', ?)) OR (SELECT true FROM candidates_fts_vectors v"
+    " WHERE v.sample_id = s.id AND v.vec @@ to_tsquery('simple', ?) LIMIT 1))"
+)
 
 
 def tsquery(text: str) -> str:

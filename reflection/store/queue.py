@@ -15,7 +15,7 @@ from typing import Any
 from ..errors import ReflectionError
 from .base import json_list
 from .connection import POSTGRESQL
-from .postgres import search_probe, tsquery
+from .postgres import SEARCH_PROBE, tsquery
 from .queue_filters import (
     DENSE,
     VERSIONS,
@@ -106,8 +106,7 @@ class QueueStore(TallyStore):
         plain = dataclasses.replace(q, text="")
         sql, params, _ = self._queue_plan(dataset_id, plain, exclude=exclude, known=known)
         rows = self.conn.execute(
-            f"SELECT s.id FROM ({sql} LIMIT {SEARCH_WALK}) AS s WHERE {search_probe()}"
-            f" LIMIT {limit}",
+            f"SELECT s.id FROM ({sql} LIMIT {SEARCH_WALK}) AS s WHERE {SEARCH_PROBE} LIMIT {limit}",
             [*params, match, match],
         ).fetchall()
         return [row[0] for row in rows] if len(rows) == limit else None

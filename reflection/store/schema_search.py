@@ -78,7 +78,7 @@ def m024_search_vectors(db: Connection) -> None:
     samples took 60 s: the index's bitmap grew past work_mem, went lossy, and every row of its
     pages had its text tokenized again to check it. Kept vectors are checked as they are, and
     a window of a common word's samples is found by probing samples in queue order
-    (`search_probe`), which the expression could only do by tokenizing each sample."""
+    (`SEARCH_PROBE`), which the expression could only do by tokenizing each sample."""
     if str(getattr(db, "dialect", "sqlite")) != POSTGRESQL:
         return
     # Writers wait (readers do not) until the vectors and their triggers are in place: a row

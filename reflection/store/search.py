@@ -16,7 +16,7 @@ from typing import Any
 
 from .base import StoreBase
 from .connection import POSTGRESQL
-from .postgres import search_sql, tsquery
+from .postgres import SEARCH_SET, tsquery
 
 INDEX_CHUNK = 50_000  # rows indexed per transaction (a few seconds each)
 TABLES = ("samples", "candidates")
@@ -54,7 +54,7 @@ def search_condition(dialect: str, text: str) -> tuple[str, list[Any]] | None:
     holds every word), with its params; None when `text` has no word."""
     if dialect == POSTGRESQL:
         match = tsquery(text)
-        return (f"s.id IN ({search_sql()})", [match, match]) if match else None
+        return (f"s.id IN ({SEARCH_SET})", [match, match]) if match else None
     match = fts_query(text)
     if not match:
         return None
