@@ -13,8 +13,9 @@ import operator
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from json.encoder import encode_basestring, encode_basestring_ascii
 from typing import Any, Protocol
+
+import orjson
 
 from .errors import ConfigError
 
@@ -251,28 +252,19 @@ def stored_id(record: _Storable) -> int:
     return record.id
 
 
-def _quoted(text: str) -> str:
-    """`text` as json.dumps(ensure_ascii=False) writes it; ASCII text (DEL aside, which only
-    the ASCII encoder escapes) takes the encoder that is twice as fast."""
-    if text.isascii() and "\x7f" not in text:
-        return encode_basestring_ascii(text)
-    return encode_basestring(text)
-
-
 def content_hash(sample: Sample) -> str:
-    """Hash of what a sample says (not where it came from): re-imports add nothing."""
-    if sample.history:
-        payload = json.dumps(
-            [sample.instruction, sample.input, sample.output, sample.system, sample.history],
-            ensure_ascii=False,
-            separators=(",", ":"),
-        )
-    else:  # the same bytes as above, without building an encoder per sample (import's hot path)
-        payload = (
-            f"[{_quoted(sample.instruction)},{_quoted(sample.input)},{_quoted(sample.output)},"
-            f"{_quoted(sample.system)},[]]"
-        )
-    return hashlib.sha256(payload.encode("utf-8")).hexdigest()
+    """Hash of what a sample says (not where it came from): re-imports add nothing.
+
+    The bytes hashed are `json.dumps([instruction, input, output, system, history],
+    ensure_ascii=False, separators=(",", ":"))`; orjson writes the same bytes for texts (a
+    test holds the two equal on every code point) at twice the speed, on import's hot path.
+    A text orjson refuses (a lone surrogate) takes the stdlib."""
+    parts = [sample.instruction, sample.input, sample.output, sample.system, sample.history]
+    try:
+        payload = orjson.dumps(parts)
+    except TypeError:
+        payload = json.dumps(parts, ensure_ascii=False, separators=(",", ":")).encode()
+    return hashlib.sha256(payload).hexdigest()
 
 
 def sample_flags(sample: Sample) -> list[str]:

@@ -93,6 +93,39 @@ def test_a_failed_write_leaves_the_counts_as_they_were(store):
     assert store.tally_check() == []
 
 
+def _triggers(store: Store) -> list[tuple[str, str]]:
+    return store.conn.execute(
+        "SELECT name, sql FROM sqlite_master WHERE type = 'trigger' ORDER BY name"
+    ).fetchall()
+
+
+def test_a_publish_counts_its_samples_at_once_and_leaves_the_row_trigger_in_place(store):
+    """SQLite's publish drops the per-row count trigger for its one INSERT and adds the count
+    itself: the trigger must come back as it was, after a publish and after one that fails,
+    and go on counting other writers' rows."""
+    data = store.ensure_dataset("d")
+    triggers = _triggers(store)
+    assert ("samples_tally_insert",) in [(name,) for name, _ in triggers]
+    assert store.add_samples(data.id, _samples(30) + _samples(5)) == (30, 5)  # 5 repeats
+    assert _triggers(store) == triggers
+    assert store.count_samples(data.id) == 30
+    with pytest.raises(RuntimeError, match="after the publish"), store.staged_samples() as st:
+        st.add(_samples(8, "lost"))
+        with store.transaction():
+            st.publish(data.id)
+            raise RuntimeError("after the publish")
+    assert _triggers(store) == triggers
+    assert store.count_samples(data.id) == 30
+    with store.transaction():  # a writer that is not a publish: the trigger counts its row
+        store.conn.execute(
+            "INSERT INTO samples (dataset_id, instruction, content_hash, created_at)"
+            " VALUES (?, 'raw', 'raw', 'now')",
+            [data.id],
+        )
+    assert store.count_samples(data.id) == 31
+    assert store.tally_check() == []
+
+
 def _forget_tallies(store: Store) -> None:
     """Make the store as it was before m018: no count tables, triggers or record of it."""
     tables = ("samples", "sample_state", "candidates", "scores")

@@ -17,6 +17,8 @@ from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
+import orjson
+
 from ..errors import InputError, Where
 from .jsonstream import iter_json_list
 from .records import type_name
@@ -78,13 +80,40 @@ def _single_object(path: Path) -> Any:
         return None
 
 
+def json_line(line: bytes) -> Any:
+    """One JSON text as `json.loads` reads it, through orjson (2.5 x faster) where the two
+    agree: orjson turns integers past 64 bits into floats and refuses what the stdlib accepts
+    (NaN), so a value holding any float, or a line orjson refuses, is read again by the
+    stdlib, whose errors (and UnicodeDecodeError) are the ones raised; but an escaped lone
+    surrogate, which the stdlib lets through into a text no store can encode, is orjson's
+    error."""
+    try:
+        value = orjson.loads(line)
+    except orjson.JSONDecodeError as exc:
+        value = json.loads(line.decode("utf-8"))
+        if "surrogate" in exc.msg:  # "\\ud800" alone: no text can hold it (nor SQLite store it)
+            raise
+        return value
+    if _has_float(value):
+        return json.loads(line.decode("utf-8"))
+    return value
+
+
+def _has_float(value: Any) -> bool:
+    if type(value) is dict:
+        return any(type(v) is not str and _has_float(v) for v in value.values())
+    if type(value) is list:
+        return any(type(v) is not str and _has_float(v) for v in value)
+    return type(value) is float
+
+
 def _read_jsonl(path: Path, *, single_object: bool = False) -> Rows:
     seen = False
     for number, line in _lines(path):
         if not line.strip():
             continue
         try:
-            value = json.loads(line.decode("utf-8"))
+            value = json_line(line)
         except UnicodeDecodeError as exc:
             raise _not_utf8(path, line, exc, number) from None
         except json.JSONDecodeError as exc:

@@ -20,7 +20,7 @@ from .connection import POSTGRESQL, Connection, typed
 from .lookup import SampleLookup
 from .schema import SCORE_CHANGES_SELECT
 from .scores import update_scores_from
-from .staging import temp_write
+from .staging import drop_temp, temp_write
 
 _names = itertools.count(1)
 _STAGED = (*_FIELDS, "sample_hash", "job_suffix")
@@ -135,8 +135,7 @@ class CandidateStaging:
         return int(count)
 
     def drop(self) -> None:
-        for table in (self.table, self.scores):
-            self.conn.execute(f"DROP TABLE IF EXISTS {table}")
+        drop_temp(self.conn, self.table, self.scores)
 
 
 class AdoptStore(StoreBase):

@@ -18,7 +18,7 @@ from ..records import Sample, stored_id
 from .base import json_list
 from .connection import Connection
 from .samples import _sample
-from .staging import temp_write
+from .staging import drop_temp, temp_write
 
 _names = itertools.count(1)
 CHUNK = 5000
@@ -139,5 +139,4 @@ class SampleLookup:
         temp_write(self.conn, sql, rows)
 
     def drop(self) -> None:
-        for table in (self.keys_table, self.seen_table):
-            self.conn.execute(f"DROP TABLE IF EXISTS {table}")
+        drop_temp(self.conn, self.keys_table, self.seen_table)

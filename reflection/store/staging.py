@@ -10,14 +10,19 @@ lock only for that copy. Full-text entries follow in short transactions of their
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import json
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from typing import Any
 
 from ..records import Sample, content_hash, sample_flags
 from .base import dumps, now
 from .connection import Connection, typed
+from .schema_tallies import SAMPLES
+
+# The row trigger (m018) that counts each published sample; publish counts them at once.
+TALLY_TRIGGER = f"{SAMPLES}_tally_insert"
 
 _COLUMNS = (
     "position, source, instruction, input, output, system, history, meta, flags, content_hash"
@@ -46,6 +51,44 @@ def temp_write(conn: Connection, sql: str, rows: Sequence[Sequence[Any]]) -> Non
         raise
     if own:
         conn.execute("COMMIT")
+
+
+@contextlib.contextmanager
+def row_triggers_off(conn: Connection, names: Sequence[str]) -> Iterator[list[str]]:
+    """SQLite: drop the named triggers for one bulk statement and create them again from
+    their own SQL, inside the caller's transaction (so no other writer ever sees them gone,
+    and a rollback restores them). Yields the names of those there were (a store opened at
+    an older migration may have none); the caller applies their effect set-wise: a row
+    trigger that adds one to a count cost a third of a 200,000-row publish."""
+    marks = ", ".join("?" * len(names))
+    kept = conn.execute(
+        f"SELECT name, sql FROM sqlite_master WHERE type = 'trigger' AND name IN ({marks})",
+        list(names),
+    ).fetchall()
+    for name, _ in kept:
+        conn.execute(f"DROP TRIGGER {name}")
+    try:
+        yield [name for name, _ in kept]
+    finally:
+        for _, sql in kept:
+            conn.execute(sql)
+
+
+def drop_temp(conn: Connection, *tables: str) -> None:
+    """Drop TEMP tables. On SQLite, with the temporary database's journal off for the drop
+    (outside a transaction only): journalling each freed page made dropping 200,000 staged
+    samples take 0.5 s instead of 0.15. Nothing is lost should it fail: the tables were
+    being thrown away, and the temporary file goes with the connection."""
+    sqlite = getattr(conn, "dialect", "sqlite") == "sqlite" and not conn.in_transaction
+    mode = conn.execute("PRAGMA temp.journal_mode").fetchone()[0] if sqlite else None
+    if mode is not None:
+        conn.execute("PRAGMA temp.journal_mode = OFF")
+    try:
+        for table in tables:
+            conn.execute(f"DROP TABLE IF EXISTS {table}")
+    finally:
+        if mode is not None:
+            conn.execute(f"PRAGMA temp.journal_mode = {mode}")
 
 
 def sample_row(sample: Sample) -> tuple[Any, ...]:
@@ -105,7 +148,14 @@ class Staging:
         wanted = max(low, min(high, self.count * INDEX_BYTES_PER_ROW // 1024))
         self.conn.execute(f"PRAGMA main.cache_size = -{wanted}")
         try:
-            return self._insert(dataset_id, position_base)
+            with row_triggers_off(self.conn, [TALLY_TRIGGER]) as off:
+                added, skipped = self._insert(dataset_id, position_base)
+            if off:
+                self.conn.execute(
+                    "UPDATE tallies SET n = n + ? WHERE dataset_id = ? AND name = ?",
+                    [added, dataset_id, SAMPLES],
+                )
+            return added, skipped
         finally:
             self.conn.execute(f"PRAGMA main.cache_size = {cache}")
 
@@ -120,4 +170,4 @@ class Staging:
         return added, self.count - added
 
     def drop(self) -> None:
-        self.conn.execute(f"DROP TABLE IF EXISTS {self.table}")
+        drop_temp(self.conn, self.table)

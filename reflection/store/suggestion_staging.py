@@ -15,7 +15,7 @@ from typing import Any
 
 from .base import now
 from .connection import Connection, typed
-from .staging import temp_write
+from .staging import drop_temp, temp_write
 
 _COLUMNS = ("sample_id", "candidate_id", "rule", "reason", "confidence", "decision", "chosen")
 _names = itertools.count(1)
@@ -55,4 +55,4 @@ class SuggestionStaging:
         return int(cursor.rowcount)
 
     def drop(self) -> None:
-        self.conn.execute(f"DROP TABLE IF EXISTS {self.table}")
+        drop_temp(self.conn, self.table)
