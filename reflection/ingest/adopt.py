@@ -43,12 +43,12 @@ from .adopt_files import (
     SHAPES,
     Row,
     aligned_rows,
-    content_key,
     detect_shape,
     iter_rows,
-    norm,
     parse_fields,  # noqa: F401 (the CLI and the Import page call adopt.parse_fields)
     rows_for_shape,
+    same_content,
+    same_text,
 )
 from .adopt_match import Matcher, TooManyRecords
 
@@ -99,9 +99,9 @@ def _rewrites_instruction(shape: str, row: Row, sample: Sample, candidate: Candi
     if shape == "paired":
         return "instruction" in row.new
     # aligned: a changed instruction or input
-    return norm(row.new["instruction"]) != norm(sample.instruction) or norm(
-        row.new["input"]
-    ) != norm(sample.input)
+    return not same_text(row.new["instruction"], sample.instruction) or not same_text(
+        row.new["input"], sample.input
+    )
 
 
 def _version(row: Row, sample: Sample, kind: str) -> Candidate:
@@ -322,9 +322,7 @@ def _stage(
         assert sample is not None  # a row matched a sample or carries its new original
         candidate = _version(row, sample, kind)
         evidence = evidence or _rewrites_instruction(source.shape, row, sample, candidate)
-        if row.raw is None and content_key(
-            candidate.instruction, candidate.input, candidate.output
-        ) == content_key(sample.instruction, sample.input, sample.output):
+        if row.raw is None and same_content(sample, candidate):
             result.unchanged += 1
             continue
         candidate.sample_id = row.sample_id or 0  # a new original's is set on publish

@@ -17,7 +17,7 @@ from typing import Any, Literal, overload
 from ..errors import InputError, ReflectionError, Where
 from ..formats import open_dataset
 from ..formats.containers import iter_records
-from ..records import Sample
+from ..records import Candidate, Sample
 
 SHAPES = ("paired", "aligned", "raw", "pairs")
 KINDS = ("instruction", "response", "both", "other")
@@ -71,6 +71,20 @@ def norm(text: str) -> str:
 
 def content_key(instruction: str, input: str, output: str) -> tuple[str, str, str]:
     return norm(instruction), norm(input), norm(output)
+
+
+def same_text(a: str, b: str) -> bool:
+    """norm(a) == norm(b), without normalising texts that are equal as they are."""
+    return a == b or norm(a) == norm(b)
+
+
+def same_content(a: Sample, b: Sample | Candidate) -> bool:
+    """content_key(a) == content_key(b), field by field, stopping at the first difference."""
+    return (
+        same_text(a.output, b.output)
+        and same_text(a.instruction, b.instruction)
+        and same_text(a.input, b.input)
+    )
 
 
 def id_key(value: Any) -> str | None:

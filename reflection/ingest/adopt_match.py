@@ -21,7 +21,7 @@ from ..errors import InputError
 from ..records import Sample, stored_id
 from ..store import Store
 from ..store.lookup import SampleLookup
-from .adopt_files import Row, content_key, id_key
+from .adopt_files import Row, content_key, id_key, same_content
 
 
 class TooManyRecords(Exception):
@@ -193,9 +193,7 @@ class Matcher:
             first = next(seen)
             sample = self.samples[sample_id]
             if row.original is not None:
-                if content_key(sample.instruction, sample.input, sample.output) != _original_key(
-                    row.original
-                ):
+                if not same_content(sample, row.original):
                     raise InputError(
                         path,
                         f"its original differs from sample {sample.id} (position {sample.position})",

@@ -32,10 +32,14 @@ def now() -> str:
     return datetime.now(UTC).isoformat(timespec="microseconds")
 
 
+# json.dumps builds an encoder per call when given options: one, built once, writes the same.
+_ENCODE = json.JSONEncoder(ensure_ascii=False, sort_keys=True).encode
+
+
 def dumps(value: Any) -> str:
     if not value and isinstance(value, dict | list):  # most params, meta, flags: no encoder
         return "{}" if isinstance(value, dict) else "[]"
-    return json.dumps(value, ensure_ascii=False, sort_keys=True)
+    return _ENCODE(value)
 
 
 def loads(text: str | None, default: Any = None) -> Any:

@@ -15,6 +15,7 @@ from typing import Any
 
 from ..records import Candidate
 from .base import StoreBase, now
+from .bulk_counts import counted_in_bulk
 from .candidates import _FIELDS, _row
 from .connection import POSTGRESQL, Connection, typed
 from .lookup import SampleLookup
@@ -92,11 +93,12 @@ class CandidateStaging:
             {"kind": "?", "run_id": "?", "job_key": "? || job_suffix"}.get(name, name)
             for name in _FIELDS
         )
-        added = self.conn.execute(
-            f"INSERT INTO candidates ({columns}) SELECT {chosen} FROM {self.table}"
-            " WHERE true ORDER BY seq ON CONFLICT (job_key) DO NOTHING",
-            [kind, run_id, prefix],
-        ).rowcount
+        with counted_in_bulk(self.conn, "candidates"):
+            added = self.conn.execute(
+                f"INSERT INTO candidates ({columns}) SELECT {chosen} FROM {self.table}"
+                " WHERE true ORDER BY seq ON CONFLICT (job_key) DO NOTHING",
+                [kind, run_id, prefix],
+            ).rowcount
         scores = self._publish_scores(prefix, run_id)
         return {"added": added, "already": self.count - added, "statuses": statuses,
                 "scores": scores}  # fmt: skip

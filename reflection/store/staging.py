@@ -10,19 +10,15 @@ lock only for that copy. Full-text entries follow in short transactions of their
 
 from __future__ import annotations
 
-import contextlib
 import itertools
 import json
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 from ..records import Sample, content_hash, sample_flags
 from .base import dumps, now
+from .bulk_counts import counted_in_bulk
 from .connection import Connection, typed
-from .schema_tallies import SAMPLES
-
-# The row trigger (m018) that counts each published sample; publish counts them at once.
-TALLY_TRIGGER = f"{SAMPLES}_tally_insert"
 
 _COLUMNS = (
     "position, source, instruction, input, output, system, history, meta, flags, content_hash"
@@ -51,27 +47,6 @@ def temp_write(conn: Connection, sql: str, rows: Sequence[Sequence[Any]]) -> Non
         raise
     if own:
         conn.execute("COMMIT")
-
-
-@contextlib.contextmanager
-def row_triggers_off(conn: Connection, names: Sequence[str]) -> Iterator[list[str]]:
-    """SQLite: drop the named triggers for one bulk statement and create them again from
-    their own SQL, inside the caller's transaction (so no other writer ever sees them gone,
-    and a rollback restores them). Yields the names of those there were (a store opened at
-    an older migration may have none); the caller applies their effect set-wise: a row
-    trigger that adds one to a count cost a third of a 200,000-row publish."""
-    marks = ", ".join("?" * len(names))
-    kept = conn.execute(
-        f"SELECT name, sql FROM sqlite_master WHERE type = 'trigger' AND name IN ({marks})",
-        list(names),
-    ).fetchall()
-    for name, _ in kept:
-        conn.execute(f"DROP TRIGGER {name}")
-    try:
-        yield [name for name, _ in kept]
-    finally:
-        for _, sql in kept:
-            conn.execute(sql)
 
 
 def drop_temp(conn: Connection, *tables: str) -> None:
@@ -148,14 +123,8 @@ class Staging:
         wanted = max(low, min(high, self.count * INDEX_BYTES_PER_ROW // 1024))
         self.conn.execute(f"PRAGMA main.cache_size = -{wanted}")
         try:
-            with row_triggers_off(self.conn, [TALLY_TRIGGER]) as off:
-                added, skipped = self._insert(dataset_id, position_base)
-            if off:
-                self.conn.execute(
-                    "UPDATE tallies SET n = n + ? WHERE dataset_id = ? AND name = ?",
-                    [added, dataset_id, SAMPLES],
-                )
-            return added, skipped
+            with counted_in_bulk(self.conn, "samples"):
+                return self._insert(dataset_id, position_base)
         finally:
             self.conn.execute(f"PRAGMA main.cache_size = {cache}")
 
