@@ -15,7 +15,6 @@ from typing import Any
 from ..errors import ReflectionError
 from .base import json_list
 from .connection import POSTGRESQL
-from .postgres import SEARCH_PROBE, tsquery
 from .queue_filters import (
     DENSE,
     VERSIONS,
@@ -26,15 +25,15 @@ from .queue_filters import (
     range_member,
     status_members,
 )
-from .search import fts_query, search_condition
+from .search import fts_query, probed_search, search_condition
 from .tallies import TallyStore
 
 __all__ = ["VERSIONS", "QueueQuery", "QueueStore", "ScoreRange", "fts_query"]
 
 # Rows of a score's index read at a time when a queue is walked in its order.
 WALK_PAGE = 2_000
-# PostgreSQL: samples probed for a search's words in queue order before its set is built
-# (at 1M: 5,000 left a word in 6 % of the rows to its set, 1 s; 20,000 cost a rare one 90 ms).
+# Samples probed for a search's words in queue order before its set is built (PostgreSQL at
+# 1M: 5,000 left a word in 6 % of the rows to its set, 1 s; 20,000 cost a rare one 90 ms).
 SEARCH_WALK = 10_000
 SORT_KEYS = ("position", "id", "confidence", "original", "candidate", "change")
 
@@ -77,7 +76,7 @@ class QueueStore(TallyStore):
             walked = self._walked_ids(dataset_id, q, limit, exclude, known)
             if walked is not None:
                 return walked
-        if limit is not None and q.text.strip() and self.dialect == POSTGRESQL:
+        if limit is not None and q.text.strip():
             probed = self._probed_search(dataset_id, q, limit, exclude, known)
             if probed is not None:
                 return probed
@@ -94,22 +93,14 @@ class QueueStore(TallyStore):
         exclude: list[int] | None,
         known: dict[Member, bool],
     ) -> list[int] | None:
-        """PostgreSQL, a search in source order: the first SEARCH_WALK samples of the queue
-        without the search, each probed for the words; None unless that fills the window
-        (then the search's set is built instead). A common word fills it within a few
-        thousand samples (at 1,000,000: "the" 3 ms, "explain" 17 ms, where their sets took
-        2.4 s and 1.7 s); a rare one costs the walk first (~40 ms), then its small set.
-        A word in 1-5 % of the samples falls between: its set takes ~1 s."""
-        match = tsquery(q.text)
-        if not match or q.sort not in ("position", "id") or q.spotcheck is not None:
+        """A search in source order: the first SEARCH_WALK samples of the queue without it,
+        probed for the words (`search.probed_search`); None unless that fills the window
+        (then the search's set is built instead)."""
+        if q.sort not in ("position", "id") or q.spotcheck is not None:
             return None
         plain = dataclasses.replace(q, text="")
         sql, params, _ = self._queue_plan(dataset_id, plain, exclude=exclude, known=known)
-        rows = self.conn.execute(
-            f"SELECT s.id FROM ({sql} LIMIT {SEARCH_WALK}) AS s WHERE {SEARCH_PROBE} LIMIT {limit}",
-            [*params, match, match],
-        ).fetchall()
-        return [row[0] for row in rows] if len(rows) == limit else None
+        return probed_search(self.conn, sql, params, q.text, limit, SEARCH_WALK)
 
     def queue_count(self, dataset_id: int, query: QueueQuery | None = None) -> int:
         """How many of the dataset's samples match `query`."""
