@@ -93,9 +93,10 @@ _CANDIDATE_RANGE = (
     "SELECT min(c.id), max(c.id) FROM candidates c"
     " WHERE c.sample_id IN (SELECT value FROM json_each(?))"
 )
-# Up to `n` rows of an index in a rowid range that hold the words as whole words: FTS5 reads
-# a plain word's list from where the range starts, so this costs well under a millisecond.
-_WHOLE_WORDS = (
+# Up to `n` rows of an index in a rowid range that hold the words (whole words, or prefixes
+# spelt out as words): FTS5 reads such lists from where the range starts, in well under a
+# millisecond.
+_IN_RANGE = (
     "SELECT count(*) FROM (SELECT 1 FROM {table}_fts WHERE {table}_fts MATCH ?"
     " AND rowid BETWEEN ? AND ? LIMIT ?)"
 )
@@ -139,20 +140,61 @@ def probed_search(
         walked, low, high = json.dumps(ids), min(ids), max(ids)
         first, last = conn.execute(_CANDIDATE_RANGE, [walked]).fetchone()
         # Asking for a word's prefix makes FTS5 merge the lists of every word it begins (all
-        # of them, whatever the range): ~60 ms for "explain" at 1M, which a rare word would
-        # pay for nothing before its set. So first count the whole words in the walk's
-        # ranges; a walk that holds few of them goes to the set at once.
+        # of them, whatever the range): ~60 ms for "explain" at 1M. Each prefix is spelt out
+        # as those words instead where it can be (`_expanded`), else whole words stand in
+        # for counting. Up to half a window's matches are counted in the walk's ranges
+        # first, so that a walk holding few goes to the set at once, paying nothing more.
         whole, need = fts_query(text, prefix=False), max(1, limit // 2)
+        spelt = {table: _expanded(conn, table, text) for table in TABLES}
         found = sum(
-            conn.execute(_WHOLE_WORDS.format(table=table), [whole, a, b, need]).fetchone()[0]
+            conn.execute(
+                _IN_RANGE.format(table=table), [spelt[table] or whole, a, b, need]
+            ).fetchone()[0]
             for table, a, b in (("samples", low, high), ("candidates", first, last))
         )
         if found < need:
             return None
         rows = conn.execute(
-            _WALK_PROBE, [walked, match, first, last, match, low, high, limit]
-        ).fetchall()
+            _WALK_PROBE,
+            [walked, spelt["candidates"] or match, first, last, spelt["samples"] or match,
+             low, high, limit],
+        ).fetchall()  # fmt: skip
     return [row[0] for row in rows] if len(rows) == limit else None
+
+
+# A prefix worth expanding into the words of the index it begins: at most this many.
+EXPAND_AT_MOST = 64
+
+
+def _expanded(conn: Connection, table: str, text: str) -> str | None:
+    """`fts_query(text)` with each prefix spelt out as the whole words of `table`'s index
+    that begin with it ("explain"* as "explain" OR "explained" OR ...), which FTS5 reads
+    from where a rowid range starts instead of merging every word's list first (a
+    vocabulary read of the index's terms: 6 ms for "explain" at 1M). None where a token is
+    not ASCII (the tokenizer folds diacritics, which this does not mimic) or begins more
+    than EXPAND_AT_MOST words."""
+    tokens = _TOKEN.findall(text)
+    if not all(token.isascii() for token in tokens):
+        return None
+    conn.execute(
+        f"CREATE VIRTUAL TABLE IF NOT EXISTS temp.{table}_fts_terms"
+        f" USING fts5vocab(main, {table}_fts, 'row')"
+    )
+    groups = []
+    for token in (t.lower() for t in tokens):
+        words = [
+            row[0]
+            for row in conn.execute(
+                f"SELECT term FROM temp.{table}_fts_terms WHERE term >= ? AND term < ? LIMIT ?",
+                [token, token[:-1] + chr(ord(token[-1]) + 1), EXPAND_AT_MOST + 1],
+            )
+        ]
+        if len(words) > EXPAND_AT_MOST:
+            return None
+        groups.append("(" + " OR ".join(f'"{word}"' for word in words) + ")" if words else "")
+    if not all(groups):  # a token that begins no word: nothing in this index matches
+        return '""'  # (an empty phrase matches no row)
+    return " AND ".join(groups)
 
 
 class SearchIndexStore(StoreBase):
