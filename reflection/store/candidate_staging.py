@@ -25,6 +25,7 @@ from .staging import drop_temp, temp_write
 
 _names = itertools.count(1)
 _STAGED = (*_FIELDS, "sample_hash", "job_suffix")
+_SAMPLE_ID = _FIELDS.index("sample_id")
 _SCORES = ("job_suffix", "for_candidate", "metric", "scorer", "value", "detail")
 
 
@@ -42,9 +43,13 @@ class CandidateStaging:
     def add(self, staged: list[tuple[Candidate, str | None, str]]) -> None:
         """Stage (candidate, content hash of its new original or None, job key suffix)."""
         created = now()
-        rows = [(*_row(c, created), sample_hash, suffix) for c, sample_hash, suffix in staged]
-        at = _FIELDS.index("sample_id")  # NULL for a new original's: set from its hash on publish
-        rows = [(*r[:at], None, *r[at + 1 :]) if r[-2] else r for r in rows]
+        rows = []
+        for candidate, sample_hash, suffix in staged:
+            row = _row(candidate, created)
+            if sample_hash:  # a new original's: NULL, set from its hash on publish
+                row[_SAMPLE_ID] = None
+            row += (sample_hash, suffix)
+            rows.append(row)
         temp_write(self.conn, f"INSERT INTO {self.table} ({', '.join(_STAGED)}) VALUES"
                               f" ({', '.join('?' * len(_STAGED))})", rows)  # fmt: skip
         self.count += len(rows)

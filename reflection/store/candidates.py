@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import operator
 from collections.abc import Iterable
 from typing import Any
 
@@ -26,16 +27,18 @@ def _candidate(row: dict[str, Any]) -> Candidate:
     return Candidate(**row)
 
 
-def _row(candidate: Candidate, created: str) -> tuple[Any, ...]:
+_VALUES = operator.attrgetter(*_FIELDS)
+_PARAMS, _ORIGIN, _CREATED = (_FIELDS.index(name) for name in ("params", "origin", "created_at"))
+
+
+def _row(candidate: Candidate, created: str) -> list[Any]:
+    """The candidate's _FIELDS, JSON as stored (a list: the caller may change a column)."""
     if candidate.kind not in CANDIDATE_KINDS:
         raise ValueError(f"unknown candidate kind {candidate.kind!r}")
-    values = {
-        **candidate.__dict__,
-        "params": dumps(candidate.params),
-        "origin": dumps(candidate.origin),
-        "created_at": candidate.created_at or created,
-    }
-    return tuple(values[name] for name in _FIELDS)
+    row = list(_VALUES(candidate))
+    row[_PARAMS], row[_ORIGIN] = dumps(candidate.params), dumps(candidate.origin)
+    row[_CREATED] = candidate.created_at or created
+    return row
 
 
 class CandidateStore(SearchIndexStore, TallyStore):

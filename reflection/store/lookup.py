@@ -14,7 +14,7 @@ import itertools
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
-from ..records import Sample, stored_id
+from ..records import Sample
 from .base import json_list
 from .connection import Connection
 from .samples import _sample
@@ -103,16 +103,19 @@ class SampleLookup:
         return found
 
     def samples(self, ids: Iterable[int]) -> dict[int, Sample]:
+        """The samples `ids` with what matching and building versions read: ids, dataset,
+        position, the three texts and the content hash (not the system prompt, history, meta
+        or flags, whose JSON was a fifth of an import's matching)."""
         rows = self.conn.execute(
-            "SELECT * FROM samples WHERE id IN (SELECT value FROM json_each(?))",
+            "SELECT id, dataset_id, position, instruction, input, output, content_hash"
+            " FROM samples WHERE id IN (SELECT value FROM json_each(?))",
             [json_list(set(ids))],
         )
-        names = [d[0] for d in rows.description]
-        found: dict[int, Sample] = {}
-        for row in rows:
-            sample = _sample(dict(zip(names, row, strict=True)))
-            found[stored_id(sample)] = sample
-        return found
+        return {
+            row[0]: Sample(row[3], row[4], row[5], id=row[0], dataset_id=row[1],
+                           position=row[2], content_hash=row[6])
+            for row in rows
+        }  # fmt: skip
 
     def remember(self, kind: str, items: list[tuple[str, int]]) -> list[int | None]:
         """For each (key, value) in order: the value remembered first for `key` (this call
