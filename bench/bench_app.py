@@ -324,6 +324,8 @@ def main() -> None:
         start = time.perf_counter()
         build_store(db, args.samples)
         print(f"built {db} ({args.samples:,} samples) in {time.perf_counter() - start:.1f} s")
+    with Store(db) as store:  # a reused store's own size, not --samples
+        samples = next(d.sample_count for d in store.datasets() if d.name == "bench")
     small = tmp / "small.db"
     build_store(small, 64)
 
@@ -343,7 +345,7 @@ def main() -> None:
         _check_bulk_preview()
 
     empty = statistics.median(rows["empty_page"])
-    print(f"\nReview app at {args.samples:,} samples (AppTest run wall time, ms; median)")
+    print(f"\nReview app at {samples:,} samples (AppTest run wall time, ms; median)")
     print(f"{'operation':<26}{'median':>9}{'p90':>9}{'- empty':>9}{'target':>8}  ok")
     for name, times in rows.items():
         med = statistics.median(times)
@@ -356,7 +358,7 @@ def main() -> None:
             f"{(target if target is not None else ''):>8}  {verdict}"
         )
     ratio = statistics.median(rows["next_sample"]) / statistics.median(rows["next_sample_64"])
-    print(f"\nnext sample at {args.samples:,} vs 64 samples: {ratio:.2f}x")
+    print(f"\nnext sample at {samples:,} vs 64 samples: {ratio:.2f}x")
 
 
 if __name__ == "__main__":
