@@ -79,3 +79,38 @@ def test_the_content_hash_is_the_stdlib_one_on_every_code_point():
 def test_a_text_orjson_refuses_still_fails_as_before():
     with pytest.raises(UnicodeEncodeError):
         content_hash(Sample("a\ud800", "", "b"))
+
+
+def _stdlib_compact(value) -> str:
+    return json.dumps(value, ensure_ascii=False, sort_keys=True, separators=(",", ":"))
+
+
+COMPACT_VALUES = [
+    {},
+    [],
+    {"source": "import", "file": "a/b.jsonl", "record": 12, "line": 12, "model": ""},
+    {"é": 1, "e": 2, "z": [True, False, None], "😀": {"b": "\x00\x1f\x7f\u2028", "a": -(2**63)}},
+    {"temperature": 0.7, "top_p": 1.0, "nested": [{"x": 1e-07}]},  # floats: the stdlib
+    {"bad": float("nan"), "big": 2**70},
+    {2: "integer keys", 1: "a"},
+    {"text": "lone \ud800 surrogate"},
+    [[["deep"] * 2] * 2, ("a", "tuple")],
+]
+
+
+@pytest.mark.parametrize("value", COMPACT_VALUES)
+def test_dumps_compact_writes_what_the_stdlib_writes(value):
+    from reflection.store.base import dumps_compact
+
+    assert dumps_compact(value) == _stdlib_compact(value)
+
+
+def test_dumps_compact_sorts_keys_as_the_stdlib_on_every_code_point():
+    from reflection.store.base import dumps_compact
+
+    codes = [c for c in range(0x110000) if not 0xD800 <= c <= 0xDFFF]
+    for start in range(0, len(codes), 8192):
+        block = codes[start : start + 8192]
+        value = {chr(c): chr(block[-1 - i]) for i, c in enumerate(block[::-1][:64])}
+        value["text"] = "".join(map(chr, block))
+        assert dumps_compact(value) == _stdlib_compact(value), hex(block[0])

@@ -678,3 +678,26 @@ def test_norm_fast_path_equals_the_line_by_line_rule():
     texts = ["".join(rng.choice(pieces) for _ in range(rng.randint(0, 12))) for _ in range(20000)]
     assert [norm(t) for t in texts] == [rule(t) for t in texts]
     assert norm("  a \nb\r\n c ") == "a\nb\n c"
+
+
+def test_same_text_equals_comparing_the_normalised_texts():
+    """`same_text` rejects texts whose first or last character other than whitespace differ
+    without normalising them; on any pair it answers as norm(a) == norm(b)."""
+    import random
+
+    from reflection.ingest.adopt_files import norm, same_text
+
+    rng = random.Random(15)
+    pieces = ["a", "b", " ", "\t", "\n", "\r", "\r\n", "\x0b", "\x1c", "\u2028", "\xa0", "\x85"]
+    pairs = []
+    for _ in range(30000):
+        text = "".join(rng.choice(pieces) for _ in range(rng.randint(0, 10)))
+        other = list(text)
+        for _ in range(rng.randint(0, 2)):  # a few whitespace or letter changes
+            at = rng.randint(0, len(other))
+            other.insert(at, rng.choice(pieces))
+        pairs.append((text, "".join(other)))
+    answers = [same_text(a, b) for a, b in pairs]
+    assert answers == [norm(a) == norm(b) for a, b in pairs]
+    assert 0.2 < sum(answers) / len(answers) < 0.8  # both answers are well exercised
+    assert same_text(" x\r\n y \n", "x\n y") and not same_text("x y.", "x y!")

@@ -74,8 +74,14 @@ def content_key(instruction: str, input: str, output: str) -> tuple[str, str, st
 
 
 def same_text(a: str, b: str) -> bool:
-    """norm(a) == norm(b), without normalising texts that are equal as they are."""
-    return a == b or norm(a) == norm(b)
+    """norm(a) == norm(b), without normalising texts that are equal as they are, or that
+    differ in their first or last character other than whitespace (norm keeps those)."""
+    if a == b:
+        return True
+    a_ends, b_ends = a.strip(), b.strip()
+    if a_ends[:1] != b_ends[:1] or a_ends[-1:] != b_ends[-1:]:
+        return False
+    return norm(a) == norm(b)
 
 
 def same_content(a: Sample, b: Sample | Candidate) -> bool:

@@ -11,6 +11,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Protocol, Self, TypeVar
 
+import orjson
+
 from ..config import db_key, is_db_url
 from ..errors import StoreError
 from .connection import POSTGRESQL, SQLITE, Connection, Cursor
@@ -40,6 +42,35 @@ def dumps(value: Any) -> str:
     if not value and isinstance(value, dict | list):  # most params, meta, flags: no encoder
         return "{}" if isinstance(value, dict) else "[]"
     return _ENCODE(value)
+
+
+def dumps_compact(value: Any) -> str:
+    """`dumps` without the spaces after separators, through orjson (4 x faster) for what it
+    writes as the stdlib would: a dict or list of texts, integers and booleans (a candidate's
+    origin, on import's hot path). Anything else (a float, a key not a text, an integer past
+    64 bits, a lone surrogate) takes the stdlib with the same separators."""
+    if not value and isinstance(value, dict | list):
+        return "{}" if isinstance(value, dict) else "[]"
+    try:
+        if not _has_float(value):
+            return orjson.dumps(value, option=orjson.OPT_SORT_KEYS).decode()
+    except (TypeError, orjson.JSONEncodeError):
+        pass
+    return _COMPACT(value)
+
+
+_COMPACT = json.JSONEncoder(ensure_ascii=False, sort_keys=True, separators=(",", ":")).encode
+
+
+def _has_float(value: Any) -> bool:
+    """Whether a float (written differently by orjson: 1e-07, NaN) is anywhere in `value`."""
+    if isinstance(value, float):
+        return True
+    if isinstance(value, dict):
+        return any(_has_float(v) for v in value.values())
+    if isinstance(value, list | tuple):
+        return any(_has_float(v) for v in value)
+    return False
 
 
 def loads(text: str | None, default: Any = None) -> Any:

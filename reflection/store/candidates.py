@@ -8,7 +8,7 @@ from typing import Any
 
 from ..errors import NotFoundError
 from ..records import CANDIDATE_KINDS, Candidate
-from .base import dumps, json_list, loads, now
+from .base import dumps_compact, json_list, loads, now
 from .schema_tallies import CANDIDATES
 from .search import SearchIndexStore
 from .tallies import TallyStore
@@ -36,7 +36,7 @@ def _row(candidate: Candidate, created: str) -> list[Any]:
     if candidate.kind not in CANDIDATE_KINDS:
         raise ValueError(f"unknown candidate kind {candidate.kind!r}")
     row = list(_VALUES(candidate))
-    row[_PARAMS], row[_ORIGIN] = dumps(candidate.params), dumps(candidate.origin)
+    row[_PARAMS], row[_ORIGIN] = dumps_compact(candidate.params), dumps_compact(candidate.origin)
     row[_CREATED] = candidate.created_at or created
     return row
 
