@@ -52,7 +52,7 @@ def dumps_compact(value: Any) -> str:
     if not value and isinstance(value, dict | list):
         return "{}" if isinstance(value, dict) else "[]"
     try:
-        if not _has_float(value):
+        if not _needs_stdlib(value):
             return orjson.dumps(value, option=orjson.OPT_SORT_KEYS).decode()
     except (TypeError, orjson.JSONEncodeError):
         pass
@@ -62,14 +62,22 @@ def dumps_compact(value: Any) -> str:
 _COMPACT = json.JSONEncoder(ensure_ascii=False, sort_keys=True, separators=(",", ":")).encode
 
 
-def _has_float(value: Any) -> bool:
-    """Whether a float (written differently by orjson: 1e-07, NaN) is anywhere in `value`."""
-    if isinstance(value, float):
-        return True
-    if isinstance(value, dict):
-        return any(_has_float(v) for v in value.values())
-    if isinstance(value, list | tuple):
-        return any(_has_float(v) for v in value)
+_PLAIN = frozenset((str, int, bool, type(None)))
+
+
+def _needs_stdlib(value: Any) -> bool:
+    """Whether `value` holds a float (orjson writes 1e-07 as 1e-7 and NaN as null) or a type
+    other than dict, list, tuple, text, integer, boolean and None, anywhere."""
+    kind = type(value)
+    if kind in _PLAIN:
+        return False
+    if kind is dict:
+        value = value.values()
+    elif kind is not list and kind is not tuple:
+        return kind is float or not isinstance(value, str | int)  # other types: the stdlib
+    for item in value:  # noqa: SIM110 (a loop: any() over a generator is twice as slow here)
+        if type(item) not in _PLAIN and _needs_stdlib(item):
+            return True
     return False
 
 
