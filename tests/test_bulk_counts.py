@@ -7,7 +7,7 @@ from __future__ import annotations
 import pytest
 
 from reflection.records import Candidate, Sample
-from reflection.store import Store
+from reflection.store import Store, bulk_counts
 
 # (sample index, status) of candidates written one at a time (the row triggers count them),
 # then of those published in bulk. Samples 0-2 had failed or truncated candidates before; 3
@@ -47,7 +47,11 @@ def _publish(store: Store, dataset_id: int, ids: list[int], rows, tag: str) -> i
 
 
 @pytest.mark.both_backends
-def test_a_bulk_publish_counts_as_the_row_triggers_would(store):
+@pytest.mark.parametrize("share", [16, 0], ids=["through-index", "through-rows"])
+def test_a_bulk_publish_counts_as_the_row_triggers_would(store, monkeypatch, share):
+    # The 10 new rows are most of the table: read through a covering index unless the share
+    # says the rows are too few for that (0: never), as when a few join a large table.
+    monkeypatch.setattr(bulk_counts, "INDEX_SHARE", share)
     data = store.ensure_dataset("d")
     other = store.ensure_dataset("other")  # its counts must not move
     store.add_samples(data.id, [Sample(f"q{i}", "", f"a{i}") for i in range(7)])
