@@ -41,6 +41,26 @@ def test_wal_mode_and_busy_timeout(store, backend):
     assert store.scalar("PRAGMA busy_timeout") == 30000
 
 
+def test_a_big_write_leaves_no_big_wal_behind(tmp_path, monkeypatch):
+    """After a large transaction is checkpointed, the next write cuts the WAL file back to
+    WAL_KEEP_BYTES instead of leaving it at its largest size for good."""
+    from reflection.store import base
+
+    monkeypatch.setattr(base, "WAL_KEEP_BYTES", 256 << 10)
+    path = tmp_path / "wal.db"
+    wal = tmp_path / "wal.db-wal"
+    with Store(path) as store:
+        ds = store.ensure_dataset("d")
+        text = "x" * 3000
+        with store.staged_samples() as staging:
+            staging.add(Sample(instruction=f"i{n}", output=text) for n in range(3000))
+            with store.transaction():
+                staging.publish(ds.id)
+        assert wal.stat().st_size > 4 << 20  # the big transaction went through the WAL
+        store.add_samples(ds.id, [Sample(instruction="one more", output="o")])
+        assert wal.stat().st_size <= 256 << 10
+
+
 def test_opening_a_non_database_says_so(tmp_path):
     path = tmp_path / "notes.db"
     path.write_text("this is not sqlite " * 100)

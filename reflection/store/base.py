@@ -27,6 +27,10 @@ class _Dropped(Protocol):
 _Temp = TypeVar("_Temp", bound=_Dropped)
 
 BUSY_TIMEOUT_MS = 30_000
+# The WAL file is cut back to this size once a checkpoint has emptied it. SQLite otherwise
+# keeps the file at the largest size it ever reached: a 10M-sample import leaves a 10-15 GB
+# WAL beside the database for good, disk no one gets back.
+WAL_KEEP_BYTES = 64 << 20
 
 
 def now() -> str:
@@ -151,6 +155,7 @@ class StoreBase:
             conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
             conn.execute("PRAGMA journal_mode = WAL")
             conn.execute("PRAGMA synchronous = NORMAL")
+            conn.execute(f"PRAGMA journal_size_limit = {WAL_KEEP_BYTES}")
             conn.execute("PRAGMA foreign_keys = ON")
             self._conn: Connection = conn
             ensure_schema(conn, SQLITE)
