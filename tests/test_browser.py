@@ -62,6 +62,7 @@ class Reviewer:
             self.page.goto(f"{url}/Review")
             box = self.page.get_by_label("Name")
             box.wait_for(timeout=WAIT_MS)
+            self.wait_idle()  # typed into a form still drawing, text can be lost (see edit test)
             box.focus()
             self.page.keyboard.type(name)
             self.page.keyboard.press("Tab")
@@ -73,6 +74,7 @@ class Reviewer:
             self.page.keyboard.press("n")
             box = self.page.get_by_label("Your name")
             box.wait_for(timeout=WAIT_MS)
+            self.wait_idle()
             for _ in range(40):
                 if box.evaluate("e => e === document.activeElement"):
                     break
@@ -82,6 +84,7 @@ class Reviewer:
             self.page.goto(f"{url}/Review")
             box = self.page.get_by_label("Your name")
             box.wait_for(timeout=WAIT_MS)
+            self.wait_idle()
             box.fill(name)
         self.page.keyboard.press("Enter")  # submits the name (or sign-in) form
         with explained(self.page, f"{name}: no sample shown after signing in"):

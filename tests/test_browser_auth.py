@@ -134,6 +134,7 @@ def wait_idle(page) -> None:
 def sign_in(page, url: str, name: str, path: str = "") -> None:
     page.goto(f"{url}/{path}")
     page.get_by_label("Name").wait_for(timeout=WAIT_MS)
+    wait_idle(page)  # text typed into a form still drawing can be lost
     page.get_by_label("Name").fill(name)
     page.locator('input[type="password"]').fill(PASSWORD)
     page.get_by_role("button", name="Sign in", exact=True).click()

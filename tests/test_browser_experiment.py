@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 
 import pytest
-from browser_support import chromium, streamlit_app
+from browser_support import chromium, streamlit_app, wait_ready
 from test_experiment_app import build_experiment_db
 
 playwright_api = pytest.importorskip("playwright.sync_api")
@@ -21,6 +21,7 @@ def test_review_page_is_blind_in_the_browser(tmp_path):
         page.goto(f"{url}/Review")
         box = page.get_by_label("Your name")
         box.wait_for(timeout=WAIT_MS)
+        wait_ready(page, WAIT_MS)  # text typed into a form still drawing can be lost
         box.fill("ann")
         page.keyboard.press("Enter")
         seen = set()

@@ -13,7 +13,7 @@ import time
 from pathlib import Path
 
 import pytest
-from browser_support import chromium, streamlit_app
+from browser_support import chromium, streamlit_app, wait_ready
 
 from reflection import Store
 
@@ -49,6 +49,7 @@ def test_the_first_key_after_the_name_form_is_not_lost(tmp_path, submit):
         page.goto(f"{url}/Review")
         box = page.get_by_label("Your name")
         box.wait_for(timeout=WAIT_S * 1000)
+        wait_ready(page, WAIT_S * 1000)  # the name form drawn whole: the race is after it
         box.fill(name)
         if submit == "enter":
             box.press("Enter")
