@@ -140,6 +140,7 @@ def _forget_tallies(store: Store) -> None:
             for table in tables:
                 store.conn.execute(f"DROP FUNCTION {table}_tally() CASCADE")  # and triggers
         forget_kept_flags(store)
+        forget_kept_acceptance(store)
         store.conn.execute("DROP TABLE tallies")
         store.conn.execute("DROP TABLE tally_deltas")
         store.conn.execute("DELETE FROM _migrations WHERE name = 'm018_tallies'")
@@ -161,6 +162,24 @@ def forget_kept_flags(store: Store) -> None:
         "DELETE FROM tally_deltas WHERE name LIKE 'flag:%' OR name = 'with_candidates'"
     )
     store.conn.execute("DELETE FROM _migrations WHERE name = 'm020_kept_flags'")
+
+
+def forget_kept_acceptance(store: Store) -> None:
+    """Make the store as it was before m025: no acceptance tallies, their triggers or its
+    record (inside the caller's transaction)."""
+    if store.dialect == "sqlite":
+        for (name,) in store.conn.execute(
+            "SELECT name FROM sqlite_master WHERE type = 'trigger' AND name LIKE '%acceptance%'"
+        ).fetchall():
+            store.conn.execute(f"DROP TRIGGER {name}")
+    else:
+        for table in ("sample_state", "candidates"):
+            store.conn.execute(f"DROP FUNCTION {table}_acceptance_tally() CASCADE")
+    for table in ("tallies", "tally_deltas"):
+        store.conn.execute(
+            f"DELETE FROM {table} WHERE name LIKE 'offered:%' OR name LIKE 'accepted:%'"
+        )
+    store.conn.execute("DELETE FROM _migrations WHERE name = 'm025_kept_acceptance'")
 
 
 @pytest.mark.both_backends

@@ -166,39 +166,6 @@ class AnalyticsStore(StoreBase):
         )
         return dict(rows.fetchall())
 
-    def acceptance_by_kind(self, dataset_id: int) -> list[dict[str, Any]]:
-        """Per candidate kind: decided samples that had one, and how many took it.
-
-        "original" counts every decided sample as offered and those that kept the original.
-        """
-        decided = "st.dataset_id = ? AND st.status IN ('accepted', 'edited', 'rejected')"
-        if self.dialect == SQLITE:
-            sql = (
-                "SELECT c.kind AS kind, count(DISTINCT st.sample_id) AS offered,"
-                " count(DISTINCT CASE WHEN st.candidate_id = c.id THEN st.sample_id END)"
-                " AS accepted FROM sample_state st JOIN candidates c ON c.sample_id = st.sample_id"
-                f" WHERE {decided} GROUP BY c.kind ORDER BY c.kind"
-            )
-        else:
-            # Each decided sample's candidates through the sample index: as a join, PostgreSQL
-            # read all of them (1M samples, 100k decided: 1.1 s; this way 0.6 s).
-            sql = (
-                "SELECT k.kind AS kind, count(*) AS offered,"
-                " count(*) FILTER (WHERE k.took) AS accepted FROM sample_state st"
-                " CROSS JOIN LATERAL (SELECT c.kind, bool_or(c.id = st.candidate_id) AS took"
-                " FROM candidates c WHERE c.sample_id = st.sample_id GROUP BY c.kind) AS k"
-                f" WHERE {decided} GROUP BY k.kind ORDER BY k.kind"
-            )
-        rows = self.query(sql, [dataset_id])
-        [original] = self.query(  # an aggregate: one row
-            "SELECT count(*) AS offered,"
-            " count(*) FILTER (WHERE status = 'accepted' AND candidate_id = 0) AS accepted"
-            " FROM sample_state WHERE dataset_id = ?"
-            " AND status IN ('accepted', 'edited', 'rejected')",
-            [dataset_id],
-        )
-        return [{"kind": "original", **original}, *rows]
-
     def import_flag_counts(self, dataset_id: int) -> dict[str, int]:
         rows = self.conn.execute(
             "SELECT j.value, count(*) FROM samples s, json_each(s.flags) j"

@@ -20,6 +20,7 @@ import contextlib
 from collections.abc import Iterator, Sequence
 
 from .connection import Connection
+from .schema_acceptance import CANDIDATES_INSERT_TRIGGER, bulk_count_sql
 from .schema_flags import KEPT_FLAGS, KeptFlag
 from .schema_tallies import COUNTED
 
@@ -67,10 +68,17 @@ def counted_in_bulk(conn: Connection, table: str) -> Iterator[None]:
         raise RuntimeError("counted_in_bulk belongs inside a transaction")
     (before,) = conn.execute(f"SELECT coalesce(max(id), 0) FROM {table}").fetchone()
     flags = _flags(table)
-    with row_triggers_off(conn, [f"{table}_tally_insert", *(name for name, _ in flags)]) as off:
+    accepted = [CANDIDATES_INSERT_TRIGGER] if table == "candidates" else []
+    names = [f"{table}_tally_insert", *(name for name, _ in flags), *accepted]
+    with row_triggers_off(conn, names) as off:
         yield
     (after,) = conn.execute(f"SELECT coalesce(max(id), 0) FROM {table}").fetchone()
-    for name, sql in _count_sql(table, flags, by_index=(after - before) * INDEX_SHARE >= after):
+    counts = list(_count_sql(table, flags, by_index=(after - before) * INDEX_SHARE >= after))
+    if accepted:
+        # The decided samples are usually far fewer than the rows of an import.
+        (decided,) = conn.execute("SELECT count(*) FROM sample_state").fetchone()
+        counts.append((CANDIDATES_INSERT_TRIGGER, bulk_count_sql(after - before >= decided)))
+    for name, sql in counts:
         if name in off:
             conn.execute(sql, [before] * sql.count("?"))
 

@@ -13,6 +13,7 @@ from datetime import UTC, datetime
 
 from .connection import POSTGRESQL, Connection
 from .postgres import SEARCH_TEXT
+from .schema_acceptance import m025_kept_acceptance
 from .schema_flags import m020_kept_flags
 from .schema_indexes import m022_scores_by_version, m023_candidates_by_status
 from .schema_search import m021_search_without_positions, m024_search_vectors
@@ -336,6 +337,7 @@ MIGRATIONS: list[Callable[[Connection], None]] = [
     m022_scores_by_version,
     m023_candidates_by_status,
     m024_search_vectors,
+    m025_kept_acceptance,
 ]
 
 

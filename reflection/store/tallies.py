@@ -14,6 +14,8 @@ from typing import Any
 from ..records import UNDECIDED
 from .base import StoreBase
 from .connection import POSTGRESQL
+from .schema_acceptance import ACCEPTED, DECIDED_STATUSES, OFFERED, ORIGINAL
+from .schema_acceptance import COUNT_SQL as ACCEPTANCE_COUNTS
 from .schema_flags import FLAG_TALLY, KEPT_FLAGS, WITH_CANDIDATES
 from .schema_tallies import COUNTED, SAMPLES, SCORES
 from .tracks import STATUS_OF_DECISION
@@ -72,6 +74,27 @@ class TallyStore(StoreBase):
         counts["no_candidate"] = kept.get(SAMPLES, 0) - kept.get(WITH_CANDIDATES, 0)
         return counts
 
+    def acceptance_by_kind(self, dataset_id: int) -> list[dict[str, Any]]:
+        """Per version kind, of the dataset's decided samples (accepted, edited or rejected):
+        how many had one to offer ("original": all of them) and how many took it; the kinds
+        no decided sample was offered left out. From the counts the store keeps as it writes
+        (m025), not a join of every decided sample with its candidates."""
+        kept = self.tallies(dataset_id)
+        rows = [
+            {
+                "kind": ORIGINAL,
+                "offered": sum(kept.get(status, 0) for status in DECIDED_STATUSES),
+                "accepted": kept.get(ACCEPTED + ORIGINAL, 0),
+            }
+        ]
+        for name in sorted(kept):
+            kind = name.removeprefix(OFFERED)
+            if name.startswith(OFFERED) and kept[name] > 0:
+                rows.append(
+                    {"kind": kind, "offered": kept[name], "accepted": kept.get(ACCEPTED + kind, 0)}
+                )
+        return rows
+
     def count_scores(self, dataset_id: int | None = None) -> int:
         """Scores with a value, of one dataset's versions (all datasets with None)."""
         return self.tallies(dataset_id).get(SCORES, 0)
@@ -104,6 +127,9 @@ class TallyStore(StoreBase):
                 counted[(dataset_id, key)] = n
         for flag in KEPT_FLAGS:
             for dataset_id, key, n in self.conn.execute(flag.count_sql(self.dialect)):
+                counted[(dataset_id, str(key))] = n
+        for sql in ACCEPTANCE_COUNTS:
+            for dataset_id, key, n in self.conn.execute(sql):
                 counted[(dataset_id, str(key))] = n
         kept: dict[tuple[int, str], int] = {}
         for dataset_id, name, n in self.conn.execute(
