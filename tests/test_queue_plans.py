@@ -255,3 +255,114 @@ def test_prefixes_spelt_out_as_words_find_what_the_prefix_finds(store, monkeypat
         assert batch == matched[len(paged) : len(paged) + 3]
         paged += batch
     assert paged == matched
+
+
+def _source_ordered(store, n: int = 90):
+    """n samples imported in source order (ids follow positions), a third about bees in
+    their own text, some others only in a candidate, one of those written last of all; a
+    few decided."""
+    data = store.ensure_dataset("ordered")
+    store.add_samples(
+        data.id,
+        [
+            Sample(f"{'Bees and honey' if i % 3 == 0 else 'Task'} {i}", "", f"a{i}", position=i)
+            for i in range(n)
+        ],
+    )
+    ids = store.sample_ids(data.id)
+    for k, sid in enumerate(ids):
+        if k % 3 == 1 and k % 2 == 0:
+            store.add_candidate(Candidate(sample_id=sid, kind="response", output="bees here"))
+        elif k % 4 == 0:
+            store.add_candidate(Candidate(sample_id=sid, kind="response", output="other"))
+    store.add_reviews(Review(sid, "accept") for sid in ids[::5])
+    return data.id, ids
+
+
+def _windows(store, dataset_id, q, limit=7):
+    paged: list[int] = []
+    while batch := store.queue_ids(dataset_id, q, limit=limit, exclude=paged):
+        paged += batch
+    return paged
+
+
+@pytest.mark.parametrize("placed", [-1, None], ids=["placed-first", "no-position"])
+@pytest.mark.parametrize("span", [10**6, 12])
+def test_a_bounded_search_finds_what_its_set_finds_and_refuses_when_ids_are_out_of_order(
+    store, monkeypatch, span, placed
+):
+    """SQLite searches a word the walk does not fill a window with among the samples from
+    the dataset's first id up to a bound (`search.bounded_search`): in source order it must
+    give the set's windows, with filters, candidate-only matches and a candidate written
+    after every other; a sample whose position puts it before ids it comes after must send
+    the search to its set. A small BOUNDED_SPAN makes it widen its bound, then give up."""
+    monkeypatch.setattr(queue, "SEARCH_WALK", 4)  # the walk never fills a window here
+    monkeypatch.setattr(search, "BOUNDED_SPAN", span)
+    dataset_id, ids = _source_ordered(store)
+    store.add_candidate(Candidate(sample_id=ids[4], kind="reroll", output="late bees"))
+    results = []
+    bounded = search.bounded_search
+
+    def spy(*args, **kwargs):
+        found = bounded(*args, **kwargs)
+        results.append(found is not None)
+        return found
+
+    monkeypatch.setattr(queue, "bounded_search", spy)
+    for filters in ({}, {"statuses": ("undecided",)}, {"statuses": ("accepted",)}):
+        q = QueueQuery(text="bees", **filters)
+        sql, params = store._queue_sql(dataset_id, q)
+        matched = [row[0] for row in store.conn.execute(sql, params)]
+        assert ids[4] in matched or filters
+        assert _windows(store, dataset_id, q) == matched, filters
+    assert any(results) if span > 12 else not any(results)
+    # A sample imported later but placed first in source order: the bound would miss it.
+    # (Samples without a position come first.)
+    store.add_samples(dataset_id, [Sample("no match", "", "x")])
+    [late] = [sid for sid in store.sample_ids(dataset_id) if sid not in ids]
+    with store.transaction():  # as a file that numbers its records itself may place it
+        store.conn.execute("UPDATE samples SET position = ? WHERE id = ?", [placed, late])
+        if placed is None:  # and the first one too: the search starts from it
+            store.conn.execute("UPDATE samples SET position = NULL WHERE id = ?", [ids[0]])
+    store.add_candidate(Candidate(sample_id=late, kind="response", output="bees"))
+    results.clear()
+    q = QueueQuery(text="bees")
+    sql, params = store._queue_sql(dataset_id, q)
+    matched = [row[0] for row in store.conn.execute(sql, params)]
+    assert late in matched[:2]
+    assert _windows(store, dataset_id, q) == matched
+    assert results[0] is False  # the first window's bounded try was refused
+
+
+@pytest.mark.both_backends
+def test_a_search_with_few_matches_leads_the_query(store, monkeypatch):
+    """A search whose set is small leads (its few ids, then the order) rather than the
+    dataset being read in source order to the end: the same windows, with filters."""
+    monkeypatch.setattr(queue, "SEARCH_WALK", 4)
+    dataset_id, ids = _source_ordered(store)
+    store.add_candidate(Candidate(sample_id=ids[40], kind="response", output="zebra"))
+    store.add_candidate(Candidate(sample_id=ids[7], kind="response", output="zebras"))
+    store.add_samples(dataset_id, [Sample("A zebra", "", "z")])
+    with store.transaction():  # a late sample placed first
+        store.conn.execute("UPDATE samples SET position = -1 WHERE id = ?", [max(ids) + 1])
+    small = []
+    measure = search.search_set_is_small
+
+    def spy(*args, **kwargs):
+        found = measure(*args, **kwargs)
+        small.append(found)
+        return found
+
+    monkeypatch.setattr(queue, "search_set_is_small", spy)
+    for filters in ({}, {"statuses": ("undecided",)}, {"flags": ("no_candidate",)}):
+        q = QueueQuery(text="zebra", **filters)
+        sql, params = store._queue_sql(dataset_id, q)
+        matched = [row[0] for row in store.conn.execute(sql, params)]
+        assert _windows(store, dataset_id, q, limit=2) == matched, filters
+    assert small and all(small)
+    monkeypatch.setattr(queue, "DENSE", 2)  # "bees" (30 samples) is then not small
+    small.clear()
+    q = QueueQuery(text="bees")
+    sql, params = store._queue_sql(dataset_id, q)
+    assert _windows(store, dataset_id, q) == [row[0] for row in store.conn.execute(sql, params)]
+    assert small and not any(small)

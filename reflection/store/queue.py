@@ -25,7 +25,13 @@ from .queue_filters import (
     range_member,
     status_members,
 )
-from .search import fts_query, probed_search, search_condition
+from .search import (
+    bounded_search,
+    fts_query,
+    probed_search,
+    search_condition,
+    search_set_is_small,
+)
 from .tallies import TallyStore
 
 __all__ = ["VERSIONS", "QueueQuery", "QueueStore", "ScoreRange", "fts_query"]
@@ -80,7 +86,8 @@ class QueueStore(TallyStore):
             probed = self._probed_search(dataset_id, q, limit, exclude, known)
             if probed is not None:
                 return probed
-        sql, params, _ = self._queue_plan(dataset_id, q, exclude=exclude, known=known)
+        lead = bool(q.text.strip()) and search_set_is_small(self.conn, q.text, DENSE)
+        sql, params, _ = self._queue_plan(dataset_id, q, exclude=exclude, known=known, lead=lead)
         if limit is not None:
             sql, params = f"{sql} LIMIT ?", [*params, limit]
         return [row[0] for row in self.conn.execute(sql, params)]
@@ -100,27 +107,22 @@ class QueueStore(TallyStore):
             return None
         plain = dataclasses.replace(q, text="")
         sql, params, _ = self._queue_plan(dataset_id, plain, exclude=exclude, known=known)
-        return probed_search(self.conn, sql, params, q.text, limit, SEARCH_WALK)
+        found = probed_search(self.conn, sql, params, q.text, limit, SEARCH_WALK)
+        if found is not None or self.dialect == POSTGRESQL or q.sort != "position":
+            return found
+
+        def run(also: tuple[str, list[Any]]) -> list[int]:
+            plan, args, _ = self._queue_plan(
+                dataset_id, plain, exclude=exclude, also=also, known=known, lead=True
+            )
+            return [row[0] for row in self.conn.execute(f"{plan} LIMIT {int(limit)}", args)]
+
+        return bounded_search(self.conn, dataset_id, q.text, limit, run)
 
     def queue_count(self, dataset_id: int, query: QueueQuery | None = None) -> int:
         """How many of the dataset's samples match `query`."""
         sql, params = self._queue_sql(dataset_id, query or QueueQuery(), order=False)
         return self.count(f"SELECT count(*) FROM ({sql}) AS matched", params)
-
-    def catalog_version(self) -> tuple[int, int]:
-        """(max dataset id, max sample id): changes whenever a dataset or sample is added."""
-        row = self.conn.execute(
-            "SELECT (SELECT coalesce(max(id), 0) FROM datasets),"
-            " (SELECT coalesce(max(id), 0) FROM samples)"
-        ).fetchone()
-        return row[0], row[1]
-
-    def sample_dataset(self, sample_id: int) -> int | None:
-        """The dataset a sample belongs to, or None if there is no such sample."""
-        dataset_id: int | None = self.scalar(
-            "SELECT dataset_id FROM samples WHERE id = ?", [sample_id]
-        )
-        return dataset_id
 
     def statuses_of(self, sample_ids: list[int], reviewer: str | None = None) -> dict[int, str]:
         """The review status of each sample (undecided when it has no review in force);
@@ -247,10 +249,12 @@ class QueueStore(TallyStore):
         chunked: bool = False,
         also: tuple[str, list[Any]] | None = None,
         known: dict[Member, bool] | None = None,
+        lead: bool = False,
     ) -> tuple[str, list[Any], bool]:
         """(SQL, params, whether a small filter set leads). `chunked`: the ids are a JSON
         list given as one more, last parameter, and they lead the query. `also`: one more
-        condition on `s`, with its params. `known`: sets already sized (see `_dense`)."""
+        condition on `s`, with its params. `known`: sets already sized (see `_dense`).
+        `lead`: the search's set (or `also`'s) is small, and leads."""
         known = {} if known is None else known
         where = ["+s.dataset_id = ?" if chunked else "s.dataset_id = ?"]
         params: list[Any] = [dataset_id]
@@ -280,7 +284,7 @@ class QueueStore(TallyStore):
         # A group with only small sets leads the query (its few ids, then the order); the
         # large sets are then probed per sample, as they are in an order read from the start.
         dense = [any(self._dense(member, known) for member in members) for members, _ in groups]
-        driven = not all(dense)
+        driven = lead or not all(dense)
         for (members, extra), large in zip(groups, dense, strict=True):
             # PostgreSQL hashes a large set faster than it probes per sample (200,000 samples,
             # undecided: 7 ms as a set, 26 ms probed), so it keeps sets; SQLite builds a

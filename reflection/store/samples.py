@@ -148,3 +148,18 @@ class SampleStore(SearchIndexStore, TallyStore):
                                             confidence, run_id, created_at, decision)  # fmt: skip
                 found.append((sample, state, suggestion))
             yield found
+
+    def catalog_version(self) -> tuple[int, int]:
+        """(max dataset id, max sample id): changes whenever a dataset or sample is added."""
+        row = self.conn.execute(
+            "SELECT (SELECT coalesce(max(id), 0) FROM datasets),"
+            " (SELECT coalesce(max(id), 0) FROM samples)"
+        ).fetchone()
+        return row[0], row[1]
+
+    def sample_dataset(self, sample_id: int) -> int | None:
+        """The dataset a sample belongs to, or None if there is no such sample."""
+        dataset_id: int | None = self.scalar(
+            "SELECT dataset_id FROM samples WHERE id = ?", [sample_id]
+        )
+        return dataset_id

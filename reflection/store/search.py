@@ -55,9 +55,16 @@ def like_all(text: str) -> tuple[str, list[str]]:
 def search_condition(dialect: str, text: str) -> tuple[str, list[Any]] | None:
     """The review queue's search as a condition on a sample `s` (its text or a candidate's
     holds every word), with its params; None when `text` has no word."""
+    found = search_set(dialect, text)
+    return None if found is None else (f"s.id IN ({found[0]})", found[1])
+
+
+def search_set(dialect: str, text: str) -> tuple[str, list[Any]] | None:
+    """The ids of the samples a search matches, as SQL with its params; None when `text`
+    has no word."""
     if dialect == POSTGRESQL:
         match = tsquery(text)
-        return (f"s.id IN ({SEARCH_SET})", [match, match]) if match else None
+        return (SEARCH_SET, [match, match]) if match else None
     match = fts_query(text)
     if not match:
         return None
@@ -65,15 +72,27 @@ def search_condition(dialect: str, text: str) -> tuple[str, list[Any]] | None:
     # import published but has not indexed yet are read directly.
     like, like_params = like_all(text)
     return (
-        "s.id IN (SELECT rowid FROM samples_fts WHERE samples_fts MATCH ?"
+        "SELECT rowid FROM samples_fts WHERE samples_fts MATCH ?"
         " UNION SELECT c.sample_id FROM candidates c WHERE c.id IN"
         " (SELECT rowid FROM candidates_fts WHERE candidates_fts MATCH ?)"
         " UNION SELECT id FROM samples WHERE id >"
         f" (SELECT indexed_upto FROM search_backlog WHERE name = 'samples') AND {like}"
         " UNION SELECT sample_id FROM candidates WHERE id >"
-        f" (SELECT indexed_upto FROM search_backlog WHERE name = 'candidates') AND {like})",
+        f" (SELECT indexed_upto FROM search_backlog WHERE name = 'candidates') AND {like}",
         [match, match, *like_params, *like_params],
     )
+
+
+def search_set_is_small(conn: Connection, text: str, small: int) -> bool:
+    """Whether a search matches fewer than `small` samples (counting no further): then its
+    set should lead the queue's query, which otherwise reads the dataset in source order to
+    the end looking for the few (10,000,000 samples, a word in none: 0.7 s)."""
+    found = search_set(getattr(conn, "dialect", "sqlite"), text)
+    if found is None:
+        return False
+    sql, params = found
+    count = conn.execute(f"SELECT count(*) FROM ({sql} LIMIT {int(small)}) AS capped", params)
+    return bool(count.fetchone()[0] < small)
 
 
 # SQLite: which of the walked samples (a JSON list, in queue order) match, the window's
@@ -160,6 +179,87 @@ def probed_search(
              low, high, limit],
         ).fetchall()  # fmt: skip
     return [row[0] for row in rows] if len(rows) == limit else None
+
+
+# The bounded search's id span, in samples, at most: past it the set of a word that rare is
+# small enough to build whole (`search_condition`), and the check of the order costs more.
+BOUNDED_SPAN = 400_000
+
+
+def bounded_search(
+    conn: Connection,
+    dataset_id: int,
+    text: str,
+    limit: int,
+    run: Callable[[tuple[str, list[Any]]], list[int]],
+) -> list[int] | None:
+    """A search in source order for a word too sparse for the walk to fill a window (one
+    sample in 200, say) but too common for its set to be cheap (at 10,000,000 samples,
+    mapping 100,000 matching candidates to their samples took 140 ms): the set of the
+    samples from the dataset's first up to an id bound, then a check that the bound cut
+    nothing off. SQLite only; None where it does not apply or does not fill the window.
+
+    Samples take ids in the order they are imported, which is their source order too, so the
+    window's samples usually lie between the first id and the `limit`-th sample whose own
+    text matches (those all match). The set within those ids is cheap to build: each index
+    is asked for a rowid range (the samples', and the span of those samples' candidates).
+    `run` runs the queue with one more condition and returns its first `limit` ids; the
+    result stands only if no sample of the dataset up to the last one's position lies
+    outside the ids searched (otherwise the caller builds the whole set)."""
+    if not fts_query(text) or conn.execute(f"SELECT {_BACKLOG}").fetchone()[0]:
+        return None
+    first = conn.execute(
+        "SELECT id FROM samples WHERE dataset_id = ? ORDER BY position, id LIMIT 1", [dataset_id]
+    ).fetchone()
+    if first is None:
+        return None
+    low = first[0]
+    spelt = {table: _expanded(conn, table, text) or fts_query(text) for table in TABLES}
+    row = conn.execute(
+        "SELECT rowid FROM samples_fts WHERE samples_fts MATCH ? AND rowid >= ?"
+        " ORDER BY rowid LIMIT 1 OFFSET ?",
+        [spelt["samples"], low, limit - 1],
+    ).fetchone()
+    if row is None or row[0] - low > BOUNDED_SPAN:
+        return None
+    high = row[0]
+    while True:
+        found = run(_bounded_set(conn, spelt, low, high))
+        if len(found) == limit:
+            break
+        if high - low >= BOUNDED_SPAN:  # the filters leave too few matches in reach
+            return None
+        high = low + min(BOUNDED_SPAN, 4 * (high - low + 1))
+    # Samples without a position come first, by id: from `low` (the first of them, if any)
+    # to the window's last they are in reach. Those before a last with a position are all
+    # that have none, and those with a position up to its.
+    last = conn.execute("SELECT position FROM samples WHERE id = ?", [found[-1]]).fetchone()[0]
+    if last is None:
+        return found
+    outside = "dataset_id = ? AND {} AND (id < ? OR id > ?)"
+    cut = conn.execute(
+        f"SELECT EXISTS (SELECT 1 FROM samples WHERE {outside.format('position IS NULL')})"
+        f" OR EXISTS (SELECT 1 FROM samples WHERE {outside.format('position <= ?')})",
+        [dataset_id, low, high, dataset_id, last, low, high],
+    ).fetchone()[0]
+    return None if cut else found
+
+
+def _bounded_set(
+    conn: Connection, spelt: dict[str, str], low: int, high: int
+) -> tuple[str, list[Any]]:
+    """The samples with ids in [low, high] whose text or a candidate's matches (`spelt`: each
+    index's query), as a condition on `s` with its params."""
+    first, last = conn.execute(
+        "SELECT min(id), max(id) FROM candidates WHERE sample_id BETWEEN ? AND ?", [low, high]
+    ).fetchone()
+    return (
+        "s.id IN (SELECT rowid FROM samples_fts WHERE samples_fts MATCH ? AND rowid BETWEEN ? AND ?"
+        " UNION SELECT c.sample_id FROM candidates c WHERE c.id IN (SELECT rowid"
+        " FROM candidates_fts WHERE candidates_fts MATCH ? AND rowid BETWEEN ? AND ?)"
+        " AND c.sample_id BETWEEN ? AND ?)",
+        [spelt["samples"], low, high, spelt["candidates"], first or 0, last or 0, low, high],
+    )
 
 
 # A prefix worth expanding into the words of the index it begins: at most this many.
