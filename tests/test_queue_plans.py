@@ -299,7 +299,10 @@ def test_a_bounded_search_finds_what_its_set_finds_and_refuses_when_ids_are_out_
     monkeypatch.setattr(queue, "SEARCH_WALK", 4)  # the walk never fills a window here
     monkeypatch.setattr(search, "BOUNDED_SPAN", span)
     dataset_id, ids = _source_ordered(store)
-    store.add_candidate(Candidate(sample_id=ids[4], kind="reroll", output="late bees"))
+    # Written after every other candidate, for a sample nothing else of which matches, and
+    # decided, so that the accepted queue (too few matches at first) widens its bound.
+    store.add_candidate(Candidate(sample_id=ids[2], kind="reroll", output="late bees"))
+    store.add_review(Review(ids[2], "accept"))
     results = []
     bounded = search.bounded_search
 
@@ -313,7 +316,7 @@ def test_a_bounded_search_finds_what_its_set_finds_and_refuses_when_ids_are_out_
         q = QueueQuery(text="bees", **filters)
         sql, params = store._queue_sql(dataset_id, q)
         matched = [row[0] for row in store.conn.execute(sql, params)]
-        assert ids[4] in matched or filters
+        assert ids[2] in matched or filters == {"statuses": ("undecided",)}
         assert _windows(store, dataset_id, q) == matched, filters
     assert any(results) if span > 12 else not any(results)
     # A sample imported later but placed first in source order: the bound would miss it.
@@ -366,3 +369,22 @@ def test_a_search_with_few_matches_leads_the_query(store, monkeypatch):
     sql, params = store._queue_sql(dataset_id, q)
     assert _windows(store, dataset_id, q) == [row[0] for row in store.conn.execute(sql, params)]
     assert small and not any(small)
+
+
+def test_the_candidate_reach_widens_as_the_whole_range_would(store):
+    """The span of candidate ids of the samples from the first up to a growing bound, read a
+    piece at a time, must be the span of the whole range at every bound."""
+    rng = random.Random(8)
+    data = store.ensure_dataset("reach")
+    store.add_samples(data.id, [Sample(f"q{i}", "", "a", position=i) for i in range(40)])
+    ids = store.sample_ids(data.id)
+    for _ in range(60):  # candidates written in no particular order of their samples
+        store.add_candidate(Candidate(sample_id=rng.choice(ids[3:]), kind="response", output="x"))
+    reach = search._CandidateReach(store.conn, ids[0])
+    for high in (ids[0], ids[2], ids[5], ids[6], ids[20], ids[39]):
+        whole = store.conn.execute(
+            "SELECT coalesce(min(id), 0), coalesce(max(id), 0) FROM candidates"
+            " WHERE sample_id BETWEEN ? AND ?",
+            [ids[0], high],
+        ).fetchone()
+        assert reach.upto(high) == tuple(whole), high
