@@ -13,7 +13,7 @@ import pytest
 
 from reflection import Candidate, Review, Sample, Score
 from reflection.records import CHECKS_METRIC, DERIVED_FLAGS, JUDGE_METRIC, Suggestion
-from reflection.store import queue, search
+from reflection.store import Store, queue, search, search_terms
 from reflection.store.queue import QueueQuery, ScoreRange
 from reflection.store.queue_filters import VERSIONS, flag_members, range_member, status_members
 
@@ -241,7 +241,7 @@ def test_prefixes_spelt_out_as_words_find_what_the_prefix_finds(store, monkeypat
     token is ASCII and begins at most EXPAND_AT_MOST words (else the prefix itself is asked):
     the windows must be the set's either way, diacritics and case folded as the index folds
     them."""
-    monkeypatch.setattr(search, "EXPAND_AT_MOST", 8)
+    monkeypatch.setattr(search_terms, "EXPAND_AT_MOST", 8)
     data = store.ensure_dataset("words")
     texts = ["Café au lait", "cafe", "caféine", "CAFES", *(f"w{i} lait" for i in range(30))]
     store.add_samples(data.id, [Sample(t, "", f"answer {n}") for n, t in enumerate(texts * 4)])
@@ -388,3 +388,53 @@ def test_the_candidate_reach_widens_as_the_whole_range_would(store):
             [ids[0], high],
         ).fetchone()
         assert reach.upto(high) == tuple(whole), high
+
+
+def test_the_words_a_prefix_begins_are_read_again_once_the_index_changes(tmp_path):
+    """A prefix's words are remembered per database file while its index's structure record
+    is unchanged: a row written one at a time, a publish indexed afterwards and a delete must
+    each show in the next expansion; an unchanged index answers from memory."""
+    with Store(tmp_path / "words.db") as store:
+        data = store.ensure_dataset("d")
+        store.add_samples(data.id, [Sample("explain this", "", "a")])
+        store.index_search_backlog()
+        first = search_terms.expanded(store.conn, "samples", "expl")
+        assert first == '("explain")'
+        words = search_terms._words(store.conn, "samples", "expl")
+        assert search_terms._words(store.conn, "samples", "expl") is words  # remembered
+        store.add_samples(data.id, [Sample("an explosion", "", "b")])
+        assert search_terms.expanded(store.conn, "samples", "expl") == (
+            '("explain" OR "explosion")'
+        )
+        [old, new] = store.sample_ids(data.id)
+        store.add_candidate(Candidate(sample_id=old, kind="response", output="explicit"))
+        assert search_terms.expanded(store.conn, "candidates", "expl") == '("explicit")'
+        with store.transaction():  # a write the index holds in memory until the commit
+            store.add_candidate(Candidate(sample_id=old, kind="response", output="expletive"))
+            assert search_terms.expanded(store.conn, "candidates", "expl") == (
+                '("expletive" OR "explicit")'
+            )
+        with store.staged_candidates() as staged:  # published, indexed afterwards
+            staged.add([(Candidate(sample_id=new, kind="response", output="explore"), None, ":e")])
+            with store.transaction(), store.run("import-candidates", data.id, {}) as run:
+                assert run.id is not None
+                staged.publish(data.id, run.id, "response")
+        assert search_terms.expanded(store.conn, "candidates", "expl") == (
+            '("expletive" OR "explicit")'
+        )
+        store.index_search_backlog()
+        assert search_terms.expanded(store.conn, "candidates", "expl") == (
+            '("expletive" OR "explicit" OR "explore")'
+        )
+        with store.transaction():
+            store.conn.execute("DELETE FROM candidates WHERE sample_id = ?", [new])
+            store.conn.execute("DELETE FROM samples WHERE id = ?", [new])
+        assert search_terms.expanded(store.conn, "samples", "expl") == first
+        assert search_terms.expanded(store.conn, "candidates", "expl") == (
+            '("expletive" OR "explicit")'
+        )
+    with Store(":memory:") as memory:  # no file to tell it by: read every time
+        memory.add_samples(memory.ensure_dataset("m").id, [Sample("explain", "", "a")])
+        memory.index_search_backlog()
+        words = search_terms._words(memory.conn, "samples", "expl")
+        assert search_terms._words(memory.conn, "samples", "expl") is not words

@@ -11,13 +11,13 @@ Small writes (a reply, an edit) index their rows at once, in their own transacti
 from __future__ import annotations
 
 import json
-import re
 from collections.abc import Callable, Sequence
 from typing import Any
 
 from .base import StoreBase
 from .connection import POSTGRESQL, Connection
 from .postgres import SEARCH_PROBE, SEARCH_SET, tsquery
+from .search_terms import TOKEN, expanded
 
 INDEX_CHUNK = 50_000  # rows indexed per transaction (a few seconds each)
 TABLES = ("samples", "candidates")
@@ -31,11 +31,7 @@ def fts_query(text: str, prefix: bool = True) -> str:
     term: the index keeps no positions (m021), so a word such as "don't" asks for "don" and
     "t" anywhere in the row rather than for the phrase."""
     star = "*" if prefix else ""
-    return " ".join(f'"{token}"{star}' for token in _TOKEN.findall(text))
-
-
-# What unicode61 keeps as a token: letters and digits (`\w` less the underscore).
-_TOKEN = re.compile(r"[^\W_]+")
+    return " ".join(f'"{token}"{star}' for token in TOKEN.findall(text))
 
 
 def like_all(text: str) -> tuple[str, list[str]]:
@@ -160,11 +156,11 @@ def probed_search(
         first, last = conn.execute(_CANDIDATE_RANGE, [walked]).fetchone()
         # Asking for a word's prefix makes FTS5 merge the lists of every word it begins (all
         # of them, whatever the range): ~60 ms for "explain" at 1M. Each prefix is spelt out
-        # as those words instead where it can be (`_expanded`), else whole words stand in
+        # as those words instead where it can be (`search_terms.expanded`), else whole words stand in
         # for counting. Up to half a window's matches are counted in the walk's ranges
         # first, so that a walk holding few goes to the set at once, paying nothing more.
         whole, need = fts_query(text, prefix=False), max(1, limit // 2)
-        spelt = {table: _expanded(conn, table, text) for table in TABLES}
+        spelt = {table: expanded(conn, table, text) for table in TABLES}
         found = sum(
             conn.execute(
                 _IN_RANGE.format(table=table), [spelt[table] or whole, a, b, need]
@@ -214,7 +210,7 @@ def bounded_search(
     if first is None:
         return None
     low = first[0]
-    spelt = {table: _expanded(conn, table, text) or fts_query(text) for table in TABLES}
+    spelt = {table: expanded(conn, table, text) or fts_query(text) for table in TABLES}
     row = conn.execute(
         "SELECT rowid FROM samples_fts WHERE samples_fts MATCH ? AND rowid >= ?"
         " ORDER BY rowid LIMIT 1 OFFSET ?",
@@ -281,41 +277,6 @@ def _bounded_set(
         " AND c.sample_id BETWEEN ? AND ?)",
         [spelt["samples"], low, high, spelt["candidates"], *candidates, low, high],
     )
-
-
-# A prefix worth expanding into the words of the index it begins: at most this many.
-EXPAND_AT_MOST = 64
-
-
-def _expanded(conn: Connection, table: str, text: str) -> str | None:
-    """`fts_query(text)` with each prefix spelt out as the whole words of `table`'s index
-    that begin with it ("explain"* as "explain" OR "explained" OR ...), which FTS5 reads
-    from where a rowid range starts instead of merging every word's list first (a
-    vocabulary read of the index's terms: 6 ms for "explain" at 1M). None where a token is
-    not ASCII (the tokenizer folds diacritics, which this does not mimic) or begins more
-    than EXPAND_AT_MOST words."""
-    tokens = _TOKEN.findall(text)
-    if not all(token.isascii() for token in tokens):
-        return None
-    conn.execute(
-        f"CREATE VIRTUAL TABLE IF NOT EXISTS temp.{table}_fts_terms"
-        f" USING fts5vocab(main, {table}_fts, 'row')"
-    )
-    groups = []
-    for token in (t.lower() for t in tokens):
-        words = [
-            row[0]
-            for row in conn.execute(
-                f"SELECT term FROM temp.{table}_fts_terms WHERE term >= ? AND term < ? LIMIT ?",
-                [token, token[:-1] + chr(ord(token[-1]) + 1), EXPAND_AT_MOST + 1],
-            )
-        ]
-        if len(words) > EXPAND_AT_MOST:
-            return None
-        groups.append("(" + " OR ".join(f'"{word}"' for word in words) + ")" if words else "")
-    if not all(groups):  # a token that begins no word: nothing in this index matches
-        return '""'  # (an empty phrase matches no row)
-    return " AND ".join(groups)
 
 
 class SearchIndexStore(StoreBase):
