@@ -253,7 +253,8 @@ def require_role(action: str) -> User:
         user = current_user(store)
     except StoreError as exc:  # the database is down: say so in one line, not a traceback
         st.error(f"{exc}. {UNAVAILABLE}")
-        st.button("Try again", type="primary", shortcut="R")  # a click reruns the page
+        st.button("Try again", type="primary", shortcut="T")  # a click reruns the page (R is
+        # Streamlit's own rerun key, which a button may not take)
         st.stop()
     if user is None:
         _sign_in_page(store, oidc_providers())
