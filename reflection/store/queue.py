@@ -86,7 +86,8 @@ class QueueStore(TallyStore):
             probed = self._probed_search(dataset_id, q, limit, exclude, known)
             if probed is not None:
                 return probed
-        lead = bool(q.text.strip()) and search_set_is_small(self.conn, q.text, DENSE)
+        # (PostgreSQL's planner leads with a small set by itself.)
+        lead = self.dialect != POSTGRESQL and search_set_is_small(self.conn, q.text, DENSE)
         sql, params, _ = self._queue_plan(dataset_id, q, exclude=exclude, known=known, lead=lead)
         if limit is not None:
             sql, params = f"{sql} LIMIT ?", [*params, limit]
