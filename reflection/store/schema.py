@@ -16,7 +16,7 @@ from .postgres import SEARCH_TEXT
 from .schema_acceptance import m025_kept_acceptance
 from .schema_flags import m020_kept_flags
 from .schema_indexes import m022_scores_by_version, m023_candidates_by_status
-from .schema_search import m021_search_without_positions, m024_search_vectors
+from .schema_search import m021_search_without_positions, m024_search_vectors, m026_backlog_deletes
 from .schema_tallies import m018_tallies
 from .schema_team import (
     _script,
@@ -338,6 +338,7 @@ MIGRATIONS: list[Callable[[Connection], None]] = [
     m023_candidates_by_status,
     m024_search_vectors,
     m025_kept_acceptance,
+    m026_backlog_deletes,
 ]
 
 

@@ -122,3 +122,31 @@ def m024_search_vectors(db: Connection) -> None:
             " IS DISTINCT FROM (NEW.instruction, NEW.input, NEW.output))"
             f" EXECUTE FUNCTION {table}_fts_vectors()"
         )
+
+
+def m026_backlog_deletes(db: Connection) -> None:
+    """SQLite gives a new row the largest id plus one, so once the rows with the largest ids
+    are deleted, new rows take ids the backlog (`search_backlog.indexed_upto`) counts as
+    indexed: they were never searchable, and a later delete of one would take words out of
+    the index that it never held. A delete of an indexed row now also brings `indexed_upto`
+    down to the largest id left; every row up to it is indexed, and new ones are backlog.
+    The samples' delete, unlike the candidates', also touched rows the index never held."""
+    if _dialect_of(db) == POSTGRESQL:
+        return
+    columns = "instruction, input, output"
+    for table in ("samples", "candidates"):
+        upto = f"(SELECT indexed_upto FROM search_backlog WHERE name = '{table}')"
+        largest = f"(SELECT coalesce(max(id), 0) FROM {table})"
+        db.execute(f"DROP TRIGGER IF EXISTS {table}_fts_delete")
+        db.execute(
+            f"CREATE TRIGGER {table}_fts_delete AFTER DELETE ON {table}"
+            f" WHEN old.id <= {upto} BEGIN"
+            f" INSERT INTO {table}_fts ({table}_fts, rowid, {columns})"
+            f" VALUES ('delete', old.id, old.instruction, old.input, old.output);"
+            f" UPDATE search_backlog SET indexed_upto = {largest}"
+            f" WHERE name = '{table}' AND indexed_upto > {largest}; END"
+        )
+
+
+def _dialect_of(db: Connection) -> str:
+    return str(getattr(db, "dialect", "sqlite"))
