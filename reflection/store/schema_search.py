@@ -131,7 +131,7 @@ def m026_backlog_deletes(db: Connection) -> None:
     the index that it never held. A delete of an indexed row now also brings `indexed_upto`
     down to the largest id left; every row up to it is indexed, and new ones are backlog.
     The samples' delete, unlike the candidates', also touched rows the index never held."""
-    if _dialect_of(db) == POSTGRESQL:
+    if str(getattr(db, "dialect", "sqlite")) == POSTGRESQL:
         return
     columns = "instruction, input, output"
     for table in ("samples", "candidates"):
@@ -146,7 +146,3 @@ def m026_backlog_deletes(db: Connection) -> None:
             f" UPDATE search_backlog SET indexed_upto = {largest}"
             f" WHERE name = '{table}' AND indexed_upto > {largest}; END"
         )
-
-
-def _dialect_of(db: Connection) -> str:
-    return str(getattr(db, "dialect", "sqlite"))

@@ -157,9 +157,10 @@ def probed_search(
         first, last = conn.execute(_CANDIDATE_RANGE, [walked]).fetchone()
         # Asking for a word's prefix makes FTS5 merge the lists of every word it begins (all
         # of them, whatever the range): ~60 ms for "explain" at 1M. Each prefix is spelt out
-        # as those words instead where it can be (`search_terms.expanded`), else whole words stand in
-        # for counting. Up to half a window's matches are counted in the walk's ranges
-        # first, so that a walk holding few goes to the set at once, paying nothing more.
+        # as those words instead where it can be (`search_terms.expanded`), else whole words
+        # stand in for counting. Up to half a window's matches are counted in the walk's
+        # ranges first, so that a walk holding few goes to the set at once, paying nothing
+        # more.
         whole, need = fts_query(text, prefix=False), max(1, limit // 2)
         spelt = {table: expanded(conn, table, text) for table in TABLES}
         found = sum(
