@@ -20,6 +20,23 @@ from reflection.store.queue_filters import VERSIONS, flag_members, range_member,
 N = 120
 
 
+def _given(found):
+    return found is not None
+
+
+def _recorded(monkeypatch, owner, name, wrapped, keep=lambda found: found) -> list:
+    """Replace `owner.name` by `wrapped`, recording `keep` of what each call returns."""
+    seen: list = []
+
+    def spy(*args, **kwargs):
+        found = wrapped(*args, **kwargs)
+        seen.append(keep(found))
+        return found
+
+    monkeypatch.setattr(owner, name, spy)
+    return seen
+
+
 @pytest.fixture
 def varied(store):
     """N samples with a bit of everything: candidates of each status or none, IFD, drift,
@@ -172,15 +189,9 @@ def test_a_search_probed_in_queue_order_finds_what_its_set_finds(varied, monkeyp
     builds the search's set only when that does not fill the window: page by page, with or
     without other filters, the ids must be those of the set, however short the walk."""
     store, dataset_id = varied
-    probed = []
-    probe = queue.QueueStore._probed_search
-
-    def spy(*args, **kwargs):
-        found = probe(*args, **kwargs)
-        probed.append(found is not None)
-        return found
-
-    monkeypatch.setattr(queue.QueueStore, "_probed_search", spy)
+    probed = _recorded(
+        monkeypatch, queue.QueueStore, "_probed_search", queue.QueueStore._probed_search, _given
+    )
     for filters in ({}, {"statuses": ("undecided",)}, {"flags": ("drift",)}):
         q = QueueQuery(text=text, **filters)
         monkeypatch.setattr(queue, "DENSE", 10**9)
@@ -207,15 +218,7 @@ def test_a_probed_search_finds_late_candidates_and_leaves_unindexed_rows_to_its_
     not indexed yet (a publish before its index catches up) send the search to its set,
     which reads them directly."""
     store, dataset_id = varied
-    taken = []
-    probe = search.probed_search
-
-    def spy(*args, **kwargs):
-        found = probe(*args, **kwargs)
-        taken.append(found is not None)
-        return found
-
-    monkeypatch.setattr(queue, "probed_search", spy)
+    taken = _recorded(monkeypatch, queue, "probed_search", search.probed_search, _given)
     first, second, third = store.queue_ids(dataset_id, QueueQuery(), limit=3)
     store.add_candidate(Candidate(sample_id=third, kind="response", output="zebra crossing"))
     store.add_candidate(Candidate(sample_id=second, kind="response", output="zebra"))
@@ -303,15 +306,7 @@ def test_a_bounded_search_finds_what_its_set_finds_and_refuses_when_ids_are_out_
     # decided, so that the accepted queue (too few matches at first) widens its bound.
     store.add_candidate(Candidate(sample_id=ids[2], kind="reroll", output="late bees"))
     store.add_review(Review(ids[2], "accept"))
-    results = []
-    bounded = search.bounded_search
-
-    def spy(*args, **kwargs):
-        found = bounded(*args, **kwargs)
-        results.append(found is not None)
-        return found
-
-    monkeypatch.setattr(queue, "bounded_search", spy)
+    results = _recorded(monkeypatch, queue, "bounded_search", search.bounded_search, _given)
     for filters in ({}, {"statuses": ("undecided",)}, {"statuses": ("accepted",)}):
         q = QueueQuery(text="bees", **filters)
         sql, params = store._queue_sql(dataset_id, q)
@@ -348,15 +343,7 @@ def test_a_search_with_few_matches_leads_the_query(store, monkeypatch):
     store.add_samples(dataset_id, [Sample("A zebra", "", "z")])
     with store.transaction():  # a late sample placed first
         store.conn.execute("UPDATE samples SET position = -1 WHERE id = ?", [max(ids) + 1])
-    small = []
-    measure = search.search_set_is_small
-
-    def spy(*args, **kwargs):
-        found = measure(*args, **kwargs)
-        small.append(found)
-        return found
-
-    monkeypatch.setattr(queue, "search_set_is_small", spy)
+    small = _recorded(monkeypatch, queue, "search_set_is_small", search.search_set_is_small)
     for filters in ({}, {"statuses": ("undecided",)}, {"flags": ("no_candidate",)}):
         q = QueueQuery(text="zebra", **filters)
         sql, params = store._queue_sql(dataset_id, q)
@@ -453,15 +440,7 @@ def test_postgresql_skips_the_walk_for_a_word_its_planner_expects_to_be_rare(var
     )
     store.conn.execute("ANALYZE")
     monkeypatch.setattr(queue, "SEARCH_WALK", 40)
-    seen = []
-    sparse = search._sparse
-
-    def spy(*args, **kwargs):
-        found = sparse(*args, **kwargs)
-        seen.append(found)
-        return found
-
-    monkeypatch.setattr(search, "_sparse", spy)
+    seen = _recorded(monkeypatch, search, "_sparse", search._sparse)
     for text, expected in (("zebra", True), ("answer", False)):
         seen.clear()
         q = QueueQuery(text=text)

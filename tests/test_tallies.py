@@ -146,40 +146,35 @@ def _forget_tallies(store: Store) -> None:
         store.conn.execute("DELETE FROM _migrations WHERE name = 'm018_tallies'")
 
 
-def forget_kept_flags(store: Store) -> None:
-    """Make the store as it was before m020: no flag tallies, their triggers or its record
-    (inside the caller's transaction)."""
+def _forget(store: Store, part: str, tables: tuple[str, ...], names: str, migration: str) -> None:
+    """Take out the kept counts of one migration: its triggers (their names hold `part`; on
+    PostgreSQL the functions `<table>_<part>_tally` of `tables`, and their triggers with
+    them), the counts named as `names` selects, and its record."""
     if store.dialect == "sqlite":
         for (name,) in store.conn.execute(
-            "SELECT name FROM sqlite_master WHERE type = 'trigger' AND name LIKE '%flag%'"
+            "SELECT name FROM sqlite_master WHERE type = 'trigger' AND name LIKE ?", [f"%{part}%"]
         ).fetchall():
             store.conn.execute(f"DROP TRIGGER {name}")
     else:
-        for table in ("scores", "candidates"):
-            store.conn.execute(f"DROP FUNCTION {table}_flag_tally() CASCADE")
-    store.conn.execute("DELETE FROM tallies WHERE name LIKE 'flag:%' OR name = 'with_candidates'")
-    store.conn.execute(
-        "DELETE FROM tally_deltas WHERE name LIKE 'flag:%' OR name = 'with_candidates'"
-    )
-    store.conn.execute("DELETE FROM _migrations WHERE name = 'm020_kept_flags'")
+        for table in tables:
+            store.conn.execute(f"DROP FUNCTION {table}_{part}_tally() CASCADE")
+    for table in ("tallies", "tally_deltas"):
+        store.conn.execute(f"DELETE FROM {table} WHERE {names}")
+    store.conn.execute("DELETE FROM _migrations WHERE name = ?", [migration])
+
+
+def forget_kept_flags(store: Store) -> None:
+    """Make the store as it was before m020: no flag tallies, their triggers or its record
+    (inside the caller's transaction)."""
+    _forget(store, "flag", ("scores", "candidates"),
+            "name LIKE 'flag:%' OR name = 'with_candidates'", "m020_kept_flags")  # fmt: skip
 
 
 def forget_kept_acceptance(store: Store) -> None:
     """Make the store as it was before m025: no acceptance tallies, their triggers or its
     record (inside the caller's transaction)."""
-    if store.dialect == "sqlite":
-        for (name,) in store.conn.execute(
-            "SELECT name FROM sqlite_master WHERE type = 'trigger' AND name LIKE '%acceptance%'"
-        ).fetchall():
-            store.conn.execute(f"DROP TRIGGER {name}")
-    else:
-        for table in ("sample_state", "candidates"):
-            store.conn.execute(f"DROP FUNCTION {table}_acceptance_tally() CASCADE")
-    for table in ("tallies", "tally_deltas"):
-        store.conn.execute(
-            f"DELETE FROM {table} WHERE name LIKE 'offered:%' OR name LIKE 'accepted:%'"
-        )
-    store.conn.execute("DELETE FROM _migrations WHERE name = 'm025_kept_acceptance'")
+    _forget(store, "acceptance", ("sample_state", "candidates"),
+            "name LIKE 'offered:%' OR name LIKE 'accepted:%'", "m025_kept_acceptance")  # fmt: skip
 
 
 @pytest.mark.both_backends
