@@ -66,7 +66,7 @@ from bench_app import (  # noqa: E402
     timed_runs,
 )
 from browser_support import chromium, streamlit_app  # noqa: E402
-from pg_cluster import throwaway_database  # noqa: E402
+from pg_cluster import memory_of, throwaway_database  # noqa: E402
 
 from reflection import Store  # noqa: E402
 from reflection.store.copy import copy_store  # noqa: E402
@@ -320,6 +320,8 @@ def main() -> None:
         started = time.perf_counter()
         targets, load = prepare(args, args.db or tmp / "bench.db", url)
         print(f"stores ready in {time.perf_counter() - started:.1f} s", flush=True)
+        if url:
+            print(f"PostgreSQL: {memory_of(url)}", flush=True)
         started = time.perf_counter()
         empty = empty_page_figure(tmp, args.repeats)
         scripts = script_figures(targets, args.repeats)

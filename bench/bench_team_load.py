@@ -34,7 +34,7 @@ sys.path.insert(0, str(ROOT / "tests"))
 sys.path.insert(0, str(ROOT / "bench"))
 
 from alpaca_data import alpaca_path, load_alpaca  # noqa: E402
-from pg_cluster import PgCluster, pg_bin  # noqa: E402
+from pg_cluster import PgCluster, pg_bin, server_memory  # noqa: E402
 from team_load import app_servers, check, review_together, team_store  # noqa: E402
 from ws_reviewer import review_over_protocol  # noqa: E402
 
@@ -79,7 +79,7 @@ def main() -> None:
     bindir = pg_bin()
     if bindir is None:
         sys.exit("PostgreSQL is not installed (Debian: apt-get install postgresql)")
-    cluster = PgCluster(bindir).start()
+    cluster = PgCluster(bindir, server_memory()).start()
     results = []
     try:
         cluster.make_template()
