@@ -35,6 +35,14 @@ def _latest_score(version_sql: str, scorer: str | None) -> str:
     )
 
 
+def _latest_score_join(alias: str, version_sql: str, scorer: str | None) -> str:
+    """The same value as a LATERAL join whose row is `alias` (its column `value`; NULL with
+    no score). PostgreSQL counts a rule faster so: a scalar subquery in WHERE is a SubPlan,
+    each call a fresh start of its executor (at 1,000,000 samples, 1.67 million calls:
+    3.3-3.9 s against 2.4-2.5 s as joins)."""
+    return f"LEFT JOIN LATERAL {_latest_score(version_sql, scorer)[:-1]}) {alias} ON true"
+
+
 class AnalyticsStore(StoreBase):
     # --- cache keys -------------------------------------------------------------------------
 
@@ -254,13 +262,21 @@ class AnalyticsStore(StoreBase):
         if target == "kind":
             clauses.append(f"{version} IS NOT NULL")
             params.extend(version_params)
-        for metric, scorer, op, value, original_default in conditions:
+        laterals: list[str] = []  # counting on PostgreSQL: each score as a join
+        lateral_params: list[Any] = []
+        for n, (metric, scorer, op, value, original_default) in enumerate(conditions):
             if op not in _SQL_OPERATORS:
                 raise ReflectionError(
                     f"unknown comparison {op!r} (expected one of {' '.join(_SQL_OPERATORS)})"
                 )
-            score = _latest_score(version, scorer)
-            params.extend([*version_params, metric, *([scorer] if scorer else [])])
+            probe = [*version_params, metric, *([scorer] if scorer else [])]
+            if once and self.dialect != SQLITE:
+                laterals.append(_latest_score_join(f"c{n}", version, scorer))
+                lateral_params.extend(probe)
+                score = f"c{n}.value"
+            else:
+                score = _latest_score(version, scorer)
+                params.extend(probe)
             if original_default is not None:
                 # A score the original has by definition (drift from itself is none).
                 score = f"coalesce({score}, CASE WHEN {version} = 0 THEN ? END)"
@@ -279,11 +295,13 @@ class AnalyticsStore(StoreBase):
             fence = "LIMIT -1" if self.dialect == SQLITE else "OFFSET 0"
             where = (
                 f"FROM (SELECT s.id AS id, {inner} AS v FROM {states} WHERE {' AND '.join(base)}"
-                f" {fence}) s WHERE {' AND '.join(clauses)}"
+                f" {fence}) s {' '.join(laterals)} WHERE {' AND '.join(clauses)}"
             )
-            return select_version, select_params, where, [kind, *base_params, *params]
+            return (select_version, select_params, where,
+                    [kind, *base_params, *lateral_params, *params])  # fmt: skip
+        joins += laterals
         where = f"FROM {states} {' '.join(joins)} WHERE {' AND '.join(base + clauses)}"
-        return select_version, select_params, where, [*base_params, *params]
+        return select_version, select_params, where, [*lateral_params, *base_params, *params]
 
     def scores_of_versions(
         self, versions: Sequence[tuple[int, int]], metrics: Sequence[str]
