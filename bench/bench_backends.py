@@ -11,8 +11,9 @@ both alike, median of repeats:
 
   - script runs under Streamlit's AppTest (bench_app's functions): Next on the Review page,
     each queue filter (status, flag, score range, search, order by IFD change), the
-    Dashboard with its cache cleared (cold) and filled (warm), Home. Floor for Next: AppTest
-    rerunning a one-button page;
+    Dashboard with its cache cleared (cold) and filled (warm), Home, the Bulk page's preview
+    of its first rule with the cache cleared. Floor for Next: AppTest rerunning a one-button
+    page;
   - key press -> next sample in Debian's Chromium: `streamlit run app.py` per backend, "n"
     pressed on a settled page (script idle, then 1 s), timed in the page from the keydown
     to the first animation frame that shows the next place in the queue. The floor: a
@@ -53,6 +54,7 @@ sys.path.insert(0, str(ROOT / "bench"))
 
 import streamlit as st  # noqa: E402
 from bench_app import (  # noqa: E402
+    BULK,
     DASHBOARD,
     FILTERS,
     HOME,
@@ -188,6 +190,11 @@ def script_figures(targets: dict, repeats: int) -> dict:
     _interleaved(targets, "dashboard_warm", repeats,
                  lambda b: page_figure(str(DASHBOARD), 1)[0], rows)  # fmt: skip
     _interleaved(targets, "home", repeats, lambda b: page_figure(HOME, 1)[0], rows)
+
+    def bulk_cold(_backend: str) -> float:  # its first rule counted and shown, no cache
+        return page_figure(str(BULK), 1, {"annotator": "bench"}, cold=True)[0]
+
+    _interleaved(targets, "bulk_preview_cold", repeats, bulk_cold, rows)
     return rows
 
 

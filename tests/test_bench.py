@@ -148,7 +148,8 @@ def test_bench_backends(tmp_path):
                "--pg", "auto", "--json", str(report))  # fmt: skip
     _data_line(out)
     for row in ("| next_sample (AppTest) | ", "| filter_search (AppTest) |",
-                "| dashboard_cold (AppTest) |", "| key press -> next sample, median (Chromium) | "):  # fmt: skip
+                "| dashboard_cold (AppTest) |", "| bulk_preview_cold (AppTest) |",
+                "| key press -> next sample, median (Chromium) | "):  # fmt: skip
         assert row in out, out
     figures = json.loads(report.read_text())
     assert figures["load"]["samples"] == 300
