@@ -33,6 +33,7 @@ def migrate_command(source, destination):
     with Store(source) as src, Store(destination) as dst:
         click.echo(f"Copying {db_label(source)} -> {db_label(destination)}")
         checks = copy_store(src, dst)
+        advice = dst.memory_advice()
     width = max(len(c.table) for c in checks)
     for check in checks:
         mark = "equal" if check.equal else "DIFFERENT"
@@ -45,3 +46,5 @@ def migrate_command(source, destination):
         click.echo(f"Error: the copy differs in {', '.join(different)}", err=True)
         sys.exit(1)
     click.echo(f"All {len(checks)} tables equal: {sum(c.source_rows for c in checks):,} rows.")
+    if advice:
+        click.echo(f"Note: {advice}", err=True)

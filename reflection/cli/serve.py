@@ -120,6 +120,9 @@ def serve(
     providers = oidc.providers(oidc.auth_section(files))
     with open_store(db) as store:  # also creates or migrates the file before the app opens it
         signin = accounts.sign_in_enabled(store, bool(providers))
+        advice = store.memory_advice()
+    if advice:
+        click.echo(f"Note: {advice}", err=True)
     _refuse_open_server(host, signin, no_auth)
     roots = resolve_roots(data_roots or [Path.cwd() if isinstance(db, str) else db.parent])
     for root in roots:
