@@ -2,7 +2,7 @@
 admin when the store is copied into it and when the app starts on it.
 
 At 1,000,000 samples, PostgreSQL's default 128 MB of shared buffers made a rare-word search
-read its pages from the operating system on every run (82-96 ms against 26-34 ms with 6 GB).
+read its pages from the operating system on every run (82-96 ms against 26-34 ms with 4 GB).
 """
 
 from __future__ import annotations
