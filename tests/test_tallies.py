@@ -13,6 +13,7 @@ import pytest
 from reflection.records import Candidate, Review, Sample, Score
 from reflection.review.overview import dataset_overview
 from reflection.store import Store
+from reflection.store.bulk_counts import _count_sql
 from reflection.store.copy import copy_store
 from reflection.store.tallies import FOLD_AT
 
@@ -116,6 +117,18 @@ def test_the_counts_after_a_publish_run_with_the_usual_page_cache(tmp_path):
 
     sizes, (insert,) = where("PRAGMA main.cache_size ="), where("INSERT OR IGNORE INTO samples")
     assert len(sizes) == 2 and sizes[0] < insert < sizes[1] < min(where("UPDATE tallies"))
+
+
+def test_a_publishs_count_of_its_samples_sorts_nothing(tmp_path):
+    """The samples' count after a publish reads the (dataset, position) index in its order:
+    grouped also by its constant name, SQLite put every new row through a sort."""
+    with Store(tmp_path / "s.db") as store:
+        for by_index in (True, False):
+            (sql,) = (sql for name, sql in _count_sql("samples", [], by_index=by_index)
+                      if name == "samples_tally_insert")  # fmt: skip
+            plan = [row[-1] for row in store.conn.execute(
+                "EXPLAIN QUERY PLAN " + sql, [0] * sql.count("?"))]  # fmt: skip
+            assert not any("TEMP B-TREE" in step for step in plan), plan
 
 
 def test_a_publish_counts_its_samples_at_once_and_leaves_the_row_trigger_in_place(store):
