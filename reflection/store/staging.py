@@ -123,8 +123,8 @@ class Staging:
         (cache,) = self.conn.execute("PRAGMA main.cache_size").fetchone()
         low, high = PUBLISH_CACHE_KIB
         wanted = max(low, min(high, self.count * INDEX_BYTES_PER_ROW // 1024))
-        self.conn.execute(f"PRAGMA main.cache_size = -{wanted}")
         with counted_in_bulk(self.conn, "samples"):
+            self.conn.execute(f"PRAGMA main.cache_size = -{wanted}")
             try:
                 return self._insert(dataset_id, position_base)
             finally:
