@@ -49,7 +49,7 @@ def memory_advice_for(shared_bytes: int, database_bytes: int) -> str | None:
     if shared_bytes >= min(database_bytes // 4, ADVISE_BUFFERS_BELOW):
         return None
     return (
-        f"PostgreSQL's shared_buffers is {_mib(shared_bytes)} for a {_mib(database_bytes)}"
+        f"PostgreSQL's shared_buffers is {_size_label(shared_bytes)} for a {_size_label(database_bytes)}"
         " database: searches and filters read their pages from the operating system again on"
         " every run (at a million samples a search took 3 times as long with the default"
         " 128 MB). Set shared_buffers to a quarter of the server's memory in postgresql.conf"
@@ -57,7 +57,7 @@ def memory_advice_for(shared_bytes: int, database_bytes: int) -> str | None:
     )
 
 
-def _mib(size: int) -> str:
+def _size_label(size: int) -> str:
     if size >= 2**30:
         return f"{size / 2**30:,.1f} GB"
     return f"{size / 2**20:,.0f} MB" if size >= 2**20 else f"{size / 2**10:,.0f} kB"
