@@ -7,6 +7,7 @@ pipeline imports `openai`, the student torch: seconds on a busy machine).
 
 from .errors import (
     ConfigError,
+    DiskFullError,
     InputError,
     NotFoundError,
     OracleError,
@@ -76,6 +77,7 @@ __all__ = [
     "Condition",
     "ConfigError",
     "Dataset",
+    "DiskFullError",
     "Estimate",
     "InputError",
     "NotFoundError",

@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
+import errno
 import os
+import shutil
+import sqlite3
+from pathlib import Path
 from typing import TypedDict
 
 
@@ -45,6 +50,45 @@ class InputError(ReflectionError):
 
 class StoreError(ReflectionError):
     """The database cannot be opened or is in a state we cannot work with."""
+
+
+class DiskFullError(StoreError):
+    """The disk (or a quota) filled up; what was being written was not kept."""
+
+
+SQLITE_FULL = 13  # SQLite's result code for "database or disk is full"
+PG_DISK_FULL = "53100"  # PostgreSQL's SQLSTATE disk_full
+
+
+def size_label(size: float) -> str:
+    """A size in bytes as people read it: 1.5 GB, 300 MB, 12 kB (binary units, as df -h)."""
+    if size >= 2**30:
+        return f"{size / 2**30:,.1f} GB"
+    return f"{size / 2**20:,.0f} MB" if size >= 2**20 else f"{size / 2**10:,.0f} kB"
+
+
+def free_bytes(folder: str | os.PathLike[str]) -> int:
+    """Free space on the disk holding `folder` (or its nearest existing parent)."""
+    path = Path(folder).absolute()
+    while not path.exists() and path != path.parent:
+        path = path.parent
+    return shutil.disk_usage(path).free
+
+
+def free_space(folder: str | os.PathLike[str]) -> str:
+    """ "N GB free in FOLDER.", for a message about a full disk."""
+    with contextlib.suppress(OSError):
+        return f"{size_label(free_bytes(folder))} free in {folder}."
+    return ""
+
+
+def is_disk_full(exc: BaseException) -> bool:
+    """A full disk (or quota), as SQLite, PostgreSQL (psycopg) or the operating system says it."""
+    if isinstance(exc, sqlite3.Error):
+        return getattr(exc, "sqlite_errorcode", None) == SQLITE_FULL
+    if getattr(exc, "sqlstate", None) == PG_DISK_FULL:
+        return True
+    return isinstance(exc, OSError) and exc.errno in (errno.ENOSPC, errno.EDQUOT)
 
 
 class NotFoundError(ReflectionError):

@@ -12,7 +12,8 @@ from ..formats import FORMATS
 from ..ingest import adopt
 from ..records import stored_id
 from ..review import spotcheck
-from .common import db_option, echo_json, main, only_dataset, open_store
+from ..store.space import CANDIDATES_NEED
+from .common import db_option, echo_json, main, note_space, only_dataset, open_store
 
 
 def _fields(pairs: tuple[str, ...]) -> dict[str, str]:
@@ -68,6 +69,7 @@ def import_candidates_command(
       reflection import-candidates vicuna_wrap_reviews.json --dataset vs --judge gpt-4
     """
     with open_store(db) as store:
+        note_space(store, path, CANDIDATES_NEED)
         result = adopt.import_candidates(
             store,
             path,

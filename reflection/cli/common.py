@@ -11,8 +11,9 @@ from pathlib import Path
 import click
 
 from ..config import default_db_path, is_db_url
-from ..errors import ReflectionError
+from ..errors import ReflectionError, is_disk_full
 from ..store import Store
+from ..store.space import space_need
 
 
 class _Group(click.Group):
@@ -23,6 +24,12 @@ class _Group(click.Group):
             return super().invoke(ctx)
         except ReflectionError as exc:
             click.echo(f"Error: {exc}", err=True)
+            sys.exit(1)
+        except Exception as exc:  # a full disk wherever it struck, not a traceback
+            if not is_disk_full(exc):
+                raise
+            click.echo(f"Error: the disk filled up ({exc}); free some space and try again",
+                       err=True)  # fmt: skip
             sys.exit(1)
 
 
@@ -82,3 +89,11 @@ def only_dataset(store: Store) -> str:
         raise ReflectionError(f"{store.path} has no datasets yet; run `reflection import` first")
     names = ", ".join(d.name for d in datasets)
     raise ReflectionError(f"{store.path} has several datasets ({names}); pick one with --dataset")
+
+
+def note_space(store: Store, path: Path, factors: tuple[float, float]) -> None:
+    """A `Note:` on stderr when the free space looks short for importing `path` into `store`."""
+    need = space_need(store, path, factors)
+    note = need.note(path) if need is not None else None
+    if note:
+        click.echo(f"Note: {note}", err=True)

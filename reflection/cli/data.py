@@ -10,8 +10,9 @@ from ..export.curated import UNDECIDED_POLICIES, export_dataset
 from ..formats import FORMATS
 from ..ingest.datasets import import_dataset
 from ..review import spotcheck
+from ..store.space import SAMPLES_NEED, disk_full_errors
 from ..team.consensus import CONSENSUS_MODES
-from .common import db_option, echo_json, main, only_dataset, open_store
+from .common import db_option, echo_json, main, note_space, only_dataset, open_store
 from .learn import export_revisions_command, revision_options
 
 
@@ -52,6 +53,7 @@ def import_command(path, db, dataset, fmt, columns, split):
       reflection import table.csv --column instruction=prompt --column output=response
     """
     with open_store(db) as store:
+        note_space(store, path, SAMPLES_NEED)
         result = import_dataset(
             store, path, dataset=dataset, fmt=fmt, columns=_columns(columns), split=split
         )
@@ -115,6 +117,27 @@ def export_command(
         )  # fmt: skip
     details = ", ".join(f"{k} {v}" for k, v in result.counts.items() if k != "written")
     click.echo(f"Wrote {result.written} records to {result.path} ({result.format}; {details})")
+
+
+@main.command("index")
+@db_option
+def index_command(db):
+    """Bring the search index up to date with every sample and candidate.
+
+    Imports do this as they finish; this catches up after one that could not (a full disk,
+    an interruption). Searches find every row either way, more slowly while it lags.
+    PostgreSQL's index follows every write: nothing to do there.
+
+    \b
+    Example:
+      reflection index --db reflection.db
+    """
+    with (
+        open_store(db) as store,
+        disk_full_errors("indexing for search", "what was indexed so far is kept"),
+    ):
+        done = store.index_search_backlog()
+    click.echo(f"Indexed {done:,} rows for search" if done else "The search index is up to date")
 
 
 @main.command("stats")

@@ -19,6 +19,8 @@ from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
+from ..errors import DiskFullError, free_space, is_disk_full
+
 CHUNK = 4096  # records per write, and per Parquet row group / Arrow batch
 _BUFFER = 1 << 20
 _DEFAULT_COLUMNS = ["instruction", "input", "output"]
@@ -111,14 +113,18 @@ class _Spool:
         self.odd = False  # a column mixes text with other values: everything goes as text
         fd, name = tempfile.mkstemp(prefix=".spool.", suffix=".jsonl", dir=folder)
         self.path = Path(name)
-        with os.fdopen(fd, "wb", buffering=_BUFFER) as handle:
-            for chunk in _chunks(records):
-                for record in chunk:
-                    self.columns.update(dict.fromkeys(record))
-                if types:
-                    self._learn(chunk)
-                text = "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in chunk)
-                handle.write(text.encode("utf-8"))
+        try:
+            with os.fdopen(fd, "wb", buffering=_BUFFER) as handle:
+                for chunk in _chunks(records):
+                    for record in chunk:
+                        self.columns.update(dict.fromkeys(record))
+                    if types:
+                        self._learn(chunk)
+                    text = "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in chunk)
+                    handle.write(text.encode("utf-8"))
+        except BaseException:  # a full disk, a bad record: no spool left behind
+            self.close()
+            raise
 
     def _learn(self, chunk: list[dict]) -> None:
         import pyarrow as pa
@@ -269,4 +275,12 @@ def write_records(path: Path, records: Iterable[dict], container: str) -> Path:
                "parquet": _write_parquet, "hf": _write_hf}  # fmt: skip
     if container not in writers:
         raise ValueError(f"unknown container {container!r}")
-    return writers[container](path, records)
+    try:
+        return writers[container](path, records)
+    except Exception as exc:
+        if not is_disk_full(exc):
+            raise
+        raise DiskFullError(
+            f"The disk filled up while writing {path}: nothing was written there (the partial"
+            f" file is removed). {free_space(path.parent)} Free some space and try again. ({exc})"
+        ) from exc

@@ -37,6 +37,7 @@ from ..records import Candidate, Sample, stored_id
 from ..reflect.parse import parse
 from ..store import Store
 from ..store.candidate_staging import CandidateStaging
+from ..store.space import CANDIDATES_NEED, import_space, index_space
 from .adopt_files import (
     FIELDS,
     KINDS,
@@ -238,6 +239,7 @@ def import_candidates(
                      judge or "imported-judge")  # fmt: skip
     result = AdoptResult(name, shape, kind or "", match, 0)
     with (
+        import_space(store, path, CANDIDATES_NEED, source.name),
         store.sample_lookup(ds.id if ds else None) as lookup,
         store.staged_samples() as originals,
         store.staged_candidates() as staged,
@@ -288,7 +290,8 @@ def import_candidates(
                     "statuses": result.statuses, "scores": result.scores,
                     "judge_unparsed": result.judge_unparsed,
                 }  # fmt: skip
-    store.index_search_backlog()
+    with index_space(source.name, result.samples_added + result.candidates_added):
+        store.index_search_backlog()
     return result
 
 

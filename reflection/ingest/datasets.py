@@ -14,6 +14,7 @@ from pathlib import Path
 
 from ..formats import open_dataset
 from ..store import Store
+from ..store.space import SAMPLES_NEED, import_space, index_space
 
 CHUNK = 5000  # samples validated and staged at a time
 
@@ -50,7 +51,7 @@ def import_dataset(
     name = dataset or path.stem
     settings = {"path": str(path), "format": stream.format, "columns": columns or {},
                 "split": split}  # fmt: skip
-    with store.staged_samples() as staging:
+    with import_space(store, path, SAMPLES_NEED), store.staged_samples() as staging:
         samples = iter(stream)
         while chunk := list(itertools.islice(samples, CHUNK)):
             staging.add(chunk)
@@ -61,6 +62,7 @@ def import_dataset(
                 run.counters = {"records": staging.count, "added": added, "skipped": skipped,
                                 "flagged": staging.flagged}  # fmt: skip
     if index:
-        store.index_search_backlog()
+        with index_space(path, added):
+            store.index_search_backlog()
     assert run.id is not None
     return ImportResult(name, stream.format, staging.count, added, skipped, staging.flagged, run.id)

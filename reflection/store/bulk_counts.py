@@ -41,9 +41,15 @@ def row_triggers_off(conn: Connection, names: Sequence[str]) -> Iterator[list[st
         conn.execute(f"DROP TRIGGER {name}")
     try:
         yield [name for name, _ in kept]
-    finally:
-        for _, sql in kept:
-            conn.execute(sql)
+    except BaseException:
+        # A full disk makes SQLite roll the transaction back itself, and the drops with it:
+        # the triggers are there again, and the caller's error is the one to see.
+        if conn.in_transaction:
+            for _, sql in kept:
+                conn.execute(sql)
+        raise
+    for _, sql in kept:
+        conn.execute(sql)
 
 
 def _flags(table: str) -> list[tuple[str, KeptFlag]]:

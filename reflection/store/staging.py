@@ -44,7 +44,7 @@ def temp_write(conn: Connection, sql: str, rows: Sequence[Sequence[Any]]) -> Non
     try:
         conn.executemany(sql, rows)
     except BaseException:
-        if own:
+        if own and conn.in_transaction:  # SQLite rolls back by itself on a full disk
             conn.execute("ROLLBACK")
         raise
     if own:
