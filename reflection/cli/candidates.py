@@ -13,7 +13,15 @@ from ..ingest import adopt
 from ..records import stored_id
 from ..review import spotcheck
 from ..store.space import CANDIDATES_NEED
-from .common import db_option, echo_json, main, note_space, only_dataset, open_store
+from .common import (
+    db_option,
+    echo_json,
+    import_progress,
+    main,
+    note_space,
+    only_dataset,
+    open_store,
+)
 
 
 def _fields(pairs: tuple[str, ...]) -> dict[str, str]:
@@ -83,6 +91,7 @@ def import_candidates_command(
             fields=_fields(fields),
             fmt=fmt,
             split=split,
+            progress=import_progress(path),
         )
     click.echo(adopt.summary(result, path))
 

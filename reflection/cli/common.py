@@ -5,13 +5,15 @@ from __future__ import annotations
 import contextlib
 import json
 import sys
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import click
 
 from ..config import default_db_path, is_db_url
 from ..errors import ReflectionError, is_disk_full
+from ..ingest.datasets import Progress
 from ..store import Store
 from ..store.space import space_need
 
@@ -97,3 +99,34 @@ def note_space(store: Store, path: Path, factors: tuple[float, float]) -> None:
     note = need.note(path) if need is not None else None
     if note:
         click.echo(f"Note: {note}", err=True)
+
+
+def import_progress(
+    source: str | Path, *, live: bool | None = None, clock: Callable[[], float] = time.monotonic
+) -> Progress:
+    """An import's progress on stderr: a line kept up to date on a terminal (`live`, by
+    default when stderr is one), else a line every 5 s, for logs. An import of ten million
+    records takes minutes, most of them silent without it."""
+    live = sys.stderr.isatty() if live is None else live
+    start = clock()
+    last = [start]
+
+    def show(phase: str, done: int, total: int | None) -> None:
+        now = clock()
+        if phase == "done":
+            if live and last[0] > start:
+                click.echo("", err=True)  # ends the live line
+            return
+        if not live and now - last[0] < 5:
+            return
+        last[0] = now
+        if phase == "read":
+            rate = done / max(now - start, 1e-6)
+            line = f"{source}: {done:,} records read and checked ({rate:,.0f}/s)"
+        elif phase == "publish":
+            line = f"{source}: adding {done:,} records in one transaction"
+        else:
+            line = f"{source}: search index, {done:,} of about {total or done:,} rows"
+        click.echo(f"\r\033[K{line}" if live else line, err=True, nl=not live, color=live or None)
+
+    return show

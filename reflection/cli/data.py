@@ -12,7 +12,15 @@ from ..ingest.datasets import import_dataset
 from ..review import spotcheck
 from ..store.space import SAMPLES_NEED, disk_full_errors
 from ..team.consensus import CONSENSUS_MODES
-from .common import db_option, echo_json, main, note_space, only_dataset, open_store
+from .common import (
+    db_option,
+    echo_json,
+    import_progress,
+    main,
+    note_space,
+    only_dataset,
+    open_store,
+)
 from .learn import export_revisions_command, revision_options
 
 
@@ -55,8 +63,9 @@ def import_command(path, db, dataset, fmt, columns, split):
     with open_store(db) as store:
         note_space(store, path, SAMPLES_NEED)
         result = import_dataset(
-            store, path, dataset=dataset, fmt=fmt, columns=_columns(columns), split=split
-        )
+            store, path, dataset=dataset, fmt=fmt, columns=_columns(columns), split=split,
+            progress=import_progress(path),
+        )  # fmt: skip
     click.echo(
         f"Imported {path} ({result.format}) into dataset {result.dataset!r}: "
         f"{result.added} added, {result.skipped} skipped (already present)"

@@ -45,6 +45,7 @@ from .adopt_files import (
     Row,
     aligned_rows,
     detect_shape,
+    file_digest,
     iter_rows,
     parse_fields,  # noqa: F401 (the CLI and the Import page call adopt.parse_fields)
     rows_for_shape,
@@ -52,6 +53,7 @@ from .adopt_files import (
     same_text,
 )
 from .adopt_match import Matcher, TooManyRecords
+from .datasets import Progress, quiet
 
 MATCHES = ("position", "hash", "field:NAME")
 CHUNK = 2000  # records read, matched and staged at a time
@@ -79,18 +81,6 @@ class AdoptResult:
 
 
 # --- building candidates ---------------------------------------------------------------------
-
-
-def _file_digest(path: Path) -> str:
-    digest = hashlib.sha256()
-    parts = sorted(p for p in path.rglob("*") if p.is_file()) if path.is_dir() else [path]
-    for part in parts:
-        if path.is_dir():
-            digest.update(part.relative_to(path).as_posix().encode())
-        with open(part, "rb") as handle:
-            while block := handle.read(1 << 20):
-                digest.update(block)
-    return digest.hexdigest()
 
 
 def _rewrites_instruction(shape: str, row: Row, sample: Sample, candidate: Candidate) -> bool:
@@ -191,14 +181,17 @@ def import_candidates(
     fmt: str | None = None,
     split: str | None = None,
     source_name: str | None = None,
+    progress: Progress | None = None,
 ) -> AdoptResult:
     """Validate and match every record of a file, then add its candidates in one transaction.
 
     `fields` maps our field names (see FIELDS) to the file's; `fmt` and `fields` for
     instruction/input/output also apply to an aligned dataset; `split` picks the split of a
     `datasets` folder holding a DatasetDict. `source_name` is what origins
-    call the file (e.g. an uploaded file's name) instead of its path.
+    call the file (e.g. an uploaded file's name) instead of its path. `progress` is told
+    how far it got, as `import_dataset`'s is.
     """
+    tell = progress or quiet
     path = Path(path)
     fields = dict(fields or {})
     unknown = sorted(set(fields) - set(FIELDS))
@@ -227,7 +220,7 @@ def import_candidates(
         rows = rows_for_shape(path, shape, records, fields, meta, model)
     match = match or ("hash" if shape in ("paired", "pairs") else "position")
     ds, name = _pick_dataset(store, dataset, shape, Path(source_name or path))
-    digest = _file_digest(path)
+    digest = file_digest(path)
     # Records are keyed by file and record number; the splits of one folder are different files.
     # The split read (named in each record's place when the folder had several) keys them,
     # whether it was asked for or the default.
@@ -257,6 +250,7 @@ def import_candidates(
                 counted = matcher.position + len(chunk) + sum(1 for _ in rows)
                 raise matcher.count_error(counted) from None
             result.records += len(chunk)
+            tell("read", result.records, None)
             result.matched += sum(1 for row in chunk if row.sample_id is not None)
             for sample in new_samples:  # an upload's name, not its temporary copy
                 sample.source = source.name
@@ -270,6 +264,7 @@ def import_candidates(
         settings = {"path": source.name, "sha256": digest, "shape": shape, "kind": kind,
                     "match": match, "model": model, "fields": fields,
                     **({"split": split_read} if split_read else {})}  # fmt: skip
+        tell("publish", result.records, None)
         with store.transaction():
             ds = ds or store.ensure_dataset(name)
             with store.run("import-candidates", ds.id, settings) as run:
@@ -291,7 +286,9 @@ def import_candidates(
                     "judge_unparsed": result.judge_unparsed,
                 }  # fmt: skip
     with index_space(source.name, result.samples_added + result.candidates_added):
-        store.index_search_backlog()
+        total = store.search_backlog_bound() if progress else 0
+        store.index_search_backlog(progress=lambda done: tell("index", done, total))
+    tell("done", result.candidates_added, None)
     return result
 
 

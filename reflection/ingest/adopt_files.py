@@ -7,6 +7,7 @@ Errors name the file and the record (or line), like every reader in `reflection.
 from __future__ import annotations
 
 import codecs
+import hashlib
 import itertools
 import json
 from collections.abc import Iterable, Iterator
@@ -316,3 +317,16 @@ def parse_fields(items: str | list[str] | tuple[str, ...]) -> dict[str, str]:
             )
         mapping[ours] = theirs
     return mapping
+
+
+def file_digest(path: Path) -> str:
+    """SHA-256 of a file, or of a folder's files and their names (a `datasets` folder)."""
+    digest = hashlib.sha256()
+    parts = sorted(p for p in path.rglob("*") if p.is_file()) if path.is_dir() else [path]
+    for part in parts:
+        if path.is_dir():
+            digest.update(part.relative_to(path).as_posix().encode())
+        with open(part, "rb") as handle:
+            while block := handle.read(1 << 20):
+                digest.update(block)
+    return digest.hexdigest()

@@ -9,6 +9,7 @@ index follows in short transactions of its own (`Store.index_search_backlog`).
 from __future__ import annotations
 
 import itertools
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -17,6 +18,10 @@ from ..store import Store
 from ..store.space import SAMPLES_NEED, import_space, index_space
 
 CHUNK = 5000  # samples validated and staged at a time
+# Told what an import is doing: (phase, done, total or None). Phases: "read" (records read,
+# checked and staged), "publish" (the one transaction starts), "index" (rows of the search
+# index caught up, of total), "done" (samples added).
+Progress = Callable[[str, int, int | None], None]
 
 
 @dataclass
@@ -39,13 +44,16 @@ def import_dataset(
     columns: dict[str, str] | None = None,
     split: str | None = None,
     index: bool = True,
+    progress: Progress | None = None,
 ) -> ImportResult:
     """Read, validate and stage the whole file, then add its samples in one transaction.
 
     A malformed file raises InputError before anything is written. Samples whose content is
     already in the dataset are skipped, so importing a file twice adds nothing. With `index`
     the full-text index catches up before returning (searches are complete either way).
+    `progress` is told how far it got (`Progress`).
     """
+    tell = progress or quiet
     path = Path(path)
     stream = open_dataset(path, fmt, columns=columns, split=split)
     name = dataset or path.stem
@@ -55,6 +63,8 @@ def import_dataset(
         samples = iter(stream)
         while chunk := list(itertools.islice(samples, CHUNK)):
             staging.add(chunk)
+            tell("read", staging.count, None)
+        tell("publish", staging.count, None)
         with store.transaction():
             ds = store.ensure_dataset(name)
             with store.run("import", ds.id, settings) as run:
@@ -63,6 +73,12 @@ def import_dataset(
                                 "flagged": staging.flagged}  # fmt: skip
     if index:
         with index_space(path, added):
-            store.index_search_backlog()
+            total = store.search_backlog_bound() if progress else 0
+            store.index_search_backlog(progress=lambda done: tell("index", done, total))
+    tell("done", added, None)
     assert run.id is not None
     return ImportResult(name, stream.format, staging.count, added, skipped, staging.flagged, run.id)
+
+
+def quiet(phase: str, done: int, total: int | None) -> None:
+    """No progress shown."""
