@@ -57,6 +57,7 @@ class DiskFullError(StoreError):
 
 
 SQLITE_FULL = 13  # SQLite's result code for "database or disk is full"
+SQLITE_INTERRUPT = 9  # a statement stopped by Ctrl-C (see store.base._let_signals_in)
 PG_DISK_FULL = "53100"  # PostgreSQL's SQLSTATE disk_full
 
 
@@ -117,3 +118,11 @@ class ConfirmationNeeded(ReflectionError):
 
 class ExportError(ReflectionError):
     """An export that would write nothing useful, and why."""
+
+
+def is_interrupted(exc: BaseException) -> bool:
+    """Ctrl-C: Python's KeyboardInterrupt, or the SQLite statement it stopped (sqlite3 turns
+    the KeyboardInterrupt raised inside its progress handler into SQLITE_INTERRUPT)."""
+    if isinstance(exc, KeyboardInterrupt):
+        return True
+    return isinstance(exc, sqlite3.Error) and exc.sqlite_errorcode == SQLITE_INTERRUPT

@@ -12,7 +12,7 @@ from pathlib import Path
 import click
 
 from ..config import default_db_path, is_db_url
-from ..errors import ReflectionError, is_disk_full
+from ..errors import ReflectionError, is_disk_full, is_interrupted
 from ..ingest.datasets import Progress
 from ..store import Store
 from ..store.space import space_need
@@ -28,6 +28,8 @@ class _Group(click.Group):
             click.echo(f"Error: {exc}", err=True)
             sys.exit(1)
         except Exception as exc:  # a full disk wherever it struck, not a traceback
+            if is_interrupted(exc):  # Ctrl-C that stopped an SQLite statement
+                raise click.Abort() from exc
             if not is_disk_full(exc):
                 raise
             click.echo(f"Error: the disk filled up ({exc}); free some space and try again",

@@ -141,6 +141,16 @@ def inserted_id(cursor: Cursor) -> int:
 # A UNIQUE or foreign key violation, whichever database raised it.
 INTEGRITY_ERRORS: tuple[type[BaseException], ...] = (sqlite3.IntegrityError, *integrity_errors())
 _savepoints = itertools.count(1)
+# Python runs a signal's handler only between its own bytecodes, so Ctrl-C waited for a long
+# statement to end: minutes for the publish of a ten-million-record import. SQLite calls
+# this every SIGNAL_STEPS virtual-machine steps (about a millisecond); Ctrl-C's
+# KeyboardInterrupt is raised in it, and sqlite3 stops the statement with SQLITE_INTERRUPT
+# (`errors.is_interrupted`). The transaction rolls back as for any error.
+SIGNAL_STEPS = 100_000
+
+
+def _let_signals_in() -> int:
+    return 0  # go on
 
 
 class StoreBase:
@@ -189,6 +199,7 @@ class StoreBase:
         conn.execute("PRAGMA synchronous = NORMAL")
         conn.execute(f"PRAGMA journal_size_limit = {WAL_KEEP_BYTES}")
         conn.execute("PRAGMA foreign_keys = ON")
+        conn.set_progress_handler(_let_signals_in, SIGNAL_STEPS)
         return conn
 
     def _open_postgres(self, url: str) -> None:

@@ -6,7 +6,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
-from ..errors import NotFoundError
+from ..errors import NotFoundError, is_interrupted
 from ..records import Run, stored_id
 from .base import StoreBase, dumps, inserted_id, loads, now
 
@@ -95,7 +95,7 @@ class RunStore(StoreBase):
         try:
             yield run
         except BaseException as exc:
-            interrupted = isinstance(exc, KeyboardInterrupt)
+            interrupted = is_interrupted(exc)
             self.update_run(
                 run_id,
                 counters=run.counters,
