@@ -6,7 +6,6 @@ import contextlib
 import errno
 import os
 import shutil
-import sqlite3
 from pathlib import Path
 from typing import TypedDict
 
@@ -85,8 +84,10 @@ def free_space(folder: str | os.PathLike[str]) -> str:
 
 def is_disk_full(exc: BaseException) -> bool:
     """A full disk (or quota), as SQLite, PostgreSQL (psycopg) or the operating system says it."""
-    if isinstance(exc, sqlite3.Error):
-        return getattr(exc, "sqlite_errorcode", None) == SQLITE_FULL
+    # By attribute: sqlite3's errors carry `sqlite_errorcode`, psycopg's `sqlstate` (SQL
+    # drivers are the store's to import).
+    if getattr(exc, "sqlite_errorcode", None) == SQLITE_FULL:
+        return True
     if getattr(exc, "sqlstate", None) == PG_DISK_FULL:
         return True
     return isinstance(exc, OSError) and exc.errno in (errno.ENOSPC, errno.EDQUOT)
@@ -125,4 +126,4 @@ def is_interrupted(exc: BaseException) -> bool:
     the KeyboardInterrupt raised inside its progress handler into SQLITE_INTERRUPT)."""
     if isinstance(exc, KeyboardInterrupt):
         return True
-    return isinstance(exc, sqlite3.Error) and exc.sqlite_errorcode == SQLITE_INTERRUPT
+    return getattr(exc, "sqlite_errorcode", None) == SQLITE_INTERRUPT
