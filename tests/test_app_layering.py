@@ -28,7 +28,7 @@ SQL = re.compile(
 )
 # Bottom first. Parts in one layer may import each other, as long as no cycle forms.
 LAYERS = [
-    {"errors", "records", "config", "diff", "intervals"},
+    {"errors", "records", "config", "diff", "intervals", "progress"},
     {"formats", "store"},
     {"reflect"},
     {"ingest"},

@@ -8,7 +8,8 @@ import json
 import pytest
 
 from reflection import Store
-from reflection.cli.common import import_progress
+from reflection.cli.common import work_progress
+from reflection.export.curated import export_dataset
 from reflection.ingest.adopt import import_candidates
 from reflection.ingest.datasets import CHUNK, import_dataset
 
@@ -54,6 +55,22 @@ def test_an_import_tells_each_phase_with_its_counts(tmp_path):
         assert [e for e in events if e[0] == "index"][-1][1] == n
 
 
+def test_an_export_tells_the_samples_gone_through(tmp_path):
+    n = 3 * 5000 + 77
+    path = tmp_path / "set.jsonl"
+    path.write_text("".join(json.dumps(r) + "\n" for r in _records(n)), encoding="utf-8")
+    events: list = []
+    with Store(tmp_path / "s.db") as store:
+        import_dataset(store, path, dataset="set")
+        result = export_dataset(store, "set", tmp_path / "out.jsonl", undecided="original",
+                                progress=_told(events))  # fmt: skip
+    writes = [(done, total) for phase, done, total in events if phase == "write"]
+    assert len(writes) == 3 and all(total == n for _, total in writes)
+    assert [done for done, _ in writes] == sorted(done for done, _ in writes)
+    assert writes[-1][0] >= 3 * 5000
+    assert events[-1] == ("done", result.written, None) and result.written == n
+
+
 class Clock:
     def __init__(self) -> None:
         self.now = 100.0
@@ -65,7 +82,7 @@ class Clock:
 @pytest.mark.parametrize("live", [False, True])
 def test_the_command_line_shows_it_live_or_every_five_seconds(capsys, live):
     clock = Clock()
-    show = import_progress("big.jsonl", live=live, clock=clock)
+    show = work_progress("big.jsonl", live=live, clock=clock)
     for step in range(1, 21):  # 20 chunks, 1 s apart
         clock.now += 1
         show("read", step * 5000, None)
@@ -75,13 +92,16 @@ def test_the_command_line_shows_it_live_or_every_five_seconds(capsys, live):
     show("index", 50_000, 100_000)
     show("index", 100_000, 100_000)
     show("done", 100_000, None)
+    clock.now += 10
+    show("write", 40_000, 100_000)  # an export's
     err = capsys.readouterr().err
     if live:
         lines = err.split("\r\033[K")[1:]
-        assert len(lines) == 23 and err.endswith("\n")  # every call, then the line ended
+        assert len(lines) == 24  # every call
         assert lines[0] == "big.jsonl: 5,000 records read and checked (5,000/s)"
         assert lines[20] == "big.jsonl: adding 100,000 records in one transaction"
-        assert lines[-1] == "big.jsonl: search index, 100,000 of about 100,000 rows\n"
+        assert lines[22] == "big.jsonl: search index, 100,000 of about 100,000 rows\n"
+        assert lines[23] == "big.jsonl: 40,000 of 100,000 samples exported"
     else:
         assert err.splitlines() == [  # a line once 5 s have passed since the last
             "big.jsonl: 25,000 records read and checked (5,000/s)",
@@ -89,4 +109,5 @@ def test_the_command_line_shows_it_live_or_every_five_seconds(capsys, live):
             "big.jsonl: 75,000 records read and checked (5,000/s)",
             "big.jsonl: 100,000 records read and checked (5,000/s)",
             "big.jsonl: search index, 50,000 of about 100,000 rows",
+            "big.jsonl: 40,000 of 100,000 samples exported",
         ]

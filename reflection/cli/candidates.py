@@ -16,11 +16,11 @@ from ..store.space import CANDIDATES_NEED
 from .common import (
     db_option,
     echo_json,
-    import_progress,
     main,
     note_space,
     only_dataset,
     open_store,
+    work_progress,
 )
 
 
@@ -91,7 +91,7 @@ def import_candidates_command(
             fields=_fields(fields),
             fmt=fmt,
             split=split,
-            progress=import_progress(path),
+            progress=work_progress(path),
         )
     click.echo(adopt.summary(result, path))
 

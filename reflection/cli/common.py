@@ -13,7 +13,7 @@ import click
 
 from ..config import default_db_path, is_db_url
 from ..errors import ReflectionError, is_disk_full, is_interrupted
-from ..ingest.datasets import Progress
+from ..progress import Progress
 from ..store import Store
 from ..store.space import space_need
 
@@ -103,12 +103,12 @@ def note_space(store: Store, path: Path, factors: tuple[float, float]) -> None:
         click.echo(f"Note: {note}", err=True)
 
 
-def import_progress(
+def work_progress(
     source: str | Path, *, live: bool | None = None, clock: Callable[[], float] = time.monotonic
 ) -> Progress:
-    """An import's progress on stderr: a line kept up to date on a terminal (`live`, by
-    default when stderr is one), else a line every 5 s, for logs. An import of ten million
-    records takes minutes, most of them silent without it."""
+    """An import's or export's progress on stderr: a line kept up to date on a terminal
+    (`live`, by default when stderr is one), else a line every 5 s, for logs. Ten million
+    records take minutes each way, silent without it."""
     live = sys.stderr.isatty() if live is None else live
     start = clock()
     last = [start]
@@ -127,6 +127,8 @@ def import_progress(
             line = f"{source}: {done:,} records read and checked ({rate:,.0f}/s)"
         elif phase == "publish":
             line = f"{source}: adding {done:,} records in one transaction"
+        elif phase == "write":
+            line = f"{source}: {done:,} of {total or done:,} samples exported"
         else:
             line = f"{source}: search index, {done:,} of about {total or done:,} rows"
         click.echo(f"\r\033[K{line}" if live else line, err=True, nl=not live, color=live or None)

@@ -15,11 +15,11 @@ from ..team.consensus import CONSENSUS_MODES
 from .common import (
     db_option,
     echo_json,
-    import_progress,
     main,
     note_space,
     only_dataset,
     open_store,
+    work_progress,
 )
 from .learn import export_revisions_command, revision_options
 
@@ -64,7 +64,7 @@ def import_command(path, db, dataset, fmt, columns, split):
         note_space(store, path, SAMPLES_NEED)
         result = import_dataset(
             store, path, dataset=dataset, fmt=fmt, columns=_columns(columns), split=split,
-            progress=import_progress(path),
+            progress=work_progress(path),
         )  # fmt: skip
     click.echo(
         f"Imported {path} ({result.format}) into dataset {result.dataset!r}: "
@@ -123,6 +123,7 @@ def export_command(
         result = export_dataset(
             store, name, out, fmt, undecided=undecided, provenance=provenance,
             with_scores=with_scores, scores_from=scores_from, consensus=consensus, allow_empty=False,
+            progress=work_progress(out),
         )  # fmt: skip
     details = ", ".join(f"{k} {v}" for k, v in result.counts.items() if k != "written")
     click.echo(f"Wrote {result.written} records to {result.path} ({result.format}; {details})")

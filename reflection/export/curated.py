@@ -26,6 +26,7 @@ from typing import Any
 
 from ..errors import ExportError, ReflectionError
 from ..formats import format_for_path, to_record, write_dataset
+from ..progress import Progress, quiet
 from ..records import Candidate, Sample, SampleState, Suggestion, stored_id
 from ..store import Store
 from ..team.consensus import CONSENSUS_MODES, consensus_votes, is_disputed, sample_votes
@@ -322,11 +323,13 @@ def export_dataset(
     scores_from: Sequence[str] = (),
     consensus: str | None = None,
     allow_empty: bool = True,
+    progress: Progress | None = None,
 ) -> ExportResult:
     """Write the curated set to `path` atomically, streaming, and record the export as a run.
 
     With `allow_empty` False, a set left empty only because undecided samples were skipped
     is not written: ExportError says so and names the policies that would keep them.
+    `progress` is told the samples gone through, of the dataset's ("write"), and "done".
     """
     path = Path(path)
     fmt = format_for_path(path, fmt)
@@ -354,7 +357,23 @@ def export_dataset(
             f" undecided and --undecided {undecided} leaves them out; --undecided original keeps"
             " their originals, --undecided suggested follows `reflection suggest`"
         )
+    written: Iterator[dict[str, Any]] = itertools.chain(
+        [first] if first is not None else [], records
+    )
+    if progress is not None:
+        written = _told(written, counts, ds.sample_count, progress)
     with store.run("export", ds.id, settings) as run:
-        write_dataset(path, itertools.chain([first] if first is not None else [], records), fmt)
+        write_dataset(path, written, fmt)
         run.counters = _written(counts)
+    (progress or quiet)("done", run.counters["written"], None)
     return ExportResult(path, fmt, run.counters["written"], run.counters, run.id)
+
+
+def _told(
+    records: Iterator[dict[str, Any]], counts: Counter[str], total: int, progress: Progress
+) -> Iterator[dict[str, Any]]:
+    """`records`, telling `progress` every 5,000 how many samples were gone through."""
+    for n, record in enumerate(records, 1):
+        if n % 5000 == 0:
+            progress("write", sum(counts.values()), total)
+        yield record

@@ -33,6 +33,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import InputError, ReflectionError
+from ..progress import Progress, quiet
 from ..records import Candidate, Sample, stored_id
 from ..reflect.parse import parse
 from ..store import Store
@@ -53,7 +54,6 @@ from .adopt_files import (
     same_text,
 )
 from .adopt_match import Matcher, TooManyRecords
-from .datasets import Progress, quiet
 
 MATCHES = ("position", "hash", "field:NAME")
 CHUNK = 2000  # records read, matched and staged at a time

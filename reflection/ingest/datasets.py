@@ -9,19 +9,15 @@ index follows in short transactions of its own (`Store.index_search_backlog`).
 from __future__ import annotations
 
 import itertools
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 from ..formats import open_dataset
+from ..progress import Progress, quiet
 from ..store import Store
 from ..store.space import SAMPLES_NEED, import_space, index_space
 
 CHUNK = 5000  # samples validated and staged at a time
-# Told what an import is doing: (phase, done, total or None). Phases: "read" (records read,
-# checked and staged), "publish" (the one transaction starts), "index" (rows of the search
-# index caught up, of total), "done" (samples added).
-Progress = Callable[[str, int, int | None], None]
 
 
 @dataclass
@@ -78,7 +74,3 @@ def import_dataset(
     tell("done", added, None)
     assert run.id is not None
     return ImportResult(name, stream.format, staging.count, added, skipped, staging.flagged, run.id)
-
-
-def quiet(phase: str, done: int, total: int | None) -> None:
-    """No progress shown."""
