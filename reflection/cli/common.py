@@ -27,7 +27,7 @@ class _Group(click.Group):
         except ReflectionError as exc:
             click.echo(f"Error: {exc}", err=True)
             sys.exit(1)
-        except Exception as exc:  # a full disk wherever it struck, not a traceback
+        except Exception as exc:  # Ctrl-C or a full disk, wherever it struck: not a traceback
             if is_interrupted(exc):  # Ctrl-C that stopped an SQLite statement
                 raise click.Abort() from exc
             if not is_disk_full(exc):

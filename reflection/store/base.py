@@ -50,10 +50,10 @@ def memory_advice_for(shared_bytes: int, database_bytes: int) -> str | None:
         return None
     return (
         f"PostgreSQL's shared_buffers is {size_label(shared_bytes)} for a"
-        f" {size_label(database_bytes)} database: searches and filters read their pages from the operating system again on"
-        " every run (at a million samples a search took 3 times as long with the default"
-        " 128 MB). Set shared_buffers to a quarter of the server's memory in postgresql.conf"
-        " and restart PostgreSQL."
+        f" {size_label(database_bytes)} database: searches and filters read their pages from"
+        " the operating system again on every run (at a million samples a search took 3"
+        " times as long with the default 128 MB). Set shared_buffers to a quarter of the"
+        " server's memory in postgresql.conf and restart PostgreSQL."
     )
 
 

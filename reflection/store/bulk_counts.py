@@ -42,8 +42,9 @@ def row_triggers_off(conn: Connection, names: Sequence[str]) -> Iterator[list[st
     try:
         yield [name for name, _ in kept]
     except BaseException:
-        # A full disk makes SQLite roll the transaction back itself, and the drops with it:
-        # the triggers are there again, and the caller's error is the one to see.
+        # A full disk or Ctrl-C (SQLITE_INTERRUPT) can make SQLite roll the transaction back
+        # itself, and the drops with it: the triggers are there again, and the caller's
+        # error is the one to see.
         if conn.in_transaction:
             for _, sql in kept:
                 conn.execute(sql)
