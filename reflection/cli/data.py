@@ -146,8 +146,8 @@ def index_command(db):
         open_store(db) as store,
         disk_full_errors("indexing for search", "what was indexed so far is kept"),
     ):
-        show, total = work_progress(store.path), store.search_backlog_bound()
-        done = store.index_search_backlog(progress=lambda n: show("index", n, total))
+        show = work_progress(store.path)
+        done = store.index_search_backlog_told(show)
         show("done", done, None)
     click.echo(f"Indexed {done:,} rows for search" if done else "The search index is up to date")
 

@@ -286,8 +286,7 @@ def import_candidates(
                     "judge_unparsed": result.judge_unparsed,
                 }  # fmt: skip
     with index_space(source.name, result.samples_added + result.candidates_added):
-        total = store.search_backlog_bound() if progress else 0
-        store.index_search_backlog(progress=lambda done: tell("index", done, total))
+        store.index_search_backlog_told(tell)
     tell("done", result.candidates_added, None)
     return result
 

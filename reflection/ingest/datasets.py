@@ -69,8 +69,7 @@ def import_dataset(
                                 "flagged": staging.flagged}  # fmt: skip
     if index:
         with index_space(path, added):
-            total = store.search_backlog_bound() if progress else 0
-            store.index_search_backlog(progress=lambda done: tell("index", done, total))
+            store.index_search_backlog_told(tell)
     tell("done", added, None)
     assert run.id is not None
     return ImportResult(name, stream.format, staging.count, added, skipped, staging.flagged, run.id)

@@ -14,6 +14,7 @@ import json
 from collections.abc import Callable, Sequence
 from typing import Any
 
+from ..progress import Progress
 from .base import StoreBase
 from .connection import POSTGRESQL, Connection
 from .postgres import SEARCH_PROBE, SEARCH_SET, tsquery
@@ -310,18 +311,19 @@ class SearchIndexStore(StoreBase):
             [table],
         )
 
-    def search_backlog_bound(self) -> int:
-        """At most how many rows `index_search_backlog` has to index (largest id less the
-        indexed mark, both tables): for a progress display, where counting them would read
-        every new row (gigabytes after an import of millions)."""
-        if self.dialect == POSTGRESQL:
-            return 0
-        spans = " + ".join(
-            f"max(0, (SELECT coalesce(max(id), 0) FROM {table})"
-            f" - (SELECT indexed_upto FROM search_backlog WHERE name = '{table}'))"
-            for table in TABLES
-        )
-        return int(self.scalar(f"SELECT {spans}"))
+    def index_search_backlog_told(self, progress: Progress) -> int:
+        """`index_search_backlog` of both tables, telling `progress` ("index", rows done, at
+        most how many: the largest id less the indexed mark, since counting the rows would
+        read every new one, gigabytes after an import of millions)."""
+        total = 0
+        if self.dialect != POSTGRESQL:
+            spans = " + ".join(
+                f"max(0, (SELECT coalesce(max(id), 0) FROM {table})"
+                f" - (SELECT indexed_upto FROM search_backlog WHERE name = '{table}'))"
+                for table in TABLES
+            )
+            total = int(self.scalar(f"SELECT {spans}"))
+        return self.index_search_backlog(progress=lambda done: progress("index", done, total))
 
     def index_search_backlog(
         self,
