@@ -64,11 +64,34 @@ def _sample(base: list[dict], i: int) -> Sample:
     )
 
 
-def build_store(path: Path | str, n: int, seed: int = 7, chunk: int = 20_000) -> None:
-    """The bench store, written a chunk of samples at a time (memory stays flat)."""
+def short_texts() -> list[dict]:
+    """Records as many as the Alpaca pairs, a few words each: the same rows and scores in a
+    fraction of the bytes (a 10M store with Alpaca texts takes 61 GB, with these 33 GB)."""
+    return [{"instruction": f"Name a colour number {i}.", "input": "" if i % 3 else "Be brief.",
+             "output": f"Colour {i} is a shade of blue."} for i in range(3111)]  # fmt: skip
+
+
+def build_store(
+    path: Path | str,
+    n: int,
+    seed: int = 7,
+    chunk: int = 20_000,
+    *,
+    short: bool = False,
+    cache_mb: int = 0,
+) -> None:
+    """The bench store, written a chunk of samples at a time (memory stays flat).
+
+    `cache_mb` gives the builder's connection that much page cache (SQLite), for large
+    stores: each chunk's commit rewrites every page its rows touched in the score indexes,
+    and larger chunks with a cache that holds them touch each page once. 10M samples with
+    short texts, chunks of 200,000 and 3 GB: 54 min; chunks of 20,000 and the default cache
+    had built 5.16M after 40 min and slowed as the indexes grew."""
     rng = random.Random(seed)
-    base = load_alpaca()
+    base = short_texts() if short else load_alpaca()
     with Store(path) as store:
+        if cache_mb and not is_db_url(path):
+            store.conn.execute(f"PRAGMA cache_size = -{cache_mb * 1024}")
         ds = store.ensure_dataset("bench")
         with store.staged_samples() as staging:
             for start in range(0, n, chunk):
