@@ -36,7 +36,7 @@ def select_samples(
 
         return store.queue_ids(dataset_id, QueueQuery(statuses=("undecided",)))
     if how == "first":
-        return store.sample_ids(dataset_id)[: max(first, 0)]
+        return store.sample_id_array(dataset_id, first).tolist()
     if how == "ids":
         wanted = parse_ids(ids)
         known = set(store.sample_ids(dataset_id))

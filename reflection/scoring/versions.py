@@ -84,11 +84,9 @@ def dataset_versions(
     """Each sample of a dataset (in import order) with the versions to score. `done` is
     loaded with each chunk's scored versions before that chunk's samples are yielded."""
     wanted = set(kinds) if kinds else None
-    ids = store.sample_ids(dataset_id)
-    if limit is not None:
-        ids = ids[:limit]
+    ids = store.sample_id_array(dataset_id, limit)
     for start in range(0, len(ids), chunk):
-        part = ids[start : start + chunk]
+        part = ids[start : start + chunk].tolist()
         if done is not None:
             done.load(part)
         candidates = store.candidates_for_samples(part)

@@ -95,11 +95,9 @@ def iter_scored_versions(
     ids and kinds are read: a rule needs no text (reading every sample's and candidate's
     texts took most of `suggest`'s 536 s at 1,000,000 samples)."""
     size = chunk or CHUNK
-    ids = store.sample_ids(dataset_id)
-    if limit is not None:
-        ids = ids[:limit]
+    ids = store.sample_id_array(dataset_id, limit)
     for start in range(0, len(ids), size):
-        part_ids = ids[start : start + size]
+        part_ids = ids[start : start + size].tolist()
         usable = store.usable_versions(part_ids, UNUSABLE_STATUSES)
         part = {
             sample_id: [

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import itertools
+from array import array
 from collections.abc import Iterable, Iterator
 from typing import Any
 
@@ -14,6 +15,8 @@ from .schema_tallies import SAMPLES
 from .search import SearchIndexStore
 from .staging import Staging
 from .tallies import SAMPLE_COUNT_SQL, TallyStore
+
+_IDS_IN_ORDER = "SELECT id FROM samples WHERE dataset_id = ? ORDER BY position, id"
 
 
 def _sample(row: dict[str, Any]) -> Sample:
@@ -106,10 +109,17 @@ class SampleStore(SearchIndexStore, TallyStore):
         yield from (_sample(row) for row in rows)
 
     def sample_ids(self, dataset_id: int) -> list[int]:
-        rows = self.conn.execute(
-            "SELECT id FROM samples WHERE dataset_id = ? ORDER BY position, id", [dataset_id]
-        )
+        rows = self.conn.execute(_IDS_IN_ORDER, [dataset_id])
         return [row[0] for row in rows]
+
+    def sample_id_array(self, dataset_id: int, limit: int | None = None) -> array[int]:
+        """`sample_ids` (the first `limit`) as 8 bytes an id, for the commands that walk a
+        whole dataset: a list of 10,000,000 ids took 360 MB, and `score --limit 20000` at 10M
+        peaked at 511 MB (242 at 1M)."""
+        sql, params = _IDS_IN_ORDER, [dataset_id]
+        if limit is not None:
+            sql, params = f"{sql} LIMIT ?", [dataset_id, max(limit, 0)]
+        return array("q", (row[0] for row in self.conn.execute(sql, params)))
 
     def count_samples(self, dataset_id: int | None = None) -> int:
         return self.tallies(dataset_id).get(SAMPLES, 0)

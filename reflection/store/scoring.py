@@ -27,13 +27,18 @@ class ScoringStore(StoreBase):
         return [row[0] for row in rows]
 
     def scoring_scorers(self, dataset_id: int | None = None) -> dict[str, list[str]]:
-        """{metric: [scorers]} present in the store (or one dataset)."""
-        where, params = ("WHERE s.dataset_id = ?", [dataset_id]) if dataset_id else ("", [])
-        rows = self.conn.execute(
-            f"SELECT DISTINCT sc.metric, sc.scorer FROM scores sc JOIN samples s"
-            f" ON s.id = sc.sample_id {where} ORDER BY sc.metric, sc.scorer",
-            params,
-        )
+        """{metric: [scorers]} present in the store (or one dataset). Of the whole store, from
+        the scores' (metric, scorer) index alone, without finding each score's sample."""
+        if dataset_id:
+            rows = self.conn.execute(
+                "SELECT DISTINCT sc.metric, sc.scorer FROM scores sc JOIN samples s"
+                " ON s.id = sc.sample_id WHERE s.dataset_id = ? ORDER BY sc.metric, sc.scorer",
+                [dataset_id],
+            )
+        else:
+            rows = self.conn.execute(
+                "SELECT DISTINCT metric, scorer FROM scores ORDER BY metric, scorer"
+            )
         found: dict[str, list[str]] = {}
         for metric, scorer in rows:
             found.setdefault(metric, []).append(scorer)
