@@ -386,3 +386,20 @@ def test_the_migration_fills_reviewer_state_from_existing_reviews(tmp_path):
         assert store.reviewer_state(sid, "a").status == "accepted"
         assert store.reviewer_state(sid, "b").status == "undecided"
         assert store.reviews_for(sid)[0].kind == ""
+
+
+def test_replaying_a_large_dataset_reads_its_reviewed_samples_a_chunk_at_a_time(store, monkeypatch):
+    """First assignments replay every reviewed sample of the dataset, read in chunks (all at
+    once, 7.1M of them took `assign` to 761 MB), and none of another dataset's."""
+    from reflection.store import assignments
+
+    monkeypatch.setattr(assignments, "REPLAY_CHUNK", 2)
+    ids, others = _dataset(store, 7), _dataset(store, 3, name="other")
+    for sid in [*ids[1:6], *others]:
+        store.add_review(Review(sample_id=sid, decision="accept", annotator="a"))
+        store.add_review(Review(sample_id=sid, decision="reject", annotator="b"))
+    assign.assign_dataset(store, "d", ["a", "b"], 2)
+    assert [store.state(s).status for s in ids] == ["undecided"] * 7  # a and b disagree
+    assert [store.state(s).status for s in others] == ["rejected"] * 3  # not assigned
+    assert store.reviewer_state(ids[5], "a").status == "accepted"
+    assert store.reviewer_state(ids[5], "b").status == "rejected"

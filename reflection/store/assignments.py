@@ -17,6 +17,8 @@ from typing import Any
 from .base import json_list, now
 from .reviews import ReviewStore
 
+REPLAY_CHUNK = 10_000  # reviewed samples read at a time when a dataset is first assigned
+
 ACTIVE, WITHDRAWN = "active", "withdrawn"
 
 
@@ -94,14 +96,27 @@ class AssignmentStore(ReviewStore):
                 ((reviewer, sample_id) for sample_id, reviewer in pairs),
             )
             if first:
-                reviewed = self.conn.execute(
-                    "SELECT DISTINCT r.sample_id FROM reviews r JOIN samples s"
-                    " ON s.id = r.sample_id WHERE s.dataset_id = ?",
-                    [dataset_id],
-                ).fetchall()
-                for (sample_id,) in reviewed:
+                for sample_id in self._reviewed_sample_ids(dataset_id):
                     self.replay_sample(sample_id, dataset_id)
         return len(pairs)
+
+    def _reviewed_sample_ids(self, dataset_id: int) -> Iterator[int]:
+        """The dataset's reviewed samples in id order, REPLAY_CHUNK at a time (all at once
+        they took `assign` to 761 MB at 10M samples, 7.1M of them reviewed)."""
+        after = 0
+        while ids := [
+            row[0]
+            for row in self.conn.execute(
+                # From the reviews' index onwards, each checked for its dataset: a join
+                # started from the dataset's samples read all of them for every chunk.
+                "SELECT DISTINCT r.sample_id FROM reviews r WHERE r.sample_id > ? AND EXISTS"
+                " (SELECT 1 FROM samples s WHERE s.id = r.sample_id AND s.dataset_id = ?)"
+                " ORDER BY r.sample_id LIMIT ?",
+                [after, dataset_id, REPLAY_CHUNK],
+            )
+        ]:
+            yield from ids
+            after = ids[-1]
 
     def assignees(
         self, dataset_id: int, sample_ids: Iterable[int], reviewers: Sequence[str]
