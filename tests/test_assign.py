@@ -390,7 +390,7 @@ def test_the_migration_fills_reviewer_state_from_existing_reviews(tmp_path):
 
 def test_replaying_a_large_dataset_reads_its_reviewed_samples_a_chunk_at_a_time(store, monkeypatch):
     """First assignments replay every reviewed sample of the dataset, read in chunks (all at
-    once, 7.1M of them took `assign` to 761 MB), and none of another dataset's."""
+    once, 7.1M of them took `assign` to 745 MB), and none of another dataset's."""
     from reflection.store import assignments
 
     monkeypatch.setattr(assignments, "REPLAY_CHUNK", 2)
