@@ -8,7 +8,7 @@ import pytest
 from appdata import build
 from oracle_server import OracleServer
 
-from reflection import ConfigError
+from reflection import ConfigError, Sample
 from reflection.jobs import (
     JobSpec,
     job_state,
@@ -195,3 +195,8 @@ def test_select_samples(db):
         assert select_samples(store, dataset_id, "undecided") == ids[1:]
         with pytest.raises(ConfigError):
             select_samples(store, dataset_id, "ids", ids=str(max(ids) + 100))
+        other = store.ensure_dataset("other")
+        store.add_samples(other.id, [Sample(instruction="elsewhere", output="x")])
+        [elsewhere] = store.sample_ids(other.id)
+        with pytest.raises(ConfigError, match=f"sample {elsewhere} is not in this dataset"):
+            select_samples(store, dataset_id, "ids", ids=f"{ids[0]} {elsewhere}")

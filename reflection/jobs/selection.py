@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 from ..errors import ConfigError
+from ..records import stored_id
 from ..store import Store
 
 SELECTIONS = ("all", "undecided", "first", "ids")
+_LOOKUP = 5_000  # typed ids checked against the dataset at a time
 
 
 def parse_ids(text: str) -> list[int]:
@@ -39,7 +41,10 @@ def select_samples(
         return store.sample_id_array(dataset_id, first).tolist()
     if how == "ids":
         wanted = parse_ids(ids)
-        known = set(store.sample_ids(dataset_id))
+        known: set[int] = set()  # looked up a chunk at a time, not every id of the dataset
+        for start in range(0, len(wanted), _LOOKUP):
+            part = wanted[start : start + _LOOKUP]
+            known.update(stored_id(sample) for sample in store.samples(dataset_id, part))
         missing = [i for i in wanted if i not in known]
         if missing:
             raise ConfigError(f"sample {missing[0]} is not in this dataset")
