@@ -228,9 +228,7 @@ def _write_csv(path: Path, records: Iterable[dict]) -> Path:
                     short_until = handle.tell()
                 names = list(columns)
                 writer.write([[_cell(record.get(c)) for c in names] for record in chunk])
-                handle.write(buffer.getvalue().encode("utf-8"))
-                buffer.seek(0)
-                buffer.truncate()
+                _drain(buffer, handle)
             handle.flush()
             handle.seek(0)
             with _atomic(path) as out:
@@ -239,14 +237,19 @@ def _write_csv(path: Path, records: Iterable[dict]) -> Path:
                 rows = csv.reader(_lines_until(handle, short_until), delimiter=delimiter)
                 for short in _chunks(rows):
                     writer.write([row + [""] * (len(names) - len(row)) for row in short])
-                    out.write(buffer.getvalue().encode("utf-8"))
-                    buffer.seek(0)
-                    buffer.truncate()
-                out.write(buffer.getvalue().encode("utf-8"))
+                    _drain(buffer, out)
+                _drain(buffer, out)
                 shutil.copyfileobj(handle, out, _BUFFER)
     finally:
         body.unlink(missing_ok=True)
     return path
+
+
+def _drain(buffer: Any, handle: Any) -> None:
+    """Move the text written to `buffer` into the binary file `handle`, as UTF-8."""
+    handle.write(buffer.getvalue().encode("utf-8"))
+    buffer.seek(0)
+    buffer.truncate()
 
 
 class _CsvRows:
