@@ -61,7 +61,7 @@ def start() -> None:
                 model=model.strip(), base_url=base_url.strip(), concurrency=int(concurrency),
                 api_key=st.session_state.get("run_api_key"),
             )  # fmt: skip
-            spec = jobs.JobSpec("reflect", dataset.id, sample_ids=chosen, mode=mode, oracle=oracle)
+            spec = jobs.JobSpec("reflect", dataset.id, selection=chosen, mode=mode, oracle=oracle)
         else:
             scoring = ScoringSettings(metrics=(family,), limit=int(limit) or None)
             spec = jobs.JobSpec("score", dataset.id, scoring=scoring)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import time
 
 import pytest
@@ -11,6 +12,7 @@ from oracle_server import OracleServer
 from reflection import ConfigError, Sample
 from reflection.jobs import (
     JobSpec,
+    Selection,
     job_state,
     jobs,
     parse_ids,
@@ -47,8 +49,8 @@ def test_reflection_job_runs_in_the_background_on_a_selection(db, oracle):
     oracle.configure(latency=0.05)
     config = OracleConfig(model="fake-oracle", base_url=oracle.base_url, concurrency=2,
                           api_key=SECRET)  # fmt: skip
-    spec = JobSpec("reflect", built["dataset"].id, sample_ids=chosen, mode="response",
-                   oracle=config)  # fmt: skip
+    spec = JobSpec("reflect", built["dataset"].id, selection=Selection("first", first=4),
+                   mode="response", oracle=config)  # fmt: skip
     run_id = start_job(path, spec)
     with Store(path) as store:  # another connection, as another page session would have
         assert job_state(store, run_id).status in ("running", "done")
@@ -62,14 +64,16 @@ def test_reflection_job_runs_in_the_background_on_a_selection(db, oracle):
         new = [c for c in fresh if c.run_id == inner.id]
         assert sorted(c.sample_id for c in new) == sorted(chosen)
         assert {c.kind for c in new} == {"response"}
-        assert state.settings["samples"] == 4 and state.settings["base_url"] == oracle.base_url
+        assert state.settings["samples"] == "first 4"
+        assert state.settings["base_url"] == oracle.base_url
 
 
 def test_the_key_is_never_written(db, oracle):
     path, built = db
     oracle.configure(latency=0.0)
     config = OracleConfig(model="fake-oracle", base_url=oracle.base_url, api_key=SECRET)
-    spec = JobSpec("reflect", built["dataset"].id, sample_ids=built["ids"][:2], oracle=config)
+    spec = JobSpec("reflect", built["dataset"].id, selection=Selection("first", first=2),
+                   oracle=config)  # fmt: skip
     run_id = start_job(path, spec)
     assert wait_job(path, run_id, timeout=60)
     with Store(path) as store:
@@ -186,13 +190,18 @@ def test_select_samples(db):
     ids = built["ids"]
     with Store(path) as store:
         dataset_id = built["dataset"].id
-        assert select_samples(store, dataset_id, "all") is None
-        assert select_samples(store, dataset_id, "first", first=3) == ids[:3]
-        assert select_samples(store, dataset_id, "ids", ids=f"{ids[2]}-{ids[4]}") == ids[2:5]
+
+        def chosen(how: str, **kw) -> list[int] | None:
+            found = select_samples(store, dataset_id, how, **kw).sample_ids(store, dataset_id)
+            return None if found is None else found.tolist()
+
+        assert chosen("all") is None
+        assert chosen("first", first=3) == ids[:3]
+        assert chosen("ids", ids=f"{ids[2]}-{ids[4]}") == ids[2:5]
         from reflection.records import Review
 
         store.add_review(Review(sample_id=ids[0], decision="reject"))
-        assert select_samples(store, dataset_id, "undecided") == ids[1:]
+        assert chosen("undecided") == ids[1:]
         with pytest.raises(ConfigError):
             select_samples(store, dataset_id, "ids", ids=str(max(ids) + 100))
         other = store.ensure_dataset("other")
@@ -200,3 +209,44 @@ def test_select_samples(db):
         [elsewhere] = store.sample_ids(other.id)
         with pytest.raises(ConfigError, match=f"sample {elsewhere} is not in this dataset"):
             select_samples(store, dataset_id, "ids", ids=f"{ids[0]} {elsewhere}")
+        with pytest.raises(ConfigError, match="at least one"):
+            select_samples(store, dataset_id, "first", first=0)
+
+
+def test_an_undecided_selection_is_kept_as_its_rule_and_worked_out_when_the_job_runs(db):
+    """The spec keeps the rule and a bound, never the ids (at 10,000,000 undecided samples
+    it had kept all of them as JSON). When the job runs, samples decided since it was
+    started are left out, and so are samples added after it."""
+    path, built = db
+    ids = built["ids"]
+    with Store(path) as store:
+        dataset_id = built["dataset"].id
+        selection = select_samples(store, dataset_id, "undecided")
+        config = OracleConfig(model="m", base_url="http://127.0.0.1:9/v1")
+        record = JobSpec("reflect", dataset_id, selection=selection, oracle=config).record()
+        assert record["selection"] == {"how": "undecided", "first": 0, "ids": "",
+                                       "upto": max(ids)}  # fmt: skip
+        assert len(json.dumps(record["selection"])) < 100
+        from reflection.records import Review
+
+        store.add_review(Review(sample_id=ids[3], decision="accept"))
+        store.add_samples(dataset_id, [Sample(instruction="added later", output="x")])
+        later = max(store.sample_ids(dataset_id))
+        assert later > max(ids)
+        rebuilt = JobSpec.from_record(json.loads(json.dumps(record)))
+        found = rebuilt.selection.sample_ids(store, dataset_id)
+        assert found is not None and found.tolist() == [i for i in ids if i != ids[3]]
+        again = select_samples(store, dataset_id, "undecided").sample_ids(store, dataset_id)
+        assert again is not None and set(again) == {*ids, later} - {ids[3]}
+
+
+def test_a_job_recorded_with_its_ids_still_runs_on_them():
+    """Jobs recorded before selections became rules kept a list of ids; they load as typed
+    ids, runs written as ranges."""
+    ids = [4, 5, 6, 7, 9, 20, 21]
+    config = {"model": "m", "base_url": "http://127.0.0.1:9/v1"}
+    spec = JobSpec.from_record(
+        {"task": "reflect", "dataset_id": 1, "sample_ids": ids, "mode": "both", "oracle": config}
+    )
+    assert spec.selection == Selection("ids", ids="4-7 9 20-21")
+    assert parse_ids(spec.selection.ids) == ids

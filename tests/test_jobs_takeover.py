@@ -26,6 +26,7 @@ from reflection.jobs import (
     KEY_TYPED,
     JobSpec,
     JobState,
+    Selection,
     Supervisor,
     job_state,
     key_source,
@@ -323,7 +324,9 @@ def test_a_spec_is_stored_whole_but_for_its_key():
     reflect = OracleConfig(model="m", base_url="http://127.0.0.1:9/v1", api_key=SECRET,
                            temperature=0.1, max_tokens=99, timeout=5.0, tpm=1000.0)  # fmt: skip
     specs = [
-        JobSpec("reflect", 3, sample_ids=[5, 7], mode="both", oracle=reflect),
+        JobSpec(
+            "reflect", 3, selection=Selection("ids", ids="5 7", upto=9), mode="both", oracle=reflect
+        ),  # fmt: skip
         JobSpec("reflect", 3, oracle=OracleConfig(base_url="http://127.0.0.1:9/v1")),
         JobSpec(
             "score",

@@ -363,3 +363,20 @@ def test_a_run_reads_its_samples_a_chunk_at_a_time(store):
     assert total_steps(feed, "both", False) == 2000
     with_input = sum(1 for s in feed if s.input)
     assert total_steps(feed, "instruction", True) == 1000 + with_input
+
+
+def test_a_selection_is_put_in_source_order_without_a_set_of_its_ids():
+    """`in_order` finds the wanted ids in a sorted array, a chunk of the dataset at a time:
+    the same ids, in the dataset's order, as a set would give, whatever the chunk."""
+    import random
+    from array import array
+
+    from reflection.reflect.plan import in_order
+
+    rng = random.Random(7)
+    every = array("q", rng.sample(range(1, 50_000), 5_000))
+    wanted = [*rng.sample(list(every), 700), *rng.sample(range(50_000, 60_000), 50)]
+    expected = [i for i in every if i in set(wanted)]
+    for chunk in (1, 7, 4_096, 1 << 20):
+        assert in_order(every, [*wanted, *wanted[:9]], chunk).tolist() == expected
+    assert in_order(every, []).tolist() == [] and in_order(array("q"), wanted).tolist() == []

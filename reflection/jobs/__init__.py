@@ -8,7 +8,7 @@ and resumes them where they were (`spec.py` rebuilds a job from its row).
 """
 
 from .runner import BEAT_EVERY_S, launch, local_jobs, owner_id, start_job, wait_job
-from .selection import SELECTIONS, parse_ids, select_samples
+from .selection import SELECTIONS, Selection, parse_ids, select_samples
 from .spec import KEY_FROM_ENV, KEY_NONE, KEY_TYPED, TASKS, JobSpec, key_source, recover_key
 from .state import ACTIVE, STALE_AFTER_S, JobState, job_state, jobs, reap, where
 from .supervisor import (
@@ -35,6 +35,7 @@ __all__ = [
     "TASKS",
     "JobSpec",
     "JobState",
+    "Selection",
     "Supervisor",
     "Takeover",
     "close_all",

@@ -240,7 +240,7 @@ def _reflect(store: Store, spec: JobSpec, stop: threading.Event, reporter: _Repo
         spec.dataset_id,
         mode=spec.mode,
         oracle=spec.oracle,
-        sample_ids=spec.sample_ids,
+        sample_ids=spec.selection.sample_ids(store, spec.dataset_id),
         progress=progress,
         stop_event=stop,
     )

@@ -1,6 +1,18 @@
-"""Which samples a job works on, as the Run page lets people choose them."""
+"""Which samples a job works on, as the Run page lets people choose them.
+
+A job keeps its choice as a rule (`Selection`), not as the ids it names: a job on every
+undecided sample of 10,000,000 would have kept them all in its spec as JSON, and rebuilt a
+list and a set of them each time it started. The rule is worked out when the job starts, and
+again when it resumes: samples decided in the meantime are left out (no spend on them), and
+samples added after the job was started never join it (`upto`, the store's largest sample id
+at that moment).
+"""
 
 from __future__ import annotations
+
+from array import array
+from dataclasses import asdict, dataclass
+from typing import Any
 
 from ..errors import ConfigError
 from ..records import stored_id
@@ -27,18 +39,68 @@ def parse_ids(text: str) -> list[int]:
     return list(found)
 
 
+@dataclass(frozen=True)
+class Selection:
+    """A job's samples: all, the undecided ones, the first `first`, or the typed `ids`; of
+    those, only samples with ids up to `upto` (None: no bound)."""
+
+    how: str = "all"
+    first: int = 0
+    ids: str = ""
+    upto: int | None = None
+
+    def validate(self) -> None:
+        if self.how not in SELECTIONS:
+            raise ConfigError(f"unknown selection {self.how!r}; use one of {', '.join(SELECTIONS)}")
+        if self.how == "first" and self.first < 1:
+            raise ConfigError("choose at least one sample")
+        if self.how == "ids":
+            parse_ids(self.ids)
+
+    def describe(self) -> str:
+        """For a run record: "all", "undecided", "first 20", "ids 3, 7-9"."""
+        return {"first": f"first {self.first}", "ids": f"ids {self.ids}"}.get(self.how, self.how)
+
+    def record(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_record(cls, record: dict[str, Any]) -> Selection:
+        upto = record.get("upto")
+        return cls(how=str(record.get("how", "all")), first=int(record.get("first", 0)),
+                   ids=str(record.get("ids", "")), upto=None if upto is None else int(upto))  # fmt: skip
+
+    def sample_ids(self, store: Store, dataset_id: int) -> array[int] | None:
+        """The ids the rule names now (None: every sample), 8 bytes each."""
+        if self.how == "all":
+            return None
+        if self.how == "undecided":
+            return store.undecided_id_array(dataset_id, self.upto)
+        if self.how == "first":
+            return store.sample_id_array(dataset_id, self.first)
+        return array("q", parse_ids(self.ids))  # checked against the dataset when chosen
+
+
+def typed(ids: list[int]) -> str:
+    """Ids as `parse_ids` reads them, runs written as ranges ("3-9 12")."""
+    parts: list[str] = []
+    start = 0
+    for at in range(1, len(ids) + 1):
+        if at < len(ids) and ids[at] == ids[at - 1] + 1 and ids[at] - ids[start] <= 1_000_000:
+            continue
+        first, last = ids[start], ids[at - 1]
+        parts.append(str(first) if first == last else f"{first}-{last}")
+        start = at
+    return " ".join(parts)
+
+
 def select_samples(
     store: Store, dataset_id: int, how: str, *, first: int = 0, ids: str = ""
-) -> list[int] | None:
-    """Sample ids for a job: None for all, the undecided ones, the first n, or typed ids."""
-    if how == "all":
-        return None
-    if how == "undecided":
-        from ..store.queue import QueueQuery
-
-        return store.queue_ids(dataset_id, QueueQuery(statuses=("undecided",)))
-    if how == "first":
-        return store.sample_id_array(dataset_id, first).tolist()
+) -> Selection:
+    """The Run page's choice as a `Selection`, checked: typed ids must be the dataset's."""
+    chosen = Selection(how, first if how == "first" else 0, ids if how == "ids" else "",
+                       upto=store.newest_sample_id())  # fmt: skip
+    chosen.validate()
     if how == "ids":
         wanted = parse_ids(ids)
         known: set[int] = set()  # looked up a chunk at a time, not every id of the dataset
@@ -48,5 +110,4 @@ def select_samples(
         missing = [i for i in wanted if i not in known]
         if missing:
             raise ConfigError(f"sample {missing[0]} is not in this dataset")
-        return wanted
-    raise ConfigError(f"unknown selection {how!r}; use one of {', '.join(SELECTIONS)}")
+    return chosen

@@ -16,6 +16,7 @@ from ..config import api_key as env_api_key
 from ..errors import ConfigError
 from ..reflect.settings import MODES, OracleConfig
 from ..scoring.settings import ScoringSettings
+from .selection import Selection, typed
 
 TASKS = ("reflect", "score")
 KEY_ENV = "OPENAI_API_KEY"
@@ -73,7 +74,7 @@ class JobSpec:
 
     task: str
     dataset_id: int
-    sample_ids: list[int] | None = None  # reflection only; None = every sample
+    selection: Selection = Selection()  # reflection only: which samples
     mode: str = "instruction"
     oracle: OracleConfig | None = None
     scoring: ScoringSettings | None = None
@@ -87,6 +88,7 @@ class JobSpec:
             if self.mode not in MODES:
                 raise ConfigError(f"unknown mode {self.mode!r}; use one of {', '.join(MODES)}")
             self.oracle.validate()
+            self.selection.validate()
         else:
             if self.scoring is None:
                 raise ConfigError("a scoring job needs scoring settings")
@@ -96,8 +98,7 @@ class JobSpec:
         """For the job's run record (never the key: the stage settings leave it out)."""
         found: dict[str, Any] = {"task": self.task, "dataset_id": self.dataset_id}
         if self.task == "reflect" and self.oracle is not None:
-            ids = self.sample_ids
-            found.update(mode=self.mode, samples="all" if ids is None else len(ids))
+            found.update(mode=self.mode, samples=self.selection.describe())
             found.update(self.oracle.settings())
         elif self.scoring is not None:
             found.update(self.scoring.settings())
@@ -114,7 +115,7 @@ class JobSpec:
     def record(self) -> dict[str, Any]:
         """Everything `from_record` needs to rebuild the job, as JSON values; no key."""
         found: dict[str, Any] = {"task": self.task, "dataset_id": self.dataset_id,
-                                 "sample_ids": self.sample_ids, "mode": self.mode}  # fmt: skip
+                                 "selection": self.selection.record(), "mode": self.mode}  # fmt: skip
         if self.oracle is not None:
             found["oracle"] = _oracle_record(self.oracle)
         if self.scoring is not None:
@@ -139,11 +140,14 @@ class JobSpec:
             settings = ScoringSettings(
                 **values, judge=None if judge is None else _oracle_from(judge, api_key)
             )
-        ids = record.get("sample_ids")
+        selection = Selection.from_record(record.get("selection") or {})
+        ids = record.get("sample_ids")  # a job recorded before selections were kept as rules
+        if ids is not None:
+            selection = Selection("ids", ids=typed([int(i) for i in ids]))
         return cls(
             task=record["task"],
             dataset_id=int(record["dataset_id"]),
-            sample_ids=None if ids is None else [int(i) for i in ids],
+            selection=selection,
             mode=record.get("mode", "instruction"),
             oracle=None if oracle is None else _oracle_from(oracle, api_key),
             scoring=settings,

@@ -18,6 +18,8 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+import numpy as np
+
 from ..errors import ConfigError
 from ..records import Candidate, Dataset, Sample
 from ..store import Store
@@ -247,11 +249,28 @@ def samples_of(
     store: Store, dataset: Dataset, sample_ids: Iterable[int] | None, limit: int | None
 ) -> SampleFeed:
     """The dataset's samples (only `sample_ids` of them, when given), the first `limit`."""
+    every = store.sample_id_array(dataset.id, limit if sample_ids is None else None)
     if sample_ids is None:
-        return SampleFeed(store, dataset.id, store.sample_id_array(dataset.id, limit))
-    wanted = set(sample_ids)
-    ids = array("q", (i for i in store.sample_id_array(dataset.id) if i in wanted))
+        return SampleFeed(store, dataset.id, every)
+    ids = in_order(every, sample_ids)
     return SampleFeed(store, dataset.id, ids[:limit] if limit is not None else ids)
+
+
+def in_order(every: array[int], wanted: Iterable[int], chunk: int = 1 << 20) -> array[int]:
+    """The ids of `every` that are among `wanted`, in the order of `every`. Looked up in a
+    sorted array, not a set: a set of 10,000,000 ids (every undecided sample) takes 600 MB.
+    Sorted, not made unique: `np.unique` of 2.9M ids took 200 MB, `np.sort` 26."""
+    given = wanted if isinstance(wanted, array) and wanted.typecode == "q" else array("q", wanted)
+    keys = np.sort(np.frombuffer(given, dtype=np.int64)) if len(given) else np.empty(0, np.int64)
+    found: array[int] = array("q")
+    if not len(keys):
+        return found
+    ids = np.frombuffer(every, dtype=np.int64) if len(every) else np.empty(0, np.int64)
+    for start in range(0, len(ids), chunk):
+        part = ids[start : start + chunk]
+        at = np.minimum(np.searchsorted(keys, part), len(keys) - 1)
+        found.frombytes(part[keys[at] == part].tobytes())
+    return found
 
 
 def total_steps(samples: SampleFeed, mode: str, compress_first: bool) -> int:

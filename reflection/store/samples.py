@@ -121,6 +121,22 @@ class SampleStore(SearchIndexStore, TallyStore):
             sql, params = f"{sql} LIMIT ?", [dataset_id, max(limit, 0)]
         return array("q", (row[0] for row in self.conn.execute(sql, params)))
 
+    def newest_sample_id(self) -> int:
+        """The largest sample id in the store (0 when it has none). Ids only grow, so samples
+        added after this call have larger ones."""
+        return int(self.scalar("SELECT coalesce(max(id), 0) FROM samples"))
+
+    def undecided_id_array(self, dataset_id: int, upto: int | None = None) -> array[int]:
+        """The dataset's samples without a decision in force, those with ids up to `upto` (all
+        when None), in source order, 8 bytes an id: streamed, never a list of them all."""
+        sql = (
+            "SELECT s.id FROM samples s WHERE s.dataset_id = ? AND s.id <= ?"
+            " AND NOT EXISTS (SELECT 1 FROM sample_state st WHERE st.sample_id = s.id)"
+            " ORDER BY s.position, s.id"
+        )
+        bound = self.newest_sample_id() if upto is None else upto
+        return array("q", (row[0] for row in self.conn.execute(sql, [dataset_id, bound])))
+
     def count_samples(self, dataset_id: int | None = None) -> int:
         return self.tallies(dataset_id).get(SAMPLES, 0)
 
