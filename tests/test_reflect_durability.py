@@ -263,6 +263,40 @@ def test_cli_reflect_prints_estimate_progress_and_summary(tmp_path, alpaca_recor
     assert "10 already done" in result.output
 
 
+def test_cli_reflects_only_the_undecided_or_the_given_samples(
+    tmp_path, alpaca_records, fake_oracle
+):
+    """`--undecided` sends nothing for a decided sample; `--ids` only the ids given, in
+    source order; the estimate counts the same samples as the run."""
+    db = tmp_path / "cli.db"
+    _fill(db, alpaca_records, 6)
+    with Store(db) as store:
+        ids = store.sample_ids(1)
+        store.add_review(Review(sample_id=ids[1], decision="accept"))
+        store.add_review(Review(sample_id=ids[4], decision="reject"))
+    runner = CliRunner()
+    args = ["reflect", "--db", str(db), "--mode", "response", "--base-url", fake_oracle.base_url,
+            "--model", "gpt-4o-mini", "--api-key", "k", "--yes"]  # fmt: skip
+
+    def reflected() -> list[int]:
+        return [sample_id for sample_id, _ in _committed(db)]
+
+    result = runner.invoke(main, [*args, "--undecided", "--limit", "3"])
+    assert result.exit_code == 0, result.output
+    assert "Estimate: 3 requests" in result.output
+    assert reflected() == [ids[0], ids[2], ids[3]]
+    result = runner.invoke(main, [*args, "--ids", f"{ids[5]}, {ids[1]}"])
+    assert result.exit_code == 0, result.output
+    assert "Estimate: 2 requests" in result.output
+    assert sorted(reflected()) == sorted([ids[0], ids[2], ids[3], ids[1], ids[5]])
+    result = runner.invoke(main, [*args, "--undecided", "--ids", "1"])
+    assert result.exit_code == 1 and "--undecided or --ids, not both" in result.output
+    result = runner.invoke(main, [*args, "--ids", str(max(ids) + 1)])
+    assert result.exit_code == 1
+    assert f"sample {max(ids) + 1} is not in this dataset" in result.output
+    assert len(reflected()) == 5
+
+
 def test_cli_reports_a_broken_template_file(tmp_path, alpaca_records, fake_oracle):
     db = tmp_path / "cli.db"
     _fill(db, alpaca_records, 2)

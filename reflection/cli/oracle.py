@@ -75,7 +75,9 @@ def _progress_printer():
     show_default=True,
     help="Requests in flight.",
 )
-@click.option("--limit", type=int, help="Only the first N samples.")
+@click.option("--limit", type=int, help="Only the first N samples (of those chosen).")
+@click.option("--undecided", is_flag=True, help="Only samples without a decision in force.")
+@click.option("--ids", help='Only these sample ids, e.g. "3, 7-9 12".')
 @click.option("--temperature", type=float, default=0.7, show_default=True)
 @click.option("--max-tokens", type=int, default=2048, show_default=True, help="Per reply.")
 @click.option("--json-mode", is_flag=True, help="Ask for a JSON object (structured output).")
@@ -97,8 +99,8 @@ def _progress_printer():
 @click.option("--poll-interval", type=float, default=30.0, show_default=True, help="Batch polling, seconds.")  # fmt: skip
 @click.option("--estimate", "estimate_only", is_flag=True, help="Print the estimate and stop.")
 @click.option("-y", "--yes", is_flag=True, help="Do not ask to confirm the estimated cost.")
-def reflect_command(db, dataset, mode, base_url, model, api_key, concurrency, limit, temperature,
-                    max_tokens, json_mode, batch, dialect, compress_first, rpm, tpm, max_attempts,
+def reflect_command(db, dataset, mode, base_url, model, api_key, concurrency, limit, undecided,
+                    ids, temperature, max_tokens, json_mode, batch, dialect, compress_first, rpm, tpm, max_attempts,
                     timeout, templates, prices, poll_interval, estimate_only, yes):  # fmt: skip
     """Reflect a dataset with an oracle LLM. Re-running resumes: done work is skipped.
 
@@ -110,10 +112,13 @@ def reflect_command(db, dataset, mode, base_url, model, api_key, concurrency, li
     Examples:
       reflection reflect --mode both --model gpt-4o-mini --concurrency 64
       reflection reflect --mode response --limit 100 --json-mode --estimate
+      reflection reflect --mode response --undecided --limit 1000
       reflection oracle serve --port 8080 &   # a local oracle, no key needed
       reflection reflect --base-url http://127.0.0.1:8080/v1 --dialect llama.cpp \\
           --model smollm2-135m-instruct --concurrency 1 --max-tokens 200 --limit 5
     """
+    from ..errors import ConfigError
+    from ..jobs.selection import select_samples
     from ..reflect.pipeline import estimate_reflection, reflect_dataset
     from ..reflect.pricing import PriceTable
     from ..reflect.promoted import promoted_prompts
@@ -126,6 +131,9 @@ def reflect_command(db, dataset, mode, base_url, model, api_key, concurrency, li
     )  # fmt: skip
     prompts = load_prompts(templates) if templates else None  # None: promoted, else built-in
     table = PriceTable.from_file(prices) if prices else PriceTable()
+    if undecided and ids:
+        raise ConfigError("choose --undecided or --ids, not both")
+    how = "undecided" if undecided else "ids" if ids else "all"
     with open_store(db) as store:
         promoted = None if templates else promoted_prompts(store)
         if promoted:
@@ -133,8 +141,11 @@ def reflect_command(db, dataset, mode, base_url, model, api_key, concurrency, li
             click.echo(f"Templates: {detail['name']!r}, promoted from experiment"
                        f" {detail['experiment']!r} (--templates overrides)")  # fmt: skip
         name = dataset or only_dataset(store)
+        dataset_id = store.dataset(name).id
+        chosen = select_samples(store, dataset_id, how, ids=ids or "")
         common = dict(mode=mode, oracle=config, prompts=prompts, prices=table, limit=limit,
-                      compress_first=compress_first)  # fmt: skip
+                      compress_first=compress_first,
+                      sample_ids=chosen.sample_ids(store, dataset_id))  # fmt: skip
         estimate = estimate_reflection(store, name, batch=batch, **common)
         click.echo(f"Estimate: {estimate.describe()}", err=True)
         if estimate_only:
