@@ -17,7 +17,8 @@ scores and a suggestion a sample, 10 % decided):
   - assign, three reviewers a sample, and progress;
   - reflect --limit N against the fake OpenAI server of the tests on 127.0.0.1 (latency 0):
     a dataset of millions is selected from, only N are sent, so what grows with the dataset
-    shows while the run stays minutes long;
+    shows while the run stays minutes long; then reflect --undecided --limit N, which first
+    finds every undecided sample (the Run page's "Undecided" job goes the same way);
   - export of the curated set (JSONL).
 
 Each is its own `python -m reflection` process; its peak RSS comes from wait4's rusage. The
@@ -130,22 +131,26 @@ def steps(
             {},
         ),  # fmt: skip
         ("progress", ["progress", *common], {}),
-        (
-            f"reflect --limit {reflect:,} (fake oracle)",
-            [
-                "reflect",
-                *common,
-                "--mode",
-                "response",
-                "--model",
-                "fake",
-                "--limit",
-                str(reflect),
-                "--concurrency",
-                "64",
-                "--yes",
-            ],
-            {"OPENAI_BASE_URL": oracle_url, "OPENAI_API_KEY": "sk-bench"},
+        *(
+            (
+                f"reflect {chosen}--limit {reflect:,} (fake oracle)",
+                [
+                    "reflect",
+                    *common,
+                    "--mode",
+                    "response",
+                    "--model",
+                    "fake",
+                    *chosen.split(),
+                    "--limit",
+                    str(reflect),
+                    "--concurrency",
+                    "64",
+                    "--yes",
+                ],
+                {"OPENAI_BASE_URL": oracle_url, "OPENAI_API_KEY": "sk-bench"},
+            )
+            for chosen in ("", "--undecided ")
         ),  # fmt: skip
         ("export --provenance (JSONL)", ["export", "--out", str(out), *common, "--provenance"], {}),
     ]

@@ -114,7 +114,7 @@ def test_bench_memory(tmp_path):
     rows = re.findall(
         r"^\| (.+?) \| [\d.]+ s \| (\d+) MB \| [\d.]+ \| (yes|\*\*no\*\*) \|$", out, re.M
     )
-    assert len(rows) == 14, out[-2000:]
+    assert len(rows) == 15, out[-2000:]
     assert rows[0][0].startswith("baseline")
     assert {name.split()[0] for name, _, _ in rows[1:]} >= {
         "stats", "score", "suggest", "bulk", "spotcheck", "assign", "progress", "reflect", "export"
