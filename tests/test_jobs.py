@@ -195,7 +195,10 @@ def test_select_samples(db):
             found = select_samples(store, dataset_id, how, **kw).sample_ids(store, dataset_id)
             return None if found is None else found.tolist()
 
-        assert chosen("all") is None
+        assert chosen("all") == ids  # bounded: a job names the samples there when it starts
+        assert select_samples(store, dataset_id, "all", bound=False).sample_ids(
+            store, dataset_id
+        ) is None  # fmt: skip
         assert chosen("first", first=3) == ids[:3]
         assert chosen("ids", ids=f"{ids[2]}-{ids[4]}") == ids[2:5]
         from reflection.records import Review
@@ -236,6 +239,12 @@ def test_an_undecided_selection_is_kept_as_its_rule_and_worked_out_when_the_job_
         rebuilt = JobSpec.from_record(json.loads(json.dumps(record)))
         found = rebuilt.selection.sample_ids(store, dataset_id)
         assert found is not None and found.tolist() == [i for i in ids if i != ids[3]]
+        few = rebuilt.selection.sample_ids(store, dataset_id, limit=4)  # the first 4 only
+        assert few is not None and few.tolist() == [i for i in ids if i != ids[3]][:4]
+        first = Selection("first", first=5, upto=max(ids)).sample_ids(store, dataset_id, limit=2)
+        assert first is not None and first.tolist() == ids[:2]
+        every = Selection("all", upto=max(ids)).sample_ids(store, dataset_id)
+        assert every is not None and every.tolist() == ids  # the later sample stays out
         again = select_samples(store, dataset_id, "undecided").sample_ids(store, dataset_id)
         assert again is not None and set(again) == {*ids, later} - {ids[3]}
 

@@ -380,3 +380,4 @@ def test_a_selection_is_put_in_source_order_without_a_set_of_its_ids():
     for chunk in (1, 7, 4_096, 1 << 20):
         assert in_order(every, [*wanted, *wanted[:9]], chunk).tolist() == expected
     assert in_order(every, []).tolist() == [] and in_order(array("q"), wanted).tolist() == []
+    assert in_order(every, array("q", every)) is every  # every sample, as named: no lookup

@@ -142,10 +142,10 @@ def reflect_command(db, dataset, mode, base_url, model, api_key, concurrency, li
                        f" {detail['experiment']!r} (--templates overrides)")  # fmt: skip
         name = dataset or only_dataset(store)
         dataset_id = store.dataset(name).id
-        chosen = select_samples(store, dataset_id, how, ids=ids or "")
+        chosen = select_samples(store, dataset_id, how, ids=ids or "", bound=False)
         common = dict(mode=mode, oracle=config, prompts=prompts, prices=table, limit=limit,
                       compress_first=compress_first,
-                      sample_ids=chosen.sample_ids(store, dataset_id))  # fmt: skip
+                      sample_ids=chosen.sample_ids(store, dataset_id, limit))  # fmt: skip
         estimate = estimate_reflection(store, name, batch=batch, **common)
         click.echo(f"Estimate: {estimate.describe()}", err=True)
         if estimate_only:

@@ -70,14 +70,19 @@ class Selection:
         return cls(how=str(record.get("how", "all")), first=int(record.get("first", 0)),
                    ids=str(record.get("ids", "")), upto=None if upto is None else int(upto))  # fmt: skip
 
-    def sample_ids(self, store: Store, dataset_id: int) -> array[int] | None:
-        """The ids the rule names now (None: every sample), 8 bytes each."""
-        if self.how == "all":
-            return None
-        if self.how == "undecided":
-            return store.undecided_id_array(dataset_id, self.upto)
-        if self.how == "first":
-            return store.sample_id_array(dataset_id, self.first)
+    def sample_ids(
+        self, store: Store, dataset_id: int, limit: int | None = None
+    ) -> array[int] | None:
+        """The ids the rule names now, in source order but for typed ids (None: every sample
+        of the dataset), 8 bytes each. `limit`: only the first that many are needed."""
+        if self.how in ("all", "undecided", "first"):
+            if self.how == "all" and self.upto is None:
+                return None
+            if self.how == "first":
+                limit = self.first if limit is None else min(limit, self.first)
+            return store.sample_id_array(
+                dataset_id, limit, upto=self.upto, undecided=self.how == "undecided"
+            )
         return array("q", parse_ids(self.ids))  # checked against the dataset when chosen
 
 
@@ -95,11 +100,13 @@ def typed(ids: list[int]) -> str:
 
 
 def select_samples(
-    store: Store, dataset_id: int, how: str, *, first: int = 0, ids: str = ""
+    store: Store, dataset_id: int, how: str, *, first: int = 0, ids: str = "", bound: bool = True
 ) -> Selection:
-    """The Run page's choice as a `Selection`, checked: typed ids must be the dataset's."""
+    """The Run page's choice as a `Selection`, checked: typed ids must be the dataset's.
+    `bound`: samples added from now on stay out (a job, which may resume later); a run that
+    works the selection out at once needs no bound."""
     chosen = Selection(how, first if how == "first" else 0, ids if how == "ids" else "",
-                       upto=store.newest_sample_id())  # fmt: skip
+                       upto=store.newest_sample_id() if bound else None)  # fmt: skip
     chosen.validate()
     if how == "ids":
         wanted = parse_ids(ids)

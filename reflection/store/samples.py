@@ -112,30 +112,32 @@ class SampleStore(SearchIndexStore, TallyStore):
         rows = self.conn.execute(_IDS_IN_ORDER, [dataset_id])
         return [row[0] for row in rows]
 
-    def sample_id_array(self, dataset_id: int, limit: int | None = None) -> array[int]:
+    def sample_id_array(
+        self,
+        dataset_id: int,
+        limit: int | None = None,
+        *,
+        upto: int | None = None,
+        undecided: bool = False,
+    ) -> array[int]:
         """`sample_ids` (the first `limit`) as 8 bytes an id, for the commands that walk a
         whole dataset: a list of 10,000,000 ids took 360 MB, and `score --limit 20000` at 10M
-        peaked at 511 MB (242 at 1M)."""
-        sql, params = _IDS_IN_ORDER, [dataset_id]
+        peaked at 511 MB (242 at 1M). `upto`: only ids up to it (see `newest_sample_id`);
+        `undecided`: only samples without a decision in force."""
+        sql, params = "SELECT s.id FROM samples s WHERE s.dataset_id = ?", [dataset_id]
+        if upto is not None:
+            sql, params = f"{sql} AND s.id <= ?", [*params, upto]
+        if undecided:
+            sql += " AND NOT EXISTS (SELECT 1 FROM sample_state st WHERE st.sample_id = s.id)"
+        sql += " ORDER BY s.position, s.id"
         if limit is not None:
-            sql, params = f"{sql} LIMIT ?", [dataset_id, max(limit, 0)]
+            sql, params = f"{sql} LIMIT ?", [*params, max(limit, 0)]
         return array("q", (row[0] for row in self.conn.execute(sql, params)))
 
     def newest_sample_id(self) -> int:
         """The largest sample id in the store (0 when it has none). Ids only grow, so samples
         added after this call have larger ones."""
         return int(self.scalar("SELECT coalesce(max(id), 0) FROM samples"))
-
-    def undecided_id_array(self, dataset_id: int, upto: int | None = None) -> array[int]:
-        """The dataset's samples without a decision in force, those with ids up to `upto` (all
-        when None), in source order, 8 bytes an id: streamed, never a list of them all."""
-        sql = (
-            "SELECT s.id FROM samples s WHERE s.dataset_id = ? AND s.id <= ?"
-            " AND NOT EXISTS (SELECT 1 FROM sample_state st WHERE st.sample_id = s.id)"
-            " ORDER BY s.position, s.id"
-        )
-        bound = self.newest_sample_id() if upto is None else upto
-        return array("q", (row[0] for row in self.conn.execute(sql, [dataset_id, bound])))
 
     def count_samples(self, dataset_id: int | None = None) -> int:
         return self.tallies(dataset_id).get(SAMPLES, 0)
