@@ -78,3 +78,26 @@ def test_sample_id_array_is_sample_ids_in_eight_bytes_each(store):
     assert isinstance(got, array) and got.itemsize == 8 and got.tolist() == ids
     assert store.sample_id_array(data, 4).tolist() == ids[:4]
     assert len(store.sample_id_array(data, 0)) == len(store.sample_id_array(data, -1)) == 0
+
+
+def test_sample_id_array_bounded_and_undecided(store):
+    """A job's selection: ids up to a bound (samples added later stay out), only the samples
+    without a decision in force, the first n of them, in source order, on both backends."""
+    data = _fill(store, "a", 9, seed=1)
+    ids = store.sample_ids(data)
+    bound = store.newest_sample_id()
+    assert bound == max(ids)
+    store.add_review(Review(sample_id=ids[5], decision="reject"))
+    store.add_review(Review(sample_id=ids[5], decision="undo"))  # in force again: undecided
+    _fill(store, "b", 2, seed=2)
+    store.add_samples(data, [Sample(instruction="later", output="x", position=100)])
+    assert store.newest_sample_id() > bound
+    status = store.statuses_of(ids)
+    undecided = [i for i in ids if status[i] == "undecided"]
+    assert ids[5] in undecided and ids[2] not in undecided and 0 < len(undecided) < len(ids)
+    assert store.sample_id_array(data, upto=bound, undecided=True).tolist() == undecided
+    assert store.sample_id_array(data, 3, upto=bound, undecided=True).tolist() == undecided[:3]
+    assert store.sample_id_array(data, upto=bound).tolist() == ids
+    assert store.sample_id_array(data, undecided=True).tolist() == [
+        *undecided, store.newest_sample_id()
+    ]  # fmt: skip
