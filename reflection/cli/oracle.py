@@ -100,8 +100,9 @@ def _progress_printer():
 @click.option("--estimate", "estimate_only", is_flag=True, help="Print the estimate and stop.")
 @click.option("-y", "--yes", is_flag=True, help="Do not ask to confirm the estimated cost.")
 def reflect_command(db, dataset, mode, base_url, model, api_key, concurrency, limit, undecided,
-                    ids, temperature, max_tokens, json_mode, batch, dialect, compress_first, rpm, tpm, max_attempts,
-                    timeout, templates, prices, poll_interval, estimate_only, yes):  # fmt: skip
+                    ids, temperature, max_tokens, json_mode, batch, dialect, compress_first, rpm,
+                    tpm, max_attempts, timeout, templates, prices, poll_interval, estimate_only,
+                    yes):  # fmt: skip
     """Reflect a dataset with an oracle LLM. Re-running resumes: done work is skipped.
 
     Prints an estimate of tokens and cost first (and asks to confirm a paid run on a
