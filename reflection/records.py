@@ -253,8 +253,7 @@ def stored_id(record: _Storable) -> int:
 
 
 def content_hash(sample: Sample) -> str:
-    """Hash of what a sample says (not where it came from): re-imports add nothing. The full
-    SHA-256 in hex; a store keeps a prefix of it (`store.staging.NEW_HASH_CHARS`).
+    """Hash of what a sample says (not where it came from): re-imports add nothing.
 
     The bytes hashed are `json.dumps([instruction, input, output, system, history],
     ensure_ascii=False, separators=(",", ":"))`; orjson writes the same bytes for texts (a
@@ -266,14 +265,6 @@ def content_hash(sample: Sample) -> str:
     except TypeError:
         payload = json.dumps(parts, ensure_ascii=False, separators=(",", ":")).encode()
     return hashlib.sha256(payload).hexdigest()
-
-
-def same_hash(stored: str, given: str) -> bool:
-    """Whether two content hashes name the same content. A store keeps the first 32 or all
-    64 hex characters of the SHA-256 (`store.staging.NEW_HASH_CHARS`), so a hash from another
-    store may be longer or shorter: the shorter, 32 characters at least, begins the longer."""
-    n = min(len(stored), len(given))
-    return n >= 32 and stored[:n].lower() == given[:n].lower()
 
 
 def sample_flags(sample: Sample) -> list[str]:

@@ -18,7 +18,7 @@ from typing import Any
 
 from ..errors import InputError, ReflectionError
 from ..formats.containers import read_records
-from ..records import Candidate, Review, same_hash, stored_id
+from ..records import Candidate, Review, stored_id
 from ..store import Store
 from .adopt_files import id_key, norm
 from .adopt_match import SampleIndex
@@ -52,8 +52,7 @@ class _Samples(SampleIndex):
             found = self.by("position").get(value if isinstance(value, int) else None, [])
             what = f"at position {value!r}"
         elif kind == "content_hash":
-            found = [stored_id(s) for s in self.samples.values()
-                     if same_hash(s.content_hash, str(value))]  # fmt: skip
+            found = [stored_id(s) for s in self.samples.values() if s.content_hash == value]
             what = f"with content hash {value!r}"
         elif kind == "content":
             found = self.by_text().get(tuple(_field_key(k, value[k]) for k in TEXT_FIELDS), [])

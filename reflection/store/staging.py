@@ -29,13 +29,6 @@ _COLUMNS = (
 # at 3,000,000 samples a 256 MB cap published in 94 and 90 s where 64 MB took 106 and 101
 # (peak RSS 431 MB instead of 200; the memory goal is 1 GB).
 PUBLISH_CACHE_KIB = (4 * 1024, 256 * 1024)
-# A store's samples keep this many hex characters of their content's SHA-256 (128 bits: no
-# two samples of ten million are near a collision). The unique (dataset, hash) index takes
-# an import's rows in random order, and its size decides the publish once it outgrows the
-# page cache: at 3,000,000 records the import took 218.4 s with all 64 characters, 161.3 s
-# with 32 (published in 164.3 -> 112.7 s). A store keeps the length its first samples were
-# given (stores made before this keep 64), so hashes within one store always agree.
-NEW_HASH_CHARS = 32
 INDEX_BYTES_PER_ROW = 100
 _names = itertools.count(1)
 
@@ -75,17 +68,10 @@ def drop_temp(conn: Connection, *tables: str) -> None:
             conn.execute(f"PRAGMA temp.journal_mode = {mode}")
 
 
-def store_hash_chars(conn: Connection) -> int:
-    """How many hex characters of a content hash this store keeps (`NEW_HASH_CHARS` when it
-    has no samples yet)."""
-    row = conn.execute("SELECT length(content_hash) FROM samples LIMIT 1").fetchone()
-    return int(row[0]) if row else NEW_HASH_CHARS
-
-
-def sample_row(sample: Sample, hash_chars: int = NEW_HASH_CHARS) -> tuple[Any, ...]:
-    """The staged columns of one sample; sets its content hash, `hash_chars` long."""
-    if len(sample.content_hash) != hash_chars:
-        sample.content_hash = content_hash(sample)[:hash_chars]
+def sample_row(sample: Sample) -> tuple[Any, ...]:
+    """The staged columns of one sample; sets its content hash."""
+    if not sample.content_hash:
+        sample.content_hash = content_hash(sample)
     flags = sample_flags(sample)
     if sample.flags:
         flags = sorted(set(sample.flags) | set(flags))
@@ -114,13 +100,12 @@ class Staging:
         self.table = f"temp.staged_samples_{next(_names)}"
         self.count = 0  # samples staged
         self.flagged = 0  # of which with an empty output
-        self.hash_chars = store_hash_chars(conn)
         columns = tuple(_COLUMNS.split(", "))
         conn.execute(f"CREATE TABLE {self.table} (seq INTEGER PRIMARY KEY, {typed(columns)})")
 
     def add(self, samples: Iterable[Sample]) -> int:
         """Stage samples (a chunk of a file); returns how many."""
-        rows = [sample_row(sample, self.hash_chars) for sample in samples]
+        rows = [sample_row(sample) for sample in samples]
         self.flagged += sum(1 for row in rows if not row[4].strip())
         temp_write(self.conn, f"INSERT INTO {self.table} ({_COLUMNS}) VALUES"
                               f" ({', '.join('?' * 10)})", rows)  # fmt: skip
