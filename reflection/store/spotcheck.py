@@ -233,20 +233,6 @@ class SpotCheckStore(QueueStore):
 
     # --- candidate imports ------------------------------------------------------------------
 
-    def sample_ids_by_hash(self, dataset_id: int, hashes: Iterable[str]) -> dict[str, int]:
-        """The id of the dataset's sample with each content hash, for those present."""
-        wanted = list(dict.fromkeys(hashes))
-        found: dict[str, int] = {}
-        for start in range(0, len(wanted), 500):
-            chunk = wanted[start : start + 500]
-            rows = self.conn.execute(
-                "SELECT content_hash, id FROM samples WHERE dataset_id = ?"
-                f" AND content_hash IN ({','.join('?' * len(chunk))})",
-                [dataset_id, *chunk],
-            )
-            found.update(dict(rows.fetchall()))
-        return found
-
     def max_position(self, dataset_id: int) -> int | None:
         position: int | None = self.scalar(
             "SELECT max(position) FROM samples WHERE dataset_id = ?", [dataset_id]
