@@ -263,11 +263,11 @@ def in_order(every: array[int], wanted: Iterable[int], chunk: int = 1 << 20) -> 
     given = wanted if isinstance(wanted, array) and wanted.typecode == "q" else array("q", wanted)
     if given == every:  # every sample, as a job on all of them names them
         return every
-    keys = np.sort(np.frombuffer(given, dtype=np.int64)) if len(given) else np.empty(0, np.int64)
     found: array[int] = array("q")
-    if not len(keys):
+    if not len(given) or not len(every):
         return found
-    ids = np.frombuffer(every, dtype=np.int64) if len(every) else np.empty(0, np.int64)
+    keys = np.sort(np.frombuffer(given, dtype=np.int64))
+    ids = np.frombuffer(every, dtype=np.int64)
     for start in range(0, len(ids), chunk):
         part = ids[start : start + chunk]
         at = np.minimum(np.searchsorted(keys, part), len(keys) - 1)

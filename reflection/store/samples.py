@@ -16,8 +16,6 @@ from .search import SearchIndexStore
 from .staging import Staging
 from .tallies import SAMPLE_COUNT_SQL, TallyStore
 
-_IDS_IN_ORDER = "SELECT id FROM samples WHERE dataset_id = ? ORDER BY position, id"
-
 
 def _sample(row: dict[str, Any]) -> Sample:
     return Sample(
@@ -109,8 +107,7 @@ class SampleStore(SearchIndexStore, TallyStore):
         yield from (_sample(row) for row in rows)
 
     def sample_ids(self, dataset_id: int) -> list[int]:
-        rows = self.conn.execute(_IDS_IN_ORDER, [dataset_id])
-        return [row[0] for row in rows]
+        return self.sample_id_array(dataset_id).tolist()
 
     def sample_id_array(
         self,
@@ -120,8 +117,8 @@ class SampleStore(SearchIndexStore, TallyStore):
         upto: int | None = None,
         undecided: bool = False,
     ) -> array[int]:
-        """`sample_ids` (the first `limit`) as 8 bytes an id, for the commands that walk a
-        whole dataset: a list of 10,000,000 ids took 360 MB, and `score --limit 20000` at 10M
+        """The dataset's sample ids in source order (the first `limit`), 8 bytes an id, for
+        the commands that walk a whole dataset: a list of 10,000,000 ids took 360 MB, and `score --limit 20000` at 10M
         peaked at 511 MB (242 at 1M). `upto`: only ids up to it (see `newest_sample_id`);
         `undecided`: only samples without a decision in force."""
         sql, params = "SELECT s.id FROM samples s WHERE s.dataset_id = ?", [dataset_id]
