@@ -288,7 +288,8 @@ def test_suggest_stores_one_suggestion_per_sample(scored_store):
     counts = suggest(store, ds.id)
     assert counts == {"samples": 4, "suggested": 3, "no_suggestion": 1, "accept_original": 1,
                       "accept_reflected": 1, "reject": 1, "flagged_versions": 0, "flags": {},
-                      "missing": {"ifd_ppl": 2, "rifd_ppl": 2, "relevance": 8}}  # fmt: skip
+                      "missing": {"ifd_ppl": 2, "rifd_ppl": 2, "relevance": 8},
+                      "checked": 8}  # fmt: skip
     found = store.suggestions(ds.id)
     assert (found[ids[0]].candidate_id, found[ids[0]].decision) == (q[0], "accept")
     assert (found[ids[1]].candidate_id, found[ids[1]].decision) == (None, "accept")

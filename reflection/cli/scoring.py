@@ -127,7 +127,10 @@ def suggest_command(db, dataset, rule, scorers, conditions, prefer, otherwise, p
         )  # fmt: skip
     missing: dict[str, int] = counts.pop("missing", {})
     flags: dict[str, int] = counts.pop("flags", {})
+    checked: int = counts.pop("checked", 0)
     click.echo(", ".join(f"{k.replace('_', ' ')} {v}" for k, v in counts.items()))
+    if checked:
+        click.echo(f"content checks made on the way: {checked:,} versions")
     if flags:
         said = ", ".join(f"{flag} {n}" for flag, n in flags.items())
         click.echo(f"flags (a flagged version is never suggested): {said}")

@@ -29,10 +29,13 @@ Progress = Callable[[int], None]
 FAMILIES = ("ifd", "rifd", "text", "drift", "relevance", "judge")
 # Each student family: the losses it needs and the metric that marks a version as done.
 _STUDENT_PARTS = {"ifd": ("A_direct", "A_condition"), "rifd": ("Q_direct", "Q_condition")}
-# (Text's marker is the content checks' metric, so versions scored before the checks existed
-# get them on the next run.)
-_MARKER = {"ifd": "ifd_ppl", "rifd": "rifd_ppl", "text": CHECKS_METRIC, "drift": "drift",
-           "relevance": RELEVANCE_METRIC}  # fmt: skip
+# Text's marker is two metrics: the content checks' (versions scored before the checks
+# existed get them on the next run) and a statistic's (versions `suggest` checked on its way
+# have the checks' row alone, and get their statistics here).
+_MARKER: dict[str, str | tuple[str, ...]] = {
+    "ifd": "ifd_ppl", "rifd": "rifd_ppl", "text": (CHECKS_METRIC, "words_output"),
+    "drift": "drift", "relevance": RELEVANCE_METRIC,
+}  # fmt: skip
 
 
 @dataclass

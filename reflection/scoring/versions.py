@@ -102,19 +102,25 @@ def dataset_versions(
 
 
 class ScoredVersions:
-    """Which versions already have `metric` from `scorer`, one chunk of samples at a time.
+    """Which versions already have `metric` (every one of them, when several) from `scorer`,
+    one chunk of samples at a time.
 
     Pass it to `dataset_versions` as `done`, and ask `version.key in done` of the versions
     it yields: it holds the scored keys of the chunk being yielded only. Scoring used to load
     a set of every scored version of the dataset first: 3,000,000 pairs at 1,000,000
     samples, gigabytes at 10,000,000."""
 
-    def __init__(self, store: Store, metric: str, scorer: str) -> None:
-        self.store, self.metric, self.scorer = store, metric, scorer
+    def __init__(self, store: Store, metric: str | tuple[str, ...], scorer: str) -> None:
+        self.store, self.scorer = store, scorer
+        self.metrics = (metric,) if isinstance(metric, str) else metric
         self._keys: set[tuple[int, int | None]] = set()
 
     def load(self, sample_ids: list[int]) -> None:
-        self._keys = self.store.scored_versions(sample_ids, self.metric, self.scorer)
+        first, *rest = self.metrics
+        self._keys = self.store.scored_versions(sample_ids, first, self.scorer)
+        for metric in rest:
+            if self._keys:
+                self._keys &= self.store.scored_versions(sample_ids, metric, self.scorer)
 
     def __contains__(self, key: object) -> bool:
         return key in self._keys

@@ -2,8 +2,9 @@
 and keep one suggestion per sample. Reviews are never touched: export uses suggestions only
 for samples nobody decided.
 
-Before a rule runs, every version gets its content checks (scoring/checks.py: instant, no
-model), so no rule ever sees a version whose flags are unknown. A rule's missing scores are
+Before a rule judges a chunk, each of its versions without content checks gets them
+(scoring/checks.py: pure, no model; one row a version, `scoring/missing_checks.py`), so no rule
+ever sees a version whose flags are unknown. A rule's missing scores are
 named with the command that computes them: a rule with none of a metric it needs stops, one
 with gaps says how many versions it could not judge.
 """
@@ -14,8 +15,10 @@ from collections.abc import Iterable, Iterator, Mapping, Sequence
 from typing import Any
 
 from ..errors import ConfigError
-from ..records import JUDGE_METRIC, RELEVANCE_METRIC
+from ..records import CHECKS_METRIC, JUDGE_METRIC, RELEVANCE_METRIC
 from ..scoring.checks import version_flags
+from ..scoring.missing_checks import Key, MissingChecks
+from ..scoring.text import SCORER as TEXT_SCORER
 from ..scoring.versions import ORIGINAL, UNUSABLE_STATUSES
 from .rules import (
     DEFAULT_PREFERENCE,
@@ -89,11 +92,18 @@ def pick_scorers(
 
 
 def iter_scored_versions(
-    store, dataset_id: int, scorers: Mapping[str, str], *, limit=None, chunk: int | None = None
+    store,
+    dataset_id: int,
+    scorers: Mapping[str, str],
+    *,
+    limit=None,
+    chunk: int | None = None,
+    checks: MissingChecks | None = None,
 ) -> Iterator[dict[int, list[Scored]]]:
     """`scored_versions` a chunk of samples at a time, in import order. Only the versions'
     ids and kinds are read: a rule needs no text (reading every sample's and candidate's
-    texts took most of `suggest`'s 536 s at 1,000,000 samples)."""
+    texts took most of `suggest`'s 536 s at 1,000,000 samples). With `checks`, versions
+    without content checks get them first (their texts are read then)."""
     size = chunk or CHUNK
     ids = store.sample_id_array(dataset_id, limit)
     for start in range(0, len(ids), size):
@@ -109,23 +119,31 @@ def iter_scored_versions(
             ]
             for sample_id in part_ids
         }
-        _read_scores(store, part, scorers)
+        unchecked = _read_scores(store, part, scorers)
+        if checks is not None:
+            checks.fill(part, unchecked)
         yield part
 
 
-def _read_scores(store, part: dict[int, list[Scored]], scorers: Mapping[str, str]) -> None:
+def _read_scores(store, part: dict[int, list[Scored]], scorers: Mapping[str, str]) -> set[Key]:
+    """Put the scores and flags on `part`'s versions; returns the keys of those without
+    content checks."""
     # The rule's metrics, the judge's (a low rating flags), and any score carrying flags.
-    wanted = [*scorers, JUDGE_METRIC]
+    wanted = [*scorers, JUDGE_METRIC, CHECKS_METRIC]
+    unchecked = {(sample_id, v.candidate_id) for sample_id, vs in part.items() for v in vs}
     for sample_id, scores in store.scores_for_samples(list(part), wanted).items():
         by_version = {v.candidate_id: v for v in part[sample_id]}
         for score in scores:
             version = by_version.get(score.candidate_id)
             if version is None:
                 continue
+            if score.metric == CHECKS_METRIC and score.scorer == TEXT_SCORER:
+                unchecked.discard((sample_id, score.candidate_id))
             if scorers.get(score.metric) == score.scorer:
                 version.scores[score.metric] = score.value  # type: ignore[index]
             # Flags count from every scorer: a check failed by any is failed.
             version.flags.update(version_flags([score]))  # type: ignore[attr-defined]
+    return unchecked
 
 
 def scored_versions(store, dataset_id: int, scorers: Mapping[str, str], *, limit=None):
@@ -134,14 +152,6 @@ def scored_versions(store, dataset_id: int, scorers: Mapping[str, str], *, limit
     for part in iter_scored_versions(store, dataset_id, scorers, limit=limit):
         samples.update(part)
     return samples
-
-
-def _ensure_checks(store, dataset_id: int, limit: int | None) -> None:
-    """Content checks for every version that lacks them (pure and instant: no model)."""
-    from ..scoring.runner import count_unscored, score_text
-
-    if count_unscored(store, dataset_id, "text", limit=limit):
-        score_text(store, dataset_id, limit=limit)
 
 
 def suggest(
@@ -177,7 +187,6 @@ def suggest(
             f"the {rule} rule needs {what} and dataset {ds.name!r} has none: run {run_it}"
             " first (only missing scores are computed)"
         )
-    _ensure_checks(store, ds.id, limit)
     if store.dataset_scorers(ds.id, RELEVANCE_METRIC):
         chosen_scorers.update(pick_scorers(store, ds.id, [RELEVANCE_METRIC], scorers))
     settings = {"rule": rule, "scorers": chosen_scorers, "conditions": [str(c) for c in parsed],
@@ -190,7 +199,9 @@ def suggest(
     with store.run("suggest", ds.id, settings) as run, store.staged_suggestions(run.id) as staged:
         counts = Counts([*needed, RELEVANCE_METRIC])
         ranking = Ranking(metric or "ifd_ppl", percent) if rule == "topk" else None
-        for part in iter_scored_versions(store, ds.id, chosen_scorers, limit=limit):
+        checks = MissingChecks(store, ds.id, run.id)
+        walk = iter_scored_versions(store, ds.id, chosen_scorers, limit=limit, checks=checks)
+        for part in walk:
             counts.versions(part)
             if ranking is not None:
                 verdicts = ranking.take(part)
@@ -200,9 +211,10 @@ def suggest(
                     percent=percent, metric=metric, margin=margin,
                 ).items()  # fmt: skip
             staged.add(counts.rows(verdicts, name))
+        checks.save()
         if ranking is not None:
             staged.add(counts.rows(ranking.choices(), name))
         with store.transaction():
             staged.publish()
-        run.counters = counts.counters()
+        run.counters = {**counts.counters(), "checked": checks.checked}
     return run.counters
