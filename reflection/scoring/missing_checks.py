@@ -43,7 +43,6 @@ class MissingChecks:
     def __init__(self, store, dataset_id: int, run_id: int | None) -> None:
         self.store, self.dataset_id, self.run_id = store, dataset_id, run_id
         self.checked = 0
-        self.flags: dict[str, int] = {}
         self._pending: list[Score] = []
 
     def fill(self, part: Mapping[int, Sequence[_Version]], unchecked: set[Key]) -> None:
@@ -71,8 +70,6 @@ class MissingChecks:
                         original_output=sample.output,
                     )  # fmt: skip
                 version.flags.update(checks.flags)  # type: ignore[attr-defined]
-                for flag in checks.flags:
-                    self.flags[flag] = self.flags.get(flag, 0) + 1
                 rows = check_scores(sample_id, version.candidate_id, checks, self.run_id, SCORER)
                 self._pending += [s for s in rows if s.metric == CHECKS_METRIC]
                 self.checked += 1

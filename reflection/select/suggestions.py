@@ -3,10 +3,10 @@ and keep one suggestion per sample. Reviews are never touched: export uses sugge
 for samples nobody decided.
 
 Before a rule judges a chunk, each of its versions without content checks gets them
-(scoring/checks.py: pure, no model; one row a version, `scoring/missing_checks.py`), so no rule
-ever sees a version whose flags are unknown. A rule's missing scores are
-named with the command that computes them: a rule with none of a metric it needs stops, one
-with gaps says how many versions it could not judge.
+(scoring/checks.py: pure, no model; one row a version, `scoring/missing_checks.py`), so no
+rule ever sees a version whose flags are unknown. A rule's missing scores are named with the
+command that computes them: a rule with none of a metric it needs stops, one with gaps says
+how many versions it could not judge.
 """
 
 from __future__ import annotations
