@@ -327,18 +327,6 @@ def score_relevance(
     return _score_in_chunks(store, ds.id, settings, summary, todo(), scores, chunk, progress)
 
 
-def count_unscored(store, dataset_id: int, family: str, *, limit=None, kinds=None) -> int:
-    """How many versions lack `family`'s scores from its fixed scorer (text, drift, relevance)."""
-    scorer = TEXT_SCORER if family == "text" else drift_module.EMBEDDER
-    done = ScoredVersions(store, _MARKER[family], scorer)
-    return sum(
-        1
-        for _, versions in dataset_versions(store, dataset_id, kinds=kinds, limit=limit, done=done)
-        for v in versions
-        if v.key not in done and (family != "drift" or v.candidate_id is not None)
-    )
-
-
 def count_versions(
     store: Store,
     dataset: str | int,
