@@ -118,9 +118,9 @@ class SampleStore(SearchIndexStore, TallyStore):
         undecided: bool = False,
     ) -> array[int]:
         """The dataset's sample ids in source order (the first `limit`), 8 bytes an id, for
-        the commands that walk a whole dataset: a list of 10,000,000 ids took 360 MB, and `score --limit 20000` at 10M
-        peaked at 511 MB (242 at 1M). `upto`: only ids up to it (see `newest_sample_id`);
-        `undecided`: only samples without a decision in force."""
+        the commands that walk a whole dataset: a list of 10,000,000 ids took 360 MB, and
+        `score --limit 20000` at 10M peaked at 511 MB (242 at 1M). `upto`: only ids up to it
+        (see `newest_sample_id`); `undecided`: only samples without a decision in force."""
         sql, params = "SELECT s.id FROM samples s WHERE s.dataset_id = ?", [dataset_id]
         if upto is not None:
             sql, params = f"{sql} AND s.id <= ?", [*params, upto]
