@@ -407,6 +407,10 @@ def test_cli_score_suggest_stats_export(scored_store, tmp_path):
         "note: 8 versions have no relevance (relevance): off-topic answers among them go"
         " unflagged; run `reflection score --metric relevance`",
     ]
+    again = runner.invoke(main, ["suggest", "--db", db, "--workers", "2"])
+    assert again.exit_code == 0 and again.stdout == result.stdout, again.output
+    refused = runner.invoke(main, ["suggest", "--db", db, "--workers", "0"])
+    assert refused.exit_code == 2 and "--workers" in refused.output
     result = runner.invoke(
         main, ["suggest", "--db", db, "--rule", "threshold", "--where", "ifd_ppl<<1"]
     )

@@ -133,3 +133,35 @@ def test_a_version_checked_later_is_checked_once(store):
     assert second["flags"]["empty"] == first["flags"].get("empty", 0) + 1
     rows = text_rows(store, ids)
     assert rows[(2, "instruction")][CHECKS_METRIC].detail["flags"].keys() == {"empty"}
+
+
+def test_checks_made_on_worker_processes_equal_those_made_in_place(store, monkeypatch):
+    """Several processes, a chunk's checks started before the chunk before it is judged: the
+    same rows, flags and suggestions as one process making them as it goes."""
+    from reflection.scoring import check_pool
+    from reflection.select import suggestions
+
+    in_place = build(store, "in place")
+    alone = suggest(store, "in place", workers=1)
+    monkeypatch.setattr(check_pool, "MIN_PARALLEL", 2)  # every chunk shared out
+    monkeypatch.setattr(suggestions, "CHUNK", 3)  # many chunks, each read ahead
+    started = []
+    real_submit = check_pool.CheckPool.submit
+
+    def submit(self, jobs):
+        pending = real_submit(self, jobs)
+        started.append((len(jobs), self._pool is not None and len(self._pool._processes)))
+        return pending
+
+    monkeypatch.setattr(check_pool.CheckPool, "submit", submit)
+    pooled = build(store, "pooled")
+    shared = suggest(store, "pooled", workers=3)
+
+    assert len(started) == -(-len(pooled) // 3) and all(n == 3 for _, n in started)
+    assert sum(jobs for jobs, _ in started) == shared["checked"] == 2 * len(pooled)
+    assert shared == alone
+    assert by_position(store, "pooled", pooled) == by_position(store, "in place", in_place)
+    mine, theirs = text_rows(store, pooled), text_rows(store, in_place)
+    assert {k: (r[CHECKS_METRIC].value, r[CHECKS_METRIC].detail) for k, r in mine.items()} == {
+        k: (r[CHECKS_METRIC].value, r[CHECKS_METRIC].detail) for k, r in theirs.items()
+    }

@@ -102,7 +102,8 @@ def score_command(db, dataset, metrics, student, template, max_length, batch_siz
 @click.option("--percent", type=float, default=10.0, show_default=True, help="topk: the share of samples to keep.")  # fmt: skip
 @click.option("--metric", help="topk: the ranking metric (default ifd_ppl); judge: the rating metric (default judge).")  # fmt: skip
 @click.option("--margin", type=float, default=1.0, show_default=True, help="judge: how much better a reflection must score.")  # fmt: skip
-def suggest_command(db, dataset, rule, scorers, conditions, prefer, otherwise, percent, metric, margin):  # fmt: skip
+@click.option("--workers", type=click.IntRange(min=1), help="Processes that make the content checks of versions without them (default: the cores this process may use, at most 8; 1: this one).")  # fmt: skip
+def suggest_command(db, dataset, rule, scorers, conditions, prefer, otherwise, percent, metric, margin, workers):  # fmt: skip
     """Suggest a version (or leaving out) for every sample from its scores.
 
     selective: Selective Reflection-Tuning (higher IFD picks the instruction, lower r-IFD the
@@ -116,6 +117,7 @@ def suggest_command(db, dataset, rule, scorers, conditions, prefer, otherwise, p
       reflection suggest --rule topk --percent 10
       reflection suggest --rule judge --margin 1.5
     """
+    from ..scoring.check_pool import default_workers
     from ..select.suggestions import describe_missing, suggest
 
     with open_store(db) as store:
@@ -123,7 +125,7 @@ def suggest_command(db, dataset, rule, scorers, conditions, prefer, otherwise, p
         counts = suggest(
             store, name, rule, scorers=scorers, conditions=conditions,
             prefer=[p.strip() for p in prefer.split(",") if p.strip()], otherwise=otherwise,
-            percent=percent, metric=metric, margin=margin,
+            percent=percent, metric=metric, margin=margin, workers=workers or default_workers(),
         )  # fmt: skip
     missing: dict[str, int] = counts.pop("missing", {})
     flags: dict[str, int] = counts.pop("flags", {})

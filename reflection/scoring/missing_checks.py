@@ -19,7 +19,8 @@ from collections.abc import Mapping, Sequence
 from typing import Protocol
 
 from ..records import CHECKS_METRIC, Score
-from .checks import check_scores, content_checks
+from .check_pool import CheckJob, CheckPool, Pending
+from .checks import check_scores
 from .text import SCORER
 from .versions import candidate_version
 
@@ -36,19 +37,30 @@ class _Version(Protocol):  # select.rules.Scored, which this layer may not impor
     def flags(self) -> Mapping[str, str]: ...
 
 
-class MissingChecks:
-    """Checks versions without checks, saves their rows under `run_id`, and puts each flag on
-    the version it was handed. Call `save()` at the end (rows are kept SAVE_EVERY at a time)."""
+# The versions a batch checks, and their checks on their way.
+Batch = tuple[list[tuple[int, "_Version"]], Pending]
 
-    def __init__(self, store, dataset_id: int, run_id: int | None) -> None:
+
+class MissingChecks:
+    """Checks versions without checks (on `pool`'s processes), saves their rows under
+    `run_id`, and puts each flag on the version it was handed. Call `save()` at the end (rows
+    are kept SAVE_EVERY at a time)."""
+
+    def __init__(
+        self, store, dataset_id: int, run_id: int | None, pool: CheckPool | None = None
+    ) -> None:
         self.store, self.dataset_id, self.run_id = store, dataset_id, run_id
+        self.pool = pool or CheckPool()
         self.checked = 0
         self._pending: list[Score] = []
 
-    def fill(self, part: Mapping[int, Sequence[_Version]], unchecked: set[Key]) -> None:
-        """Check `part`'s versions whose keys are in `unchecked` and add their flags."""
+    def start(self, part: Mapping[int, Sequence[_Version]], unchecked: set[Key]) -> Batch:
+        """Read the texts of `part`'s versions whose keys are in `unchecked` and start their
+        checks on the pool; `finish` adds the flags."""
+        versions: list[tuple[int, _Version]] = []
+        jobs: list[CheckJob] = []
         if not unchecked:
-            return
+            return versions, self.pool.submit(jobs)
         sample_ids = sorted({sample_id for sample_id, _ in unchecked})
         samples = {s.id: s for s in self.store.samples(self.dataset_id, sample_ids)}
         candidates = self.store.candidates_for_samples(sample_ids)
@@ -56,23 +68,27 @@ class MissingChecks:
             sample = samples[sample_id]
             by_id = {c.id: c for c in candidates.get(sample_id, [])}
             for version in part[sample_id]:
-                key = (sample_id, version.candidate_id)
-                if key not in unchecked:
+                if (sample_id, version.candidate_id) not in unchecked:
                     continue
                 if version.candidate_id is None:
-                    checks = content_checks(sample.output)
+                    job = CheckJob(sample.output)
                 else:
                     found = candidate_version(sample, by_id[version.candidate_id])
                     if found is None:  # no text at all: nothing to check, as in score_text
                         continue
-                    checks = content_checks(
-                        found.output, status=found.status, reply=found.raw,
-                        original_output=sample.output,
-                    )  # fmt: skip
-                version.flags.update(checks.flags)  # type: ignore[attr-defined]
-                rows = check_scores(sample_id, version.candidate_id, checks, self.run_id, SCORER)
-                self._pending += [s for s in rows if s.metric == CHECKS_METRIC]
-                self.checked += 1
+                    job = CheckJob(found.output, sample.output, found.status, found.raw)
+                versions.append((sample_id, version))
+                jobs.append(job)
+        return versions, self.pool.submit(jobs)
+
+    def finish(self, batch: Batch) -> None:
+        """Put a started batch's flags on its versions and keep their rows."""
+        versions, pending = batch
+        for (sample_id, version), checks in zip(versions, pending.result(), strict=True):
+            version.flags.update(checks.flags)  # type: ignore[attr-defined]
+            rows = check_scores(sample_id, version.candidate_id, checks, self.run_id, SCORER)
+            self._pending += [s for s in rows if s.metric == CHECKS_METRIC]
+            self.checked += 1
         if len(self._pending) >= SAVE_EVERY:
             self.save()
 

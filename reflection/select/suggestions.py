@@ -16,8 +16,9 @@ from typing import Any
 
 from ..errors import ConfigError
 from ..records import CHECKS_METRIC, JUDGE_METRIC, RELEVANCE_METRIC
+from ..scoring.check_pool import CheckPool
 from ..scoring.checks import version_flags
-from ..scoring.missing_checks import Key, MissingChecks
+from ..scoring.missing_checks import Batch, Key, MissingChecks
 from ..scoring.text import SCORER as TEXT_SCORER
 from ..scoring.versions import ORIGINAL, UNUSABLE_STATUSES
 from .rules import (
@@ -103,9 +104,11 @@ def iter_scored_versions(
     """`scored_versions` a chunk of samples at a time, in import order. Only the versions'
     ids and kinds are read: a rule needs no text (reading every sample's and candidate's
     texts took most of `suggest`'s 536 s at 1,000,000 samples). With `checks`, versions
-    without content checks get them first (their texts are read then)."""
+    without content checks get them first (their texts are read then): a chunk's checks are
+    started, on the pool's processes, before the chunk read before it is handed on."""
     size = chunk or CHUNK
     ids = store.sample_id_array(dataset_id, limit)
+    ahead: tuple[dict[int, list[Scored]], Batch] | None = None  # read, its checks on the way
     for start in range(0, len(ids), size):
         part_ids = ids[start : start + size].tolist()
         usable = store.usable_versions(part_ids, UNUSABLE_STATUSES)
@@ -120,9 +123,19 @@ def iter_scored_versions(
             for sample_id in part_ids
         }
         unchecked = _read_scores(store, part, scorers)
-        if checks is not None:
-            checks.fill(part, unchecked)
-        yield part
+        if checks is None:
+            yield part
+            continue
+        # This chunk's checks start before the one read before it is handed on, so that
+        # worker processes check while the caller judges and writes.
+        batch = checks.start(part, unchecked)
+        if ahead is not None:
+            checks.finish(ahead[1])
+            yield ahead[0]
+        ahead = part, batch
+    if ahead is not None:
+        checks.finish(ahead[1])  # type: ignore[union-attr]
+        yield ahead[0]
 
 
 def _read_scores(store, part: dict[int, list[Scored]], scorers: Mapping[str, str]) -> set[Key]:
@@ -167,9 +180,11 @@ def suggest(
     metric: str | None = None,
     margin: float = 1.0,
     limit: int | None = None,
+    workers: int = 1,
 ) -> dict[str, Any]:
     """Apply a rule to a dataset and store one suggestion per sample; returns counts (and, under
     "flags" and "missing", {name: count} for content flags and for versions lacking a metric).
+    `workers`: processes that make the content checks of versions without them (1: this one).
 
     A sample the rule has no verdict for loses any older suggestion. Reviews are untouched.
     """
@@ -196,10 +211,14 @@ def suggest(
     # A chunk of samples at a time: verdicts are staged in the database as they are made
     # and published in one transaction (at 1M samples the whole dataset's versions held at
     # once took 2.5 GB). topk ranks every sample: it keeps four numbers a sample until the end.
-    with store.run("suggest", ds.id, settings) as run, store.staged_suggestions(run.id) as staged:
+    with (
+        store.run("suggest", ds.id, settings) as run,
+        store.staged_suggestions(run.id) as staged,
+        CheckPool(workers) as pool,
+    ):
         counts = Counts([*needed, RELEVANCE_METRIC])
         ranking = Ranking(metric or "ifd_ppl", percent) if rule == "topk" else None
-        checks = MissingChecks(store, ds.id, run.id)
+        checks = MissingChecks(store, ds.id, run.id, pool)
         walk = iter_scored_versions(store, ds.id, chosen_scorers, limit=limit, checks=checks)
         for part in walk:
             counts.versions(part)
