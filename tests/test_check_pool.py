@@ -46,3 +46,17 @@ def test_a_small_batch_or_one_worker_starts_no_process():
         assert pool.run(batch) == check_all(batch) and pool._pool is None
     with pytest.raises(ValueError, match="workers must be 1 or more"):
         CheckPool(0)
+
+
+def test_a_worker_killed_mid_batch_is_said_plainly():
+    import signal
+
+    from reflection.errors import ReflectionError
+
+    batch = jobs() * 20  # seconds of work: the kill lands while it checks
+    with CheckPool(2) as pool:
+        pending = pool.submit(batch)
+        assert pool._pool is not None
+        os.kill(next(iter(pool._pool._processes)), signal.SIGKILL)
+        with pytest.raises(ReflectionError, match="ended abruptly.*--workers 1"):
+            pending.result()

@@ -19,8 +19,10 @@ import multiprocessing
 import os
 from collections.abc import Sequence
 from concurrent.futures import Future, ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from typing import NamedTuple
 
+from ..errors import ReflectionError
 from .checks import Checks, content_checks
 
 MIN_PARALLEL = 256  # versions in a batch before it is shared out
@@ -37,8 +39,11 @@ class CheckJob(NamedTuple):
 
 
 def default_workers() -> int:
-    """The cores this process may use, at most MAX_WORKERS."""
-    return max(1, min(MAX_WORKERS, len(os.sched_getaffinity(0))))
+    """The cores this process may use (all of them where the system cannot say), at most
+    MAX_WORKERS."""
+    affinity = getattr(os, "sched_getaffinity", None)
+    cores = len(affinity(0)) if affinity is not None else os.cpu_count() or 1
+    return max(1, min(MAX_WORKERS, cores))
 
 
 def check_all(jobs: Sequence[CheckJob]) -> list[Checks]:
@@ -57,7 +62,14 @@ class Pending:
 
     def result(self) -> list[Checks]:
         if self._done is None:
-            self._done = [checks for future in self._futures for checks in future.result()]
+            try:
+                self._done = [checks for future in self._futures for checks in future.result()]
+            except BrokenProcessPool as error:
+                raise ReflectionError(
+                    "a process making content checks ended abruptly (killed, or out of memory);"
+                    " the checks saved so far are kept: run again, with fewer workers"
+                    " (--workers 1 makes them in this process)"
+                ) from error
         return self._done
 
 
