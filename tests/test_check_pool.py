@@ -60,3 +60,21 @@ def test_a_worker_killed_mid_batch_is_said_plainly():
         os.kill(next(iter(pool._pool._processes)), signal.SIGKILL)
         with pytest.raises(ReflectionError, match="ended abruptly.*--workers 1"):
             pending.result()
+
+
+def test_workers_never_run_the_callers_main_script(tmp_path, monkeypatch):
+    """A Streamlit page (AppTest makes it `__main__`) or an unguarded script must not run
+    again in each worker, as it would under multiprocessing's spawn or fork server."""
+    import sys
+    import types
+
+    marker = tmp_path / "ran"
+    script = tmp_path / "page.py"
+    script.write_text(f"open({str(marker)!r}, 'a').write('x')\nraise SystemExit(3)\n")
+    main = types.ModuleType("__main__")
+    main.__file__ = str(script)
+    monkeypatch.setitem(sys.modules, "__main__", main)
+    batch = jobs()
+    with CheckPool(2) as pool:
+        assert pool.run(batch) == check_all(batch)
+    assert not marker.exists()

@@ -8,19 +8,22 @@ versions before it hands on the current one). The results come back in the batch
 the same `Checks` as one process gives. A batch too small to repay sending its texts
 (MIN_PARALLEL versions) is checked in place, and no process starts until a batch needs one.
 
-Workers start from a fork server, not by forking the caller: the caller may hold threads (the
-app's server, a job's heartbeat) and open database connections, which a fork would copy in
-whatever state they were.
+The workers are loky's (joblib's process pool): each starts as a fresh interpreter (fork and
+exec), so none inherits the caller's threads (the app's server, a job's heartbeat) or open
+database connections in whatever state they were, and none runs the caller's main script
+again, as multiprocessing's spawn and fork server do (a Streamlit page would run once more in
+every worker).
 """
 
 from __future__ import annotations
 
-import multiprocessing
 import os
 from collections.abc import Sequence
-from concurrent.futures import Future, ProcessPoolExecutor
+from concurrent.futures import Future
 from concurrent.futures.process import BrokenProcessPool
 from typing import NamedTuple
+
+from loky import ProcessPoolExecutor
 
 from ..errors import ReflectionError
 from .checks import Checks, content_checks
@@ -88,18 +91,15 @@ class CheckPool:
     def __enter__(self) -> CheckPool:
         return self
 
-    def __exit__(self, *exc: object) -> None:
-        self.close()
+    def __exit__(self, error_type: object, *exc: object) -> None:
+        self.close(cancel=error_type is not None)
 
     def submit(self, jobs: Sequence[CheckJob]) -> Pending:
         """Start checking `jobs`; the `Pending` gives their checks."""
         if self.workers == 1 or len(jobs) < MIN_PARALLEL:
             return Pending(done=check_all(jobs))
         if self._pool is None:
-            context = multiprocessing.get_context("forkserver")
-            # Workers need this module only; not the caller's main script (a CLI's would run).
-            context.set_forkserver_preload([__name__])
-            self._pool = ProcessPoolExecutor(self.workers, mp_context=context)
+            self._pool = ProcessPoolExecutor(self.workers)
         size = -(-len(jobs) // self.workers)
         pool = self._pool
         return Pending(futures=[pool.submit(check_all, jobs[i : i + size])
@@ -109,7 +109,8 @@ class CheckPool:
         """The checks of `jobs`, in their order."""
         return self.submit(jobs).result()
 
-    def close(self) -> None:
+    def close(self, cancel: bool = False) -> None:
+        """End the workers: when they are done, or at once with `cancel` (after an error)."""
         if self._pool is not None:
-            self._pool.shutdown(cancel_futures=True)
+            self._pool.shutdown(wait=True, kill_workers=cancel)
             self._pool = None
