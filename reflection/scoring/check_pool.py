@@ -18,15 +18,17 @@ every worker).
 from __future__ import annotations
 
 import os
+import pickle
 from collections.abc import Sequence
 from concurrent.futures import Future
 from concurrent.futures.process import BrokenProcessPool
-from typing import NamedTuple
-
-from loky import ProcessPoolExecutor
+from typing import TYPE_CHECKING, NamedTuple
 
 from ..errors import ReflectionError
 from .checks import Checks, content_checks
+
+if TYPE_CHECKING:
+    from loky import ProcessPoolExecutor
 
 MIN_PARALLEL = 256  # versions in a batch before it is shared out
 MAX_WORKERS = 8  # the default's cap: beyond it the caller's own reads and writes dominate
@@ -57,6 +59,13 @@ def check_all(jobs: Sequence[CheckJob]) -> list[Checks]:
     ]
 
 
+def _check_pickled(jobs: bytes) -> bytes:
+    """`check_all` in a worker. Jobs and checks travel as one pickle each way: loky pickles
+    what it sends with cloudpickle, which visits every object in Python; the C pickler does
+    a chunk's thousands of small objects at once."""
+    return pickle.dumps(check_all(pickle.loads(jobs)), protocol=pickle.HIGHEST_PROTOCOL)
+
+
 class Pending:
     """Checks on their way: `result()` gives them in the batch's order."""
 
@@ -66,7 +75,7 @@ class Pending:
     def result(self) -> list[Checks]:
         if self._done is None:
             try:
-                self._done = [checks for future in self._futures for checks in future.result()]
+                self._done = [c for f in self._futures for c in pickle.loads(f.result())]
             except BrokenProcessPool as error:
                 raise ReflectionError(
                     "a process making content checks ended abruptly (killed, or out of memory);"
@@ -99,11 +108,14 @@ class CheckPool:
         if self.workers == 1 or len(jobs) < MIN_PARALLEL:
             return Pending(done=check_all(jobs))
         if self._pool is None:
+            from loky import ProcessPoolExecutor  # here: most runs never start a process
+
             self._pool = ProcessPoolExecutor(self.workers)
         size = -(-len(jobs) // self.workers)
         pool = self._pool
-        return Pending(futures=[pool.submit(check_all, jobs[i : i + size])
-                                for i in range(0, len(jobs), size)])  # fmt: skip
+        slices = (list(jobs[i : i + size]) for i in range(0, len(jobs), size))
+        return Pending(futures=[pool.submit(_check_pickled, pickle.dumps(part, protocol=5))
+                                for part in slices])  # fmt: skip
 
     def run(self, jobs: Sequence[CheckJob]) -> list[Checks]:
         """The checks of `jobs`, in their order."""
