@@ -113,9 +113,9 @@ class CheckPool:
             self._pool = ProcessPoolExecutor(self.workers)
         size = -(-len(jobs) // self.workers)
         pool = self._pool
-        slices = (list(jobs[i : i + size]) for i in range(0, len(jobs), size))
-        return Pending(futures=[pool.submit(_check_pickled, pickle.dumps(part, protocol=5))
-                                for part in slices])  # fmt: skip
+        slices = (pickle.dumps(jobs[i : i + size], protocol=pickle.HIGHEST_PROTOCOL)
+                  for i in range(0, len(jobs), size))  # fmt: skip
+        return Pending(futures=[pool.submit(_check_pickled, part) for part in slices])
 
     def run(self, jobs: Sequence[CheckJob]) -> list[Checks]:
         """The checks of `jobs`, in their order."""

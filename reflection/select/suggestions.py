@@ -133,8 +133,8 @@ def iter_scored_versions(
             checks.finish(ahead[1])
             yield ahead[0]
         ahead = part, batch
-    if ahead is not None:
-        checks.finish(ahead[1])  # type: ignore[union-attr]
+    if checks is not None and ahead is not None:
+        checks.finish(ahead[1])
         yield ahead[0]
 
 
